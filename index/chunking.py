@@ -1,0 +1,84 @@
+"""Chunk: paragraph- and sentence-aware passages with exact character spans into the cleaned text.
+
+Chunks grow sentence by sentence up to `size` characters and prefer to end at a paragraph end. When a
+chunk has to end inside a paragraph, the next one repeats up to `overlap` characters of trailing sentences
+so that no statement loses its context. Paragraph breaks are natural topic breaks and get no overlap.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.sentences import split_sentences
+from index.types import Chunk, Document
+
+_PARA_BREAK = re.compile(r"\n\s*\n")
+
+
+@dataclass(frozen=True)
+class ChunkerConfig:
+    size: int = 700
+    overlap: int = 150
+
+    def as_dict(self) -> dict:
+        return {"chunker": "sentence-paragraph-v1", "size": self.size, "overlap": self.overlap}
+
+
+def _units(text: str, size: int) -> list[tuple[int, int, bool]]:
+    """Sentence spans, with over-long sentences hard-split at spaces; flag = ends a paragraph."""
+    para_ends = {m.start() for m in _PARA_BREAK.finditer(text)} | {len(text.rstrip())}
+    out: list[tuple[int, int, bool]] = []
+    for s, e in split_sentences(text):
+        while e - s > size:
+            cut = text.rfind(" ", s + size // 2, s + size)
+            cut = cut if cut > s else s + size
+            out.append((s, cut, False))
+            s = cut
+            while s < e and text[s].isspace():
+                s += 1
+        if e > s:
+            # a sentence ends its paragraph when only whitespace separates it from a paragraph break
+            tail = len(text[e:]) - len(text[e:].lstrip(" \t"))
+            out.append((s, e, (e + tail) in para_ends or e >= len(text.rstrip())))
+    return out
+
+
+def chunk_spans(text: str, cfg: ChunkerConfig) -> list[tuple[int, int]]:
+    units = _units(text, cfg.size)
+    spans: list[tuple[int, int]] = []
+    i = 0
+    while i < len(units):
+        start = units[i][0]
+        j = i
+        # take sentences while they fit; a paragraph end past half the budget is a good place to stop
+        while j + 1 < len(units) and units[j + 1][1] - start <= cfg.size:
+            if units[j][2] and units[j][1] - start >= cfg.size // 2 and units[j + 1][1] - start > cfg.size * 0.8:
+                break
+            j += 1
+        spans.append((start, units[j][1]))
+        nxt = j + 1
+        if nxt < len(units) and not units[j][2] and cfg.overlap > 0:
+            # mid-paragraph split: back up over trailing sentences that fit in the overlap budget
+            k = j
+            while k > i and units[j][1] - units[k][0] <= cfg.overlap:
+                k -= 1
+            if k < j and units[j][1] - units[k + 1][0] <= cfg.overlap:
+                nxt = k + 1
+        i = max(nxt, i + 1)
+    return spans
+
+
+def chunk_document(doc: Document, cfg: ChunkerConfig) -> list[Chunk]:
+    return [
+        Chunk(
+            chunk_id=f"{doc.doc_id}::{doc.content_hash[:12]}::{n:05d}",
+            doc_id=doc.doc_id,
+            title=doc.title,
+            ordinal=n,
+            start=s,
+            end=e,
+            text=doc.text[s:e],
+        )
+        for n, (s, e) in enumerate(chunk_spans(doc.text, cfg))
+    ]

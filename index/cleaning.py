@@ -1,0 +1,63 @@
+"""Clean: normalise Unicode and whitespace, and strip web boilerplate that is not part of the document.
+
+Boilerplate rule (general, not by name): a trailing block that opens with a page-furniture heading
+("Comments", "Popular posts from this blog", "Related articles", "Share this"...) and is followed only by
+short headline-like lines is a sidebar/comments block, so it is cut with everything after it.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_FURNITURE_HEADINGS = re.compile(
+    r"^(\d+\s+)?(comments?|leave a (comment|reply)|post a comment|popular posts?( from this blog)?|"
+    r"related (posts?|articles?|stories|reading)|recommended( for you)?|you may also like|read more|more from .{1,40}|"
+    r"share (this|on).{0,30}|subscribe.{0,40}|newsletter|trending( now)?|latest (posts|news)|"
+    r"most (read|popular)|tags?:?.{0,60}|categories|labels|about the author|advertisement|sponsored)\s*:?$",
+    re.IGNORECASE,
+)
+_WS = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+_CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200c-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def normalize(text: str) -> str:
+    """NFC, unified newlines, no control/bidi characters, single spaces, at most one blank line between paragraphs."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CTRL.sub("", text)
+    lines = [_WS.sub(" ", line).strip() for line in text.split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()
+
+
+def strip_boilerplate(text: str) -> str:
+    """Cut a trailing comments/sidebar block. Only cuts when what follows the heading is headline-like."""
+    paras = text.split("\n\n")
+    n = len(paras)
+    for i, para in enumerate(paras):
+        # only the last part of a document can be trailing furniture; never cut most of it
+        if i == 0 or i < n // 2:
+            continue
+        first_line = para.strip().split("\n")[0]
+        if not _FURNITURE_HEADINGS.match(first_line):
+            continue
+        rest = [p.strip() for p in paras[i:] if p.strip()]
+        lines = [ln for p in rest for ln in p.split("\n") if ln.strip()]
+        if all(_is_furniture_line(ln) for ln in lines):
+            return "\n\n".join(paras[:i]).rstrip()
+    return text
+
+
+def _is_furniture_line(line: str) -> bool:
+    line = line.strip()
+    if _FURNITURE_HEADINGS.match(line):
+        return True
+    # headline-like: short, and not a run of sentences
+    return len(line) <= 160 and line.count(". ") == 0
+
+
+def clean(text: str) -> str:
+    return strip_boilerplate(normalize(text))

@@ -1,0 +1,114 @@
+"""`python -m index`: build, add, list, remove and verify the index. Errors are translated here, once."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from collections.abc import Callable
+
+from rag.errors import RagError
+
+
+def _progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>6}", unit="item", file=sys.stderr, leave=True)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close() -> None:
+        for b in bars.values():
+            b.close()
+
+    return update, close
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m index", description="Manage the document index.")
+    p.add_argument("--data-dir", help="state directory (default: RAG_DATA_DIR or ./.rag-data)")
+    p.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (default: embedded)")
+    p.add_argument("--config", help="optional TOML settings file")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="index the given paths, or the bundled article when none are given")
+    b.add_argument("paths", nargs="*")
+    b.add_argument("--rebuild", action="store_true", help="delete the existing index first")
+    b.add_argument("--if-missing", action="store_true", help="do nothing when an index already exists")
+    a = sub.add_parser("add", help="add or update files or folders")
+    a.add_argument("paths", nargs="+")
+    sub.add_parser("list", help="documents, chunk counts and the model that built the index")
+    r = sub.add_parser("remove", help="remove a document by id (see `list`)")
+    r.add_argument("doc_id")
+    sub.add_parser("verify", help="check that Chroma, BM25 and the manifest agree")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from index.pipeline import Indexer
+    from rag.settings import load_settings
+
+    try:
+        settings = load_settings({"data_dir": args.data_dir, "chroma_url": args.chroma_url}, config_file=args.config)
+        indexer = Indexer.from_settings(settings)
+        if args.cmd in ("build", "add"):
+            if args.cmd == "build" and args.if_missing and indexer.store.exists():
+                print(f"index exists in {settings.index_dir} ({len(indexer.documents())} documents)")
+                return 0
+            if args.cmd == "build" and args.rebuild and settings.index_dir.exists():
+                if settings.chroma_url:
+                    indexer.store._chroma()  # noqa: SLF001 - the server keeps its collection
+                    indexer.store._client.delete_collection(settings.collection)  # noqa: SLF001
+                    indexer.store._collection = None  # noqa: SLF001
+                shutil.rmtree(settings.index_dir)
+            update, close = _progress()
+            try:
+                print("loading embedding model...", file=sys.stderr)
+                indexer.embedder.warm_up()
+                if args.cmd == "build" and not args.paths:
+                    report = indexer.build_bundled(update)
+                else:
+                    report = indexer.add(args.paths, update)
+            finally:
+                close()
+            for e in report.errors:
+                print(f"error: {e}", file=sys.stderr)
+            print(report.summary())
+            return 1 if report.errors and not (report.added or report.replaced or report.skipped) else 0
+        if args.cmd == "list":
+            docs = indexer.documents()
+            if not docs:
+                print(f"no index in {settings.index_dir}: build it with `python -m index build`")
+                return 0
+            cfg = indexer.store.manifest.config
+            print(f"model: {cfg.get('embed_model')} (dim {cfg.get('dimension')}), chunker: {cfg.get('chunker')}")
+            for d in docs:
+                print(f"{d.doc_id}\t{d.n_chunks} chunks\t{d.title}")
+            return 0
+        if args.cmd == "remove":
+            try:
+                indexer.remove(args.doc_id)
+            except KeyError:
+                print(f"error: no document {args.doc_id!r}; see `python -m index list`", file=sys.stderr)
+                return 2
+            print(f"removed {args.doc_id}")
+            return 0
+        if args.cmd == "verify":
+            if not indexer.store.exists():
+                print(f"error: no index in {settings.index_dir}", file=sys.stderr)
+                return 2
+            problems = indexer.verify()
+            for pr in problems:
+                print(f"problem: {pr}")
+            print("index OK" if not problems else f"{len(problems)} problem(s)")
+            return 1 if problems else 0
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,176 @@
+"""Load: a file on disk -> raw text + title, with real parsers per format.
+
+Every failure is an IngestError naming the file and what to do. Size is checked before reading so a
+huge file never lands in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from rag.errors import IngestError
+
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """What a loader returns: text still to be cleaned; title may be empty."""
+
+    path: str
+    text: str
+    title: str
+    kind: str
+    raw_sha256: str
+
+
+def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name: str = "") -> Loaded:
+    p = Path(path)
+    name = display_name or str(p)
+    ext = p.suffix.lower()
+    if ext not in SUPPORTED:
+        raise IngestError(name, f"unsupported file type {ext or '(no extension)'!r}",
+                          f"Supported types: {', '.join(SUPPORTED)}")
+    if not p.exists():
+        raise IngestError(name, "file not found", "Check the path")
+    if not p.is_file():
+        raise IngestError(name, "not a regular file", "Pass a file or a folder of files")
+    size = p.stat().st_size
+    if size == 0:
+        raise IngestError(name, "file is empty", "Add text to it or leave it out")
+    if size > max_bytes:
+        raise IngestError(name, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit",
+                          "Split it, or raise RAG_MAX_UPLOAD_BYTES")
+    raw = p.read_bytes()
+    sha = hashlib.sha256(raw).hexdigest()
+    if ext == ".pdf":
+        text, title = _pdf(raw, name)
+        kind = "pdf"
+    else:
+        decoded = _decode_text(raw, name)
+        if ext in (".html", ".htm"):
+            text, title = _html(decoded)
+            kind = "html"
+        elif ext in (".md", ".markdown"):
+            text, title = _markdown(decoded)
+            kind = "markdown"
+        else:
+            text, title = decoded, _first_line_title(decoded)
+            kind = "text"
+    if not text.strip():
+        raise IngestError(name, "no readable text found", "Is it a scanned PDF or an empty page? Provide a text version")
+    return Loaded(path=name, text=text, title=title, kind=kind, raw_sha256=sha)
+
+
+def _decode_text(raw: bytes, name: str) -> str:
+    if b"\x00" in raw[:8192]:
+        raise IngestError(name, "looks like a binary file (NUL bytes), not text",
+                          "Convert it to .txt, .md, .html or .pdf first")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise IngestError(name, f"is not valid UTF-8 text (bad byte at offset {e.start})",
+                          "Re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`") from None
+    # a text file that is mostly control characters is binary in disguise
+    ctrl = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if ctrl > 0.05 * max(1, min(len(text), 8192)):
+        raise IngestError(name, "looks like a binary file (control characters), not text",
+                          "Convert it to .txt, .md, .html or .pdf first")
+    return text
+
+
+def _first_line_title(text: str) -> str:
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            # a heading-like first line: short and not a full sentence
+            if len(line) <= 200 and not line.endswith((".", "!", "?", ",", ";")):
+                return line.lstrip("# ").strip()
+            return ""
+    return ""
+
+
+def _markdown(text: str) -> tuple[str, str]:
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").render(text)
+    body, _ = _html(f"<html><body>{html}</body></html>")
+    title = ""
+    m = re.search(r"^\s{0,3}#\s+(.+?)\s*#*\s*$", text, re.MULTILINE)
+    if m:
+        title = m.group(1).strip()
+    return body, title or _first_line_title(body)
+
+
+# Blocks that are page furniture, not the document: dropped before text extraction.
+_DROP_TAGS = ("script", "style", "noscript", "template", "nav", "aside", "footer", "form", "iframe", "svg",
+              "button", "select", "input", "head")
+_FURNITURE = re.compile(r"(^|[-_ ])(comments?|sidebar|widget|related|popular|share|social|newsletter|"
+                        r"subscribe|cookie|advert|ads|promo|breadcrumbs?|footer|menu|nav)([-_ ]|$)", re.I)
+_BLOCK = ("p", "div", "section", "article", "main", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
+          "blockquote", "pre", "table", "tr", "br", "hr", "figcaption", "dd", "dt", "header")
+
+
+def _html(html: str) -> tuple[str, str]:
+    from bs4 import BeautifulSoup
+    from bs4.element import Comment
+
+    soup = BeautifulSoup(html, "html.parser")
+    title = ""
+    if soup.title and soup.title.string:
+        title = soup.title.string.strip()
+    h1 = soup.find("h1")
+    if h1 and h1.get_text(strip=True):
+        title = h1.get_text(" ", strip=True)
+    for c in soup.find_all(string=lambda s: isinstance(s, Comment)):
+        c.extract()
+    for tag in soup.find_all(_DROP_TAGS):
+        tag.decompose()
+    # hidden text is invisible to a reader, so it is not part of the document (and a classic injection vector)
+    for tag in soup.find_all(True):
+        if tag.decomposed:
+            continue
+        style = (tag.get("style") or "").replace(" ", "").lower()
+        ident = " ".join([tag.get("id") or "", *(tag.get("class") or [])])
+        if ("display:none" in style or "visibility:hidden" in style or tag.has_attr("hidden")
+                or tag.get("aria-hidden") == "true" or (ident and _FURNITURE.search(ident))):
+            tag.decompose()
+    root = soup.find("article") or soup.find("main") or soup.body or soup
+    for tag in root.find_all(_BLOCK):
+        tag.insert_before("\n\n")
+        tag.insert_after("\n\n")
+    text = root.get_text("")
+    return text, title
+
+
+def _pdf(raw: bytes, name: str) -> tuple[str, str]:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed PDFs are reported by us, once
+    if not raw.lstrip().startswith(b"%PDF"):
+        raise IngestError(name, "is not a PDF (missing %PDF header)", "Check the file, or give it the right extension")
+    try:
+        reader = PdfReader(io.BytesIO(raw))
+        if reader.is_encrypted:
+            raise IngestError(name, "PDF is encrypted", "Provide an unencrypted copy")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = ""
+        try:
+            meta_title = (reader.metadata.title or "") if reader.metadata else ""
+        except Exception:  # metadata is optional; a broken info dict must not sink the text
+            meta_title = ""
+    except IngestError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as e:
+        raise IngestError(name, f"malformed PDF ({type(e).__name__}: {str(e)[:120]})",
+                          "Re-export it, or convert it to text") from None
+    text = "\n\n".join(p.strip() for p in pages if p.strip())
+    return text, (meta_title.strip() or _first_line_title(text))

@@ -1,0 +1,90 @@
+"""The manifest: what built the index, which documents it holds, and their chunk spans.
+
+It is the source of truth. It is replaced atomically (temp file, fsync, rename), so after any crash it is
+either the old or the new version, never half-written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.errors import IndexCorruptError
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class DocEntry:
+    doc_id: str
+    title: str
+    source: str
+    content_hash: str
+    kind: str
+    spans: list[tuple[int, int]]  # chunk ordinal -> (start, end) in the cleaned text
+
+    def chunk_id(self, ordinal: int) -> str:
+        return f"{self.doc_id}::{self.content_hash[:12]}::{ordinal:05d}"
+
+    def chunk_ids(self) -> list[str]:
+        return [self.chunk_id(i) for i in range(len(self.spans))]
+
+    @property
+    def text_file(self) -> str:
+        return f"{_safe(self.doc_id)}--{self.content_hash[:16]}.txt"
+
+
+def _safe(doc_id: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in doc_id)[:120]
+
+
+@dataclass
+class Manifest:
+    config: dict  # schema_version, embed_model, dimension, chunker settings
+    generation: int = 0
+    documents: dict[str, DocEntry] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "config": self.config,
+                "generation": self.generation,
+                "documents": {
+                    k: {"title": d.title, "source": d.source, "content_hash": d.content_hash, "kind": d.kind,
+                        "spans": d.spans}
+                    for k, d in self.documents.items()
+                },
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> Manifest:
+        try:
+            raw = json.loads(path.read_text("utf-8"))
+            docs = {
+                k: DocEntry(doc_id=k, title=v["title"], source=v["source"], content_hash=v["content_hash"],
+                            kind=v.get("kind", ""), spans=[tuple(s) for s in v["spans"]])
+                for k, v in raw["documents"].items()
+            }
+            return cls(config=raw["config"], generation=int(raw["generation"]), documents=docs)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise IndexCorruptError(
+                f"index manifest {path} is unreadable ({e}): rebuild with `python -m index build --rebuild`"
+            ) from e
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(self.to_json())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)

@@ -1,0 +1,180 @@
+"""The ingestion pipeline: load -> clean -> chunk -> embed -> write, with skip-by-hash and per-file errors.
+
+Only new or changed documents are embedded. Embedding is batched across all documents of one call, and
+progress is reported per stage so long runs are visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from index.chunking import ChunkerConfig, chunk_document
+from index.cleaning import clean
+from index.embedding import Embedder, SentenceTransformerEmbedder
+from index.loading import SUPPORTED, load_file
+from index.manifest import SCHEMA_VERSION
+from index.store import DocInfo, IndexStore
+from index.types import Chunk, Document
+from rag.errors import IngestError
+from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class IngestReport:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # unchanged content: no embedding work
+    errors: list[IngestError] = field(default_factory=list)
+    chunks: int = 0
+
+    def summary(self) -> str:
+        parts = [f"{len(self.added)} added", f"{len(self.replaced)} replaced", f"{len(self.skipped)} unchanged"]
+        if self.errors:
+            parts.append(f"{len(self.errors)} failed")
+        return ", ".join(parts) + f" ({self.chunks} chunks embedded)"
+
+
+def doc_id_for(name: str) -> str:
+    """A stable, readable id from a file name: the same name re-added replaces the document."""
+    base = Path(name).name
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "document"
+    return slug[:100]
+
+
+def iter_files(paths: Iterable[str | Path]) -> Iterable[tuple[Path | None, str, IngestError | None]]:
+    """Expand folders (sorted, supported types only); a missing path becomes an error for the report."""
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED)
+            if not files:
+                yield None, str(p), IngestError(str(p), "folder has no supported files",
+                                                f"Supported types: {', '.join(SUPPORTED)}")
+            for f in files:
+                yield f, str(f), None
+        elif not p.exists():
+            yield None, str(p), IngestError(str(p), "no such file or folder", "Check the path")
+        else:
+            yield p, str(p), None
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+class Indexer:
+    def __init__(self, store: IndexStore, embedder: Embedder, chunker: ChunkerConfig, max_file_bytes: int) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.chunker = chunker
+        self.max_file_bytes = max_file_bytes
+
+    @classmethod
+    def from_settings(cls, s: Settings, embedder: Embedder | None = None) -> Indexer:
+        return cls(
+            store=IndexStore(s.index_dir, chroma_url=s.chroma_url, collection=s.collection),
+            embedder=embedder or SentenceTransformerEmbedder(s.embed_model, batch_size=s.embed_batch_size),
+            chunker=ChunkerConfig(size=s.chunk_size, overlap=s.chunk_overlap),
+            max_file_bytes=s.max_upload_bytes,
+        )
+
+    def config(self) -> dict:
+        """What the index records about what built it; a mismatch later refuses to query."""
+        return {"schema_version": SCHEMA_VERSION, "embed_model": self.embedder.name,
+                "dimension": self.embedder.dimension, "chunker": self.chunker.as_dict()}
+
+    def open(self) -> None:
+        """Open for querying: refuses an index built with another model, dimension or chunker."""
+        self.store.open(expect=self.config())
+
+    # -------------------------------------------------------------- ingest
+    def prepare(self, path: Path, name: str = "") -> Document:
+        """Load and clean one file into a Document (raises IngestError naming the file)."""
+        loaded = load_file(path, max_bytes=self.max_file_bytes, display_name=name or str(path))
+        text = clean(loaded.text)
+        if not text:
+            raise IngestError(loaded.path, "no text left after cleaning", "Check the file has readable content")
+        source = name or _display_path(path)
+        return Document(doc_id=doc_id_for(name or path.name), title=loaded.title or Path(source).stem,
+                        source=source, text=text,
+                        content_hash=hashlib.sha256(text.encode()).hexdigest(), meta={"kind": loaded.kind})
+
+    def add(self, paths: Iterable[str | Path], progress: Progress | None = None,
+            names: dict[str, str] | None = None) -> IngestReport:
+        """Ingest files/folders. `names` maps a path to the name to show and derive the id from (uploads)."""
+        report = IngestReport()
+        self.store.initialize(self.config())
+        existing = {d.doc_id: d.content_hash for d in self.store.documents()}
+        files = list(iter_files(paths))
+        todo: list[tuple[Document, list[Chunk]]] = []
+        for n, (path, shown, err) in enumerate(files, 1):
+            if progress:
+                progress("load", n, len(files))
+            if err is not None:
+                report.errors.append(err)
+                continue
+            assert path is not None
+            try:
+                doc = self.prepare(path, (names or {}).get(str(path), ""))
+            except IngestError as e:
+                report.errors.append(e)
+                continue
+            if any(d.doc_id == doc.doc_id for d, _ in todo):
+                report.errors.append(IngestError(shown, f"another file in this batch has the id {doc.doc_id!r}",
+                                                 "Rename one of them"))
+                continue
+            if existing.get(doc.doc_id) == doc.content_hash:
+                report.skipped.append(doc.doc_id)
+                continue
+            chunks = chunk_document(doc, self.chunker)
+            (report.replaced if doc.doc_id in existing else report.added).append(doc.doc_id)
+            todo.append((doc, chunks))
+        if todo:
+            vecs = self._embed([c.text for _, cs in todo for c in cs], progress)
+            items, off = [], 0
+            for doc, cs in todo:
+                items.append((doc, cs, vecs[off:off + len(cs)]))
+                off += len(cs)
+            if progress:
+                progress("write", 0, 1)
+            self.store.write(items, kinds={d.doc_id: d.meta.get("kind", "") for d, _ in todo})
+            if progress:
+                progress("write", 1, 1)
+            report.chunks = off
+        return report
+
+    def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
+        # batches of a few hundred keep progress visible without hurting encode throughput
+        step = 256
+        out = []
+        for b in range(0, len(texts), step):
+            out.append(self.embedder.embed(texts[b:b + step]))
+            if progress:
+                progress("embed", min(b + step, len(texts)), len(texts))
+        return np.concatenate(out) if out else np.zeros((0, self.embedder.dimension), np.float32)
+
+    def build_bundled(self, progress: Progress | None = None) -> IngestReport:
+        return self.add([BUNDLED_CORPUS], progress)
+
+    # -------------------------------------------------------------- manage
+    def documents(self) -> list[DocInfo]:
+        if not self.store.exists():
+            return []
+        return self.store.documents()
+
+    def remove(self, doc_id: str) -> None:
+        self.store.remove(doc_id)
+
+    def verify(self) -> list[str]:
+        return self.store.verify()

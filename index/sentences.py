@@ -1,0 +1,62 @@
+"""Sentence boundaries as character spans, so every sentence stays exactly locatable in its text.
+
+Rule-based (no model is available offline): a sentence ends at . ! or ? (optionally followed by closing
+quotes/brackets) and whitespace, unless the word before the stop is a known abbreviation, an initial
+("J. Smith") or a number-with-decimal. Paragraph breaks (blank lines) always end a sentence.
+"""
+
+from __future__ import annotations
+
+import re
+
+_ABBREV = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "inc", "ltd", "co", "corp",
+    "gen", "col", "lt", "sgt", "capt", "gov", "sen", "rep", "pres", "rev", "no", "vol", "fig", "e.g",
+    "i.e", "u.s", "u.k", "u.n", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
+    "nov", "dec", "approx", "dept", "est", "al",
+}
+_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
+_PARA = re.compile(r"\n\s*\n")
+_WORD_BEFORE = re.compile(r"([\w.]+)$")
+
+
+def _is_boundary(text: str, stop_at: int) -> bool:
+    """stop_at: index of the first stop character. False for abbreviations and initials."""
+    if text[stop_at] != ".":
+        return True
+    m = _WORD_BEFORE.search(text, 0, stop_at)
+    if not m:
+        return True
+    word = m.group(1).lower().rstrip(".")
+    if word in _ABBREV:
+        return False
+    # single capital initial ("J. Smith", "U.S.") but not a sentence ending in "I."
+    return not (len(word) == 1 and word.isalpha() and word != "i")
+
+
+def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Spans (s, e) of the sentences of text[start:end], whitespace-trimmed; text[s:e] is the sentence."""
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    pos = start
+    blocks = []
+    for m in _PARA.finditer(text, start, end):
+        blocks.append((pos, m.start()))
+        pos = m.end()
+    blocks.append((pos, end))
+    for b0, b1 in blocks:
+        s = b0
+        for m in _END.finditer(text, b0, b1):
+            if _is_boundary(text, m.start()):
+                spans.append((s, m.end()))
+                s = m.end()
+        spans.append((s, b1))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out

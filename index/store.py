@@ -1,0 +1,371 @@
+"""Write/read stage: a Chroma collection (embedded or server), a bm25s index and the manifest, kept consistent.
+
+Commit protocol for a write, so a crash at any point leaves the previous index usable:
+  1. cleaned document texts are written under new content-addressed names;
+  2. new chunks are upserted to Chroma under new content-addressed ids (invisible: not in the manifest yet);
+  3. the manifest is replaced atomically  <- the commit point;
+  4. old chunk ids and texts are deleted, and BM25 is rebuilt for the new generation.
+On open, anything left over from an interrupted write (orphan ids, stale BM25, unreferenced texts) is repaired.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from index.keyword import KeywordIndex
+from index.manifest import SCHEMA_VERSION, DocEntry, Manifest
+from index.types import Chunk, Document
+from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, RagError, StoreUnavailableError
+
+
+@dataclass(frozen=True)
+class DocInfo:
+    doc_id: str
+    title: str
+    source: str
+    content_hash: str
+    kind: str
+    n_chunks: int
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class IndexStore:
+    """The index on disk. The manifest is the truth: chunk ids it does not list are invisible to search."""
+
+    def __init__(self, index_dir: Path, *, chroma_url: str = "", collection: str = "chunks") -> None:
+        self.index_dir = Path(index_dir)
+        self.chroma_url = chroma_url
+        self.collection_name = collection
+        self._client = None
+        self._collection = None
+        self._manifest: Manifest | None = None
+        self._keyword: KeywordIndex | None = None
+        self._chunks: dict[str, tuple[str, int]] = {}  # chunk_id -> (doc_id, ordinal)
+        self._texts: dict[str, str] = {}  # doc_id -> cleaned text (loaded on demand)
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def manifest_path(self) -> Path:
+        return self.index_dir / "manifest.json"
+
+    @property
+    def docs_dir(self) -> Path:
+        return self.index_dir / "docs"
+
+    @property
+    def bm25_dir(self) -> Path:
+        return self.index_dir / "bm25"
+
+    def exists(self) -> bool:
+        return self.manifest_path.is_file()
+
+    # ------------------------------------------------------------------ chroma
+    def _chroma(self):
+        if self._collection is not None:
+            return self._collection
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        cs = ChromaSettings(anonymized_telemetry=False)
+        try:
+            if self.chroma_url:
+                u = urlparse(self.chroma_url)
+                self._client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
+                                                   ssl=u.scheme == "https", settings=cs)
+            else:
+                self._client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"), settings=cs)
+            # embeddings are always passed in: no embedding function (Chroma's default would try to download one)
+            self._collection = self._client.get_or_create_collection(
+                self.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
+            )
+        except Exception as e:
+            self._client = self._collection = None
+            raise self._unavailable(e) from e
+        return self._collection
+
+    def _unavailable(self, e: Exception) -> RagError:
+        if isinstance(e, RagError):
+            return e
+        where = self.chroma_url or str(self.index_dir / "chroma")
+        hint = "start it with `chroma run --path DIR --host 127.0.0.1 --port N`" if self.chroma_url else \
+            "check the data directory is readable and writable"
+        return StoreUnavailableError(f"the Chroma store at {where} is unavailable ({type(e).__name__}: {e}); {hint}")
+
+    @contextmanager
+    def _chroma_call(self) -> Iterator:
+        """Run a Chroma call; on failure drop the handle so the next call reconnects (server restarted)."""
+        col = self._chroma()
+        try:
+            yield col
+        except Exception as e:
+            self._client = self._collection = None
+            raise self._unavailable(e) from e
+
+    # ------------------------------------------------------------------ open / manifest
+    def open(self, expect: dict | None = None) -> None:
+        """Load the manifest (and BM25). Raise when missing, or when built with other settings than `expect`."""
+        with self._lock:
+            if not self.exists():
+                raise IndexMissingError(
+                    f"no index in {self.index_dir}: build it with `python -m index build` (bundled article) "
+                    "or `python -m index add PATH`"
+                )
+            m = Manifest.load(self.manifest_path)
+            if expect is not None:
+                check_compatible(m.config, expect, self.index_dir)
+            self._set_manifest(m)
+            kw = KeywordIndex.load(self.bm25_dir)
+            if kw is None or kw.generation != m.generation or kw.ids != self._ordered_ids():
+                kw = self._build_keyword(m)
+                try:
+                    kw.save(self.bm25_dir)
+                except OSError:
+                    pass  # read-only data dir: keep the rebuilt index in memory
+            self._keyword = kw
+
+    @property
+    def manifest(self) -> Manifest:
+        if self._manifest is None:
+            self.open()
+        assert self._manifest is not None
+        return self._manifest
+
+    def _set_manifest(self, m: Manifest) -> None:
+        self._manifest = m
+        self._chunks = {e.chunk_id(i): (d, i) for d, e in m.documents.items() for i in range(len(e.spans))}
+        self._texts = {k: v for k, v in self._texts.items() if k in m.documents}
+
+    def _ordered_ids(self) -> list[str]:
+        return [cid for e in self.manifest.documents.values() for cid in e.chunk_ids()]
+
+    def _build_keyword(self, m: Manifest) -> KeywordIndex:
+        ids, texts = [], []
+        for doc_id, e in m.documents.items():
+            text = self._doc_text(doc_id, e)
+            for i, (s, t) in enumerate(e.spans):
+                ids.append(e.chunk_id(i))
+                texts.append(text[s:t])
+        return KeywordIndex.build(ids, texts, m.generation)
+
+    def _doc_text(self, doc_id: str, entry: DocEntry | None = None) -> str:
+        if doc_id in self._texts:
+            return self._texts[doc_id]
+        entry = entry or self.manifest.documents[doc_id]
+        path = self.docs_dir / entry.text_file
+        try:
+            text = path.read_text("utf-8")
+        except OSError as e:
+            raise IndexCorruptError(f"document text {path} is missing: run `python -m index verify`, "
+                                    "then re-add the document") from e
+        self._texts[doc_id] = text
+        return text
+
+    # ------------------------------------------------------------------ reading
+    def get_chunk(self, chunk_id: str) -> Chunk:
+        doc_id, i = self._chunks[chunk_id]
+        e = self.manifest.documents[doc_id]
+        s, t = e.spans[i]
+        return Chunk(chunk_id=chunk_id, doc_id=doc_id, title=e.title, ordinal=i, start=s, end=t,
+                     text=self._doc_text(doc_id, e)[s:t])
+
+    def has_chunk(self, chunk_id: str) -> bool:
+        return chunk_id in self._chunks
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        e = self.manifest.documents[doc_id]
+        return [self.get_chunk(e.chunk_id(i)) for i in range(len(e.spans))]
+
+    def document(self, doc_id: str) -> Document:
+        e = self.manifest.documents.get(doc_id)
+        if e is None:
+            raise KeyError(doc_id)
+        return Document(doc_id=doc_id, title=e.title, source=e.source, text=self._doc_text(doc_id, e),
+                        content_hash=e.content_hash, meta={"kind": e.kind})
+
+    def documents(self) -> list[DocInfo]:
+        return [DocInfo(d, e.title, e.source, e.content_hash, e.kind, len(e.spans))
+                for d, e in self.manifest.documents.items()]
+
+    def count(self) -> int:
+        return len(self._chunks)
+
+    def dense_search(self, query_vec: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
+        """Top-n chunks by cosine similarity (higher is better)."""
+        total = self.count()
+        if total == 0 or n <= 0:
+            return []
+        q = np.asarray(query_vec, dtype=np.float32).reshape(1, -1)
+        # ask for a few extra in case orphans from an interrupted write are still in Chroma
+        with self._chroma_call() as col:
+            res = col.query(query_embeddings=q, n_results=min(n + 8, total + 8), include=["distances"])
+        out = []
+        for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True):
+            if cid in self._chunks:
+                out.append((self.get_chunk(cid), 1.0 - float(dist)))
+        return out[:n]
+
+    def bm25_search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
+        """Top-n chunks by BM25 score (higher is better); empty when no query term is in the corpus."""
+        if self._keyword is None:
+            self.open()
+        assert self._keyword is not None
+        return [(self.get_chunk(cid), s) for cid, s in self._keyword.search(query, n) if cid in self._chunks]
+
+    # ------------------------------------------------------------------ writing
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """One writer at a time across processes; the OS drops the lock if the writer is killed."""
+        self.index_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock, open(self.index_dir / ".lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def initialize(self, config: dict) -> None:
+        """Create an empty index recording what builds it (no-op when one exists)."""
+        with self._write_lock():
+            if not self.exists():
+                self.docs_dir.mkdir(parents=True, exist_ok=True)
+                Manifest(config={**config, "schema_version": SCHEMA_VERSION}).save(self.manifest_path)
+            self.open(expect=config)
+            self.repair()
+
+    def write(self, items: list[tuple[Document, list[Chunk], np.ndarray]], kinds: dict[str, str] | None = None) -> None:
+        """Add or replace documents (with their chunks and embeddings) in one commit."""
+        if not items:
+            return
+        kinds = kinds or {}
+        with self._write_lock():
+            m = Manifest.load(self.manifest_path)
+            self._set_manifest(m)
+            new_docs = dict(m.documents)
+            self.docs_dir.mkdir(parents=True, exist_ok=True)
+            for doc, chunks, vecs in items:
+                if len(chunks) != len(vecs):
+                    raise ValueError("one embedding per chunk is required")
+                entry = DocEntry(doc.doc_id, doc.title, doc.source, doc.content_hash, kinds.get(doc.doc_id, ""),
+                                 [(c.start, c.end) for c in chunks])
+                _atomic_write_text(self.docs_dir / entry.text_file, doc.text)
+                self._upsert(entry, chunks, vecs)
+                new_docs[doc.doc_id] = entry
+            self._commit(m, new_docs)
+
+    def _upsert(self, entry: DocEntry, chunks: list[Chunk], vecs: np.ndarray) -> None:
+        with self._chroma_call() as col:
+            batch = max(1, min(2000, self._client.get_max_batch_size()))
+            for b in range(0, len(chunks), batch):
+                part = chunks[b:b + batch]
+                col.upsert(
+                    ids=[entry.chunk_id(c.ordinal) for c in part],
+                    embeddings=np.asarray(vecs[b:b + batch], dtype=np.float32),
+                    documents=[c.text for c in part],
+                    metadatas=[{"doc_id": c.doc_id, "title": c.title, "ordinal": c.ordinal, "start": c.start,
+                                "end": c.end, "content_hash": entry.content_hash} for c in part],
+                )
+
+    def remove(self, doc_id: str) -> None:
+        with self._write_lock():
+            m = Manifest.load(self.manifest_path)
+            if doc_id not in m.documents:
+                raise KeyError(doc_id)
+            new_docs = {k: v for k, v in m.documents.items() if k != doc_id}
+            self._commit(m, new_docs)
+
+    def _commit(self, old: Manifest, new_docs: dict[str, DocEntry]) -> None:
+        new = Manifest(config=old.config, generation=old.generation + 1, documents=new_docs)
+        new.save(self.manifest_path)  # commit point
+        self._set_manifest(new)
+        self.repair()
+
+    def repair(self) -> list[str]:
+        """Finish an interrupted write: drop orphan chunks and texts, rebuild a stale BM25. Returns what was fixed."""
+        fixed: list[str] = []
+        m = self.manifest
+        live = set(self._chunks)
+        with self._chroma_call() as col:
+            stored = set(col.get(include=[])["ids"])
+            orphans = sorted(stored - live)
+            for b in range(0, len(orphans), 2000):
+                col.delete(ids=orphans[b:b + 2000])
+        if orphans:
+            fixed.append(f"removed {len(orphans)} orphan chunks from Chroma")
+        keep = {e.text_file for e in m.documents.values()}
+        if self.docs_dir.is_dir():
+            for f in self.docs_dir.iterdir():
+                if f.name not in keep:
+                    f.unlink(missing_ok=True)
+                    fixed.append(f"removed unreferenced text {f.name}")
+        kw = KeywordIndex.load(self.bm25_dir)
+        if kw is None or kw.generation != m.generation or kw.ids != self._ordered_ids():
+            kw = self._build_keyword(m)
+            kw.save(self.bm25_dir)
+            fixed.append(f"rebuilt BM25 for generation {m.generation}")
+        self._keyword = kw
+        return fixed
+
+    def verify(self) -> list[str]:
+        """Problems found; an empty list means Chroma, BM25 and the manifest agree."""
+        problems: list[str] = []
+        m = Manifest.load(self.manifest_path)
+        self._set_manifest(m)
+        live = set(self._chunks)
+        with self._chroma_call() as col:
+            stored = set(col.get(include=[])["ids"])
+        if live - stored:
+            problems.append(f"{len(live - stored)} manifest chunks are missing from Chroma")
+        if stored - live:
+            problems.append(f"{len(stored - live)} Chroma chunks are not in the manifest (orphans)")
+        kw = KeywordIndex.load(self.bm25_dir)
+        if kw is None:
+            problems.append("BM25 index is missing or unreadable")
+        elif kw.generation != m.generation or kw.ids != self._ordered_ids():
+            problems.append(f"BM25 index is stale (generation {kw.generation}, manifest {m.generation})")
+        import hashlib
+
+        for doc_id, e in m.documents.items():
+            try:
+                text = (self.docs_dir / e.text_file).read_text("utf-8")
+            except OSError:
+                problems.append(f"{doc_id}: document text file is missing")
+                continue
+            if hashlib.sha256(text.encode()).hexdigest() != e.content_hash:
+                problems.append(f"{doc_id}: document text does not match its content hash")
+            if any(not (0 <= s < t <= len(text)) for s, t in e.spans):
+                problems.append(f"{doc_id}: a chunk span lies outside the document")
+        return problems
+
+
+def check_compatible(built: dict, expect: dict, where: Path) -> None:
+    """Refuse an index built by another model, dimension, chunker or schema."""
+    if built.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatchError(
+            f"the index in {where} has schema version {built.get('schema_version')}, this version needs "
+            f"{SCHEMA_VERSION}: rebuild it with `python -m index build --rebuild`"
+        )
+    diffs = [f"{k}: index has {built.get(k)!r}, settings ask for {v!r}" for k, v in expect.items()
+             if k != "schema_version" and built.get(k) != v]
+    if diffs:
+        raise IndexMismatchError(
+            f"the index in {where} was built with other settings ({'; '.join(diffs)}): rebuild it with "
+            "`python -m index build --rebuild`, or use the settings it was built with"
+        )

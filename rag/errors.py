@@ -1,0 +1,59 @@
+"""The project's error hierarchy. Every message says what went wrong and how to fix it.
+
+Errors are raised deep inside and translated once, at the CLI or UI edge.
+"""
+
+from __future__ import annotations
+
+
+class RagError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class ConfigError(RagError):
+    """A setting is missing, malformed or contradictory."""
+
+
+class InputError(RagError):
+    """A question or request from the user cannot be processed as given."""
+
+
+class IngestError(RagError):
+    """A document could not be loaded, cleaned or indexed. Names the file."""
+
+    def __init__(self, path: str, problem: str, fix: str = "") -> None:
+        self.path = path
+        self.problem = problem
+        self.fix = fix
+        msg = f"{path}: {problem}"
+        if fix:
+            msg += f". {fix}"
+        super().__init__(msg)
+
+
+class IndexMissingError(RagError):
+    """No index exists in the data directory yet."""
+
+
+class IndexMismatchError(RagError):
+    """The index was built with another model, dimension, chunker or schema."""
+
+
+class IndexCorruptError(RagError):
+    """Chroma, BM25 and the manifest disagree in a way that cannot be repaired automatically."""
+
+
+class StoreUnavailableError(RagError):
+    """The vector store (for example a Chroma server) cannot be reached."""
+
+
+class ModelError(RagError):
+    """A model file is missing, corrupt (sha256 mismatch) or cannot be loaded."""
+
+
+class GeneratorError(RagError):
+    """The answer generator failed (for example a remote LLM is down, slow or erroring)."""
+
+
+class LimitError(InputError):
+    """A configured limit (question length, upload size, uploads per session...) was hit."""

