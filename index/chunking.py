@@ -1,6 +1,7 @@
 """Chunk: paragraph- and sentence-aware passages with exact character spans into the cleaned text.
 
-Chunks grow sentence by sentence up to `size` characters and prefer to end at a paragraph end. When a
+Chunks grow sentence by sentence up to `size` characters and end at a paragraph end when the next
+paragraph would not fit whole. When a
 chunk has to end inside a paragraph, the next one repeats up to `overlap` characters of trailing sentences
 so that no statement loses its context. Paragraph breaks are natural topic breaks and get no overlap.
 """
@@ -27,7 +28,8 @@ class ChunkerConfig:
 
 def _units(text: str, size: int) -> list[tuple[int, int, bool]]:
     """Sentence spans, with over-long sentences hard-split at spaces; flag = ends a paragraph."""
-    para_ends = {m.start() for m in _PARA_BREAK.finditer(text)} | {len(text.rstrip())}
+    text_end = len(text.rstrip())
+    para_ends = {m.start() for m in _PARA_BREAK.finditer(text)} | {text_end}
     out: list[tuple[int, int, bool]] = []
     for s, e in split_sentences(text):
         while e - s > size:
@@ -39,8 +41,11 @@ def _units(text: str, size: int) -> list[tuple[int, int, bool]]:
                 s += 1
         if e > s:
             # a sentence ends its paragraph when only whitespace separates it from a paragraph break
-            tail = len(text[e:]) - len(text[e:].lstrip(" \t"))
-            out.append((s, e, (e + tail) in para_ends or e >= len(text.rstrip())))
+            # count in place: slicing text[e:] per sentence made chunking quadratic in the document length
+            tail = 0
+            while e + tail < len(text) and text[e + tail] in " \t":
+                tail += 1
+            out.append((s, e, (e + tail) in para_ends or e >= text_end))
     return out
 
 
@@ -51,10 +56,15 @@ def chunk_spans(text: str, cfg: ChunkerConfig) -> list[tuple[int, int]]:
     while i < len(units):
         start = units[i][0]
         j = i
-        # take sentences while they fit; a paragraph end past half the budget is a good place to stop
+        # take sentences while they fit; at a paragraph end, stop if the whole next paragraph would not fit
+        # (unless this chunk is still small), so chunks split between paragraphs rather than inside them
         while j + 1 < len(units) and units[j + 1][1] - start <= cfg.size:
-            if units[j][2] and units[j][1] - start >= cfg.size // 2 and units[j + 1][1] - start > cfg.size * 0.8:
-                break
+            if units[j][2] and units[j][1] - start >= cfg.size // 4:
+                p = j + 1
+                while p < len(units) - 1 and not units[p][2]:
+                    p += 1
+                if units[p][1] - start > cfg.size:
+                    break
             j += 1
         spans.append((start, units[j][1]))
         nxt = j + 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from collections.abc import Callable
 
@@ -61,12 +60,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.cmd == "build" and args.if_missing and indexer.store.exists():
                 print(f"index exists in {settings.index_dir} ({len(indexer.documents())} documents)")
                 return 0
-            if args.cmd == "build" and args.rebuild and settings.index_dir.exists():
-                if settings.chroma_url:
-                    indexer.store._chroma()  # noqa: SLF001 - the server keeps its collection
-                    indexer.store._client.delete_collection(settings.collection)  # noqa: SLF001
-                    indexer.store._collection = None  # noqa: SLF001
-                shutil.rmtree(settings.index_dir)
+            if args.cmd == "build" and args.rebuild:
+                indexer.store.destroy()
             update, close = _progress()
             try:
                 print("loading embedding model...", file=sys.stderr)

@@ -43,7 +43,7 @@ def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name
     if size == 0:
         raise IngestError(name, "file is empty", "Add text to it or leave it out")
     if size > max_bytes:
-        raise IngestError(name, f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit",
+        raise IngestError(name, f"file is {size / 2**20:.1f} MiB, over the {max_bytes / 2**20:g} MiB limit",
                           "Split it, or raise RAG_MAX_UPLOAD_BYTES")
     raw = p.read_bytes()
     sha = hashlib.sha256(raw).hexdigest()

@@ -24,7 +24,8 @@ def _is_boundary(text: str, stop_at: int) -> bool:
     """stop_at: index of the first stop character. False for abbreviations and initials."""
     if text[stop_at] != ".":
         return True
-    m = _WORD_BEFORE.search(text, 0, stop_at)
+    # a bounded look-back: searching from 0 made sentence splitting quadratic in the document length
+    m = _WORD_BEFORE.search(text, max(0, stop_at - 64), stop_at)
     if not m:
         return True
     word = m.group(1).lower().rstrip(".")

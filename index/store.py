@@ -10,8 +10,10 @@ On open, anything left over from an interrupted write (orphan ids, stale BM25, u
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +26,13 @@ import numpy as np
 from index.keyword import KeywordIndex
 from index.manifest import SCHEMA_VERSION, DocEntry, Manifest
 from index.types import Chunk, Document
-from rag.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, RagError, StoreUnavailableError
+from rag.errors import (
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    RagError,
+    StoreUnavailableError,
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,7 @@ class IndexStore:
         self._manifest: Manifest | None = None
         self._keyword: KeywordIndex | None = None
         self._chunks: dict[str, tuple[str, int]] = {}  # chunk_id -> (doc_id, ordinal)
-        self._texts: dict[str, str] = {}  # doc_id -> cleaned text (loaded on demand)
+        self._texts: dict[str, str] = {}  # text file name (content-addressed) -> cleaned text, loaded on demand
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ paths
@@ -135,10 +143,9 @@ class IndexStore:
             kw = KeywordIndex.load(self.bm25_dir)
             if kw is None or kw.generation != m.generation or kw.ids != self._ordered_ids():
                 kw = self._build_keyword(m)
-                try:
+                # a read-only data dir keeps the rebuilt index in memory only
+                with contextlib.suppress(OSError):
                     kw.save(self.bm25_dir)
-                except OSError:
-                    pass  # read-only data dir: keep the rebuilt index in memory
             self._keyword = kw
 
     @property
@@ -151,7 +158,8 @@ class IndexStore:
     def _set_manifest(self, m: Manifest) -> None:
         self._manifest = m
         self._chunks = {e.chunk_id(i): (d, i) for d, e in m.documents.items() for i in range(len(e.spans))}
-        self._texts = {k: v for k, v in self._texts.items() if k in m.documents}
+        live = {e.text_file for e in m.documents.values()}
+        self._texts = {k: v for k, v in self._texts.items() if k in live}
 
     def _ordered_ids(self) -> list[str]:
         return [cid for e in self.manifest.documents.values() for cid in e.chunk_ids()]
@@ -166,16 +174,16 @@ class IndexStore:
         return KeywordIndex.build(ids, texts, m.generation)
 
     def _doc_text(self, doc_id: str, entry: DocEntry | None = None) -> str:
-        if doc_id in self._texts:
-            return self._texts[doc_id]
         entry = entry or self.manifest.documents[doc_id]
+        if entry.text_file in self._texts:
+            return self._texts[entry.text_file]
         path = self.docs_dir / entry.text_file
         try:
             text = path.read_text("utf-8")
         except OSError as e:
             raise IndexCorruptError(f"document text {path} is missing: run `python -m index verify`, "
                                     "then re-add the document") from e
-        self._texts[doc_id] = text
+        self._texts[entry.text_file] = text
         return text
 
     # ------------------------------------------------------------------ reading
@@ -240,6 +248,24 @@ class IndexStore:
                 yield
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def destroy(self) -> None:
+        """Delete the whole index (the server-side collection too), for a rebuild."""
+        with self._write_lock():
+            if self.chroma_url or (self.index_dir / "chroma").exists():
+                col = self._chroma()
+                try:
+                    self._client.delete_collection(col.name)
+                except Exception as e:
+                    raise self._unavailable(e) from e
+            self._client = self._collection = None
+            for name in ("manifest.json", "docs", "bm25", "chroma"):
+                p = self.index_dir / name
+                if p.is_dir():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink(missing_ok=True)
+            self._manifest, self._keyword, self._chunks, self._texts = None, None, {}, {}
 
     def initialize(self, config: dict) -> None:
         """Create an empty index recording what builds it (no-op when one exists)."""
