@@ -49,7 +49,8 @@ class KeywordIndex:
         if not q[0]:
             return []
         k = min(n, len(self.ids))
-        docs, scores = self._retriever.retrieve(q, k=k, show_progress=False, n_threads=1)
+        # n_threads=0 runs in this thread; any other value starts a thread pool for every query
+        docs, scores = self._retriever.retrieve(q, k=k, show_progress=False, n_threads=0)
         out = []
         for idx, sc in zip(docs[0], scores[0], strict=True):
             if sc > 0:

@@ -111,6 +111,9 @@ _DROP_TAGS = ("script", "style", "noscript", "template", "nav", "aside", "footer
               "button", "select", "input", "head")
 _FURNITURE = re.compile(r"(^|[-_ ])(comments?|sidebar|widget|related|popular|share|social|newsletter|"
                         r"subscribe|cookie|advert|ads|promo|breadcrumbs?|footer|menu|nav)([-_ ]|$)", re.I)
+# inline styles that hide text from a reader: zero size/opacity, or pushed far off-screen
+_HIDDEN_STYLE = re.compile(r"display:none|visibility:hidden|font-size:0(?![.\d]*[1-9])|opacity:0(?![.\d]*[1-9])"
+                           r"|(?<![\w-])(?:left|top|text-indent):-\d{4,}")
 _BLOCK = ("p", "div", "section", "article", "main", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
           "blockquote", "pre", "table", "tr", "br", "hr", "figcaption", "dd", "dt", "header")
 
@@ -136,8 +139,8 @@ def _html(html: str) -> tuple[str, str]:
             continue
         style = (tag.get("style") or "").replace(" ", "").lower()
         ident = " ".join([tag.get("id") or "", *(tag.get("class") or [])])
-        if ("display:none" in style or "visibility:hidden" in style or tag.has_attr("hidden")
-                or tag.get("aria-hidden") == "true" or (ident and _FURNITURE.search(ident))):
+        if (_HIDDEN_STYLE.search(style) or tag.has_attr("hidden") or tag.get("aria-hidden") == "true"
+                or (ident and _FURNITURE.search(ident))):
             tag.decompose()
     root = soup.find("article") or soup.find("main") or soup.body or soup
     for tag in root.find_all(_BLOCK):

@@ -1,0 +1,173 @@
+"""Citation verification, run after generation for every generator.
+
+The generator's markers are treated as claims to check, not as facts: each answer sentence is scored
+against every retrieved passage (rag.evidence.support). A marker is kept only when its passage supports
+the sentence; a wrong or nonexistent marker is replaced by the passage that does support it, or dropped.
+A sentence that no passage supports is flagged. Cited sources are renumbered 1..m in order of first use,
+and only they become citations. Markdown links/images and raw HTML in generated text are rendered as
+plain text first: documents are data, and an answer must not smuggle a URL fetch into the page.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from index.sentences import split_sentences
+from rag.evidence import SentenceBank, Support, support
+from rag.lexical import term_set
+from rag.types import Citation, Passage, Sentence
+
+_LABEL = r"(?:sources?|passages?|docs?|documents?|refs?|references?|citations?)"
+_NUM = rf"(?:{_LABEL}\s*)?#?\s*\d+"
+_SEP = r"\s*(?:,|;|&|and|-|–|to)\s*"
+MARKER = re.compile(rf"\[\s*{_NUM}(?:{_SEP}{_NUM})*\s*\]", re.IGNORECASE)
+_DIGITS = re.compile(r"\d+")
+_RANGE = re.compile(r"(\d+)\s*(?:-|–|to)\s*(?:" + _LABEL + r"\s*)?#?\s*(\d+)", re.IGNORECASE)
+# markers placed after the sentence stop ("... 1961. [2]") move in front of it before splitting
+_TRAILING = re.compile(rf"([.!?])((?:\s*{MARKER.pattern})+)", re.IGNORECASE)
+
+_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
+_LINK = re.compile(r"\[([^\]]+)\]\(([^)]*)\)")
+_REF_DEF = re.compile(r"^\s*\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
+_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]+)>", re.IGNORECASE)
+_SCRIPT = re.compile(r"<(script|style|iframe|object)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
+_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_MAX_MARKER = 99  # "[2024]" is a year, not a marker
+
+
+def neutralise(text: str) -> str:
+    """Render markdown links/images and raw HTML as plain text (keep the visible words, drop the fetch)."""
+    text = _SCRIPT.sub(" ", text)
+    text = _COMMENT.sub(" ", text)
+    text = _IMAGE.sub(lambda m: m.group(1).strip(), text)
+    text = _LINK.sub(lambda m: m.group(1), text)
+    text = _REF_DEF.sub("", text)
+    text = _AUTOLINK.sub(lambda m: m.group(1), text)
+    text = _TAG.sub("", text)
+    return re.sub(r"[ \t]{2,}", " ", text)
+
+
+def marker_numbers(marker: str) -> list[int]:
+    """The passage numbers in one marker: "[1, 2]" -> [1, 2], "[Source 3]" -> [3], "[1-3]" -> [1, 2, 3]."""
+    nums: list[int] = []
+    rest = marker
+    for m in _RANGE.finditer(marker):
+        a, b = int(m.group(1)), int(m.group(2))
+        if 0 < b - a <= 10:
+            nums.extend(range(a, b + 1))
+            rest = rest.replace(m.group(0), " ")
+    nums.extend(int(d) for d in _DIGITS.findall(rest))
+    return nums
+
+
+def parse_markers(text: str) -> tuple[str, list[int]]:
+    """Strip every marker from text; return the clean text and the numbers in order, deduplicated."""
+    found: list[int] = []
+
+    def take(m: re.Match) -> str:
+        nums = marker_numbers(m.group(0))
+        if any(n > _MAX_MARKER for n in nums):
+            return m.group(0)
+        found.extend(nums)
+        return ""
+
+    clean = MARKER.sub(take, text)
+    clean = re.sub(r"\s+([.,;:!?])", r"\1", clean)
+    clean = re.sub(r"\s{2,}", " ", clean).strip()
+    return clean, list(dict.fromkeys(found))
+
+
+def parse_sentences(text: str) -> list[tuple[str, list[int]]]:
+    """Split an answer into (sentence without markers, its marker numbers); marker-only bits are merged."""
+    text = _TRAILING.sub(lambda m: m.group(2) + m.group(1), text)
+    text = re.sub(r"\n", "\n\n", text)  # every line (list item) is its own sentence block
+    out: list[tuple[str, list[int]]] = []
+    for s, e in split_sentences(text):
+        clean, nums = parse_markers(text[s:e])
+        if not re.search(r"\w", clean):
+            if out and nums:  # a dangling "[2]" belongs to the sentence before it
+                prev, prev_nums = out[-1]
+                out[-1] = (prev, list(dict.fromkeys(prev_nums + nums)))
+            continue
+        out.append((clean, nums))
+    return out
+
+
+def place_markers(sentence: str, markers: tuple[int, ...]) -> str:
+    if not markers:
+        return sentence
+    tag = "".join(f"[{n}]" for n in markers)
+    m = re.search(r"[.!?]+$", sentence)
+    if m:  # "... 1961 [2]." reads better than "... 1961. [2]"; quotes keep the marker outside
+        return f"{sentence[: m.start()].rstrip()} {tag}{m.group(0)}"
+    return f"{sentence} {tag}"
+
+
+@dataclass(frozen=True)
+class Verified:
+    text: str
+    sentences: list[Sentence]
+    citations: list[Citation]
+
+
+class CitationVerifier:
+    """Checks and repairs the [n] markers of an answer against the passages it was generated from."""
+
+    def __init__(self, bank: SentenceBank, support_threshold: float) -> None:
+        self.bank = bank
+        self.threshold = support_threshold
+
+    def verify(self, text: str, passages: list[Passage]) -> Verified:
+        parsed = parse_sentences(neutralise(text))
+        if not parsed:
+            return Verified("", [], [])
+        css = self.bank.get([p.chunk for p in passages]) if passages else []
+        vecs = self.bank.embed_claims([s for s, _ in parsed])
+        chosen: list[tuple[list[int], float, list[Support | None]]] = []
+        for (sent, nums), vec in zip(parsed, vecs, strict=True):
+            terms = term_set(sent)
+            sups = [support(vec, terms, cs) for cs in css]
+            keep = [n for n in nums if 1 <= n <= len(sups) and sups[n - 1].score >= self.threshold]
+            if not keep and sups:
+                best = max(range(len(sups)), key=lambda j: sups[j].score)
+                if sups[best].score >= self.threshold:
+                    keep = [best + 1]
+            best_score = max((s.score for s in sups), default=0.0)
+            score = max((sups[n - 1].score for n in keep), default=best_score)
+            chosen.append(([n - 1 for n in keep], score, sups))
+
+        # renumber cited passages 1..m in order of first use
+        new_no: dict[int, int] = {}
+        for idxs, _, _ in chosen:
+            for j in idxs:
+                new_no.setdefault(j, len(new_no) + 1)
+        sentences, parts = [], []
+        quote_of: dict[int, tuple[float, int]] = {}  # passage -> (best score, sentence index in chunk)
+        for (sent, _), (idxs, score, sups) in zip(parsed, chosen, strict=True):
+            markers = tuple(new_no[j] for j in idxs)
+            sentences.append(Sentence(text=sent, markers=markers, supported=bool(idxs), support=round(score, 4)))
+            parts.append(place_markers(sent, markers))
+            for j in idxs:
+                s = sups[j]
+                if j not in quote_of or s.score > quote_of[j][0]:
+                    quote_of[j] = (s.score, s.sentence)
+        citations = []
+        for j, no in sorted(new_no.items(), key=lambda kv: kv[1]):
+            c = passages[j].chunk
+            qs, qe = css[j].spans[quote_of[j][1]]
+            citations.append(
+                Citation(
+                    marker=no,
+                    chunk_id=c.chunk_id,
+                    doc_id=c.doc_id,
+                    title=c.title,
+                    start=c.start,
+                    end=c.end,
+                    text=c.text,
+                    quote_start=c.start + qs,
+                    quote_end=c.start + qe,
+                )
+            )
+        return Verified(" ".join(parts), sentences, citations)

@@ -1,0 +1,167 @@
+"""`python -m rag`: ask, chat, calibrate, eval. Project errors are translated here, once (exit code 2).
+
+Imports stay inside the commands so `ask` never pays for gradio, and `eval` loads its runner only
+when asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Callable
+
+from rag.errors import RagError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rag", description="Answer questions about your documents, with checked citations.")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data-dir", help="state directory (default: RAG_DATA_DIR or ./.rag-data)")
+        sp.add_argument("--config", help="optional TOML settings file")
+        sp.add_argument("--generator", choices=["auto", "extractive", "local", "openai"], help="who writes the answer")
+        sp.add_argument("--k", type=int, help="passages given to the generator")
+        sp.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000")
+
+    a = sub.add_parser("ask", help="answer one question")
+    a.add_argument("question")
+    a.add_argument("--json", action="store_true", help="print the whole answer object as JSON")
+    common(a)
+    c = sub.add_parser("chat", help="terminal chat with history (empty line or /quit to leave, /new to reset)")
+    common(c)
+    cal = sub.add_parser("calibrate", help="choose the abstention and support thresholds (needs ../shared)")
+    cal.add_argument("--squad", help="SQuAD v1.1 dev json(.gz) (default: ../shared/data/squaddev_v1.1.json.gz)")
+    cal.add_argument("--out", help="where to write calibration.json (default: data/calibration.json)")
+    cal.add_argument("--articles", type=int, default=5, help="SQuAD articles to ingest")
+    cal.add_argument("--questions", type=int, default=120, help="questions per class")
+    cal.add_argument("--data-dir", help="scratch data dir for the calibration index (default: a temp dir)")
+    sub.add_parser("eval", help="run evaluation suites (see `python -m rag eval --help`)", add_help=False)
+    sub.add_parser("probes", help="prompt-injection probes (see `python -m rag probes --help`)", add_help=False)
+    return p
+
+
+def _settings(args: argparse.Namespace):
+    from rag.settings import load_settings
+
+    return load_settings(
+        {"data_dir": args.data_dir, "generator": args.generator, "k": args.k, "chroma_url": args.chroma_url},
+        config_file=args.config,
+    )
+
+
+def _progress(msg_stream=sys.stderr) -> Callable[[str, int, int], None]:
+    def show(stage: str, done: int, total: int) -> None:
+        end = "\n" if done >= total else "\r"
+        print(f"  {stage}: {done}/{total}", end=end, file=msg_stream, flush=True)
+
+    return show
+
+
+def format_answer(answer, width: int = 100) -> str:
+    """The answer, its flags, and the cited passages with title and character span."""
+    lines = [answer.text]
+    unsupported = answer.unsupported_sentences
+    if unsupported:
+        lines.append("")
+        lines.append("Not supported by the sources:")
+        lines.extend(f"  ! {s}" for s in unsupported)
+    if answer.notice:
+        lines += ["", f"Note: {answer.notice}"]
+    if answer.citations:
+        lines += ["", "Sources:"]
+        for c in answer.citations:
+            lines.append(f"[{c.marker}] {c.title} (chars {c.start}-{c.end})")
+            lines.append(textwrap.indent(textwrap.fill(" ".join(c.text.split()), width - 4), "    "))
+    elif answer.abstained and answer.retrieved:
+        lines += ["", "Closest passages:"]
+        for p in answer.retrieved[:3]:
+            snippet = " ".join(p.chunk.text.split())[:200]
+            lines.append(f"  - {p.chunk.title} (chars {p.chunk.start}-{p.chunk.end}): {snippet}...")
+    t = answer.timings
+    stages = ", ".join(f"{k} {t[k]:.0f} ms" for k in ("rewrite", "retrieve", "generate", "verify", "total") if k in t)
+    lines += ["", f"-- {answer.generator}; {stages}"]
+    return "\n".join(lines)
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from rag.assistant import Assistant
+
+    assistant = Assistant.from_settings(_settings(args), progress=_progress())
+    answer = assistant.ask(args.question)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2, default=str))
+    else:
+        print(format_answer(answer))
+    return 0
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from rag.assistant import Assistant
+    from rag.types import Final, TextDelta, Turn
+
+    assistant = Assistant.from_settings(_settings(args), progress=_progress())
+    print(f"Loading ({assistant.generator_name})...", file=sys.stderr)
+    assistant.warm_up()
+    print("Ask about your documents. /new starts over, an empty line or /quit leaves.", file=sys.stderr)
+    history: list[Turn] = []
+    while True:
+        try:
+            q = input("\nyou> ").strip()
+        except EOFError:
+            break
+        if not q or q == "/quit":
+            break
+        if q == "/new":
+            history = []
+            print("(new chat)")
+            continue
+        try:
+            print("assistant> ", end="", flush=True)
+            final = None
+            for ev in assistant.stream(q, history):
+                if isinstance(ev, TextDelta):
+                    print(ev.text, end="", flush=True)
+                elif isinstance(ev, Final):
+                    final = ev.answer
+            assert final is not None
+            print("\n")
+            print(format_answer(final))
+            history += [Turn("user", q), Turn("assistant", final.text)]
+        except RagError as e:  # one bad question should not end the chat
+            print(f"\nerror: {e}", file=sys.stderr)
+    return 0
+
+
+def _calibrate(args: argparse.Namespace) -> int:
+    from rag.calibration import run_calibration
+
+    run_calibration(squad=args.squad, out=args.out, n_articles=args.articles, n_questions=args.questions,
+                    data_dir=args.data_dir, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "probes":
+        from rag.probes import main as probes_main
+
+        return probes_main(argv[1:])
+    if argv and argv[0] == "eval":
+        from rag.eval.cli import main as eval_main
+
+        try:
+            return eval_main(argv[1:])
+        except RagError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    args = _parser().parse_args(argv)
+    try:
+        return {"ask": _ask, "chat": _chat, "calibrate": _calibrate}[args.cmd](args)
+    except RagError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

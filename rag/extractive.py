@@ -1,0 +1,164 @@
+"""The extractive generator: answers with the source's own sentences, so it needs no LLM and cannot invent.
+
+It scores every sentence of the retrieved passages against the question by embedding similarity and by
+how many of the question's content words the sentence (and its passage) contains, then takes the best
+sentence and up to two more that score nearly as well and say something new (MMR-style diversity).
+When even the best sentence is a weak match it says the sources do not answer, which the assistant
+recognises as an abstention: a plausible question the documents touch but do not settle gets no answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag.citations import place_markers
+from rag.evidence import SentenceBank
+from rag.generation import GenerationRequest
+from rag.lexical import coverage, term_set
+
+NOT_COVERED = "The sources do not say."
+
+_REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|it|its)\b|^[\"“]", re.IGNORECASE)
+_NUMBER = re.compile(
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+    r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|twice)\b",
+    re.IGNORECASE,
+)
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_TIME = re.compile(
+    rf"\b(?:1\d{{3}}|20\d{{2}}|{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
+    r"ago|earlier|later|since|until|during|before|after|year|years|month|months|week|weeks|decade|"
+    r"decades|century|yesterday|today|recently|now|then|once|when)\b",
+    re.IGNORECASE,
+)
+
+
+_DATE = re.compile(rf"\b(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", re.IGNORECASE)
+_WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom)\b|\bwho\s+(?:said|says|is|was|warned|added|noted)\b", re.IGNORECASE)
+
+
+def answer_type(question: str) -> re.Pattern | None:
+    """What the answer sentence must contain for some question kinds: a number, a date, or a time."""
+    q = question.lower()
+    if re.search(r"\bhow\s+(?:many|much|old|far|big|large|tall|heavy)\b|\bwhat\s+(?:number|percentage|share|amount|age)\b", q):
+        return _NUMBER
+    if re.search(r"\b(?:what|which)\s+(?:exact\s+)?(?:date|day)\b|\bon\s+what\s+day\b", q):
+        return _DATE
+    if re.search(r"^\s*when\b|\b(?:what|which)\s+(?:year|month|decade)\b|\bhow\s+long\b", q):
+        return _TIME
+    return None
+
+
+@dataclass(frozen=True)
+class Candidate:
+    passage: int  # 0-based index into request.passages
+    sentence: int
+    text: str
+    score: float
+    vec: np.ndarray
+
+
+class ExtractiveGenerator:
+    name = "extractive"
+
+    def __init__(
+        self,
+        embedder,
+        *,
+        bank: SentenceBank | None = None,
+        max_sentences: int = 3,
+        min_score: float = 0.40,
+        keep_ratio: float = 0.85,
+        other_ratio: float = 0.95,
+        redundancy: float = 0.8,
+        max_chars: int = 600,
+        embed_query: Callable[[str], np.ndarray] | None = None,
+    ) -> None:
+        self.embedder = embedder
+        # the retriever's cached query embedding, when the assistant wires it in: one encode per question
+        self.embed_query = embed_query or (lambda q: self.embedder.embed([q])[0])
+        self.bank = bank or SentenceBank(embedder)
+        self.max_sentences = max_sentences
+        self.min_score = min_score  # below this the best sentence does not answer the question
+        self.keep_ratio = keep_ratio  # extra sentences must score this close to the best one
+        self.other_ratio = other_ratio  # ... and this close when they come from another passage
+        self.redundancy = redundancy  # cosine to an already chosen sentence that makes one redundant
+        self.max_chars = max_chars
+
+    def warm_up(self) -> None:
+        self.embedder.embed(["warm up"])
+
+    def candidates(self, request: GenerationRequest) -> list[Candidate]:
+        if not request.passages:
+            return []
+        question = request.query or request.question
+        q_vec = self.embed_query(question)
+        q_terms = term_set(question)
+        wants = answer_type(request.question)
+        out = []
+        for j, cs in enumerate(self.bank.get([p.chunk for p in request.passages])):
+            cos = cs.cosines(q_vec)
+            for i, text in enumerate(cs.texts):
+                if len(text) < 20 or len(text) > 1000:
+                    continue
+                terms = cs.terms[i]
+                if i > 0 and _REFERS_BACK.search(text):  # "..., she added": the name is one sentence back
+                    terms = terms | cs.terms[i - 1]
+                # the sentence's own words count most; its passage's words give context credit
+                lex = 0.75 * coverage(q_terms, terms) + 0.25 * coverage(q_terms, cs.chunk_terms)
+                score = 0.6 * float(cos[i]) + 0.4 * lex
+                if wants and not wants.search(text):
+                    continue  # "how many" answered without a number is wrong, however similar it reads
+                out.append(Candidate(j, i, text, score, cs.sentence_vec(i)))
+        out.sort(key=lambda c: -c.score)
+        return out
+
+    def select(self, request: GenerationRequest) -> list[Candidate]:
+        cands = self.candidates(request)
+        if not cands or cands[0].score < self.min_score:
+            return []
+        best = cands[0]
+        chosen = [best]
+        length = len(best.text)
+        for c in cands[1:]:
+            if len(chosen) >= self.max_sentences or c.score < self.keep_ratio * best.score:
+                break
+            # another passage's sentence must be nearly as good: it is less likely to be on the same point
+            if c.passage != best.passage and c.score < self.other_ratio * best.score:
+                continue
+            if length + len(c.text) > self.max_chars:
+                continue
+            if any(float(c.vec @ o.vec) >= self.redundancy for o in chosen):
+                continue
+            chosen.append(c)
+            length += len(c.text)
+        if _WHO.search(request.question):
+            chosen = self._with_speakers(chosen, cands)
+        # read in source order within a passage, passages in rank order
+        return sorted(chosen, key=lambda c: (c.passage, c.sentence))
+
+    def _with_speakers(self, chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
+        """For "who said..." questions: a quote ending in "she added" needs the sentence naming her."""
+        out = list(chosen)
+        for c in chosen:
+            if c.sentence == 0 or not _REFERS_BACK.search(c.text):
+                continue
+            if any(o.passage == c.passage and o.sentence == c.sentence - 1 for o in out):
+                continue
+            prev = next((p for p in cands if p.passage == c.passage and p.sentence == c.sentence - 1), None)
+            if prev is not None:
+                keep = [o for o in out if o is c or o.score >= c.score][: self.max_sentences - 1]
+                out = [*keep, prev]
+        return out
+
+    def generate(self, request: GenerationRequest) -> Iterator[str]:
+        chosen = self.select(request)
+        if not chosen:
+            yield NOT_COVERED
+            return
+        for n, c in enumerate(chosen):
+            yield ("" if n == 0 else " ") + place_markers(c.text, (c.passage + 1,))

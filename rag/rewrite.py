@@ -1,0 +1,140 @@
+"""Follow-up rewriting: turn "What did she say about China?" into a query retrieval can use on its own.
+
+HeuristicRewriter needs no model: it detects a follow-up (pronouns, "what about ...", very short
+questions) and appends the entities and key terms of the previous turns. LLMRewriter asks a chat model
+with prompts/rewrite.yaml and falls back to the heuristic when the model fails or answers nonsense.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Protocol
+
+from rag.lexical import content_terms, words, wordset
+from rag.types import Turn
+
+_PRONOUNS = wordset(
+    "he she him her his hers it its they them their theirs this these those there such "
+    "former latter same"
+)
+_LEAD = re.compile(r"^\s*(?:(?:what|how)\s+about|and|also|but|so|then|what\s+else|anything\s+else)\b", re.I)
+_ENTITY = re.compile(
+    r"\b[A-Z][\w’'.-]*[\w]?(?:\s+(?:of\s+the\s+|of\s+|for\s+|de\s+)?[A-Z][\w’'.-]*[\w]?)*"
+)
+_NOT_ENTITY = wordset(
+    "who what when where why how which whom whose is are was were did does do can could would will should "
+    "the a an and but so also then tell describe explain i it he she they this that these those in on at "
+    "according yes no"
+)
+
+
+class Rewriter(Protocol):
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        """A standalone version of `question` given the conversation so far."""
+        ...
+
+
+def is_follow_up(question: str) -> bool:
+    toks = words(question)
+    if not toks:
+        return False
+    if _LEAD.match(question) or any(t in _PRONOUNS for t in toks):
+        return True
+    if toks[-1] == "that":  # "What about that?", "Why did he do that"
+        return True
+    return len(content_terms(question)) <= 1
+
+
+def entities(text: str) -> list[str]:
+    """Capitalised names and acronyms ("Yun Sun", "Stimson Center", "US"), possessives folded."""
+    out = []
+    for m in _ENTITY.finditer(text):
+        name = re.sub(r"['’]s$", "", m.group(0)).strip(" .-'’")
+        parts = name.split()
+        while parts and parts[0].lower() in _NOT_ENTITY:  # sentence-initial "Who", "The"
+            parts = parts[1:]
+        if parts:
+            out.append(" ".join(parts))
+    return list(dict.fromkeys(out))
+
+
+class HeuristicRewriter:
+    """Carries the entities and key terms of earlier turns into a follow-up. No model needed."""
+
+    def __init__(self, max_terms: int = 8, max_turns: int = 3) -> None:
+        self.max_terms = max_terms
+        self.max_turns = max_turns
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        question = question.strip()
+        if not history or not is_follow_up(question):
+            return question
+        users = [t.content for t in history if t.role == "user"][-self.max_turns :]
+        # walk back while the earlier question was itself a follow-up: its referent lies further back
+        context: list[str] = []
+        for text in reversed(users):
+            context.insert(0, text)
+            if not is_follow_up(text):
+                break
+        replaces_topic = bool(re.match(r"^\s*(?:what|how)\s+about\b", question, re.I))
+        ents: list[str] = []
+        terms: list[str] = []
+        for text in reversed(context):
+            ents.extend(entities(text))
+            terms.extend(content_terms(text))
+        if not ents:
+            answers = [t.content for t in history if t.role == "assistant"]
+            if answers:
+                ents.extend(entities(answers[-1])[:2])
+        have = set(content_terms(question))
+        carry: list[str] = []
+        if not replaces_topic:  # "What about Japan?" swaps the entity but keeps the rest of the question
+            for e in ents:
+                if not set(content_terms(e)) <= have:
+                    carry.append(e)
+                    have |= set(content_terms(e))
+        for t in terms:
+            if t not in have and not t.isdigit():
+                carry.append(t)
+                have.add(t)
+        if not carry:
+            return question
+        return f"{question} {' '.join(carry[: self.max_terms])}"
+
+
+class LLMRewriter:
+    """Rewrites follow-ups with a chat model (rag.llm.ChatModel); falls back to the heuristic."""
+
+    def __init__(self, chat, *, fallback: Rewriter | None = None, max_tokens: int = 48, max_turns: int = 4) -> None:
+        self.chat = chat
+        self.fallback = fallback or HeuristicRewriter()
+        self.max_tokens = max_tokens
+        self.max_turns = max_turns
+
+    def rewrite(self, question: str, history: Sequence[Turn]) -> str:
+        question = question.strip()
+        if not history or not is_follow_up(question):
+            return question  # a standalone question costs no LLM call
+        from prompts import load_prompt
+
+        turns = list(history)[-2 * self.max_turns :]
+        lines = "\n".join(f"{t.role}: {' '.join(t.content.split())[:400]}" for t in turns)
+        prompt = load_prompt("rewrite").render(history=lines, question=question)
+        try:
+            out = "".join(self.chat.chat([{"role": "user", "content": prompt}], max_tokens=self.max_tokens))
+        except Exception:  # any model failure: the heuristic still gives a usable query
+            return self.fallback.rewrite(question, history)
+        line = _first_line(out)
+        if not line or len(line) > 3 * len(question) + 200 or not content_terms(line):
+            return self.fallback.rewrite(question, history)
+        return line
+
+
+def _first_line(text: str) -> str:
+    for line in text.strip().splitlines():
+        line = re.sub(r"^\s*(?:standalone\s+question|rewritten(?:\s+question)?)\s*:\s*", "", line, flags=re.I)
+        line = line.strip().strip("\"'“”").strip()
+        if line:
+            return line
+    return ""
