@@ -1,0 +1,316 @@
+"""Scores for one evaluation run, computed from the per-case result records (the lines of results.jsonl).
+
+Working from the records, not from live Answer objects, means a finished run can be re-scored, compared
+or reported without the index or a model. Every metric is defined in METRICS (the README repeats it).
+Ranking metrics come from ir-measures (Success@k, R@k, RR@k) so they match the standard definitions.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+# name -> (higher is better, one-line definition). Order is the report's order.
+METRICS: dict[str, tuple[bool, str]] = {
+    "pass_rate": (True, "cases passed: an answerable case answered correctly, an unanswerable one abstained on"),
+    "answer_correctness": (True, "answerable cases whose answer contains an accepted answer (normalized match)"),
+    "answer_f1": (True, "mean token F1 of the answer against its best accepted answer (answerable cases)"),
+    "hit_at_k": (True, "answerable cases with at least one relevant passage among the top k retrieved"),
+    "recall_at_k": (True, "mean share of the corpus's relevant passages found in the top k"),
+    "mrr": (True, "mean reciprocal rank of the first relevant passage (0 when none in the top k)"),
+    "citation_recall": (True, "correctly answered cases whose cited passages contain an evidence phrase"),
+    "citation_precision": (True, "citations whose passage contains evidence or lexically supports the citing sentence"),
+    "unsupported_share": (False, "answer sentences the citation check flagged unsupported (non-abstained answers)"),
+    "abstention_accuracy": (True, "cases where the system abstained exactly when the case is unanswerable"),
+    "abstention_precision": (True, "abstentions that were on unanswerable cases"),
+    "abstention_recall": (True, "unanswerable cases the system abstained on"),
+    "false_abstention_rate": (False, "answerable cases the system abstained on"),
+    "latency_p50_ms": (False, "median end-to-end time of ask(), milliseconds"),
+    "latency_p95_ms": (False, "95th percentile end-to-end time of ask(), milliseconds"),
+}
+
+# A citing sentence is judged supported by a passage when this share of its content words occur in it.
+SUPPORT_OVERLAP = 0.6
+
+_STOP = frozenset(
+    [
+        "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "by", "with", "from",
+        "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these",
+        "those", "he", "she", "they", "them", "his", "her", "their", "there", "here", "what", "which",
+        "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did", "has", "have", "had",
+        "not", "no", "yes", "will", "would", "can", "could", "should", "may", "might", "also", "than",
+        "then", "so", "such",
+    ]
+)
+_MARKER = re.compile(r"\[\d+\]")
+_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
+_DIGIT_SEP = re.compile(r"(?<=\d)[,.](?=\d)")
+_PUNCT = re.compile("[" + re.escape(string.punctuation) + "]")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+
+
+def normalize(text: str) -> str:
+    """Unicode NFKC, lowercase, quotes unified, digit separators dropped ("10,000" == "10000"),
+    other punctuation to spaces, articles removed, whitespace collapsed."""
+    t = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
+    t = _DIGIT_SEP.sub("", t)
+    t = _PUNCT.sub(" ", t)
+    t = _ARTICLES.sub(" ", t)
+    return " ".join(t.split())
+
+
+def strip_markers(text: str) -> str:
+    return _MARKER.sub("", text)
+
+
+def contains(haystack: str, needle: str) -> bool:
+    """Normalized needle occurs in normalized haystack on word boundaries."""
+    n = normalize(needle)
+    return bool(n) and f" {n} " in f" {normalize(haystack)} "
+
+
+def contains_any(haystack: str, needles: Iterable[str]) -> bool:
+    h = f" {normalize(haystack)} "
+    return any((n := normalize(x)) and f" {n} " in h for x in needles)
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD-style token F1 on normalized tokens."""
+    p, g = normalize(prediction).split(), normalize(gold).split()
+    if not p or not g:
+        return float(p == g)
+    common = sum((Counter(p) & Counter(g)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def lexical_support(sentence: str, passage: str) -> float:
+    """Share of the sentence's content words that occur in the passage."""
+    words = [w for w in normalize(strip_markers(sentence)).split() if w not in _STOP]
+    if not words:
+        return 0.0
+    have = set(normalize(passage).split())
+    return sum(w in have for w in words) / len(words)
+
+
+@dataclass
+class CaseScore:
+    """Per-case scores; None where a metric does not apply to the case."""
+
+    passed: bool
+    correct: bool | None
+    f1: float | None
+    hit: float | None
+    recall: float | None
+    rr: float | None
+    citation_ok: bool | None
+    citations: int
+    precise_citations: int
+    sentences: int
+    unsupported: int
+    reasons: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def relevant_ids(record: dict[str, Any]) -> set[str]:
+    """Relevant chunks: those of the corpus containing an evidence phrase (recorded by the runner),
+    plus any retrieved one that does (a run scored without the index still gets hit@k and MRR)."""
+    evidence = record.get("evidence") or []
+    ids = set(record.get("relevant_chunk_ids") or [])
+    ids.update(p["chunk_id"] for p in record.get("retrieved", []) if contains_any(p.get("text", ""), evidence))
+    return ids
+
+
+def retrieval_scores(records: list[dict[str, Any]], k: int) -> dict[str, tuple[float, float, float]]:
+    """case key -> (hit@k, recall@k, RR@k) with ir-measures, for answerable cases with known relevant chunks."""
+    import ir_measures
+    from ir_measures import RR, R, ScoredDoc, Success
+
+    qrels, run = [], []
+    for r in records:
+        if not r.get("answerable", True) or not r.get("evidence"):
+            continue
+        rel = relevant_ids(r)
+        if not rel:
+            continue
+        qid = case_key(r)
+        qrels += [ir_measures.Qrel(qid, cid, 1) for cid in sorted(rel)]
+        retrieved = r.get("retrieved", [])
+        # Score by rank, not by the system's score: ties or unsorted scores must not reorder the run.
+        run += [ScoredDoc(qid, p["chunk_id"], float(len(retrieved) - i)) for i, p in enumerate(retrieved)]
+    if not qrels:
+        return {}
+    measures = [Success @ k, R @ k, RR @ k]
+    got: dict[str, dict[str, float]] = {q.query_id: {} for q in qrels}
+    if run:
+        for m in ir_measures.iter_calc(measures, qrels, run):
+            got.setdefault(m.query_id, {})[str(m.measure)] = float(m.value)
+    names = [str(m) for m in measures]
+    return {q: tuple(v.get(n, 0.0) for n in names) for q, v in got.items()}  # type: ignore[misc]
+
+
+def case_key(record: dict[str, Any]) -> str:
+    return f"{record.get('suite', '')}/{record['id']}"
+
+
+def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | None) -> CaseScore:
+    answerable = record.get("answerable", True)
+    abstained = bool(record.get("abstained"))
+    answer = strip_markers(record.get("answer", ""))
+    accepted = record.get("accepted_answers") or []
+    evidence = record.get("evidence") or []
+    reasons: list[str] = []
+    if record.get("error"):
+        reasons.append(f"error: {record['error']}")
+
+    correct = f1 = None
+    if answerable:
+        correct = not abstained and not record.get("error") and contains_any(answer, accepted)
+        f1 = 0.0 if abstained or not accepted else max(token_f1(answer, a) for a in accepted)
+        if abstained:
+            reasons.append("abstained on an answerable question")
+        elif not correct:
+            reasons.append("no accepted answer in the answer")
+    elif not abstained:
+        reasons.append("answered a question the sources do not settle")
+
+    cites = record.get("citations", [])
+    citation_ok = None
+    if answerable and correct and evidence:
+        citation_ok = any(contains_any(c.get("text", ""), evidence) for c in cites)
+        if not citation_ok:
+            reasons.append("no cited passage contains the evidence")
+
+    precise = 0
+    sentences = record.get("sentences") or []
+    if not abstained:
+        for c in cites:
+            citing = [s["text"] for s in sentences if c.get("marker") in s.get("markers", [])]
+            if (evidence and contains_any(c.get("text", ""), evidence)) or any(
+                lexical_support(s, c.get("text", "")) >= SUPPORT_OVERLAP for s in citing
+            ):
+                precise += 1
+    n_sent = 0 if abstained else len(sentences)
+    n_unsup = 0 if abstained else len(record.get("unsupported_sentences") or [])
+    if n_unsup:
+        reasons.append(f"{n_unsup} unsupported sentence(s)")
+
+    hit = rec = rr = None
+    if retrieval is not None:
+        hit, rec, rr = retrieval
+    passed = bool(correct) if answerable else abstained
+    return CaseScore(
+        passed=passed and not record.get("error"),
+        correct=correct,
+        f1=f1,
+        hit=hit,
+        recall=rec,
+        rr=rr,
+        citation_ok=citation_ok,
+        citations=0 if abstained else len(cites),
+        precise_citations=precise,
+        sentences=n_sent,
+        unsupported=n_unsup,
+        reasons=reasons,
+    )
+
+
+def score_cases(records: list[dict[str, Any]], k: int) -> dict[str, CaseScore]:
+    ret = retrieval_scores(records, k)
+    return {case_key(r): score_case(r, ret.get(case_key(r))) for r in records}
+
+
+def _mean(values: Iterable[float | bool | None]) -> float | None:
+    v = [float(x) for x in values if x is not None]
+    return float(np.mean(v)) if v else None
+
+
+def _ratio(num: int, den: int) -> float | None:
+    return num / den if den else None
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+def aggregate(records: list[dict[str, Any]], scores: dict[str, CaseScore]) -> dict[str, Any]:
+    """All metrics over a group of cases. A metric with nothing to measure in the group is None."""
+    s = [scores[case_key(r)] for r in records]
+    answerable = [r.get("answerable", True) for r in records]
+    abstained = [bool(r.get("abstained")) for r in records]
+    n_unans = sum(not a for a in answerable)
+    n_abst = sum(abstained)
+    true_abst = sum(ab and not an for ab, an in zip(abstained, answerable, strict=True))
+    lat = [float(r["latency_ms"]) for r in records if r.get("latency_ms") is not None]
+    stages: dict[str, list[float]] = {}
+    for r in records:
+        for stage, ms in (r.get("timings") or {}).items():
+            stages.setdefault(stage, []).append(float(ms))
+    out: dict[str, Any] = {
+        "pass_rate": _mean(x.passed for x in s),
+        "answer_correctness": _mean(x.correct for x in s),
+        "answer_f1": _mean(x.f1 for x in s),
+        "hit_at_k": _mean(x.hit for x in s),
+        "recall_at_k": _mean(x.recall for x in s),
+        "mrr": _mean(x.rr for x in s),
+        "citation_recall": _mean(x.citation_ok for x in s),
+        "citation_precision": _ratio(sum(x.precise_citations for x in s), sum(x.citations for x in s)),
+        "unsupported_share": _ratio(sum(x.unsupported for x in s), sum(x.sentences for x in s)),
+        "abstention_accuracy": _mean(ab != an for ab, an in zip(abstained, answerable, strict=True)),
+        "abstention_precision": _ratio(true_abst, n_abst),
+        "abstention_recall": _ratio(true_abst, n_unans),
+        "false_abstention_rate": _ratio(n_abst - true_abst, len(records) - n_unans),
+        "latency_p50_ms": _pct(lat, 50),
+        "latency_p95_ms": _pct(lat, 95),
+        "stages_ms": {k: {"p50": _pct(v, 50), "p95": _pct(v, 95)} for k, v in sorted(stages.items())},
+        "counts": {
+            "cases": len(records),
+            "answerable": len(records) - n_unans,
+            "unanswerable": n_unans,
+            "abstained": n_abst,
+            "passed": sum(x.passed for x in s),
+            "errors": sum(bool(r.get("error")) for r in records),
+            "retrieval_scored": sum(x.hit is not None for x in s),
+        },
+    }
+    return out
+
+
+def summarize(records: list[dict[str, Any]], k: int | None = None) -> tuple[dict[str, Any], dict[str, CaseScore]]:
+    """summary.json content (overall, per tag, per suite) and the per-case scores."""
+    if k is None:
+        k = max((len(r.get("retrieved", [])) for r in records), default=1) or 1
+    scores = score_cases(records, k)
+    by_tag: dict[str, list[dict[str, Any]]] = {}
+    by_suite: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        for t in r.get("tags") or []:
+            by_tag.setdefault(t, []).append(r)
+        by_suite.setdefault(r.get("suite", ""), []).append(r)
+    generators = sorted({r.get("generator", "") for r in records})
+    warnings = [
+        f"case {case_key(r)}: no indexed passage contains any of its evidence phrases; check the suite"
+        for r in records
+        if r.get("answerable", True) and r.get("evidence") and "relevant_chunk_ids" in r and not r["relevant_chunk_ids"]
+    ]
+    summary = {
+        "k": k,
+        "generator": ", ".join(generators),
+        "overall": aggregate(records, scores),
+        "by_tag": {t: aggregate(rs, scores) for t, rs in sorted(by_tag.items())},
+        "by_suite": {n: aggregate(rs, scores) for n, rs in by_suite.items()} if len(by_suite) > 1 else {},
+        "warnings": warnings,
+        "definitions": {name: d for name, (_, d) in METRICS.items()},
+    }
+    return summary, scores

@@ -1,0 +1,257 @@
+"""Human-readable reports of a run: Markdown and one self-contained HTML page with inline SVG charts.
+
+Answers, passages and even questions are untrusted text (a document can carry HTML or a prompt
+injection), so every piece of run data goes through html.escape before it reaches either report;
+the Markdown additionally neutralises link/image syntax. The HTML has no scripts and no external URLs.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import numpy as np
+
+from rag.eval.metrics import METRICS, CaseScore, case_key
+
+RATE_METRICS = [m for m in METRICS if not m.endswith("_ms")]
+TAG_COLUMNS = ["pass_rate", "answer_correctness", "hit_at_k", "citation_recall", "abstention_accuracy"]
+_CUT = 600  # characters of an answer/passage shown in the per-case tables
+
+
+def _fmt(v: Any, ms: bool = False) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.0f} ms" if ms else f"{v:.3f}"
+
+
+def ordered_cases(records: list[dict[str, Any]], scores: dict[str, CaseScore]) -> list[dict[str, Any]]:
+    """Failures first (most reasons first), then passes; suite order kept within each group."""
+    idx = {case_key(r): i for i, r in enumerate(records)}
+    return sorted(
+        records,
+        key=lambda r: (scores[case_key(r)].passed, -len(scores[case_key(r)].reasons), idx[case_key(r)]),
+    )
+
+
+def _expected(r: dict[str, Any]) -> str:
+    if not r.get("answerable", True):
+        return "abstain (the sources do not settle it)"
+    out = " | ".join(r.get("accepted_answers") or [])
+    if r.get("evidence"):
+        out += "  — evidence: " + " | ".join(f'"{e}"' for e in r["evidence"])
+    return out
+
+
+def _short(text: str, n: int = _CUT) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+# ---------------------------------------------------------------- Markdown
+
+
+def _md(text: str, n: int = _CUT) -> str:
+    """Table-cell safe: HTML escaped, pipes and link/image brackets neutralised, one line."""
+    t = html.escape(_short(text, n), quote=False)
+    return t.replace("|", "\\|").replace("[", "\\[").replace("]", "\\]").replace("!", "&#33;")
+
+
+def render_markdown(summary: dict[str, Any], records: list[dict[str, Any]], scores: dict[str, CaseScore]) -> str:
+    ov = summary["overall"]
+    c = ov["counts"]
+    run = summary.get("run", {})
+    lines = [
+        f"# Evaluation report: {_md(', '.join(run.get('suites', [])) or 'run')}",
+        "",
+        f"Generator **{_md(summary.get('generator', ''))}**, k = {summary.get('k')}, "
+        f"{c['cases']} cases ({c['answerable']} answerable, {c['unanswerable']} unanswerable), "
+        f"{c['passed']} passed, {c['errors']} errors.",
+        "",
+        "## Metrics",
+        "",
+        "| metric | value | definition |",
+        "|---|---|---|",
+    ]
+    for name, (_, definition) in METRICS.items():
+        lines.append(f"| {name} | {_fmt(ov.get(name), name.endswith('_ms'))} | {definition} |")
+    if ov["stages_ms"]:
+        lines += ["", "## Latency per stage", "", "| stage | p50 | p95 |", "|---|---|---|"]
+        for stage, v in ov["stages_ms"].items():
+            lines.append(f"| {_md(stage)} | {_fmt(v['p50'], True)} | {_fmt(v['p95'], True)} |")
+    if summary.get("by_tag"):
+        lines += ["", "## By tag", "", "| tag | cases | " + " | ".join(TAG_COLUMNS) + " |"]
+        lines.append("|---" * (len(TAG_COLUMNS) + 2) + "|")
+        for tag, m in summary["by_tag"].items():
+            cells = " | ".join(_fmt(m.get(col)) for col in TAG_COLUMNS)
+            lines.append(f"| {_md(tag)} | {m['counts']['cases']} | {cells} |")
+    if summary.get("warnings"):
+        lines += ["", "## Suite warnings", ""] + [f"- {_md(w)}" for w in summary["warnings"]]
+    lines += ["", "## Cases (failures first)", "", "| case | result | question | answer | expected | why |"]
+    lines.append("|---|---|---|---|---|---|")
+    for r in ordered_cases(records, scores):
+        s = scores[case_key(r)]
+        answer = "(abstained) " + r.get("answer", "") if r.get("abstained") else r.get("answer", "")
+        lines.append(
+            f"| {_md(case_key(r))} | {'pass' if s.passed else '**FAIL**'} | {_md(r['question'], 200)} | "
+            f"{_md(answer, 300)} | {_md(_expected(r), 200)} | {_md('; '.join(s.reasons), 200)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- SVG charts
+
+
+def svg_metric_bars(metrics: dict[str, float | None], width: int = 560) -> str:
+    """Horizontal bars for metrics in [0, 1]; n/a metrics are listed without a bar."""
+    row, label_w = 22, 170
+    bar_w = width - label_w - 60
+    parts = []
+    for i, (name, v) in enumerate(metrics.items()):
+        y = i * row + 4
+        higher = METRICS.get(name, (True, ""))[0]
+        parts.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{html.escape(name)}</text>')
+        parts.append(f'<rect x="{label_w}" y="{y}" width="{bar_w}" height="16" class="track"/>')
+        if v is not None:
+            w = max(0.0, min(1.0, v)) * bar_w
+            cls = "bar" if higher else "bar low"
+            parts.append(f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="16" class="{cls}"/>')
+        parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 13}">{_fmt(v)}</text>')
+    h = len(metrics) * row + 8
+    return (
+        f'<svg role="img" aria-label="metric bars" width="{width}" height="{h}" '
+        f'viewBox="0 0 {width} {h}">{"".join(parts)}</svg>'
+    )
+
+
+def svg_histogram(values: list[float], bins: int = 12, width: int = 560, height: int = 200) -> str:
+    """Latency histogram (ms) with the p50/p95 marked."""
+    if not values:
+        return "<p>No latencies recorded.</p>"
+    lo, hi = min(values), max(values)
+    span = (hi - lo) or 1.0
+    counts = [0] * bins
+    for v in values:
+        counts[min(bins - 1, int((v - lo) / span * bins))] += 1
+    top = max(counts)
+    left, bottom, plot_w, plot_h = 40, height - 30, width - 60, height - 50
+    bw = plot_w / bins
+    parts = [
+        f'<line x1="{left}" y1="{bottom}" x2="{left + plot_w}" y2="{bottom}" class="axis"/>',
+        f'<text x="{left - 4}" y="{bottom - plot_h + 10}" text-anchor="end">{top}</text>',
+        f'<text x="{left - 4}" y="{bottom}" text-anchor="end">0</text>',
+    ]
+    for i, n in enumerate(counts):
+        h = n / top * plot_h if top else 0
+        x = left + i * bw
+        parts.append(
+            f'<rect x="{x + 1:.1f}" y="{bottom - h:.1f}" width="{bw - 2:.1f}" height="{h:.1f}" class="bar">'
+            f"<title>{lo + i * span / bins:.0f}-{lo + (i + 1) * span / bins:.0f} ms: {n}</title></rect>"
+        )
+    for q, name in ((50, "p50"), (95, "p95")):
+        v = float(np.percentile(values, q))  # same definition as summary.json
+        x = left + (v - lo) / span * plot_w
+        parts.append(f'<line x1="{x:.1f}" y1="{bottom}" x2="{x:.1f}" y2="{bottom - plot_h}" class="mark"/>')
+        parts.append(f'<text x="{x + 3:.1f}" y="{bottom - plot_h + 10}">{name}</text>')
+    parts.append(f'<text x="{left}" y="{height - 8}">{lo:.0f} ms</text>')
+    parts.append(f'<text x="{left + plot_w}" y="{height - 8}" text-anchor="end">{hi:.0f} ms</text>')
+    return (
+        f'<svg role="img" aria-label="latency histogram" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">{"".join(parts)}</svg>'
+    )
+
+
+# ---------------------------------------------------------------- HTML
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:1.5rem auto;max-width:1200px;padding:0 1rem;color:#222}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}td,th{border:1px solid #ddd;padding:4px 6px;
+vertical-align:top;text-align:left}th{background:#f4f4f4}
+svg text{font:12px system-ui,sans-serif;fill:#333}.track{fill:#eee}.bar{fill:#3b7dd8}.bar.low{fill:#d8893b}
+.axis{stroke:#999}.mark{stroke:#c33;stroke-dasharray:3 2}
+.fail{background:#fff1f0}.pass{background:#f3fbf3}.tag{display:inline-block;background:#eef;border-radius:3px;
+padding:0 4px;margin:1px;font-size:12px}.muted{color:#777}details summary{cursor:pointer}
+.charts{display:flex;flex-wrap:wrap;gap:2rem}.cell{white-space:pre-wrap;overflow-wrap:anywhere}
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text if text is not None else ""))
+
+
+def _case_row(r: dict[str, Any], s: CaseScore) -> str:
+    cited = "".join(
+        f"<div class=cell><b>[{_e(c.get('marker'))}]</b> {_e(_short(c.get('text', ''), 280))}</div>"
+        f"<details><summary class=muted>{_e(c.get('chunk_id'))} {_e(c.get('start'))}-{_e(c.get('end'))}</summary>"
+        f"<div class=cell>{_e(c.get('text', ''))}</div></details>"
+        for c in r.get("citations", [])
+    ) or '<span class="muted">none</span>'
+    answer = _e(r.get("answer", ""))
+    if r.get("abstained"):
+        answer = f"<em>abstained</em><br>{answer}"
+    unsup = r.get("unsupported_sentences") or []
+    if unsup:
+        answer += "<br><span class=muted>unsupported: " + " | ".join(_e(u) for u in unsup) + "</span>"
+    tags = "".join(f'<span class="tag">{_e(t)}</span>' for t in r.get("tags", []))
+    history = r.get("history") or []
+    hist = (
+        "<details><summary class=muted>history</summary>"
+        + "".join(f"<div><b>{_e(t['role'])}:</b> {_e(t['content'])}</div>" for t in history)
+        + "</details>"
+        if history
+        else ""
+    )
+    cls = "pass" if s.passed else "fail"
+    return (
+        f'<tr class="{cls}"><td>{_e(case_key(r))}<br>{tags}</td><td>{"pass" if s.passed else "<b>FAIL</b>"}'
+        f"<br><span class=muted>{_e('; '.join(s.reasons))}</span></td>"
+        f"<td class=cell>{_e(r['question'])}{hist}</td><td class=cell>{answer}</td><td>{cited}</td>"
+        f"<td class=cell>{_e(_expected(r))}</td><td>{_fmt(r.get('latency_ms'), True)}</td></tr>"
+    )
+
+
+def render_html(summary: dict[str, Any], records: list[dict[str, Any]], scores: dict[str, CaseScore]) -> str:
+    ov = summary["overall"]
+    c = ov["counts"]
+    run = summary.get("run", {})
+    metric_rows = "".join(
+        f"<tr><td>{_e(n)}</td><td>{_fmt(ov.get(n), n.endswith('_ms'))}</td><td>{_e(d)}</td></tr>"
+        for n, (_, d) in METRICS.items()
+    )
+    stage_rows = "".join(
+        f"<tr><td>{_e(st)}</td><td>{_fmt(v['p50'], True)}</td><td>{_fmt(v['p95'], True)}</td></tr>"
+        for st, v in ov["stages_ms"].items()
+    )
+    tag_rows = "".join(
+        f"<tr><td>{_e(t)}</td><td>{m['counts']['cases']}</td>"
+        + "".join(f"<td>{_fmt(m.get(col))}</td>" for col in TAG_COLUMNS)
+        + "</tr>"
+        for t, m in summary.get("by_tag", {}).items()
+    )
+    warnings = "".join(f"<li>{_e(w)}</li>" for w in summary.get("warnings", []))
+    rows = "".join(_case_row(r, scores[case_key(r)]) for r in ordered_cases(records, scores))
+    latencies = [float(r["latency_ms"]) for r in records if r.get("latency_ms") is not None]
+    tag_rates = {t: m.get("pass_rate") for t, m in summary.get("by_tag", {}).items()}
+    title = f"Evaluation: {', '.join(run.get('suites', [])) or 'run'}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>{_e(title)}</title><style>{_CSS}</style></head><body>
+<h1>{_e(title)}</h1>
+<p>Generator <b>{_e(summary.get('generator', ''))}</b>, k = {_e(summary.get('k'))}, {c['cases']} cases
+({c['answerable']} answerable, {c['unanswerable']} unanswerable): <b>{c['passed']} passed</b>, {c['errors']} errors.
+<span class=muted>{_e(run.get('started_at', ''))}</span></p>
+<div class="charts"><div><h2>Metrics</h2>{svg_metric_bars({m: ov.get(m) for m in RATE_METRICS})}
+<p class=muted>Orange bars: lower is better.</p></div>
+<div><h2>Pass rate by tag</h2>{svg_metric_bars(tag_rates) if tag_rates else "<p>No tags.</p>"}</div>
+<div><h2>Latency (end to end)</h2>{svg_histogram(latencies)}
+<p>p50 {_fmt(ov.get('latency_p50_ms'), True)}, p95 {_fmt(ov.get('latency_p95_ms'), True)}</p></div></div>
+<h2>Definitions</h2><table><tr><th>metric</th><th>value</th><th>definition</th></tr>{metric_rows}</table>
+{f'<h2>Latency per stage</h2><table><tr><th>stage</th><th>p50</th><th>p95</th></tr>{stage_rows}</table>' if stage_rows else ''}
+{f'<h2>By tag</h2><table><tr><th>tag</th><th>cases</th>{"".join(f"<th>{_e(x)}</th>" for x in TAG_COLUMNS)}</tr>{tag_rows}</table>' if tag_rows else ''}
+{f'<h2>Suite warnings</h2><ul>{warnings}</ul>' if warnings else ''}
+<h2>Cases (failures first)</h2>
+<table><tr><th>case</th><th>result</th><th>question</th><th>answer</th><th>cited text</th><th>expected</th>
+<th>latency</th></tr>{rows}</table>
+</body></html>
+"""

@@ -1,0 +1,193 @@
+"""Run suites through the assistant and write results.jsonl, summary.json, report.md and report.html.
+
+The runner talks to the assistant only through `ask(question, history)` (and `warm_up()` when it has
+one), so it measures exactly what a user gets. It also reads every chunk of the index once, to know
+which passages contain each case's evidence: recall@k needs the full relevant set, not only the
+retrieved part of it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from rag.errors import GeneratorError, InputError, RagError
+from rag.eval.metrics import CaseScore, case_key, contains_any, summarize
+from rag.eval.report import render_html, render_markdown
+from rag.eval.suite import Case, Suite
+from rag.types import Answer, Turn
+
+# progress(done, total, case_id): the UI's hook; called after each case.
+ProgressFn = Callable[[int, int, str], None]
+
+
+class Asker(Protocol):
+    def ask(self, question: str, history: list[Turn] | None = None) -> Answer: ...
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    records: list[dict[str, Any]]
+    summary: dict[str, Any]
+    scores: dict[str, CaseScore]
+
+
+def answer_record(
+    case: Case,
+    suite: str,
+    answer: Answer | None,
+    latency_ms: float,
+    generator: str = "",
+    relevant_chunk_ids: list[str] | None = None,
+    error: str = "",
+) -> dict[str, Any]:
+    """One results.jsonl line. The issue's field names come first; other tools rely on them."""
+    rec: dict[str, Any] = {
+        "id": case.id,
+        "question": case.question,
+        "answer": answer.text if answer else "",
+        "abstained": bool(answer.abstained) if answer else False,
+        "citations": [
+            {
+                "marker": c.marker,
+                "doc_id": c.doc_id,
+                "chunk_id": c.chunk_id,
+                "start": c.start,
+                "end": c.end,
+                "text": c.text,
+                "title": c.title,
+            }
+            for c in (answer.citations if answer else [])
+        ],
+        "retrieved": [
+            {"chunk_id": p.chunk.chunk_id, "doc_id": p.chunk.doc_id, "score": p.score, "text": p.chunk.text}
+            for p in (answer.retrieved if answer else [])
+        ],
+        "unsupported_sentences": answer.unsupported_sentences if answer else [],
+        "latency_ms": round(latency_ms, 2),
+        "generator": (answer.generator if answer else "") or generator,
+        # --- beyond the required fields: what scoring and the reports need ---
+        "suite": suite,
+        "answerable": case.answerable,
+        "accepted_answers": list(case.answers),
+        "evidence": list(case.evidence),
+        "tags": list(case.tags),
+        "history": [{"role": t.role, "content": t.content} for t in case.history],
+        "sentences": [
+            {"text": s.text, "markers": list(s.markers), "supported": s.supported, "support": s.support}
+            for s in (answer.sentences if answer else [])
+        ],
+        "timings": dict(answer.timings) if answer else {},
+        "query": answer.query if answer else "",
+        "abstain_reason": answer.abstain_reason if answer else "",
+        "notice": answer.notice if answer else "",
+        "error": error,
+    }
+    if relevant_chunk_ids is not None:
+        rec["relevant_chunk_ids"] = relevant_chunk_ids
+    return rec
+
+
+def corpus_chunks(assistant: Any) -> list[tuple[str, str]] | None:
+    """(chunk_id, text) of every indexed chunk, or None when the assistant exposes no index."""
+    store = getattr(getattr(assistant, "indexer", None), "store", None)
+    if store is None:
+        return None
+    out = []
+    for doc in store.documents():
+        doc_id = doc if isinstance(doc, str) else doc.doc_id
+        out += [(ch.chunk_id, ch.text) for ch in store.chunks_of(doc_id)]
+    return out
+
+
+def run_suites(
+    suites: list[Suite],
+    assistant: Asker,
+    out_dir: str | Path,
+    *,
+    k: int | None = None,
+    progress: ProgressFn | None = None,
+    show_bar: bool = True,
+    run_info: dict[str, Any] | None = None,
+) -> RunResult:
+    """Ask every case, score, and write the four output files into out_dir."""
+    from tqdm import tqdm
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if hasattr(assistant, "warm_up"):
+        assistant.warm_up()  # model loading must not be billed to the first case's latency
+    chunks = corpus_chunks(assistant)
+    generator = str(getattr(assistant, "generator_name", ""))
+    total = sum(len(s.cases) for s in suites)
+    records: list[dict[str, Any]] = []
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    # Cases stream to a partial file as they finish, so a long run that dies or is stopped leaves its work.
+    partial = out / "results.partial.jsonl"
+    with tqdm(total=total, desc="eval", unit="case", disable=not show_bar) as bar, partial.open("w", encoding="utf-8") as part:
+        for suite in suites:
+            for case in suite.cases:
+                relevant = None
+                if chunks is not None:
+                    relevant = [cid for cid, text in chunks if case.evidence and contains_any(text, case.evidence)]
+                bar.set_postfix_str(case.id[:30])
+                answer, error = None, ""
+                t0 = time.perf_counter()
+                try:
+                    answer = assistant.ask(case.question, list(case.history) or None)
+                # A refused question or a failing LLM is this case's failure; a broken index or store
+                # (other RagErrors) would fail every case alike, so it stops the run with its own message.
+                except (InputError, GeneratorError) as e:
+                    error = f"{type(e).__name__}: {e}"
+                latency = (time.perf_counter() - t0) * 1000
+                records.append(answer_record(case, suite.name, answer, latency, generator, relevant, error))
+                part.write(json.dumps(records[-1], ensure_ascii=False) + "\n")
+                part.flush()
+                bar.update(1)
+                if progress is not None:
+                    progress(len(records), total, case.id)
+    info = {"suites": [s.name for s in suites], "suite_paths": [s.path for s in suites], "started_at": started}
+    info.update(run_info or {})
+    result = write_run(out, records, k=k, run_info=info)
+    partial.unlink(missing_ok=True)
+    return result
+
+
+def write_run(
+    out_dir: str | Path, records: list[dict[str, Any]], *, k: int | None = None, run_info: dict[str, Any] | None = None
+) -> RunResult:
+    """Score records and write results.jsonl (with per-case scores), summary.json and both reports."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary, scores = summarize(records, k)
+    summary["run"] = run_info or {}
+    with (out / "results.jsonl").open("w", encoding="utf-8") as f:
+        for r in records:
+            s = scores[case_key(r)]
+            line = dict(r, passed=s.passed, scores=s.to_dict())
+            f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), "utf-8")
+    (out / "report.md").write_text(render_markdown(summary, records, scores), "utf-8")
+    (out / "report.html").write_text(render_html(summary, records, scores), "utf-8")
+    return RunResult(out_dir=out, records=records, summary=summary, scores=scores)
+
+
+def load_run(run_dir: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """summary.json and the records of results.jsonl of a finished run."""
+    d = Path(run_dir)
+    summary_path, results_path = d / "summary.json", d / "results.jsonl"
+    for p in (summary_path, results_path):
+        if not p.is_file():
+            raise RagError(f"{p} not found: is {d} the --out directory of a finished `python -m rag eval` run?")
+    try:
+        summary = json.loads(summary_path.read_text("utf-8"))
+        records = [json.loads(line) for line in results_path.read_text("utf-8").splitlines() if line.strip()]
+    except json.JSONDecodeError as e:
+        raise RagError(f"{d}: summary.json or results.jsonl is not valid JSON ({e}); re-run the evaluation") from e
+    return summary, records

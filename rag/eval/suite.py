@@ -1,0 +1,226 @@
+"""Evaluation suites: YAML (name + cases) or JSONL (one case per line), validated strictly.
+
+A suite is user-written data, so every problem is reported with the file, the case and the field, and
+with the fix. Unknown fields are errors rather than being ignored: a misspelt `answerable` silently
+turning an unanswerable case into an answerable one would corrupt every abstention score.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rag.errors import InputError
+from rag.types import Turn
+
+CASE_FIELDS = ("id", "question", "answers", "evidence", "history", "answerable", "tags")
+SUITE_FIELDS = ("name", "description", "cases")
+ROLES = ("user", "assistant")
+
+
+class SuiteError(InputError):
+    """A suite file cannot be read or one of its cases is malformed."""
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    question: str
+    answers: tuple[str, ...] = ()
+    evidence: tuple[str, ...] = ()
+    history: tuple[Turn, ...] = ()
+    answerable: bool = True
+    tags: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "question": self.question,
+            "answers": list(self.answers),
+            "evidence": list(self.evidence),
+            "history": [{"role": t.role, "content": t.content} for t in self.history],
+            "answerable": self.answerable,
+            "tags": list(self.tags),
+        }
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    cases: tuple[Case, ...]
+    path: str = ""
+    description: str = ""
+
+    def all_tags(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for c in self.cases:
+            for t in c.tags:
+                seen.setdefault(t, None)
+        return list(seen)
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate a .yaml/.yml or .jsonl suite."""
+    p = Path(path)
+    if not p.is_file():
+        raise SuiteError(f"suite {p} does not exist: check the path (bundled suites are in suites/)")
+    try:
+        raw = p.read_text("utf-8")
+    except UnicodeDecodeError as e:
+        raise SuiteError(f"suite {p} is not UTF-8 text: save it as UTF-8") from e
+    suffix = p.suffix.lower()
+    if suffix == ".jsonl":
+        return parse_jsonl(raw, name=p.stem, source=str(p))
+    if suffix in (".yaml", ".yml"):
+        return parse_yaml(raw, default_name=p.stem, source=str(p))
+    raise SuiteError(f"suite {p}: unsupported extension {suffix or '(none)'}; use .yaml, .yml or .jsonl")
+
+
+def load_suites(paths: list[str | Path]) -> list[Suite]:
+    suites = [load_suite(p) for p in paths]
+    names: dict[str, str] = {}
+    for s in suites:
+        if s.name in names:
+            raise SuiteError(
+                f"suites {names[s.name]} and {s.path} are both named {s.name!r}: "
+                "give one a different `name` so their case ids stay distinct"
+            )
+        names[s.name] = s.path
+    return suites
+
+
+def parse_yaml(text: str, default_name: str = "suite", source: str = "<suite>") -> Suite:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SuiteError(f"suite {source} is not valid YAML{where}: {e.problem or e}. Fix the syntax there") from e
+    except yaml.YAMLError as e:
+        raise SuiteError(f"suite {source} is not valid YAML: {e}") from e
+    if isinstance(data, list):
+        data = {"name": default_name, "cases": data}
+    if not isinstance(data, dict):
+        raise SuiteError(f"suite {source}: expected a mapping with `name` and `cases`, got {type(data).__name__}")
+    unknown = [k for k in data if k not in SUITE_FIELDS]
+    if unknown:
+        raise SuiteError(f"suite {source}: unknown top-level field {unknown[0]!r}{_hint(unknown[0], SUITE_FIELDS)}")
+    cases = data.get("cases")
+    if not isinstance(cases, list) or not cases:
+        raise SuiteError(f"suite {source}: `cases` must be a non-empty list of cases")
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name.strip():
+        raise SuiteError(f"suite {source}: `name` must be a non-empty string")
+    description = data.get("description") or ""
+    return Suite(name=name.strip(), cases=_validate_cases(cases, source), path=source, description=str(description))
+
+
+def parse_jsonl(text: str, name: str = "suite", source: str = "<suite>") -> Suite:
+    cases: list[Any] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            cases.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise SuiteError(f"suite {source}, line {lineno}: not valid JSON ({e.msg}). Each line must be one case object") from e
+    if not cases:
+        raise SuiteError(f"suite {source} has no cases: write one JSON object per line")
+    return Suite(name=name, cases=_validate_cases(cases, source, jsonl=True), path=source)
+
+
+def _validate_cases(items: list[Any], source: str, jsonl: bool = False) -> tuple[Case, ...]:
+    seen: dict[str, int] = {}
+    out = []
+    for i, item in enumerate(items, 1):
+        where = f"line {i}" if jsonl else f"case #{i}"
+        case = _validate_case(item, f"suite {source}, {where}")
+        if case.id in seen:
+            raise SuiteError(
+                f"suite {source}, case {case.id!r}: duplicate id (also case #{seen[case.id]}): ids must be unique"
+            )
+        seen[case.id] = i
+        out.append(case)
+    return tuple(out)
+
+
+def _validate_case(item: Any, where: str) -> Case:
+    if not isinstance(item, dict):
+        raise SuiteError(f"{where}: a case must be a mapping of fields, got {type(item).__name__}")
+    cid = item.get("id")
+    if isinstance(cid, bool) or not isinstance(cid, (str, int)) or not str(cid).strip():
+        raise SuiteError(f"{where}: field 'id' is missing or empty: give every case a unique id")
+    cid = str(cid).strip()
+    label = f"{where.rsplit(',', 1)[0]}, case {cid!r}"
+    for key in item:
+        if key not in CASE_FIELDS:
+            raise SuiteError(f"{label}: unknown field {key!r}{_hint(str(key), CASE_FIELDS)}")
+    question = item.get("question")
+    if not isinstance(question, str) or not question.strip():
+        raise SuiteError(f"{label}: field 'question' is missing or empty")
+    answerable = item.get("answerable", True)
+    if not isinstance(answerable, bool):
+        raise SuiteError(f"{label}: field 'answerable' must be true or false, got {answerable!r}")
+    answers = _strings(item.get("answers"), label, "answers")
+    evidence = _strings(item.get("evidence"), label, "evidence")
+    tags = _strings(item.get("tags"), label, "tags")
+    if answerable and not answers:
+        raise SuiteError(
+            f"{label}: field 'answers' is missing or empty for an answerable case: "
+            "list accepted answers, or set `answerable: false`"
+        )
+    if not answerable and answers:
+        raise SuiteError(f"{label}: field 'answers' is set but `answerable: false`: remove one of them")
+    history = _history(item.get("history"), label)
+    return Case(
+        id=cid,
+        question=question.strip(),
+        answers=answers,
+        evidence=evidence,
+        history=history,
+        answerable=answerable,
+        tags=tags,
+    )
+
+
+def _strings(value: Any, label: str, name: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, list):
+        raise SuiteError(f"{label}: field {name!r} must be a list of strings")
+    out = []
+    for v in value:
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)) or not str(v).strip():
+            raise SuiteError(f"{label}: field {name!r} has an empty or non-text item {v!r}")
+        out.append(str(v).strip())
+    return tuple(out)
+
+
+def _history(value: Any, label: str) -> tuple[Turn, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise SuiteError(f"{label}: field 'history' must be a list of {{role, content}} turns")
+    turns = []
+    for j, t in enumerate(value, 1):
+        if not isinstance(t, dict) or set(t) != {"role", "content"}:
+            raise SuiteError(f"{label}: field 'history' turn #{j} must have exactly `role` and `content`")
+        if t["role"] not in ROLES:
+            raise SuiteError(f"{label}: field 'history' turn #{j} has role {t['role']!r}; use user or assistant")
+        if not isinstance(t["content"], str) or not t["content"].strip():
+            raise SuiteError(f"{label}: field 'history' turn #{j} has empty content")
+        turns.append(Turn(role=t["role"], content=t["content"].strip()))
+    return tuple(turns)
+
+
+def _hint(key: str, known: tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(key, known, n=1)
+    tail = f"; known fields: {', '.join(known)}"
+    return f" (did you mean {close[0]!r}?){tail}" if close else tail

@@ -1,0 +1,172 @@
+"""Suite loading and validation: the bundled suites are well-formed, and bad suites get clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rag.eval.metrics import contains_any
+from rag.eval.suite import SuiteError, load_suite, load_suites, parse_yaml
+from rag.settings import PROJECT_ROOT
+from rag.types import Turn
+
+SUITES = PROJECT_ROOT / "suites"
+ARTICLE = PROJECT_ROOT / "data" / "corpus" / "elephant-in-the-room.txt"
+
+
+def _article_body_and_tail() -> tuple[str, str]:
+    text = ARTICLE.read_text("utf-8")
+    body, _, tail = text.partition("\nComments\n")
+    assert tail, "the bundled file should still end with its blog boilerplate"
+    return body, tail
+
+
+def test_article_suite_meets_the_issue_requirements():
+    suite = load_suite(SUITES / "article.yaml")
+    cases = suite.cases
+    assert suite.name == "article"
+    assert len(cases) >= 50
+    tags = [t for c in cases for t in c.tags]
+    assert sum(1 for c in cases if c.history) >= 6
+    assert sum(not c.answerable for c in cases) >= 10
+    for kind in ("fact", "paraphrase", "multi-paragraph", "who-said", "follow-up", "unanswerable",
+                 "not-in-article", "boilerplate", "off-topic", "injection"):
+        assert kind in tags, kind
+    assert all(c.tags for c in cases), "every case is tagged by kind"
+    assert sum("boilerplate" in c.tags for c in cases) >= 3
+
+
+def test_article_suite_evidence_is_verbatim_article_text_not_boilerplate():
+    body, tail = _article_body_and_tail()
+    for c in load_suite(SUITES / "article.yaml").cases:
+        for phrase in c.evidence:
+            assert contains_any(body, [phrase]), f"{c.id}: evidence {phrase!r} is not in the article"
+            assert not contains_any(tail, [phrase]), f"{c.id}: evidence {phrase!r} is in the boilerplate"
+        if c.answerable:
+            assert c.evidence, f"{c.id}: answerable cases need evidence"
+            assert contains_any(body, c.answers), f"{c.id}: no accepted answer occurs in the article"
+
+
+def test_boilerplate_cases_ask_about_the_stripped_tail():
+    _, tail = _article_body_and_tail()
+    probes = [c for c in load_suite(SUITES / "article.yaml").cases if "boilerplate" in c.tags]
+    assert all(not c.answerable for c in probes)
+    # each headline of "Popular posts from this blog" is probed by name
+    for name in ("TB Joshua", "Joshua Primo", "Sky Sports"):
+        assert name in tail
+        assert any(name in c.question for c in probes), name
+
+
+def test_smoke_suite_is_small_and_valid():
+    suite = load_suite(SUITES / "smoke.yaml")
+    assert 5 <= len(suite.cases) <= 10
+    assert any(not c.answerable for c in suite.cases)
+    assert any(c.history for c in suite.cases)
+
+
+def test_defaults_and_history_parsing():
+    suite = parse_yaml(
+        """
+name: t
+cases:
+  - id: a
+    question: " Q? "
+    answers: one
+  - id: 7
+    question: Next?
+    history:
+      - {role: user, content: "Who?"}
+      - {role: assistant, content: "Her."}
+    answers: ["x", 10000]
+    tags: follow-up
+  - id: c
+    question: Off topic?
+    answerable: false
+"""
+    )
+    a, b, c = suite.cases
+    assert (a.question, a.answers, a.answerable, a.tags, a.evidence) == ("Q?", ("one",), True, (), ())
+    assert b.id == "7" and b.answers == ("x", "10000") and b.tags == ("follow-up",)
+    assert b.history == (Turn("user", "Who?"), Turn("assistant", "Her."))
+    assert c.answerable is False and c.answers == ()
+
+
+def test_jsonl_gives_the_same_cases_as_yaml(tmp_path: Path):
+    yaml_suite = load_suite(SUITES / "smoke.yaml")
+    p = tmp_path / "smoke.jsonl"
+    p.write_text("\n".join(json.dumps(c.to_dict()) for c in yaml_suite.cases) + "\n\n", "utf-8")
+    jsonl_suite = load_suite(p)
+    assert jsonl_suite.name == "smoke"
+    assert jsonl_suite.cases == yaml_suite.cases
+
+
+def _err(tmp_path: Path, text: str, name: str = "s.yaml") -> str:
+    p = tmp_path / name
+    p.write_text(text, "utf-8")
+    with pytest.raises(SuiteError) as e:
+        load_suite(p)
+    return str(e.value)
+
+
+def test_missing_question_names_case_and_field(tmp_path):
+    msg = _err(tmp_path, "cases:\n  - id: ok\n    question: Q\n    answers: [a]\n  - id: broken\n    answers: [a]\n")
+    assert "'broken'" in msg and "question" in msg and "s.yaml" in msg
+
+
+def test_duplicate_id(tmp_path):
+    msg = _err(tmp_path, "cases:\n  - {id: a, question: Q, answers: [x]}\n  - {id: a, question: R, answers: [y]}\n")
+    assert "'a'" in msg and "duplicate id" in msg
+
+
+def test_unknown_field_suggests_the_right_one(tmp_path):
+    msg = _err(tmp_path, "cases:\n  - {id: a, question: Q, answerabel: false}\n")
+    assert "'a'" in msg and "unknown field 'answerabel'" in msg and "did you mean 'answerable'" in msg
+
+
+def test_answerable_case_without_answers(tmp_path):
+    msg = _err(tmp_path, "cases:\n  - {id: lonely, question: Q, evidence: [x]}\n")
+    assert "'lonely'" in msg and "answers" in msg and "answerable: false" in msg
+
+
+def test_unanswerable_case_with_answers_is_contradictory(tmp_path):
+    msg = _err(tmp_path, "cases:\n  - {id: u, question: Q, answers: [x], answerable: false}\n")
+    assert "'u'" in msg and "answers" in msg
+
+
+def test_malformed_yaml_gives_the_line(tmp_path):
+    msg = _err(tmp_path, "name: x\ncases:\n  - id: a\n    question: [unclosed\n    answers: [b]\n")
+    assert "not valid YAML" in msg and "line" in msg
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("cases:\n  - {question: Q, answers: [a]}\n", "'id' is missing"),
+        ("cases:\n  - {id: a, question: Q, answers: [a], answerable: maybe}\n", "true or false"),
+        ("cases:\n  - {id: a, question: Q, answers: [a], history: [{role: bot, content: hi}]}\n", "role 'bot'"),
+        ("cases:\n  - {id: a, question: Q, answers: [a], history: [{role: user}]}\n", "turn #1"),
+        ("cases:\n  - {id: a, question: Q, answers: [{x: 1}]}\n", "'answers'"),
+        ("cases: []\n", "non-empty list"),
+        ("name: x\ncase: []\n", "unknown top-level field 'case'"),
+        ("just text\n", "expected a mapping"),
+    ],
+)
+def test_other_malformed_cases(tmp_path, text, expected):
+    assert expected in _err(tmp_path, text)
+
+
+def test_bad_jsonl_line_and_bad_files(tmp_path):
+    msg = _err(tmp_path, '{"id": "a", "question": "Q", "answers": ["x"]}\n{not json}\n', name="s.jsonl")
+    assert "line 2" in msg
+    assert "unsupported extension" in _err(tmp_path, "x", name="s.txt")
+    with pytest.raises(SuiteError, match="does not exist"):
+        load_suite(tmp_path / "nope.yaml")
+
+
+def test_two_suites_with_the_same_name_are_refused(tmp_path):
+    for n in ("a.yaml", "b.yaml"):
+        (tmp_path / n).write_text("name: same\ncases:\n  - {id: a, question: Q, answers: [x]}\n", "utf-8")
+    with pytest.raises(SuiteError, match="both named 'same'"):
+        load_suites([tmp_path / "a.yaml", tmp_path / "b.yaml"])
