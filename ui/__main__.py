@@ -1,0 +1,99 @@
+"""`python -m ui`: build the bundled article's index if missing, load the models once, then serve the page.
+
+Errors are translated here, once: a RagError prints its message (which says how to fix it) and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+
+from rag.errors import RagError
+
+
+def _terminal_progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage)
+        if bar is None:
+            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>8}", unit="item", file=sys.stderr)
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+        bars.clear()
+
+    return update, close
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m ui", description="Serve the chat UI (default 127.0.0.1:7860).")
+    p.add_argument("--host", help="interface to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument("--data-dir", help="state directory (default: RAG_DATA_DIR or ./.rag-data)")
+    p.add_argument("--generator", choices=["auto", "extractive", "local", "openai"], help="answer generator")
+    p.add_argument("--local-model", help="local GGUF model name (generator local)")
+    p.add_argument("--llm-url", help="OpenAI-compatible server base URL (generator openai)")
+    p.add_argument("--llm-model", help="model name on that server")
+    p.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (default: embedded)")
+    p.add_argument("--k", type=int, help="passages handed to the generator")
+    p.add_argument("--concurrency", type=int, help="answers computed at once (0: chosen from the generator)")
+    p.add_argument("--max-queue", type=int, help="requests allowed to wait in the queue")
+    p.add_argument("--config", help="optional TOML settings file")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from rag.settings import load_settings
+
+    overrides = {
+        "host": args.host, "port": args.port, "data_dir": args.data_dir, "generator": args.generator,
+        "local_model": args.local_model, "llm_url": args.llm_url, "llm_model": args.llm_model,
+        "chroma_url": args.chroma_url, "k": args.k, "concurrency": args.concurrency, "max_queue": args.max_queue,
+    }
+    progress, close = _terminal_progress()
+    try:
+        settings = load_settings(overrides, config_file=args.config)
+        from rag.assistant import Assistant
+        from ui.app import build_app, launch, parse_auth
+
+        parse_auth(settings.ui_auth)  # a malformed RAG_UI_AUTH fails now, not after the models load
+
+        assistant = Assistant.from_settings(settings, progress=progress)
+        if not assistant.indexer.store.exists() or not assistant.indexer.documents():
+            print(f"No index in {settings.index_dir}: indexing the bundled article…", file=sys.stderr)
+            report = assistant.indexer.build_bundled(progress=progress)
+            close()
+            print(f"Index built: {report.summary()}", file=sys.stderr)
+            for err in report.errors:
+                print(f"  error: {err}", file=sys.stderr)
+        print(f"Loading models (generator: {settings.generator})…", file=sys.stderr)
+        t0 = time.perf_counter()
+        assistant.warm_up()
+        close()
+        print(f"Models ready in {time.perf_counter() - t0:.1f} s; generator: {assistant.generator_name}",
+              file=sys.stderr)
+        app = build_app(assistant, settings)
+        print(f"Serving on http://{settings.host}:{settings.port}"
+              f"{' (login required)' if settings.ui_auth else ''}", file=sys.stderr)
+        launch(app, settings)
+    except RagError as e:
+        close()
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,261 @@
+"""Pure rendering: answers, passages and documents to HTML that is safe to show.
+
+Everything that comes from a document, a model or a user is untrusted and leaves here escaped: the chat
+is shown with markdown rendering off, so `[x](http://...)`, `![img](...)`, `<script>` and
+`<img onerror=...>` reach the reader as the characters they are. Only the markup built in this module
+(marker buttons, source cards, <mark>) is HTML.
+
+Clickable things carry the classes `ref ref-{kind} ref-t{turn} ref-n{n}` (kind "cite" or "passage"); the
+page's script turns a click on one into a request for the source viewer (ui/assets/viewer.js). Classes,
+not data- attributes, because the chat's HTML sanitizer drops data- attributes.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import re
+from dataclasses import dataclass
+
+from index.types import Document
+from rag.types import Answer, Citation, Passage
+
+_MARKER = re.compile(r"\[(\d+)\]")
+_STOP = re.compile(r"[.!?]+$")
+_STAGE_ORDER = ("rewrite", "retrieve", "generate", "verify", "total")
+SNIPPET_CHARS = 160
+
+
+def escape(text: object) -> str:
+    """HTML-escape text (quotes too), so it can sit in element content or an attribute value."""
+    return html.escape("" if text is None else str(text), quote=True)
+
+
+def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def ref_classes(kind: str, turn: int, n: int) -> str:
+    """The classes that tell the page's script what a clicked marker or card refers to."""
+    return f"ref ref-{kind} ref-t{int(turn)} ref-n{int(n)}"
+
+
+def _marker_button(turn: int, n: int, title: str) -> str:
+    return (f'<button type="button" class="cite-marker {ref_classes("cite", turn, n)}" '
+            f'title="Show source: {escape(title)}">{n}</button>')
+
+
+def _text_with_markers(text: str, turn: int, titles: dict[int, str]) -> str:
+    """Escape text, turning [n] markers of known citations into buttons; unknown markers stay plain text."""
+    out, pos = [], 0
+    for m in _MARKER.finditer(text):
+        n = int(m.group(1))
+        if n not in titles:
+            continue
+        out.append(escape(text[pos:m.start()]))
+        out.append(_marker_button(turn, n, titles[n]))
+        pos = m.end()
+    out.append(escape(text[pos:]))
+    return "".join(out)
+
+
+def user_html(question: str) -> str:
+    return f'<div class="user-msg">{escape(question)}</div>'
+
+
+def streaming_html(partial: str) -> str:
+    """The answer while it streams: plain escaped text; markers become clickable only once verified."""
+    return f'<div class="answer streaming">{escape(partial)}<span class="cursor" aria-hidden="true">▍</span></div>'
+
+
+def _sentence_html(text: str, markers: tuple[int, ...], turn: int, titles: dict[int, str]) -> str:
+    """One sentence with its marker buttons, placed before the final stop as the answer text has them."""
+    buttons = "".join(_marker_button(turn, n, titles[n]) for n in markers if n in titles)
+    if not buttons:
+        return escape(text)
+    stop = _STOP.search(text)
+    if stop:
+        return f"{escape(text[:stop.start()].rstrip())} {buttons}{escape(stop.group(0))}"
+    return f"{escape(text)} {buttons}"
+
+
+def _body_html(answer: Answer, turn: int) -> str:
+    """The answer text with its markers, each unsupported sentence visibly marked."""
+    titles = {c.marker: c.title for c in answer.citations}
+    if not answer.sentences:
+        return _text_with_markers(answer.text, turn, titles)
+    out = []
+    for s in answer.sentences:
+        inner = _sentence_html(s.text, s.markers, turn, titles)
+        if s.supported:
+            out.append(f'<span class="sent">{inner}</span>')
+        else:
+            out.append(f'<span class="sent unsupported" title="No indexed passage supports this sentence">'
+                       f'{inner}<span class="badge warn">unsupported</span></span>')
+    return " ".join(out)
+
+
+def _passage_card(p: Passage, turn: int, i: int, show_scores: bool) -> str:
+    c = p.chunk
+    scores = ""
+    if show_scores:
+        parts = [f"rank {p.rank}", f"fused {p.score:.4f}"]
+        if p.dense is not None:
+            parts.append(f"dense {p.dense:.3f}")
+        if p.lexical is not None:
+            parts.append(f"bm25 {p.lexical:.2f}")
+        scores = f'<span class="scores">{escape(" · ".join(parts))}</span>'
+    return (f'<button type="button" class="source-card passage {ref_classes("passage", turn, i)}">'
+            f'<span class="card-title">{escape(c.title)}</span>{scores}'
+            f'<span class="card-snippet">{escape(_snippet(c.text))}</span></button>')
+
+
+def _citation_card(c: Citation, turn: int) -> str:
+    quote = c.text
+    if c.quote_start is not None and c.quote_end is not None and c.start <= c.quote_start < c.quote_end <= c.end:
+        quote = c.text[c.quote_start - c.start: c.quote_end - c.start]
+    return (f'<button type="button" class="source-card {ref_classes("cite", turn, c.marker)}">'
+            f'<span class="card-marker">{c.marker}</span><span class="card-title">{escape(c.title)}</span>'
+            f'<span class="card-snippet">{escape(_snippet(quote))}</span></button>')
+
+
+def meta_html(answer: Answer) -> str:
+    """Which generator answered and how long each stage took, in one muted line."""
+    stages = sorted(answer.timings.items(),
+                    key=lambda kv: (_STAGE_ORDER.index(kv[0]) if kv[0] in _STAGE_ORDER else 99, kv[0]))
+    times = " · ".join(f"{escape(k)} {v:.0f} ms" for k, v in stages)
+    gen = f'<span class="gen">{escape(answer.generator)}</span>'
+    return f'<div class="meta">{gen}{" · " + times if times else ""}</div>'
+
+
+def answer_html(answer: Answer, turn: int, closest: int = 3) -> str:
+    """A finished answer: text with clickable markers, cited-source cards, retrieved passages behind a toggle,
+    an abstention banner with the closest passages, any notice, and the generator/timings line."""
+    parts = ['<div class="answer">']
+    if answer.abstained:
+        parts.append('<div class="abstain"><span class="badge">Not in the sources</span> '
+                     f'{escape(answer.text)}</div>')
+        if answer.abstain_reason:
+            parts.append(f'<div class="reason">{escape(answer.abstain_reason)}</div>')
+        if answer.retrieved and closest > 0:
+            parts.append('<div class="cards-label">Closest passages found (not enough to answer):</div>'
+                         '<div class="cards">')
+            parts.extend(_passage_card(p, turn, i, show_scores=False)
+                         for i, p in enumerate(answer.retrieved[:closest]))
+            parts.append("</div>")
+    else:
+        parts.append(f'<div class="answer-text">{_body_html(answer, turn)}</div>')
+        unsupported = len(answer.unsupported_sentences)
+        if unsupported:
+            parts.append(f'<div class="warn-line">{unsupported} sentence{"s" if unsupported > 1 else ""} '
+                         "could not be matched to a source: check before relying on it.</div>")
+        if answer.citations:
+            parts.append('<div class="cards-label">Sources</div><div class="cards">')
+            parts.extend(_citation_card(c, turn) for c in answer.citations)
+            parts.append("</div>")
+    if answer.notice:
+        parts.append(f'<div class="notice">{escape(answer.notice)}</div>')
+    if answer.retrieved:
+        parts.append(f'<details class="retrieved"><summary>Retrieved passages ({len(answer.retrieved)}) '
+                     'with scores</summary><div class="cards">')
+        parts.extend(_passage_card(p, turn, i, show_scores=True) for i, p in enumerate(answer.retrieved))
+        parts.append("</div></details>")
+    parts.append(meta_html(answer))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def error_html(message: str) -> str:
+    return f'<div class="answer error"><span class="badge warn">Error</span> {escape(message)}</div>'
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """What the source viewer should show: a document and the spans to highlight in it."""
+
+    doc_id: str
+    start: int
+    end: int
+    quote_start: int | None
+    quote_end: int | None
+    label: str
+    expected: str  # the passage text the span should cover, to detect a document changed since
+
+
+def highlight_for(answer: Answer, kind: str, n: int) -> Highlight | None:
+    """The span a clicked marker/card refers to: a citation by marker number, or a retrieved passage by position."""
+    if kind == "cite":
+        for c in answer.citations:
+            if c.marker == n:
+                return Highlight(c.doc_id, c.start, c.end, c.quote_start, c.quote_end,
+                                 f"[{c.marker}] cited passage", c.text)
+        return None
+    if kind == "passage" and 0 <= n < len(answer.retrieved):
+        p = answer.retrieved[n]
+        return Highlight(p.chunk.doc_id, p.chunk.start, p.chunk.end, None, None,
+                         f"retrieved passage #{p.rank}", p.chunk.text)
+    return None
+
+
+def _relocate(text: str, h: Highlight) -> tuple[int, int, int | None, int | None, bool]:
+    """Spans checked against the text; if the document changed since the answer, find the passage again."""
+    if 0 <= h.start < h.end <= len(text) and (not h.expected or text[h.start:h.end] == h.expected):
+        qs, qe = h.quote_start, h.quote_end
+        if qs is None or qe is None or not (0 <= qs < qe <= len(text)):
+            qs = qe = None
+        return h.start, h.end, qs, qe, True
+    i = text.find(h.expected) if h.expected else -1
+    if i >= 0:
+        shift = i - h.start
+        qs = h.quote_start + shift if h.quote_start is not None else None
+        qe = h.quote_end + shift if h.quote_end is not None else None
+        if qs is None or qe is None or not (i <= qs < qe <= i + len(h.expected)):
+            qs = qe = None
+        return i, i + len(h.expected), qs, qe, True
+    return 0, 0, None, None, False
+
+
+def _doc_header(doc: Document, label: str = "") -> str:
+    lab = f'<span class="badge">{escape(label)}</span> ' if label else ""
+    return (f'<div class="doc-head">{lab}<span class="doc-title">{escape(doc.title)}</span>'
+            f'<span class="doc-source">{escape(doc.source)}</span></div>')
+
+
+def source_html(doc: Document, h: Highlight) -> str:
+    """The full document with the cited chunk highlighted and its best sentence highlighted more strongly.
+
+    The element to scroll to has id "cite-target" (the quote when there is one, else the chunk start).
+    """
+    text = doc.text
+    start, end, qs, qe, found = _relocate(text, h)
+    notice = "" if found else ('<div class="notice">This document changed since the answer was given: the cited '
+                               "passage is no longer in it.</div>")
+    cuts = sorted({0, len(text), start, end, *(x for x in (qs, qe) if x is not None)})
+    out, target_done = [], False
+    for a, b in itertools.pairwise(cuts):
+        if a >= b:
+            continue
+        seg = escape(text[a:b])
+        in_chunk = found and start <= a and b <= end
+        in_quote = in_chunk and qs is not None and qe is not None and qs <= a and b <= qe
+        if not in_chunk:
+            out.append(seg)
+            continue
+        wants_target = not target_done and (in_quote or qs is None)
+        tid = ' id="cite-target"' if wants_target else ""
+        target_done = target_done or wants_target
+        cls = "cite-quote" if in_quote else "cite-chunk"
+        out.append(f'<mark class="{cls}"{tid}>{seg}</mark>')
+    return (f'<div class="source-view">{_doc_header(doc, h.label)}{notice}'
+            f'<div class="doc-text">{"".join(out)}</div></div>')
+
+
+def document_html(doc: Document) -> str:
+    """A whole document to read, nothing highlighted."""
+    return (f'<div class="source-view">{_doc_header(doc)}'
+            f'<div class="doc-text">{escape(doc.text)}</div></div>')
+
+
+def placeholder_html(message: str) -> str:
+    return f'<div class="source-view empty">{escape(message)}</div>'

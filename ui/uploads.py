@@ -1,0 +1,93 @@
+"""Uploaded files: checked against the limits, then copied into the data directory under a safe name.
+
+A browser (or an API client) chooses the file name, so it is untrusted: only its last path component is
+kept, reduced to a conservative character set, and the final path is checked to lie inside uploads_dir.
+The same name uploaded again replaces the earlier copy (and so, in the index, the earlier document).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from index.loading import SUPPORTED
+
+MAX_NAME_CHARS = 100
+
+
+def safe_filename(name: str) -> str:
+    """A file name that cannot leave its folder: no separators, no leading dots, no control characters."""
+    base = re.split(r"[\\/]", unicodedata.normalize("NFKC", name or ""))[-1]
+    stem, dot, ext = base.rpartition(".")
+    if not dot:
+        stem, ext = base, ""
+    stem = re.sub(r"[^\w.-]+", "_", stem, flags=re.ASCII).strip("._-") or "document"
+    ext = re.sub(r"[^A-Za-z0-9]+", "", ext).lower()
+    stem = stem[: MAX_NAME_CHARS - len(ext) - 1]
+    return f"{stem}.{ext}" if ext else stem
+
+
+def human_bytes(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"
+
+
+@dataclass
+class Accepted:
+    """Files copied into uploads_dir (path -> display name) and per-file refusals."""
+
+    stored: dict[str, str] = field(default_factory=dict)
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (name, why and how to fix)
+
+
+def accept_uploads(paths: list[str], uploads_dir: Path, *, max_bytes: int, already: int, max_files: int) -> Accepted:
+    """Check each uploaded temp file against type/size/count limits and copy the good ones into uploads_dir."""
+    out = Accepted()
+    uploads_dir.mkdir(parents=True, exist_ok=True)
+    root = uploads_dir.resolve()
+    count = already
+    for p in paths:
+        src = Path(p)
+        shown = src.name
+        name = safe_filename(shown)
+        ext = Path(name).suffix.lower()
+        if ext not in SUPPORTED:
+            out.refused.append((shown, f"type {ext or '(none)'} is not supported; upload one of "
+                                       f"{', '.join(SUPPORTED)}"))
+            continue
+        try:
+            size = src.stat().st_size
+        except OSError:
+            out.refused.append((shown, "the upload did not arrive; try again"))
+            continue
+        if size > max_bytes:
+            out.refused.append((shown, f"{human_bytes(size)} is over the {human_bytes(max_bytes)} limit; "
+                                       "split the file or raise RAG_MAX_UPLOAD_BYTES"))
+            continue
+        if count >= max_files:
+            out.refused.append((shown, f"this session already uploaded {max_files} files, the limit; "
+                                       "start a new session or raise RAG_MAX_UPLOADS_PER_SESSION"))
+            continue
+        dest = (root / name).resolve()
+        if dest.parent != root:  # cannot happen with safe_filename; checked because the name is hostile input
+            out.refused.append((shown, "the file name is not allowed; rename the file"))
+            continue
+        shutil.copyfile(src, dest)
+        out.stored[str(dest)] = name
+        count += 1
+    return out
+
+
+def upload_path(uploads_dir: Path, source: str) -> Path | None:
+    """The stored upload behind a document's source name, when it is one of ours."""
+    if not source or Path(source).name != source:
+        return None
+    root = uploads_dir.resolve()
+    p = (root / source).resolve()
+    return p if p.parent == root and p.is_file() else None
