@@ -134,20 +134,43 @@ def _html(html: str) -> tuple[str, str]:
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
     # hidden text is invisible to a reader, so it is not part of the document (and a classic injection vector)
+    # (collected first, removed after: bs4's Tag.decomposed falls back to a subtree search, quadratic when nested)
+    hidden = []
     for tag in soup.find_all(True):
-        if tag.decomposed:
-            continue
         style = (tag.get("style") or "").replace(" ", "").lower()
         ident = " ".join([tag.get("id") or "", *(tag.get("class") or [])])
         if (_HIDDEN_STYLE.search(style) or tag.has_attr("hidden") or tag.get("aria-hidden") == "true"
                 or (ident and _FURNITURE.search(ident))):
-            tag.decompose()
+            hidden.append(tag)
+    for tag in hidden:
+        tag.decompose()
     root = soup.find("article") or soup.find("main") or soup.body or soup
-    for tag in root.find_all(_BLOCK):
-        tag.insert_before("\n\n")
-        tag.insert_after("\n\n")
-    text = root.get_text("")
+    text = _block_text(root)
     return text, title
+
+
+def _block_text(root) -> str:
+    """Text with a paragraph break around every block element, in one iterative pass.
+
+    Not tree mutation (bs4's insert_before is quadratic in nesting depth) and not recursion (deep
+    nesting would overflow the stack): hostile pages stay linear.
+    """
+    from bs4.element import CData, NavigableString, Tag
+
+    out: list[str] = []
+    stack: list[tuple[object, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        if closing:
+            out.append("\n\n")
+        elif isinstance(node, Tag):
+            if node.name in _BLOCK:
+                out.append("\n\n")
+                stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node.contents))
+        elif type(node) in (NavigableString, CData):
+            out.append(str(node))
+    return "".join(out)
 
 
 def _pdf(raw: bytes, name: str) -> tuple[str, str]:

@@ -2,7 +2,8 @@
 
 Rule-based (no model is available offline): a sentence ends at . ! or ? (optionally followed by closing
 quotes/brackets) and whitespace, unless the word before the stop is a known abbreviation, an initial
-("J. Smith") or a number-with-decimal. Paragraph breaks (blank lines) always end a sentence.
+("J. Smith") or a number-with-decimal. Paragraph breaks (blank lines) always end a sentence, and so does a single newline before a line that
+does not continue in lowercase.
 """
 
 from __future__ import annotations
@@ -35,6 +36,26 @@ def _is_boundary(text: str, stop_at: int) -> bool:
     return not (len(word) == 1 and word.isalpha() and word != "i")
 
 
+def _split_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Split a block at single newlines that start a new unit (next line not lowercase).
+
+    Hard-wrapped prose continues in lowercase and stays one sentence; a list item, a headline or an
+    injected line glued under a real sentence ("SKULL-9\n<|im_end|>\nHeavy lorries...") does not.
+    """
+    parts, s = [], start
+    i = text.find("\n", start, end)
+    while i != -1:
+        j = i + 1
+        while j < end and text[j] in " \t":
+            j += 1
+        if j < end and not text[j].islower():
+            parts.append((s, i))
+            s = i + 1
+        i = text.find("\n", i + 1, end)
+    parts.append((s, end))
+    return parts
+
+
 def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
     """Spans (s, e) of the sentences of text[start:end], whitespace-trimmed; text[s:e] is the sentence."""
     end = len(text) if end is None else end
@@ -45,6 +66,7 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         blocks.append((pos, m.start()))
         pos = m.end()
     blocks.append((pos, end))
+    blocks = [part for b0, b1 in blocks for part in _split_lines(text, b0, b1)]
     for b0, b1 in blocks:
         s = b0
         for m in _END.finditer(text, b0, b1):

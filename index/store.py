@@ -31,6 +31,7 @@ from rag.errors import (
     IndexMismatchError,
     IndexMissingError,
     RagError,
+    StorageError,
     StoreUnavailableError,
 )
 
@@ -241,13 +242,21 @@ class IndexStore:
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
         """One writer at a time across processes; the OS drops the lock if the writer is killed."""
-        self.index_dir.mkdir(parents=True, exist_ok=True)
-        with self._lock, open(self.index_dir / ".lock", "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            with self._lock, open(self.index_dir / ".lock", "a+") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        except OSError as e:
+            # the commit protocol guarantees the previous index is intact: say so, and how to fix
+            raise StorageError(
+                f"cannot write the index in {self.index_dir} ({e.strerror or e}): the data directory is "
+                "read-only or full. Free disk space or make it writable (or point RAG_DATA_DIR elsewhere), "
+                "then retry; the existing index is unchanged"
+            ) from e
 
     def destroy(self) -> None:
         """Delete the whole index (the server-side collection too), for a rebuild."""

@@ -47,6 +47,10 @@ class StoreUnavailableError(RagError):
     """The vector store (for example a Chroma server) cannot be reached."""
 
 
+class StorageError(RagError):
+    """The data directory cannot be written (read-only, full, or permissions)."""
+
+
 class ModelError(RagError):
     """A model file is missing, corrupt (sha256 mismatch) or cannot be loaded."""
 
