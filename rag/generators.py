@@ -1,0 +1,99 @@
+"""Choosing a generator by name: extractive (no LLM), local (llama.cpp in-process), openai (any server).
+
+Everything here is cheap: models are located but not hashed or loaded until the generator's warm_up().
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from index.embedding import Embedder
+from rag import models
+from rag.errors import ConfigError
+from rag.generation import Generator
+from rag.llm import ChatModel, LlamaCppChat, OpenAIChat
+from rag.llm_generator import LLMGenerator
+from rag.models import Progress
+from rag.settings import Settings
+
+GENERATORS = ("auto", "extractive", "local", "openai")
+
+
+def local_available(settings: Settings) -> bool:
+    """True when the configured local model is installed (a registry name) or exists (a .gguf path)."""
+    if settings.local_model.endswith(".gguf"):
+        return Path(settings.local_model).expanduser().is_file()
+    return settings.local_model in models.MODELS and models.is_installed(settings.local_model)
+
+
+def resolve_name(name: str, settings: Settings) -> str:
+    """'auto' becomes 'local' when its model is installed, else 'extractive'. Other names pass through."""
+    if name not in GENERATORS:
+        raise ConfigError(f"generator {name!r} is unknown: choose one of {', '.join(GENERATORS)}")
+    if name == "auto":
+        return "local" if local_available(settings) else "extractive"
+    return name
+
+
+def build_local_chat(settings: Settings, progress: Progress | None = None) -> LlamaCppChat:
+    """The in-process llama.cpp model. The registry model is joined/verified lazily, in warm_up()."""
+    common = {"n_ctx": settings.llm_ctx, "n_threads": settings.llm_threads, "n_batch": 512, "flash_attn": True,
+              "progress": progress}
+    if settings.local_model.endswith(".gguf"):
+        # A user's own GGUF file: no pinned hash to check, so it is loaded as given.
+        path = Path(settings.local_model).expanduser()
+        return LlamaCppChat(path, name=path.name, **common)
+    spec = models.get_spec(settings.local_model)
+    models.part_files(spec.name)  # fail now, with the install command, if the packages are missing
+    return LlamaCppChat(
+        prepare=partial(models.ensure_model, spec.name, settings.models_dir, progress), name=spec.name, **common
+    )
+
+
+def build_openai_chat(settings: Settings) -> OpenAIChat:
+    if not settings.llm_url:
+        raise ConfigError(
+            "the openai generator needs a server URL: set RAG_LLM_URL (or OPENAI_BASE_URL), "
+            "e.g. http://127.0.0.1:8080/v1"
+        )
+    if not settings.llm_url.startswith(("http://", "https://")):
+        raise ConfigError(f"RAG_LLM_URL={settings.llm_url!r} must look like http://127.0.0.1:8080/v1")
+    if not settings.llm_model:
+        raise ConfigError("the openai generator needs a model name: set RAG_LLM_MODEL (or OPENAI_MODEL)")
+    return OpenAIChat(
+        settings.llm_url, settings.llm_model, settings.llm_api_key,
+        timeout=settings.llm_timeout, retries=settings.llm_retries,
+    )
+
+
+def build_generator(
+    name: str,
+    settings: Settings,
+    embedder: Embedder,
+    progress: Progress | None = None,
+    *,
+    chat: ChatModel | None = None,
+) -> Generator:
+    """A generator by name. `chat` reuses an already built chat model (one loaded model per process)."""
+    name = resolve_name(name, settings)
+    if name == "extractive":
+        from rag.extractive import ExtractiveGenerator
+
+        return ExtractiveGenerator(embedder)
+    if chat is None:
+        chat = build_local_chat(settings, progress) if name == "local" else build_openai_chat(settings)
+    return LLMGenerator(chat, settings.max_answer_tokens, name=name)
+
+
+def build_chat_model(settings: Settings, progress: Progress | None = None) -> ChatModel | None:
+    """The chat model for LLM follow-up rewriting, per settings.generator; None for extractive.
+
+    Prefer `generator.chat` of an LLMGenerator already built, so the model is loaded once.
+    """
+    name = resolve_name(settings.generator, settings)
+    if name == "local":
+        return build_local_chat(settings, progress)
+    if name == "openai":
+        return build_openai_chat(settings)
+    return None

@@ -1,0 +1,244 @@
+"""Chat models behind one tiny protocol: an in-process llama.cpp model, or any OpenAI-compatible server.
+
+Both stream text pieces. Neither knows about passages or citations: rag.llm_generator builds the
+messages, and rag.citations checks whatever comes back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from rag.errors import GeneratorError, ModelError
+from rag.models import Progress, verify_file
+
+
+class ChatModel(Protocol):
+    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+        """Stream the assistant's reply to `messages` ({"role", "content"} dicts) as text pieces."""
+        ...
+
+
+class LlamaCppChat:
+    """A GGUF model run in-process by llama-cpp-python.
+
+    The model loads lazily, once per instance, on `warm_up()` or the first `chat()`. One llama.cpp
+    context holds one KV cache, so calls are serialised by a lock: concurrent UI users queue rather
+    than corrupt each other's state. llama.cpp reuses the longest common token prefix of consecutive
+    calls, which is why callers keep the system prompt first and identical.
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        n_batch: int = 512,
+        flash_attn: bool = True,
+        *,
+        sha256: str | None = None,
+        prepare: Callable[[], Path] | None = None,
+        progress: Progress | None = None,
+        temperature: float = 0.0,
+        seed: int = 0,
+        verbose: bool = False,
+        name: str = "",
+    ) -> None:
+        if model_path is None and prepare is None:
+            raise ModelError("LlamaCppChat needs a model_path or a prepare() that returns one")
+        self.model_path = Path(model_path) if model_path is not None else None
+        self.n_ctx, self.n_threads, self.n_batch, self.flash_attn = n_ctx, n_threads, n_batch, flash_attn
+        self.sha256 = sha256
+        self.temperature, self.seed, self.verbose = temperature, seed, verbose
+        self.name = name or (self.model_path.name if self.model_path else "local")
+        self._prepare = prepare
+        self._progress = progress
+        self._llm: Any = None
+        self._load_lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the llama.cpp context (KV cache) during a generation
+
+    @property
+    def loaded(self) -> bool:
+        return self._llm is not None
+
+    @property
+    def llama(self) -> Any:
+        """The underlying llama_cpp.Llama (loads it). For benchmarks that compare against the raw call."""
+        self.warm_up()
+        return self._llm
+
+    def warm_up(self) -> None:
+        """Verify the file (sha256, once per process) and load the model. Idempotent and thread-safe."""
+        if self._llm is not None:
+            return
+        with self._load_lock:
+            if self._llm is not None:
+                return
+            path = self._prepare() if self._prepare is not None else self.model_path
+            assert path is not None
+            path = Path(path)
+            if self.sha256:
+                verify_file(path, self.sha256, progress=self._progress)
+            elif not path.is_file():
+                raise ModelError(f"model file {path} does not exist: check local_model / RAG_LOCAL_MODEL")
+            if self._progress:
+                self._progress(f"loading {path.name}", 0, 1)
+            try:
+                from llama_cpp import Llama
+            except ImportError as e:
+                raise ModelError(
+                    "llama-cpp-python is not installed: run `make install` (compiles it once, ~6-10 min), "
+                    "or choose --generator extractive"
+                ) from e
+            try:
+                llm = Llama(
+                    model_path=str(path),
+                    n_ctx=self.n_ctx,
+                    n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads,
+                    n_batch=self.n_batch,
+                    flash_attn=self.flash_attn,
+                    seed=self.seed,
+                    verbose=self.verbose,
+                )
+            except (ValueError, RuntimeError) as e:
+                raise ModelError(f"llama.cpp could not load {path}: {e}") from e
+            self.model_path = path
+            self._llm = llm
+            if self._progress:
+                self._progress(f"loading {path.name}", 1, 1)
+
+    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+        self.warm_up()
+        return self._stream(messages, max_tokens)
+
+    def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+        # The lock is held for the whole stream; closing the iterator early releases it (GeneratorExit).
+        with self._lock:
+            try:
+                chunks = self._llm.create_chat_completion(
+                    messages=messages,
+                    max_tokens=max_tokens,
+                    temperature=self.temperature,
+                    repeat_penalty=1.0,
+                    seed=self.seed,
+                    stream=True,
+                )
+                for chunk in chunks:
+                    piece = chunk["choices"][0]["delta"].get("content")
+                    if piece:
+                        yield piece
+            except ValueError as e:  # e.g. the prompt exceeds n_ctx
+                raise GeneratorError(f"local model failed: {e}. Use fewer/shorter passages or raise llm_ctx") from e
+
+
+def _openai_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(retryable, fatal) exception types of the openai client and httpx."""
+    import httpx
+    import openai
+
+    retryable = (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError,
+                 openai.RateLimitError, httpx.TransportError)
+    fatal = (openai.APIError, httpx.HTTPError)
+    return retryable, fatal
+
+
+class OpenAIChat:
+    """Any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, OpenAI) through langchain-openai.
+
+    `timeout` bounds connecting and each wait for the next streamed piece, so a server that accepts and
+    then says nothing fails after `timeout` seconds instead of hanging. A failure before the first piece
+    is retried `retries` times with a short back-off; after text has been streamed a retry would repeat
+    it, so the error is raised. Every failure ends as a GeneratorError that names the server.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str = "",
+        timeout: float = 60.0,
+        retries: int = 1,
+        *,
+        temperature: float = 0.0,
+        backoff: float = 0.5,
+    ) -> None:
+        self.base_url, self.model = base_url.rstrip("/"), model
+        self.timeout, self.retries, self.backoff = timeout, max(0, retries), backoff
+        self.name = model
+        self._api_key = api_key or "not-needed"  # local servers ignore it, the client insists on one
+        self._temperature = temperature
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Build the client (cheap; no request is sent, so a down server does not block start-up)."""
+        if self._client is not None:
+            return
+        with self._client_lock:
+            if self._client is None:
+                from langchain_openai import ChatOpenAI
+
+                # max_retries=0: our own bounded retry below is the only one, so the total wait is known.
+                self._client = ChatOpenAI(
+                    base_url=self.base_url,
+                    model=self.model,
+                    api_key=self._api_key,
+                    timeout=self.timeout,
+                    max_retries=0,
+                    temperature=self._temperature,
+                    streaming=True,
+                )
+
+    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+        self.warm_up()
+        return self._stream(messages, max_tokens)
+
+    def _limit(self, max_tokens: int) -> dict[str, Any]:
+        """langchain-openai sends only `max_completion_tokens`, which llama-cpp-python's server (and other
+        older OpenAI-compatible servers) ignore, generating up to n_ctx. Send the classic field too,
+        except to OpenAI itself, whose reasoning models reject it."""
+        if "api.openai.com" in self.base_url:
+            return {"max_tokens": max_tokens}
+        return {"max_tokens": max_tokens, "extra_body": {"max_tokens": max_tokens}}
+
+    def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+        retryable, fatal = _openai_errors()
+        where = f"remote LLM {self.model!r} at {self.base_url}"
+        last: BaseException | None = None
+        for attempt in range(self.retries + 1):
+            produced = False
+            try:
+                for chunk in self._client.stream(messages, **self._limit(max_tokens)):
+                    piece = chunk.content if isinstance(chunk.content, str) else ""
+                    if piece:
+                        produced = True
+                        yield piece
+                return
+            except retryable as e:
+                last = e
+                if produced:
+                    raise GeneratorError(f"{where} failed mid-answer: {_describe(e)}") from e
+            except fatal as e:
+                raise GeneratorError(f"{where} refused the request: {_describe(e)}. Check RAG_LLM_MODEL and RAG_LLM_API_KEY") from e
+            if attempt < self.retries:
+                time.sleep(self.backoff * (attempt + 1))
+        raise GeneratorError(
+            f"{where} did not answer ({_describe(last)}) after {self.retries + 1} attempt(s) with a "
+            f"{self.timeout:g} s timeout. Check that the server is running and RAG_LLM_URL is right, "
+            "or choose --generator extractive"
+        ) from last
+
+
+def _describe(e: BaseException | None) -> str:
+    if e is None:
+        return "no error"
+    status = getattr(e, "status_code", None)
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    kind = type(e).__name__
+    if status:
+        return f"HTTP {status} {kind}: {text[:200]}"
+    return f"{kind}: {text[:200]}" if text else kind
