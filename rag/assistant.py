@@ -42,7 +42,8 @@ def clean_question(question: str, max_chars: int) -> str:
         else:
             kept.append(ch)
     text = _SPACE.sub(" ", "".join(kept)).strip()
-    if not text:
+    # invisible format characters alone (zero-width spaces, bidi marks) are an empty question too
+    if not text or all(unicodedata.category(ch) == "Cf" or ch.isspace() for ch in text):
         raise InputError("the question is empty: type a question about your documents")
     if len(text) > max_chars:
         raise LimitError(

@@ -14,7 +14,7 @@ from tests.llm_fixtures import smollm_chat, smollm_path  # noqa: F401
 Q = "How many shipping containers has Russia received from North Korea?"
 
 
-@pytest.mark.parametrize("q", ["", "   ", "\n\t  \r", "\x00\x07\x1b"])
+@pytest.mark.parametrize("q", ["", "   ", "\n\t  \r", "\x00\x07\x1b", "\u200b\u200b", " \u202e\ufeff "])
 def test_empty_questions_are_rejected(article_assistant, q):
     with pytest.raises(InputError, match="empty"):
         article_assistant.ask(q)
