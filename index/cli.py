@@ -4,29 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 
+from index.progress import terminal_progress
 from rag.errors import RagError
-
-
-def _progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>6}", unit="item", file=sys.stderr, leave=True)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    def close() -> None:
-        for b in bars.values():
-            b.close()
-
-    return update, close
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             if args.cmd == "build" and args.rebuild:
                 indexer.store.destroy()
-            update, close = _progress()
+            update, close = terminal_progress()
             try:
                 print("loading embedding model...", file=sys.stderr)
                 indexer.embedder.warm_up()

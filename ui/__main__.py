@@ -8,30 +8,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 
+from index.progress import terminal_progress
 from rag.errors import RagError
-
-
-def _terminal_progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
-    from tqdm import tqdm
-
-    bars: dict[str, tqdm] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        bar = bars.get(stage)
-        if bar is None:
-            bar = bars[stage] = tqdm(total=total, desc=f"{stage:>8}", unit="item", file=sys.stderr)
-        bar.total = total
-        bar.n = done
-        bar.refresh()
-
-    def close() -> None:
-        for bar in bars.values():
-            bar.close()
-        bars.clear()
-
-    return update, close
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "local_model": args.local_model, "llm_url": args.llm_url, "llm_model": args.llm_model,
         "chroma_url": args.chroma_url, "k": args.k, "concurrency": args.concurrency, "max_queue": args.max_queue,
     }
-    progress, close = _terminal_progress()
+    progress, close = terminal_progress()
     try:
         settings = load_settings(overrides, config_file=args.config)
         from rag.assistant import Assistant
