@@ -15,7 +15,6 @@ how many cases really ran; the last test prints it (run with -s to see it).
 
 from __future__ import annotations
 
-import io
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -31,6 +30,7 @@ from rag.errors import IngestError, InputError, LimitError
 from rag.probes import citation_problems, live_markup
 from rag.settings import load_settings
 from rag.types import Answer, Turn
+from tests.pdf_builder import pdf_bytes
 
 _BASE = settings(derandomize=True, deadline=None, database=None, print_blob=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -172,31 +172,6 @@ def test_fuzz_random_bytes_each_extension(indexer: Indexer, ext: str, data: byte
 def test_fuzz_random_text_each_extension(indexer: Indexer, ext: str, text: str) -> None:
     data = text.encode("utf-8", "surrogatepass")  # lone surrogates give invalid UTF-8 on purpose
     FUZZ_COUNTS[f"text{ext}:" + _ingest(indexer, f"fuzztext{ext}", data)] += 1
-
-
-def pdf_bytes(lines: list[str]) -> bytes:
-    """A minimal valid one-page PDF with text, built by hand."""
-    content = "BT /F1 12 Tf 72 720 Td " + " ".join(f"({ln}) Tj 0 -16 Td" for ln in lines) + " ET"
-    objs = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
-        "/Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, o in enumerate(objs, 1):
-        offsets.append(out.tell())
-        out.write(f"{i} 0 obj\n{o}\nendobj\n".encode("latin-1"))
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode())
-    for off in offsets:
-        out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
 
 
 PDF = pdf_bytes(["The Harwick canal was dug in 1791 and is 31 kilometres long.",

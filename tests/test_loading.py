@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import resource
 
 import pytest
@@ -11,6 +10,7 @@ from index.cleaning import clean, normalize, strip_boilerplate
 from index.loading import load_file
 from rag.errors import IngestError
 from rag.settings import BUNDLED_CORPUS
+from tests.pdf_builder import pdf_bytes
 
 ARTICLE = BUNDLED_CORPUS / "elephant-in-the-room.txt"
 
@@ -66,33 +66,9 @@ def test_html_drops_furniture_scripts_and_hidden_text(tmp_path):
         assert gone not in text
 
 
-def _pdf_bytes(lines: list[str]) -> bytes:
-    """A minimal valid one-page PDF with text, built by hand (no PDF writer library is needed)."""
-    content = "BT /F1 12 Tf 72 720 Td " + " ".join(f"({ln}) Tj 0 -16 Td" for ln in lines) + " ET"
-    objs = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
-        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, o in enumerate(objs, 1):
-        offsets.append(out.tell())
-        out.write(f"{i} 0 obj\n{o}\nendobj\n".encode())
-    xref = out.tell()
-    out.write(f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode())
-    for off in offsets:
-        out.write(f"{off:010d} 00000 n \n".encode())
-    out.write(f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode())
-    return out.getvalue()
-
-
 def test_pdf_text_extracted(tmp_path):
     p = tmp_path / "memo.pdf"
-    p.write_bytes(_pdf_bytes(["Quarterly Memo", "Revenue grew by 12 percent in the third quarter."]))
+    p.write_bytes(pdf_bytes(["Quarterly Memo", "Revenue grew by 12 percent in the third quarter."]))
     loaded = load_file(p)
     assert "Revenue grew by 12 percent" in loaded.text
     assert loaded.title == "Quarterly Memo"
