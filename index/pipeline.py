@@ -156,6 +156,13 @@ class Indexer:
 
     def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
         # batches of a few hundred keep progress visible without hurting encode throughput
+        warm_up = getattr(self.embedder, "warm_up", None)
+        if warm_up is not None and not getattr(self.embedder, "loaded", True):
+            if progress:
+                progress("model", 0, 1)
+            warm_up()  # only now: re-indexing unchanged content never pays for loading the model
+            if progress:
+                progress("model", 1, 1)
         step = 256
         out = []
         for b in range(0, len(texts), step):
