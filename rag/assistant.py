@@ -19,7 +19,7 @@ from rag.citations import CitationVerifier, neutralise, parse_markers
 from rag.errors import GeneratorError, InputError, LimitError
 from rag.evidence import SentenceBank
 from rag.extractive import ExtractiveGenerator
-from rag.generation import GenerationRequest, Generator
+from rag.generation import GenerationRequest, Generator, Truncated
 from rag.retrieval import HybridRetriever
 from rag.rewrite import HeuristicRewriter, LLMRewriter, Rewriter
 from rag.settings import Settings
@@ -197,6 +197,10 @@ class Assistant:
                 pieces.append(piece)
                 yield TextDelta(piece)
         raw = "".join(pieces)
+        if any(isinstance(p, Truncated) for p in pieces):
+            notice = (notice + " " if notice else "") + (
+                f"The answer was cut at max_answer_tokens={self.settings.max_answer_tokens} "
+                "(raise RAG_MAX_ANSWER_TOKENS for longer answers).")
         t = lap("generate", t)
 
         if is_refusal(raw) or not re.search(r"\w", parse_markers(neutralise(raw))[0]):  # e.g. a bare "[1]"

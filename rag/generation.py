@@ -13,6 +13,10 @@ from typing import Protocol
 from rag.types import Passage, Turn
 
 
+class Truncated(str):
+    """The empty last piece of a stream that stopped at its token limit, so the caller can say so."""
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     question: str  # the user's question as asked

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from rag.errors import GeneratorError, ModelError
+from rag.generation import Truncated
 from rag.models import Progress, verify_file
 
 
@@ -128,9 +129,12 @@ class LlamaCppChat:
                     stream=True,
                 )
                 for chunk in chunks:
-                    piece = chunk["choices"][0]["delta"].get("content")
+                    choice = chunk["choices"][0]
+                    piece = choice["delta"].get("content")
                     if piece:
                         yield piece
+                    if choice.get("finish_reason") == "length":
+                        yield Truncated("")
             except ValueError as e:  # e.g. the prompt exceeds n_ctx
                 raise GeneratorError(f"local model failed: {e}. Use fewer/shorter passages or raise llm_ctx") from e
 
@@ -217,6 +221,8 @@ class OpenAIChat:
                     if piece:
                         produced = True
                         yield piece
+                    if (getattr(chunk, "response_metadata", None) or {}).get("finish_reason") == "length":
+                        yield Truncated("")
                 return
             except retryable as e:
                 last = e

@@ -21,7 +21,7 @@ from itertools import pairwise
 
 from index.sentences import split_sentences
 from prompts import load_prompt
-from rag.generation import GenerationRequest
+from rag.generation import GenerationRequest, Truncated
 from rag.llm import ChatModel
 from rag.types import Passage
 
@@ -84,6 +84,9 @@ class LLMGenerator:
         max_tokens = min(self.max_tokens, request.max_tokens) if request.max_tokens else self.max_tokens
         first = True
         for piece in self.chat.chat(messages, max_tokens):
+            if isinstance(piece, Truncated):
+                yield piece
+                continue
             if first:
                 piece = piece.lstrip()
                 if not piece:
