@@ -84,7 +84,8 @@ def openai_assistant(llama_server: LlamaServer, article_index: Path):  # noqa: F
 
 def test_assistant_ask_through_server_has_checked_citations(openai_assistant) -> None:
     answer = openai_assistant.ask("How many shipping containers has Russia received from North Korea?")
-    assert answer.generator == "openai" and not answer.notice
+    # no fallback happened (a notice may still say that SmolLM's rambling was cut at max_answer_tokens)
+    assert answer.generator == "openai" and "extractively" not in answer.notice
     assert answer.retrieved and answer.timings["generate"] > 0
     if not answer.abstained:
         assert answer.sentences
