@@ -87,9 +87,12 @@ def format_answer(answer, width: int = 100) -> str:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from rag.assistant import Assistant
+    from rag.assistant import Assistant, clean_question
 
-    assistant = Assistant.from_settings(_settings(args), progress=_progress())
+    settings = _settings(args)
+    clean_question(args.question, settings.max_question_chars)  # reject bad input before loading models
+    assistant = Assistant.from_settings(settings, progress=_progress())
+    assistant.warm_up()  # load models first, so the printed stage timings are the answer's own
     answer = assistant.ask(args.question)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2, default=str))
