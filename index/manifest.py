@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from rag.errors import IndexCorruptError
@@ -31,7 +32,7 @@ class DocEntry:
     def chunk_ids(self) -> list[str]:
         return [self.chunk_id(i) for i in range(len(self.spans))]
 
-    @property
+    @cached_property  # read on every get_chunk (tens per query): compute the safe name once
     def text_file(self) -> str:
         return f"{_safe(self.doc_id)}--{self.content_hash[:16]}.txt"
 

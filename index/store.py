@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import threading
@@ -375,8 +376,6 @@ class IndexStore:
             problems.append("BM25 index is missing or unreadable")
         elif kw.generation != m.generation or kw.ids != self._ordered_ids():
             problems.append(f"BM25 index is stale (generation {kw.generation}, manifest {m.generation})")
-        import hashlib
-
         for doc_id, e in m.documents.items():
             try:
                 text = (self.docs_dir / e.text_file).read_text("utf-8")
