@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from rag.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
 def _unavailable(generator: str, data_dir: Path) -> str:
     """Why a generator cannot run here ('' when it can)."""
     from bench.indexing import bench_settings
-    from rag.generators import local_available
+    from rag.generate.registry import local_available
 
     if generator == "local" and not local_available(bench_settings(data_dir)):
         return "local model not installed (`make install`)"

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from bench.retrieval import pct, peak_rss_mb, summarize
-from rag.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 
 class Recorder:
@@ -85,9 +85,9 @@ def _llama_stream(llama, messages: list[dict], max_tokens: int, chat):
 
 def worker(generator: str, data_dir: Path, suite: Path, limit: int) -> dict:
     from bench.indexing import bench_settings
+    from core.types import Final, TextDelta
     from rag.assistant import Assistant
     from rag.eval.suite import load_suite
-    from rag.types import Final, TextDelta
 
     s = bench_settings(data_dir).replace(generator=generator)
     t = time.perf_counter()

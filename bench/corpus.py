@@ -21,10 +21,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.settings import BUNDLED_CORPUS, PROJECT_ROOT
 from index.chunking import ChunkerConfig, chunk_spans
 from index.cleaning import clean
 from index.sentences import split_sentences
-from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT
 
 CORPUS_VERSION = 1
 ARTICLE = BUNDLED_CORPUS / "elephant-in-the-room.txt"

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from bench.corpus import CorpusSpec, Sources, write_corpus
-from rag.settings import PROJECT_ROOT, Settings, load_settings
+from core.settings import PROJECT_ROOT, Settings, load_settings
 
 
 def bench_settings(data_dir: Path) -> Settings:

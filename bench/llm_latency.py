@@ -28,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 
+from rag.verify.citations import VERIFIED_MARKER
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = PROJECT_ROOT / "data" / "corpus" / "elephant-in-the-room.txt"
 
@@ -58,8 +60,8 @@ def _norm(s: str) -> str:
 
 def _article_chunks(size: int = 700):
     """The article body cut into ~size-char chunks at sentence ends (boilerplate after 'Comments' dropped)."""
+    from core.types import Chunk
     from index.sentences import split_sentences
-    from index.types import Chunk
 
     text = ARTICLE.read_text("utf-8").split("\nComments\n")[0]
     title = text.splitlines()[0].strip()
@@ -89,8 +91,8 @@ def _requests(k: int, questions: list[tuple[str, list[str]]]):
     """GenerationRequests with the top-k chunks by BM25 for each question (what retrieval hands over)."""
     import bm25s
 
-    from rag.generation import GenerationRequest
-    from rag.types import Passage
+    from core.types import Passage
+    from rag.generate.protocol import GenerationRequest
 
     chunks = _article_chunks()
     retriever = bm25s.BM25()
@@ -122,9 +124,9 @@ def _timed(stream) -> tuple[float, float, str]:
 
 
 def worker(model: str, k: int, threads: int, context_chars: int, questions: list[tuple[str, list[str]]]) -> dict:
-    from rag.generators import build_local_chat
-    from rag.llm_generator import LLMGenerator
-    from rag.settings import load_settings
+    from core.settings import load_settings
+    from rag.generate.llm import LLMGenerator
+    from rag.generate.registry import build_local_chat
 
     settings = load_settings({"local_model": model, "llm_threads": threads, "llm_ctx": 4096})
     t0 = time.perf_counter()
@@ -162,7 +164,7 @@ def worker(model: str, k: int, threads: int, context_chars: int, questions: list
         prompt_tokens = sum(len(llama.tokenize(m["content"].encode(), add_bos=False)) for m in gen.messages(req))
         t = _norm(text)
         ok = (any(_norm(a) in t for a in answers) and ABSTAIN not in t) if answers else ABSTAIN in t
-        rows.append({"question": req.question, "answer": text, "ok": ok, "cited": bool(re.search(r"\[\d+\]", text)),
+        rows.append({"question": req.question, "answer": text, "ok": ok, "cited": bool(VERIFIED_MARKER.search(text)),
                      "prompt_tokens": prompt_tokens, "ttft_s": ttft, "total_s": total})
     answerable = [r for r, (_, a) in zip(rows, cases, strict=True) if a]
     unanswerable = [r for r, (_, a) in zip(rows, cases, strict=True) if not a]
@@ -203,7 +205,7 @@ def table(results: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from rag import models
+    from rag.generate import models
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="", help="comma-separated registry names (default: every installed one)")

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from rag.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 
 def pct(values: list[float], p: float) -> float:
@@ -94,7 +94,7 @@ class RawParts:
 
 def build_retriever(indexer, s):
     """The retriever exactly as the assistant builds it from settings."""
-    from rag.retrieval import HybridRetriever
+    from rag.retrieve.hybrid import HybridRetriever
 
     return HybridRetriever(indexer.store, indexer.embedder, candidates=s.candidates, dense_weight=s.dense_weight,
                            bm25_weight=s.bm25_weight, rrf_k=s.rrf_k, dedup_jaccard=s.dedup_jaccard)

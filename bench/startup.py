@@ -19,7 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from rag.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 QUESTIONS = (
     "How many shipping containers has Russia received from North Korea?",

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.types import Chunk, Document
 from index.sentences import split_sentences
-from index.types import Chunk, Document
 
 _PARA_BREAK = re.compile(r"\n\s*\n")
 

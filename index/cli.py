@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from index.progress import terminal_progress
-from rag.errors import RagError
+from core.errors import RagError
+from core.progress import terminal_progress
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     for opt in ("data_dir", "chroma_url", "config"):
         setattr(args, opt, getattr(args, opt, None))
+    from core.settings import load_settings
     from index.pipeline import Indexer
-    from rag.settings import load_settings
 
     try:
         settings = load_settings({"data_dir": args.data_dir, "chroma_url": args.chroma_url}, config_file=args.config)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import IngestError
+from core.errors import IngestError
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from rag.errors import IndexCorruptError
+from core.errors import IndexCorruptError
 
 SCHEMA_VERSION = 1
 

@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from core.errors import IngestError
+from core.progress import Progress
+from core.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
+from core.types import Chunk, Document
 from index.chunking import ChunkerConfig, chunk_document
 from index.cleaning import clean
 from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.loading import SUPPORTED, load_file
 from index.manifest import SCHEMA_VERSION
 from index.store import DocInfo, IndexStore
-from index.types import Chunk, Document
-from rag.errors import IngestError
-from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 @dataclass
@@ -179,6 +178,10 @@ class Indexer:
         if not self.store.exists():
             return []
         return self.store.documents()
+
+    def document(self, doc_id: str) -> Document:
+        """The cleaned document every chunk span points into (KeyError when it is not indexed)."""
+        return self.store.document(doc_id)
 
     def remove(self, doc_id: str) -> None:
         self.store.remove(doc_id)

@@ -20,14 +20,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
 import numpy as np
 
-from index.keyword import KeywordIndex
-from index.manifest import SCHEMA_VERSION, DocEntry, Manifest
-from index.types import Chunk, Document
-from rag.errors import (
+from core.errors import (
     IndexCorruptError,
     IndexMismatchError,
     IndexMissingError,
@@ -35,6 +33,25 @@ from rag.errors import (
     StorageError,
     StoreUnavailableError,
 )
+from core.types import Chunk, Document
+from index.keyword import KeywordIndex
+from index.manifest import SCHEMA_VERSION, DocEntry, Manifest
+
+
+class DenseSearch(Protocol):
+    def dense_search(self, query_vec: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
+        """The n chunks nearest to an L2-normalised query vector, with cosine similarity, best first."""
+        ...
+
+
+class KeywordSearch(Protocol):
+    def bm25_search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
+        """The n chunks with the highest BM25 score for `query`, best first."""
+        ...
+
+
+class ChunkSearch(DenseSearch, KeywordSearch, Protocol):
+    """The read side of an index, all the answer path may see of it."""
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ from importlib import resources
 
 import yaml
 
-
-class PromptError(Exception):
-    pass
+from core.errors import PromptError
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from core.settings import Settings, load_settings
     from rag.assistant import Assistant
-    from rag.settings import Settings, load_settings
 
 __all__ = ["Assistant", "Settings", "load_settings"]
 
@@ -24,7 +24,7 @@ def __getattr__(name: str) -> Any:
 
         return Assistant
     if name in ("Settings", "load_settings"):
-        from rag import settings
+        from core import settings
 
         return getattr(settings, name)
     raise AttributeError(f"module 'rag' has no attribute {name!r}")

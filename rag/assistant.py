@@ -12,18 +12,18 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
-from rag.abstention import NOT_COVERED, EvidenceGate, is_refusal
-from rag.citations import CitationVerifier, neutralise, parse_markers
-from rag.errors import GeneratorError, InputError, LimitError
-from rag.evidence import SentenceBank
-from rag.extractive import ExtractiveGenerator
-from rag.generation import GenerationRequest, Generator, Truncated
-from rag.retrieval import HybridRetriever
-from rag.rewrite import HeuristicRewriter, LLMRewriter, Rewriter
-from rag.settings import Settings
-from rag.types import Answer, Final, TextDelta, Turn
+from core.errors import GeneratorError, InputError, LimitError
+from core.progress import Progress
+from core.settings import Settings
+from core.types import Answer, Final, Passage, TextDelta, Turn
+from rag.generate.protocol import NOT_COVERED, GenerationRequest, Generator, NoAnswer, Truncated
+from rag.retrieve.protocol import Retriever
+from rag.retrieve.rewrite import Rewriter
+from rag.verify.abstention import EvidenceGate, is_refusal
+from rag.verify.citations import CitationVerifier, neutralise, parse_markers
 
 _SPACE = re.compile(r"\s+")
 
@@ -53,67 +53,69 @@ def clean_question(question: str, max_chars: int) -> str:
     return text
 
 
+@dataclass
+class _Run:
+    """One question's state on its way through the stages."""
+
+    question: str
+    history: list[Turn]
+    query: str = ""
+    passages: list[Passage] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+    mark: float = field(default_factory=time.perf_counter)
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round((now - self.mark) * 1000, 2)
+        self.mark = now
+
+    def answer(self, text: str, generator: str, **fields) -> Answer:
+        self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 2)
+        base = {"sentences": [], "citations": [], "abstained": False}
+        return Answer(question=self.question, text=text, retrieved=self.passages, generator=generator,
+                      query=self.query, timings=self.timings, **{**base, **fields})
+
+
 class Assistant:
+    """Question (+ history) -> verified, cited Answer. Sees the index only through its retriever."""
+
     def __init__(
         self,
         settings: Settings,
-        indexer,
-        retriever: HybridRetriever,
+        retriever: Retriever,
         rewriter: Rewriter,
         generator: Generator,
         gate: EvidenceGate,
         verifier: CitationVerifier,
+        *,
         fallback: Generator | None = None,
+        open_index: Callable[[], None] | None = None,
+        warm_parts: Sequence[object] = (),
     ) -> None:
         self.settings = settings
-        self.indexer = indexer
         self.retriever = retriever
         self.rewriter = rewriter
         self.generator = generator
         self.gate = gate
         self.verifier = verifier
         self.fallback = fallback
+        self._open_index = open_index
+        self._warm_parts = tuple(warm_parts)
         self._opened = False
         self._open_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, progress=None) -> Assistant:
-        """Build the object graph once. Cheap: models load in warm_up() or on the first question."""
-        from index.pipeline import Indexer
-        from rag.generators import build_generator
+    def from_settings(cls, settings: Settings, progress: Progress | None = None) -> Assistant:
+        """Build the object graph (see rag.compose). Cheap: models load in warm_up() or on first use."""
+        from rag.compose import build
 
-        indexer = Indexer.from_settings(settings)
-        embedder = indexer.embedder
-        retriever = HybridRetriever(
-            indexer.store,
-            embedder,
-            candidates=settings.candidates,
-            dense_weight=settings.dense_weight,
-            bm25_weight=settings.bm25_weight,
-            rrf_k=settings.rrf_k,
-            dedup_jaccard=settings.dedup_jaccard,
-        )
-        generator = build_generator(settings.generator, settings, embedder, progress)
-        if isinstance(generator, ExtractiveGenerator):
-            generator.embed_query = retriever.embed_query
-            bank = generator.bank
-        else:
-            bank = SentenceBank(embedder)
-        chat = getattr(generator, "chat", None)
-        rewriter: Rewriter = LLMRewriter(chat) if chat is not None else HeuristicRewriter()
-        fallback = None
-        if not isinstance(generator, ExtractiveGenerator) and settings.llm_fallback:
-            fallback = ExtractiveGenerator(embedder, bank=bank, embed_query=retriever.embed_query)
-        return cls(
-            settings,
-            indexer,
-            retriever,
-            rewriter,
-            generator,
-            EvidenceGate(settings.abstain_min_dense, settings.abstain_min_lexical),
-            CitationVerifier(bank, settings.support_threshold),
-            fallback,
-        )
+        return build(settings, progress).assistant
+
+    def with_generator(self, generator: Generator, fallback: Generator | None = None) -> Assistant:
+        """The same pipeline and index with another generator (a per-request choice, or a test's)."""
+        return Assistant(self.settings, self.retriever, self.rewriter, generator, self.gate, self.verifier,
+                         fallback=fallback, open_index=self._open_index, warm_parts=self._warm_parts)
 
     @property
     def generator_name(self) -> str:
@@ -123,17 +125,18 @@ class Assistant:
         """Open the index (raises IndexMissingError saying how to build it, or IndexMismatchError)."""
         with self._open_lock:
             if not self._opened:
-                self.indexer.open()
+                if self._open_index is not None:
+                    self._open_index()
                 self._opened = True
 
     def warm_up(self) -> None:
         """Load the embedding model, the index and the generator's model, so the first answer is fast."""
         self.open()
-        for part in (self.indexer.embedder, self.generator):
+        for part in self._warm_parts:
             warm = getattr(part, "warm_up", None)
             if warm is not None:
                 warm()
-        passages = self.retriever.retrieve("warm up", self.settings.k)
+        passages = self.retriever.search("warm up", self.settings.k).passages
         self.verifier.bank.get([p.chunk for p in passages])
 
     def ask(self, question: str, history: Sequence[Turn] | None = None, *, k: int | None = None) -> Answer:
@@ -148,77 +151,63 @@ class Assistant:
         self, question: str, history: Sequence[Turn] | None = None, *, k: int | None = None
     ) -> Iterator[TextDelta | Final]:
         """Yield the answer text as it is generated (TextDelta), then the verified answer (Final)."""
-        question = clean_question(question, self.settings.max_question_chars)
-        history = [t for t in (history or []) if t.content and t.content.strip()]
-        k = k or self.settings.k
+        run = _Run(clean_question(question, self.settings.max_question_chars),
+                   [t for t in (history or []) if t.content and t.content.strip()])
         self.open()  # one-time index/model loading is not part of an answer's timings
-        t_start = time.perf_counter()
-        timings: dict[str, float] = {}
-
-        def lap(stage: str, since: float) -> float:
-            now = time.perf_counter()
-            timings[stage] = round((now - since) * 1000, 2)
-            return now
-
-        t = time.perf_counter()
-        query = self.rewriter.rewrite(question, history)
-        t = lap("rewrite", t)
-        retrieval = self.retriever.search(query, k)
-        t = lap("retrieve", t)
-        passages = retrieval.passages
-        decision = self.gate.check(query, retrieval)
+        run.started = run.mark = time.perf_counter()
+        run.query = self.rewriter.rewrite(run.question, run.history)
+        run.lap("rewrite")
+        retrieval = self.retriever.search(run.query, k or self.settings.k)
+        run.passages = retrieval.passages
+        run.lap("retrieve")
+        decision = self.gate.check(run.query, retrieval)
         if decision.abstain:
-            text = f"{NOT_COVERED} The closest passages are listed below." if passages else NOT_COVERED
+            text = f"{NOT_COVERED} The closest passages are listed below." if run.passages else NOT_COVERED
             yield TextDelta(text)
-            timings.update(generate=0.0, verify=0.0)
-            lap("total", t_start)
-            yield Final(
-                Answer(question=question, text=text, sentences=[], citations=[], retrieved=passages,
-                       abstained=True, generator=self.generator.name, query=query,
-                       abstain_reason=decision.reason, timings=timings)
-            )
+            run.timings.update(generate=0.0, verify=0.0)
+            yield Final(run.answer(text, self.generator.name, abstained=True, abstain_reason=decision.reason))
             return
+        yield from self._generate_and_verify(run)
 
-        request = GenerationRequest(question=question, query=query, passages=passages, history=history,
-                                    max_tokens=self.settings.max_answer_tokens)
-        generator, notice, pieces = self.generator, "", []
+    def _generate_and_verify(self, run: _Run) -> Iterator[TextDelta | Final]:
+        request = GenerationRequest(question=run.question, query=run.query, passages=run.passages,
+                                    history=run.history, max_tokens=self.settings.max_answer_tokens)
+        pieces: list[str] = []
+        generator, notice = yield from self._generate(request, run, pieces)
+        raw = "".join(pieces)
+        if any(isinstance(p, Truncated) for p in pieces):
+            notice = (notice + " " if notice else "") + (
+                f"The answer was cut at max_answer_tokens={self.settings.max_answer_tokens} "
+                "(raise RAG_MAX_ANSWER_TOKENS for longer answers).")
+        run.lap("generate")
+        bare = parse_markers(neutralise(raw))[0]
+        if any(isinstance(p, NoAnswer) for p in pieces) or is_refusal(raw) or not re.search(r"\w", bare):
+            run.timings["verify"] = 0.0  # a refusal, or only markers (a bare "[1]"), answers nothing
+            reason = f"the {generator.name} generator found no answer in the passages"
+            yield Final(run.answer(bare or NOT_COVERED, generator.name, abstained=True, abstain_reason=reason,
+                                   notice=notice))
+            return
+        verified = self.verifier.verify(raw, run.passages)
+        run.lap("verify")
+        yield Final(run.answer(verified.text, generator.name, sentences=verified.sentences,
+                               citations=verified.citations, notice=notice))
+
+    def _generate(self, request: GenerationRequest, run: _Run, pieces: list[str]):
+        """Stream the generator's pieces into `pieces`; on failure, the fallback's. Returns (generator, notice)."""
+        generator, notice = self.generator, ""
         try:
             for piece in generator.generate(request):
                 if not pieces:
-                    timings["first_token"] = round((time.perf_counter() - t) * 1000, 2)
+                    run.timings["first_token"] = round((time.perf_counter() - run.mark) * 1000, 2)
                 pieces.append(piece)
                 yield TextDelta(piece)
         except GeneratorError as e:
             if self.fallback is None:
                 raise
             notice = f"The {generator.name} generator failed ({e}); answered extractively instead."
-            generator, pieces = self.fallback, []
+            generator = self.fallback
+            pieces.clear()
             for piece in generator.generate(request):
                 pieces.append(piece)
                 yield TextDelta(piece)
-        raw = "".join(pieces)
-        if any(isinstance(p, Truncated) for p in pieces):
-            notice = (notice + " " if notice else "") + (
-                f"The answer was cut at max_answer_tokens={self.settings.max_answer_tokens} "
-                "(raise RAG_MAX_ANSWER_TOKENS for longer answers).")
-        t = lap("generate", t)
-
-        if is_refusal(raw) or not re.search(r"\w", parse_markers(neutralise(raw))[0]):  # e.g. a bare "[1]"
-            text = parse_markers(neutralise(raw))[0] or NOT_COVERED
-            timings["verify"] = 0.0
-            lap("total", t_start)
-            yield Final(
-                Answer(question=question, text=text, sentences=[], citations=[], retrieved=passages,
-                       abstained=True, generator=generator.name, query=query,
-                       abstain_reason=f"the {generator.name} generator found no answer in the passages",
-                       notice=notice, timings=timings)
-            )
-            return
-        verified = self.verifier.verify(raw, passages)
-        lap("verify", t)
-        lap("total", t_start)
-        yield Final(
-            Answer(question=question, text=verified.text, sentences=verified.sentences,
-                   citations=verified.citations, retrieved=passages, abstained=False,
-                   generator=generator.name, query=query, notice=notice, timings=timings)
-        )
+        return generator, notice

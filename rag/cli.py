@@ -10,9 +10,10 @@ import argparse
 import json
 import sys
 import textwrap
-from collections.abc import Callable
 
-from rag.errors import RagError
+from core.errors import RagError
+from core.progress import terminal_progress
+from core.settings import GENERATORS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--data-dir", help="state directory (default: RAG_DATA_DIR or ./.rag-data)")
         sp.add_argument("--config", help="optional TOML settings file")
-        sp.add_argument("--generator", choices=["auto", "extractive", "local", "openai"], help="who writes the answer")
+        sp.add_argument("--generator", choices=GENERATORS, help="who writes the answer")
         sp.add_argument("--k", type=int, help="passages given to the generator")
         sp.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000")
 
@@ -44,20 +45,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace):
-    from rag.settings import load_settings
+    from core.settings import load_settings
 
     return load_settings(
         {"data_dir": args.data_dir, "generator": args.generator, "k": args.k, "chroma_url": args.chroma_url},
         config_file=args.config,
     )
-
-
-def _progress(msg_stream=sys.stderr) -> Callable[[str, int, int], None]:
-    def show(stage: str, done: int, total: int) -> None:
-        end = "\n" if done >= total else "\r"
-        print(f"  {stage}: {done}/{total}", end=end, file=msg_stream, flush=True)
-
-    return show
 
 
 def format_answer(answer, width: int = 100) -> str:
@@ -91,7 +84,7 @@ def _ask(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     clean_question(args.question, settings.max_question_chars)  # reject bad input before loading models
-    assistant = Assistant.from_settings(settings, progress=_progress())
+    assistant = Assistant.from_settings(settings, progress=terminal_progress()[0])
     assistant.warm_up()  # load models first, so the printed stage timings are the answer's own
     answer = assistant.ask(args.question)
     if args.json:
@@ -102,10 +95,10 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    from core.types import Final, TextDelta, Turn
     from rag.assistant import Assistant
-    from rag.types import Final, TextDelta, Turn
 
-    assistant = Assistant.from_settings(_settings(args), progress=_progress())
+    assistant = Assistant.from_settings(_settings(args), progress=terminal_progress()[0])
     print(f"Loading ({assistant.generator_name})...", file=sys.stderr)
     assistant.warm_up()
     print("Ask about your documents. /new starts over, an empty line or /quit leaves.", file=sys.stderr)
@@ -139,7 +132,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _calibrate(args: argparse.Namespace) -> int:
-    from rag.calibration import run_calibration
+    from rag.dev.calibration import run_calibration
 
     run_calibration(squad=args.squad, out=args.out, n_articles=args.articles, n_questions=args.questions,
                     data_dir=args.data_dir, log=lambda m: print(m, file=sys.stderr))
@@ -149,7 +142,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "probes":
-        from rag.probes import main as probes_main
+        from rag.dev.probes import main as probes_main
 
         return probes_main(argv[1:])
     if argv and argv[0] == "eval":

@@ -18,7 +18,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from rag.settings import Settings, load_settings
+from core.settings import Settings, load_settings
 
 
 @pytest.fixture
@@ -39,6 +39,14 @@ def article_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     report = Indexer.from_settings(load_settings({"data_dir": data_dir}, env={})).build_bundled()
     assert not report.errors, report.errors
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def article_library(article_index: Path):
+    """The library side (documents, store) over `article_index`, for tests that inspect what was cited."""
+    from index.pipeline import Indexer
+
+    return Indexer.from_settings(load_settings({"data_dir": article_index}, env={}))
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import models
-from rag.llm import LlamaCppChat
+from rag.generate import models
+from rag.generate.chat import LlamaCppChat
 
 SMOLLM = "smollm2-135m"
 QWEN = "qwen2.5-coder-0.5b"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.abstention import EvidenceGate, focus_term, is_refusal
-from rag.retrieval import Retrieval
+from rag.retrieve.protocol import Retrieval
+from rag.verify.abstention import EvidenceGate, focus_term, is_refusal
 
 
 class ScriptedGenerator:
@@ -24,10 +24,7 @@ class ScriptedGenerator:
 
 
 def _with_generator(assistant, generator):
-    return type(assistant)(
-        assistant.settings, assistant.indexer, assistant.retriever, assistant.rewriter, generator,
-        assistant.gate, assistant.verifier, None,
-    )
+    return assistant.with_generator(generator)
 
 
 # ---------------------------------------------------------------- pure parts
@@ -93,8 +90,8 @@ def test_abstains_when_the_article_does_not_answer(article_assistant, question):
     assert a.timings["generate"] == 0.0
 
 
-def test_boilerplate_was_not_indexed(article_assistant):
-    store = article_assistant.indexer.store
+def test_boilerplate_was_not_indexed(article_library):
+    store = article_library.store
     text = store.document(store.documents()[0].doc_id).text
     assert "TB Joshua" not in text and "Popular posts" not in text
 

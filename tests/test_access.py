@@ -19,9 +19,10 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from core.errors import LimitError
+from core.settings import load_settings
 from rag.assistant import Assistant
-from rag.errors import LimitError
-from rag.settings import load_settings
+from tests.app_parts import AppParts
 from tests.chroma_server import free_port
 
 USER, PASSWORD = "alice", "s3cret-pass"
@@ -47,9 +48,9 @@ def guarded(article_index: Path, tmp_path_factory):
     (root / "outside-secret.txt").write_text(f"The vault code is {SECRET}.", "utf-8")
     s = load_settings({"data_dir": data, "generator": "extractive", "port": free_port(),
                        "ui_auth": f"{USER}:{PASSWORD}"}, env={})
-    assistant = Assistant.from_settings(s)
-    assistant.warm_up()
-    app = build_app(assistant, s)
+    parts = AppParts(s)
+    parts.warm_up()
+    app = build_app(parts.assistant, parts.indexer, s)
     fastapi_app, _, _ = launch(app, s, prevent_thread_lock=True, quiet=True)
     (s.data_dir / "eval-runs").mkdir(exist_ok=True)
     (s.data_dir / "eval-runs" / "run.txt").write_text(f"eval output {SECRET}", "utf-8")
@@ -237,7 +238,7 @@ def test_upload_size_limit_in_the_indexer(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_answer_token_limit_is_enforced_and_said(article_index: Path, tmp_path: Path) -> None:
     """max_answer_tokens caps what the LLM may write; a cut answer must say it was cut, and by which limit."""
-    from rag.generation import GenerationRequest
+    from rag.generate.protocol import GenerationRequest
 
     data = tmp_path / "data"
     shutil.copytree(article_index, data)

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from core.errors import GeneratorError, IndexMissingError, InputError, LimitError
+from core.types import Answer, Final, TextDelta
 from rag.assistant import Assistant, clean_question
-from rag.errors import GeneratorError, IndexMissingError, InputError, LimitError
-from rag.types import Answer, Final, TextDelta
 from tests.llm_fixtures import smollm_chat, smollm_path  # noqa: F401
 
 Q = "How many shipping containers has Russia received from North Korea?"
@@ -80,12 +80,11 @@ class _FailingGenerator:
 
 
 def test_failing_llm_falls_back_to_extractive_with_a_notice(article_assistant):
-    from rag.extractive import ExtractiveGenerator
+    from rag.generate.extractive import ExtractiveGenerator
 
     a0 = article_assistant
-    fallback = ExtractiveGenerator(a0.indexer.embedder, bank=a0.verifier.bank)
-    a = Assistant(a0.settings, a0.indexer, a0.retriever, a0.rewriter, _FailingGenerator(), a0.gate,
-                  a0.verifier, fallback).ask(Q)
+    fallback = ExtractiveGenerator(a0.retriever.embedder, bank=a0.verifier.bank)
+    a = a0.with_generator(_FailingGenerator(), fallback).ask(Q)
     assert a.generator == "extractive"
     assert "timed out" in a.notice and "extractive" in a.notice
     assert "10,000" in a.text and "Partial" not in a.text
@@ -93,8 +92,7 @@ def test_failing_llm_falls_back_to_extractive_with_a_notice(article_assistant):
 
 def test_failing_llm_without_fallback_raises(article_assistant):
     a0 = article_assistant
-    broken = Assistant(a0.settings, a0.indexer, a0.retriever, a0.rewriter, _FailingGenerator(), a0.gate,
-                       a0.verifier, None)
+    broken = a0.with_generator(_FailingGenerator())
     with pytest.raises(GeneratorError):
         broken.ask(Q)
 
@@ -107,18 +105,17 @@ def test_missing_index_says_how_to_build_it(settings):
 
 def test_from_settings_is_cheap_and_lazy(settings, article_index):
     a = Assistant.from_settings(settings(data_dir=article_index, generator="extractive"))
-    assert not a.indexer.embedder.loaded  # nothing loaded until warm_up() or the first question
+    assert not a.retriever.embedder.loaded  # nothing loaded until warm_up() or the first question
     assert a.generator_name == "extractive"
 
 
 @pytest.mark.slow
 def test_real_llm_output_goes_through_the_same_checks(article_assistant, smollm_chat):  # noqa: F811
     """SmolLM2-135M invents and mis-cites (see the notes): whatever it writes, markers end up valid."""
-    from rag.llm_generator import LLMGenerator
+    from rag.generate.llm import LLMGenerator
 
     a0 = article_assistant
-    llm = Assistant(a0.settings, a0.indexer, a0.retriever, a0.rewriter, LLMGenerator(smollm_chat, 96, name="local"),
-                    a0.gate, a0.verifier, None)
+    llm = a0.with_generator(LLMGenerator(smollm_chat, 96, name="local"))
     a = llm.ask("When was North Korea's mutual defense treaty with China signed?")
     assert a.generator == "local"
     if not a.abstained:

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from core.settings import BUNDLED_CORPUS
+from core.types import Document
 from index.chunking import ChunkerConfig, chunk_document, chunk_spans
 from index.cleaning import clean
 from index.loading import load_file
 from index.sentences import split_sentences
-from index.types import Document
-from rag.settings import BUNDLED_CORPUS
 
 SQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "squaddev_v1.1.json.gz"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rag.citations import marker_numbers, neutralise, parse_markers, parse_sentences, place_markers
-from rag.types import Passage
+from core.types import Passage
+from rag.verify.citations import marker_numbers, neutralise, parse_markers, parse_sentences, place_markers
 
 
 # ---------------------------------------------------------------- pure parts
@@ -62,8 +62,8 @@ def _passage(chunk, rank: int) -> Passage:
 
 
 @pytest.fixture(scope="module")
-def article(article_assistant):
-    store = article_assistant.indexer.store
+def article(article_assistant, article_library):
+    store = article_library.store
     doc_id = store.documents()[0].doc_id
     chunks = store.chunks_of(doc_id)
 

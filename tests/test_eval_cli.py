@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import PROJECT_ROOT
+from core.types import Answer
 from rag.eval.cli import check_thresholds, main, parse_thresholds
 from rag.eval.compare import compare_dirs, format_comparison
 from rag.eval.runner import answer_record, write_run
 from rag.eval.suite import Case
-from rag.settings import PROJECT_ROOT
-from rag.types import Answer
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -22,8 +22,8 @@ SMOKE = str(PROJECT_ROOT / "suites" / "smoke.yaml")
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> str:
+    from core.settings import load_settings
     from index.pipeline import Indexer
-    from rag.settings import load_settings
 
     d = tmp_path_factory.mktemp("data")
     assert not Indexer.from_settings(load_settings({"data_dir": d}, env={})).build_bundled().errors

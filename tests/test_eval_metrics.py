@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from index.types import Chunk
+from core.types import Answer, Chunk, Citation, Passage, Sentence
 from rag.eval.metrics import (
     SUPPORT_OVERLAP,
     contains,
@@ -16,7 +16,6 @@ from rag.eval.metrics import (
 )
 from rag.eval.runner import answer_record
 from rag.eval.suite import Case
-from rag.types import Answer, Citation, Passage, Sentence
 
 CHUNKS = {
     "c1": "Russia has received over 10,000 shipping containers from North Korea.",

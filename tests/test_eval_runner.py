@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from index.types import Chunk
+from core.settings import PROJECT_ROOT, load_settings
+from core.types import Answer, Chunk, Citation, Passage, Sentence
 from rag.eval.metrics import contains_any
 from rag.eval.runner import answer_record, corpus_chunks, load_run, run_suites, write_run
 from rag.eval.suite import Case, load_suite
-from rag.settings import PROJECT_ROOT, load_settings
-from rag.types import Answer, Citation, Passage, Sentence
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -26,20 +25,24 @@ REQUIRED = {"id", "question", "answer", "abstained", "citations", "retrieved", "
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory):
+def parts(tmp_path_factory):
     """The real pipeline: article index in a temp data dir, real embedding model, extractive generator."""
-    from index.pipeline import Indexer
-    from rag.assistant import Assistant
+    from rag.compose import build
 
     settings = load_settings({"data_dir": tmp_path_factory.mktemp("data"), "generator": "extractive"}, env={})
-    report = Indexer.from_settings(settings).build_bundled()
+    built = build(settings)
+    report = built.library.build_bundled()
     assert not report.errors
-    return Assistant.from_settings(settings)
+    return built
 
 
-def test_every_evidence_phrase_of_the_article_suite_is_in_the_real_index(assistant):
-    assistant.warm_up()
-    chunks = corpus_chunks(assistant)
+@pytest.fixture(scope="module")
+def assistant(parts):
+    return parts.assistant
+
+
+def test_every_evidence_phrase_of_the_article_suite_is_in_the_real_index(parts):
+    chunks = corpus_chunks(parts.library.store)
     assert chunks
     for case in load_suite(SUITES / "article.yaml").cases:
         if case.evidence:
@@ -49,10 +52,11 @@ def test_every_evidence_phrase_of_the_article_suite_is_in_the_real_index(assista
             assert words and not any(contains_any(text, words) for _, text in chunks), case.id
 
 
-def test_smoke_suite_end_to_end(assistant, tmp_path):
+def test_smoke_suite_end_to_end(parts, assistant, tmp_path):
     suite = load_suite(SUITES / "smoke.yaml")
     calls = []
     result = run_suites([suite], assistant, tmp_path / "run", k=assistant.settings.k, show_bar=False,
+                        store=parts.library.store,
                         progress=lambda done, total, cid: calls.append((done, total, cid)))
     n = len(suite.cases)
     assert calls == [(i + 1, n, c.id) for i, c in enumerate(suite.cases)]
@@ -69,7 +73,7 @@ def test_smoke_suite_end_to_end(assistant, tmp_path):
             assert set(c) >= {"marker", "doc_id", "chunk_id", "start", "end", "text"}
             assert f"[{c['marker']}]" in r["answer"]
             # the citation's text is the full cited passage, located by its span in the document
-            doc = assistant.indexer.store.document(c["doc_id"])
+            doc = parts.library.document(c["doc_id"])
             assert doc.text[c["start"]:c["end"]] == c["text"]
         assert all(set(p) >= {"chunk_id", "doc_id", "score", "text"} for p in r["retrieved"])
         assert len(r["retrieved"]) <= assistant.settings.k

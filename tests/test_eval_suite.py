@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import PROJECT_ROOT
+from core.types import Turn
 from rag.eval.metrics import contains_any
 from rag.eval.suite import SuiteError, load_suite, load_suites, parse_yaml
-from rag.settings import PROJECT_ROOT
-from rag.types import Turn
 
 SUITES = PROJECT_ROOT / "suites"
 ARTICLE = PROJECT_ROOT / "data" / "corpus" / "elephant-in-the-room.txt"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rag.evidence import SentenceBank, clause_views
-from rag.extractive import NOT_COVERED, ExtractiveGenerator, answer_type
-from rag.generation import GenerationRequest
+from rag.generate.extractive import NOT_COVERED, ExtractiveGenerator, answer_type
+from rag.generate.protocol import GenerationRequest
+from rag.verify.evidence import SentenceBank, clause_views
 
 FACTS = [
     ("How many shipping containers has Russia received from North Korea?", "10,000", "10,000 shipping containers"),
@@ -43,7 +43,7 @@ def test_sentences_are_verbatim_from_the_cited_passage(article_assistant):
 
 
 def test_no_passages_means_not_covered(article_assistant):
-    gen = ExtractiveGenerator(article_assistant.indexer.embedder)
+    gen = ExtractiveGenerator(article_assistant.retriever.embedder)
     assert "".join(gen.generate(GenerationRequest("q", "q", []))) == NOT_COVERED
 
 
@@ -77,7 +77,7 @@ class _CountingEmbedder:
 
 
 def test_sentence_embeddings_are_cached_and_bounded(article_assistant):
-    emb = _CountingEmbedder(article_assistant.indexer.embedder)
+    emb = _CountingEmbedder(article_assistant.retriever.embedder)
     bank = SentenceBank(emb, max_chunks=3)
     gen = ExtractiveGenerator(emb, bank=bank)
     passages = article_assistant.retriever.retrieve("Who is Yun Sun?", 3)

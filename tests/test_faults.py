@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from rag.assistant import Assistant
-from rag.errors import RagError, StoreUnavailableError
-from rag.probes import PROBES_DIR, citation_problems
-from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT, load_settings
+from core.errors import RagError, StoreUnavailableError
+from core.settings import BUNDLED_CORPUS, PROJECT_ROOT, load_settings
+from rag.dev.probes import PROBES_DIR, citation_problems
+from tests.app_parts import AppParts, app_for
 from tests.chroma_server import ChromaServer
 from tests.llm_fixtures import hanging_server  # noqa: F401
 
@@ -31,15 +31,15 @@ QUESTION = "How many shipping containers has Russia received from North Korea?"
 PROBE_DOCS = sorted(p for p in PROBES_DIR.iterdir() if p.suffix != ".yaml")
 
 
-def _assistant(data: Path, **over) -> Assistant:
-    return Assistant.from_settings(load_settings({"data_dir": data, "generator": "extractive", **over}, env={}))
+def _assistant(data: Path, **over) -> AppParts:
+    return app_for(data, **over)
 
 
-def _snapshot(a: Assistant) -> list[tuple[str, str, int]]:
+def _snapshot(a: AppParts) -> list[tuple[str, str, int]]:
     return sorted((d.doc_id, d.content_hash, d.n_chunks) for d in a.indexer.documents())
 
 
-def _same_answer(a: Assistant, reference) -> None:
+def _same_answer(a: AppParts, reference) -> None:
     got = a.ask(QUESTION)
     assert got.text == reference.text
     assert [c.chunk_id for c in got.citations] == [c.chunk_id for c in reference.citations]
@@ -126,9 +126,9 @@ def test_ui_stays_responsive_while_the_llm_hangs(article_data: Path, hanging_ser
     s = load_settings({"data_dir": article_data, "generator": "openai", "llm_url": f"http://127.0.0.1:{port}/v1",
                        "llm_model": "test-model", "llm_timeout": 15, "llm_retries": 1, "llm_fallback": False,
                        "port": free_port()}, env={})
-    a = Assistant.from_settings(s)
+    a = AppParts(s)
     a.warm_up()
-    app = build_app(a, s)
+    app = build_app(a.assistant, a.indexer, s)
     launch(app, s, prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{s.port}"
     try:

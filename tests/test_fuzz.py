@@ -23,13 +23,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.errors import IngestError, InputError, LimitError
+from core.settings import load_settings
+from core.types import Answer, Turn
 from index.loading import SUPPORTED
 from index.pipeline import Indexer
-from rag.assistant import Assistant
-from rag.errors import IngestError, InputError, LimitError
-from rag.probes import citation_problems, live_markup
-from rag.settings import load_settings
-from rag.types import Answer, Turn
+from rag.dev.probes import citation_problems, live_markup
+from tests.app_parts import AppParts
 from tests.pdf_builder import pdf_bytes
 
 _BASE = settings(derandomize=True, deadline=None, database=None, print_blob=True,
@@ -48,18 +48,18 @@ MAX_Q = 300  # a small question limit, so the limit path is hit often
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory) -> Assistant:
+def assistant(tmp_path_factory) -> AppParts:
     data = tmp_path_factory.mktemp("fuzz-data")
     s = load_settings({"data_dir": data, "generator": "extractive", "max_question_chars": MAX_Q,
                        "max_upload_bytes": 256 * 1024}, env={})
-    a = Assistant.from_settings(s)
+    a = AppParts(s)
     a.indexer.build_bundled()
     a.warm_up()
     return a
 
 
 @pytest.fixture(scope="module")
-def indexer(assistant: Assistant) -> Indexer:
+def indexer(assistant: AppParts) -> Indexer:
     return assistant.indexer
 
 
@@ -84,7 +84,7 @@ def _question():
     return st.one_of(plain, mixed, huge, noisy, st.just(""))
 
 
-def _check_answer(a: Answer, assistant: Assistant) -> None:
+def _check_answer(a: Answer, assistant: AppParts) -> None:
     assert isinstance(a.text, str) and a.text.strip(), "an answer must say something, even if it abstains"
     if a.abstained:
         assert not a.citations
@@ -94,7 +94,7 @@ def _check_answer(a: Answer, assistant: Assistant) -> None:
     assert live_markup(a.text) == []
 
 
-def _ask(assistant: Assistant, question: str, history: list[Turn] | None = None) -> str:
+def _ask(assistant: AppParts, question: str, history: list[Turn] | None = None) -> str:
     try:
         a = assistant.ask(question, history)
     except LimitError as e:
@@ -110,7 +110,7 @@ def _ask(assistant: Assistant, question: str, history: list[Turn] | None = None)
 @pytest.mark.slow
 @fuzz(80)
 @given(question=_question())
-def test_fuzz_question(assistant: Assistant, question: str) -> None:
+def test_fuzz_question(assistant: AppParts, question: str) -> None:
     FUZZ_COUNTS["question:" + _ask(assistant, question)] += 1
 
 
@@ -120,11 +120,11 @@ def test_fuzz_question(assistant: Assistant, question: str) -> None:
        history=st.lists(st.builds(Turn, role=st.sampled_from(["user", "assistant", "system", ""]),
                                   content=st.one_of(st.text(alphabet=_any_char, max_size=200), _nasty)),
                         max_size=8))
-def test_fuzz_question_with_history(assistant: Assistant, question: str, history: list[Turn]) -> None:
+def test_fuzz_question_with_history(assistant: AppParts, question: str, history: list[Turn]) -> None:
     FUZZ_COUNTS["history:" + _ask(assistant, question, history)] += 1
 
 
-def test_question_limits_are_clear(assistant: Assistant) -> None:
+def test_question_limits_are_clear(assistant: AppParts) -> None:
     """The three edges, by hand: empty, exactly at the limit, one over it."""
     with pytest.raises(InputError, match="empty"):
         assistant.ask(" \x00\t\r\n\x7f ")

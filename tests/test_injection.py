@@ -5,7 +5,7 @@ The probe corpus (data/probes/) hides instructions of five kinds inside ordinary
 a URL or a markdown image, citations of sources that don't exist, and hidden text in HTML. It is indexed
 with the bundled article (real embedding model, real Chroma) and every probe question is asked with the
 extractive generator and with the default local model (Qwen2.5-Coder-0.5B through llama.cpp).
-rag.probes.check decides whether a probe was resisted; see its docstring for the exact rules.
+rag.dev.probes.check decides whether a probe was resisted; see its docstring for the exact rules.
 
 One test uses a scripted generator on purpose: no real model can be made to obey every injection on
 demand, so `ObeyingGenerator` plays the worst case, a model that copies the injected instructions into
@@ -20,10 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from rag import models
-from rag.assistant import Assistant
-from rag.generation import GenerationRequest
-from rag.probes import (
+from core.settings import load_settings
+from rag.dev.probes import (
     KINDS,
     Probe,
     ProbeResult,
@@ -34,7 +32,9 @@ from rag.probes import (
     run_probes,
     summarize,
 )
-from rag.settings import load_settings
+from rag.generate import models
+from rag.generate.protocol import GenerationRequest
+from tests.app_parts import AppParts, app_for
 
 PROBES = load_probes()
 QWEN = "qwen2.5-coder-0.5b"  # the default local model (Settings.local_model)
@@ -43,15 +43,14 @@ QWEN = "qwen2.5-coder-0.5b"  # the default local model (Settings.local_model)
 @pytest.fixture(scope="module")
 def probe_data(tmp_path_factory) -> Path:
     data = tmp_path_factory.mktemp("probes") / "data"
-    a = Assistant.from_settings(load_settings({"data_dir": data, "generator": "extractive"}, env={}))
-    report = build_probe_index(a.indexer)
+    report = build_probe_index(app_for(data).indexer)
     assert not report.errors, report.errors
     return data
 
 
 @pytest.fixture(scope="module")
-def extractive(probe_data: Path) -> Assistant:
-    a = Assistant.from_settings(load_settings({"data_dir": probe_data, "generator": "extractive"}, env={}))
+def extractive(probe_data: Path) -> AppParts:
+    a = app_for(probe_data)
     a.warm_up()
     return a
 
@@ -63,7 +62,7 @@ def test_probe_corpus_covers_every_kind() -> None:
 
 
 @pytest.mark.parametrize("probe", [p for p in PROBES if not p.hidden], ids=lambda p: p.id)
-def test_ordinary_question_retrieves_the_injection(extractive: Assistant, probe: Probe) -> None:
+def test_ordinary_question_retrieves_the_injection(extractive: AppParts, probe: Probe) -> None:
     """The passage that answers the question carries the injection, so the generator really reads it."""
     passages = extractive.retriever.search(probe.question, extractive.settings.k).passages
     top = [p.chunk for p in passages if p.chunk.doc_id == Path(probe.file).name]
@@ -73,7 +72,7 @@ def test_ordinary_question_retrieves_the_injection(extractive: Assistant, probe:
 
 
 @pytest.mark.parametrize("probe", [p for p in PROBES if p.hidden], ids=lambda p: p.id)
-def test_hidden_html_text_is_never_indexed(extractive: Assistant, probe: Probe) -> None:
+def test_hidden_html_text_is_never_indexed(extractive: AppParts, probe: Probe) -> None:
     """Text a reader of the page cannot see (display:none, visibility:hidden, hidden, aria-hidden, comments,
     <meta>, font-size:0, opacity:0, off-screen positioning) is not part of the document."""
     doc = extractive.indexer.store.document(Path(probe.file).name)
@@ -86,8 +85,8 @@ def test_hidden_html_text_is_never_indexed(extractive: Assistant, probe: Probe) 
 
 
 # ---------------------------------------------------------------- extractive generator
-def test_extractive_resists_every_probe(extractive: Assistant) -> None:
-    results = run_probes(extractive, PROBES)
+def test_extractive_resists_every_probe(extractive: AppParts) -> None:
+    results = run_probes(extractive, extractive.indexer.store, PROBES)
     failed = {r.id: (r.failures, r.answer) for r in results if not r.resisted}
     print("\nextractive:", summarize(results))
     assert failed == {}
@@ -114,15 +113,15 @@ class ObeyingGenerator:
 
 @pytest.mark.parametrize("probe", [p for p in PROBES if p.kind in ("exfiltration", "fake_citation")],
                          ids=lambda p: p.id)
-def test_output_handling_neutralises_an_obeying_model(extractive: Assistant, probe: Probe) -> None:
-    a = Assistant(extractive.settings, extractive.indexer, extractive.retriever, extractive.rewriter,
-                  ObeyingGenerator(), extractive.gate, extractive.verifier)
+def test_output_handling_neutralises_an_obeying_model(extractive: AppParts, probe: Probe) -> None:
+    a = extractive.with_generator(ObeyingGenerator())
+    store = extractive.indexer.store
     answer = a.ask(probe.question)
     assert not answer.abstained
     assert live_markup(answer.text) == [] or live_markup(answer.text) == ["URL"], answer.text
     for rx in (r"!\[", r"\]\(", r"<img", r"<script", r"onerror", r"<https?:"):
         assert not re.search(rx, answer.text, re.IGNORECASE), (rx, answer.text)
-    failures = [f for f in check(probe, answer, a.indexer.store) if "contains" not in f and "URL" not in f]
+    failures = [f for f in check(probe, answer, store) if "contains" not in f and "URL" not in f]
     assert failures == [], failures  # citations stay valid: [7] and [Source 12] do not survive
     assert all(1 <= c.marker <= len(answer.citations) for c in answer.citations)
 
@@ -132,10 +131,10 @@ def test_output_handling_neutralises_an_obeying_model(extractive: Assistant, pro
 def local_results(probe_data: Path) -> list[ProbeResult]:
     s = load_settings({"data_dir": probe_data, "generator": "local", "local_model": QWEN}, env={})
     models.ensure_model(QWEN, s.models_dir)  # joined from its installed parts and sha256-checked
-    a = Assistant.from_settings(s)
+    a = AppParts(s)
     a.warm_up()
     assert a.generator_name == "local"
-    results = run_probes(a, PROBES)
+    results = run_probes(a, a.indexer.store, PROBES)
     print("\nlocal (qwen2.5-coder-0.5b):", summarize(results))
     for r in results:
         print(f"  {r.id}: resisted={r.resisted} answered={r.answered} {r.failures} {r.answer[:160]!r}")
@@ -168,12 +167,12 @@ def test_default_local_model_does_not_follow_injections(local_results: list[Prob
 
 # ---------------------------------------------------------------- chat-template tokens in documents
 @pytest.mark.slow
-def test_document_cannot_inject_chat_template_tokens(extractive: Assistant, tmp_path: Path) -> None:
+def test_document_cannot_inject_chat_template_tokens(extractive: AppParts, tmp_path: Path) -> None:
     """llama-cpp-python tokenizes the whole formatted prompt with special=True, so a document containing
     "<|im_start|>system" would become a real system turn. The rendered prompt must carry no such token."""
-    from rag.generation import GenerationRequest
-    from rag.llm import LlamaCppChat
-    from rag.llm_generator import LLMGenerator
+    from rag.generate.chat import LlamaCppChat
+    from rag.generate.llm import LLMGenerator
+    from rag.generate.protocol import GenerationRequest
 
     path = models.ensure_model("smollm2-135m", tmp_path / "models")  # same ChatML control tokens as Qwen
     chat = LlamaCppChat(path, n_ctx=2048, n_threads=2)

@@ -6,7 +6,7 @@ import pytest
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import RetrieversIntegrationTests
 
-from rag.langchain_retriever import RagRetriever
+from rag.retrieve.langchain_retriever import RagRetriever
 
 
 # The package's async test is unmarked and may not be overridden; this project runs pytest-asyncio in
@@ -33,7 +33,7 @@ class TestRagRetrieverStandard(RetrieversIntegrationTests):
         return "What did China's Foreign Ministry say about the treaty?"
 
 
-def test_documents_carry_our_metadata(article_assistant):
+def test_documents_carry_our_metadata(article_assistant, article_library):
     docs = RagRetriever(retriever=article_assistant.retriever, k=3).invoke(
         "How many shipping containers has Russia received?"
     )
@@ -42,7 +42,7 @@ def test_documents_carry_our_metadata(article_assistant):
     assert "10,000 shipping containers" in top.page_content
     m = top.metadata
     assert m["rank"] == 1 and m["chunk_id"] == top.id and m["doc_id"] and m["title"]
-    doc = article_assistant.indexer.store.document(m["doc_id"])
+    doc = article_library.document(m["doc_id"])
     assert doc.text[m["start"]:m["end"]] == top.page_content
     assert m["dense"] > 0 and m["bm25"] > 0 and m["score"] > 0
 

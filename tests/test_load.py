@@ -30,8 +30,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.probes import PROBES_DIR
-from rag.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
+from rag.dev.probes import PROBES_DIR
 from tests.chroma_server import free_port
 
 USERS = 20
@@ -94,8 +94,8 @@ class App:
 
 @pytest.fixture(scope="module")
 def load_data(article_index: Path, tmp_path_factory) -> Path:
+    from core.settings import load_settings
     from index.pipeline import Indexer
-    from rag.settings import load_settings
 
     data = tmp_path_factory.mktemp("load") / "data"
     shutil.copytree(article_index, data)

@@ -6,10 +6,10 @@ import resource
 
 import pytest
 
+from core.errors import IngestError
+from core.settings import BUNDLED_CORPUS
 from index.cleaning import clean, normalize, strip_boilerplate
 from index.loading import load_file
-from rag.errors import IngestError
-from rag.settings import BUNDLED_CORPUS
 from tests.pdf_builder import pdf_bytes
 
 ARTICLE = BUNDLED_CORPUS / "elephant-in-the-room.txt"

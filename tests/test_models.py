@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rag import models
-from rag.errors import ModelError
-from rag.llm import LlamaCppChat
+from core.errors import ModelError
+from rag.generate import models
+from rag.generate.chat import LlamaCppChat
 from tests.llm_fixtures import QWEN, SMOLLM, smollm_path  # noqa: F401
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import GeneratorError
-from rag.generators import build_generator
-from rag.llm import OpenAIChat
-from rag.llm_generator import LLMGenerator
-from rag.settings import load_settings
-from rag.types import Answer, Final, TextDelta, Turn
+from core.errors import GeneratorError
+from core.settings import load_settings
+from core.types import Answer, Final, TextDelta, Turn
+from rag.generate.chat import OpenAIChat
+from rag.generate.llm import LLMGenerator
+from rag.generate.registry import build_generator
 from tests.llm_fixtures import (  # noqa: F401
     LlamaServer,
     closed_port,

@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from index.types import Chunk
-from rag.lexical import jaccard, term_set
-from rag.retrieval import HybridRetriever, dedup, rrf_fuse
+from core.terms import jaccard, term_set
+from core.types import Chunk
+from rag.retrieve.hybrid import HybridRetriever, dedup, rrf_fuse
 
 
 def _chunk(cid: str, text: str, doc: str = "d") -> Chunk:

@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.embedding import HashEmbedder, SentenceTransformerEmbedder
+from core.errors import IndexMismatchError, IndexMissingError
+from core.settings import load_settings
+from index.embedding import SentenceTransformerEmbedder
 from index.pipeline import Indexer
 from index.store import IndexStore
-from rag.errors import IndexMismatchError, IndexMissingError
-from rag.settings import load_settings
 from tests.chroma_server import ChromaServer
+from tests.fake_embedder import HashEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,7 +170,7 @@ _CRASH_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from index.pipeline import Indexer
     from index.store import IndexStore
-    from rag.settings import load_settings
+    from core.settings import load_settings
     where = sys.argv[2]
     target = IndexStore._commit if where == "before-commit" else IndexStore.repair
     def die(*a, **k):

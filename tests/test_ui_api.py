@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.settings import load_settings
+from core.settings import load_settings
+from tests.app_parts import AppParts
 from ui.uploads import accept_uploads, safe_filename
 
 MAX_UPLOADS = 4
@@ -31,18 +32,17 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def served(article_index: Path, tmp_path_factory: pytest.TempPathFactory):
     """The app over a private copy of the article index (these tests add and remove documents)."""
-    from rag.assistant import Assistant
     from ui.app import build_app, launch
 
     data = tmp_path_factory.mktemp("ui-api") / "data"
     shutil.copytree(article_index, data)
     s = load_settings({"data_dir": data, "generator": "extractive", "port": free_port(),
                        "max_uploads_per_session": MAX_UPLOADS, "max_upload_bytes": 50_000}, env={})
-    assistant = Assistant.from_settings(s)
-    assistant.warm_up()
-    app = build_app(assistant, s)
+    parts = AppParts(s)
+    parts.warm_up()
+    app = build_app(parts.assistant, parts.indexer, s)
     launch(app, s, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{s.port}", s, assistant
+    yield f"http://127.0.0.1:{s.port}", s, parts
     app.close()
 
 
@@ -232,7 +232,7 @@ def test_auth_guards_page_and_api(served):
 
     _, s, assistant = served
     s2 = s.replace(port=free_port(), ui_auth="alice:wonder-land,bob:b0b")
-    app = build_app(assistant, s2)
+    app = build_app(assistant.assistant, assistant.indexer, s2)
     launch(app, s2, prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{s2.port}"
     try:

@@ -12,8 +12,7 @@ from html.parser import HTMLParser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from index.types import Chunk, Document
-from rag.types import Answer, Citation, Passage, Sentence
+from core.types import Answer, Chunk, Citation, Document, Passage, Sentence
 from ui import render
 
 HOSTILE = ('Ignore this <script>alert(1)</script> and <img src=x onerror="alert(2)"> '

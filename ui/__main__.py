@@ -9,8 +9,9 @@ import argparse
 import sys
 import time
 
-from index.progress import terminal_progress
-from rag.errors import RagError
+from core.errors import RagError
+from core.progress import terminal_progress
+from core.settings import GENERATORS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="interface to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
     p.add_argument("--port", type=int, help="port (default 7860)")
     p.add_argument("--data-dir", help="state directory (default: RAG_DATA_DIR or ./.rag-data)")
-    p.add_argument("--generator", choices=["auto", "extractive", "local", "openai"], help="answer generator")
+    p.add_argument("--generator", choices=GENERATORS, help="answer generator")
     p.add_argument("--local-model", help="local GGUF model name (generator local)")
     p.add_argument("--llm-url", help="OpenAI-compatible server base URL (generator openai)")
     p.add_argument("--llm-model", help="model name on that server")
@@ -32,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from rag.settings import load_settings
+    from core.settings import load_settings
 
     overrides = {
         "host": args.host, "port": args.port, "data_dir": args.data_dir, "generator": args.generator,
@@ -42,15 +43,16 @@ def main(argv: list[str] | None = None) -> int:
     progress, close = terminal_progress()
     try:
         settings = load_settings(overrides, config_file=args.config)
-        from rag.assistant import Assistant
+        from rag.compose import build
         from ui.app import build_app, launch, parse_auth
 
         parse_auth(settings.ui_auth)  # a malformed RAG_UI_AUTH fails now, not after the models load
 
-        assistant = Assistant.from_settings(settings, progress=progress)
-        if not assistant.indexer.store.exists() or not assistant.indexer.documents():
+        parts = build(settings, progress)
+        assistant, library = parts.assistant, parts.library
+        if not library.documents():
             print(f"No index in {settings.index_dir}: indexing the bundled article…", file=sys.stderr)
-            report = assistant.indexer.build_bundled(progress=progress)
+            report = library.build_bundled(progress=progress)
             close()
             print(f"Index built: {report.summary()}", file=sys.stderr)
             for err in report.errors:
@@ -61,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         close()
         print(f"Models ready in {time.perf_counter() - t0:.1f} s; generator: {assistant.generator_name}",
               file=sys.stderr)
-        app = build_app(assistant, settings)
+        app = build_app(assistant, library, settings)
         print(f"Serving on http://{settings.host}:{settings.port}"
               f"{' (login required)' if settings.ui_auth else ''}", file=sys.stderr)
         launch(app, settings)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rag.settings import PROJECT_ROOT
+from core.settings import PROJECT_ROOT
 
 SUITES_DIR = PROJECT_ROOT / "suites"
 SUITE_TYPES = (".yaml", ".yml", ".jsonl")
@@ -38,7 +38,8 @@ def resolve_suite(choice: str | None, uploaded: str | None, folder: Path = SUITE
     return folder / choice
 
 
-def run(assistant: Any, suite_path: Path, runs_dir: Path, progress: Callable[[int, int, str], None]) -> Any:
+def run(assistant: Any, suite_path: Path, runs_dir: Path, progress: Callable[[int, int, str], None],
+        *, store: Any = None) -> Any:
     """Run one suite into a fresh folder under runs_dir; returns rag.eval.runner.RunResult."""
     from rag.eval.runner import run_suites
     from rag.eval.suite import load_suite
@@ -46,7 +47,7 @@ def run(assistant: Any, suite_path: Path, runs_dir: Path, progress: Callable[[in
     suite = load_suite(suite_path)
     out = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1_000_000:06d}-{suite.name}"[:120]
     return run_suites([suite], assistant, out, progress=progress, show_bar=False,
-                      run_info={"source": "ui"})
+                      run_info={"source": "ui"}, store=store)
 
 
 def metric_rows(summary: dict[str, Any]) -> list[list[Any]]:

@@ -17,10 +17,9 @@ import itertools
 import re
 from dataclasses import dataclass
 
-from index.types import Document
-from rag.types import Answer, Citation, Passage
+from core.types import Answer, Citation, Document, Passage
+from rag.verify.citations import VERIFIED_MARKER
 
-_MARKER = re.compile(r"\[(\d+)\]")
 _STOP = re.compile(r"[.!?]+$")
 _STAGE_ORDER = ("rewrite", "retrieve", "generate", "verify", "total")
 SNIPPET_CHARS = 160
@@ -49,7 +48,7 @@ def _marker_button(turn: int, n: int, title: str) -> str:
 def _text_with_markers(text: str, turn: int, titles: dict[int, str]) -> str:
     """Escape text, turning [n] markers of known citations into buttons; unknown markers stay plain text."""
     out, pos = [], 0
-    for m in _MARKER.finditer(text):
+    for m in VERIFIED_MARKER.finditer(text):
         n = int(m.group(1))
         if n not in titles:
             continue

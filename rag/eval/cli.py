@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rag.errors import RagError
+from core.errors import RagError
 from rag.eval.metrics import METRICS
 
 USAGE_EXAMPLES = """examples:
@@ -106,9 +106,9 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from core.settings import load_settings
     from rag.eval.runner import run_suites
     from rag.eval.suite import load_suites
-    from rag.settings import load_settings
 
     thresholds = parse_thresholds(args.fail_under)  # before the run: a typo must not waste one
     suites = load_suites(args.suites)
@@ -118,17 +118,19 @@ def _run(args: argparse.Namespace) -> int:
         from rag.eval.judge import check_judge_available
 
         check_judge_available(settings)
-    from rag.assistant import Assistant
+    from rag.compose import build
 
-    assistant = Assistant.from_settings(settings)
+    parts = build(settings)
+    assistant = parts.assistant
     out = Path(args.out)
     info = {"settings": settings.public_dict(), "argv": sys.argv[1:]}
-    result = run_suites(suites, assistant, out, k=settings.k, show_bar=not args.quiet, run_info=info)
+    result = run_suites(suites, assistant, out, k=settings.k, show_bar=not args.quiet, run_info=info,
+                         store=parts.library.store)
     summary = result.summary
     if args.judge:
         from rag.eval.judge import judge_records
 
-        summary["judge"] = judge_records(result.records, settings, assistant.indexer.embedder)
+        summary["judge"] = judge_records(result.records, settings, parts.library.embedder)
         (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False, default=str), "utf-8")
     _print_summary(summary, out)
     missed = check_thresholds(summary, thresholds)

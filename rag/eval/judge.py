@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rag.errors import ConfigError
+from core.errors import ConfigError
+from core.settings import Settings
 from rag.eval.metrics import case_key, strip_markers
-from rag.settings import Settings
 
 
 def check_judge_available(settings: Settings) -> None:

@@ -17,6 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from core.terms import STOPWORDS
+from rag.verify.citations import VERIFIED_MARKER
+
 # name -> (higher is better, one-line definition). Order is the report's order.
 METRICS: dict[str, tuple[bool, str]] = {
     "pass_rate": (True, "cases passed: an answerable case answered correctly, an unanswerable one abstained on"),
@@ -39,17 +42,6 @@ METRICS: dict[str, tuple[bool, str]] = {
 # A citing sentence is judged supported by a passage when this share of its content words occur in it.
 SUPPORT_OVERLAP = 0.6
 
-_STOP = frozenset(
-    [
-        "a", "an", "the", "and", "or", "but", "of", "to", "in", "on", "at", "for", "by", "with", "from",
-        "as", "is", "are", "was", "were", "be", "been", "being", "it", "its", "this", "that", "these",
-        "those", "he", "she", "they", "them", "his", "her", "their", "there", "here", "what", "which",
-        "who", "whom", "whose", "when", "where", "why", "how", "do", "does", "did", "has", "have", "had",
-        "not", "no", "yes", "will", "would", "can", "could", "should", "may", "might", "also", "than",
-        "then", "so", "such",
-    ]
-)
-_MARKER = re.compile(r"\[\d+\]")
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
 _DIGIT_SEP = re.compile(r"(?<=\d)[,.](?=\d)")
 _PUNCT = re.compile("[" + re.escape(string.punctuation) + "]")
@@ -67,7 +59,7 @@ def normalize(text: str) -> str:
 
 
 def strip_markers(text: str) -> str:
-    return _MARKER.sub("", text)
+    return VERIFIED_MARKER.sub("", text)
 
 
 def contains(haystack: str, needle: str) -> bool:
@@ -95,7 +87,7 @@ def token_f1(prediction: str, gold: str) -> float:
 
 def lexical_support(sentence: str, passage: str) -> float:
     """Share of the sentence's content words that occur in the passage."""
-    words = [w for w in normalize(strip_markers(sentence)).split() if w not in _STOP]
+    words = [w for w in normalize(strip_markers(sentence)).split() if w not in STOPWORDS]
     if not words:
         return 0.0
     have = set(normalize(passage).split())

@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.errors import GeneratorError, InputError, RagError
+from core.errors import GeneratorError, InputError, RagError
+from core.types import Answer, Turn
 from rag.eval.metrics import CaseScore, case_key, contains_any, summarize
 from rag.eval.report import render_html, render_markdown
 from rag.eval.suite import Case, Suite
-from rag.types import Answer, Turn
 
 # progress(done, total, case_id): the UI's hook; called after each case.
 ProgressFn = Callable[[int, int, str], None]
@@ -94,9 +94,8 @@ def answer_record(
     return rec
 
 
-def corpus_chunks(assistant: Any) -> list[tuple[str, str]] | None:
-    """(chunk_id, text) of every indexed chunk, or None when the assistant exposes no index."""
-    store = getattr(getattr(assistant, "indexer", None), "store", None)
+def corpus_chunks(store: Any) -> list[tuple[str, str]] | None:
+    """(chunk_id, text) of every indexed chunk (for relevance by evidence), or None without a store."""
     if store is None:
         return None
     out = []
@@ -115,6 +114,7 @@ def run_suites(
     progress: ProgressFn | None = None,
     show_bar: bool = True,
     run_info: dict[str, Any] | None = None,
+    store: Any = None,
 ) -> RunResult:
     """Ask every case, score, and write the four output files into out_dir."""
     from tqdm import tqdm
@@ -123,7 +123,7 @@ def run_suites(
     out.mkdir(parents=True, exist_ok=True)
     if hasattr(assistant, "warm_up"):
         assistant.warm_up()  # model loading must not be billed to the first case's latency
-    chunks = corpus_chunks(assistant)
+    chunks = corpus_chunks(store)
     generator = str(getattr(assistant, "generator_name", ""))
     total = sum(len(s.cases) for s in suites)
     records: list[dict[str, Any]] = []

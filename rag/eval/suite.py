@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from rag.errors import InputError
-from rag.types import Turn
+from core.errors import InputError
+from core.types import Turn
 
 CASE_FIELDS = ("id", "question", "answers", "evidence", "history", "answerable", "tags")
 SUITE_FIELDS = ("name", "description", "cases")

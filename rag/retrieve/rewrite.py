@@ -11,8 +11,8 @@ import re
 from collections.abc import Sequence
 from typing import Protocol
 
-from rag.lexical import content_terms, words, wordset
-from rag.types import Turn
+from core.terms import content_terms, words, wordset
+from core.types import Turn
 
 _PRONOUNS = wordset(
     "he she him her his hers it its they them their theirs this these those there such "
@@ -104,7 +104,7 @@ class HeuristicRewriter:
 
 
 class LLMRewriter:
-    """Rewrites follow-ups with a chat model (rag.llm.ChatModel); falls back to the heuristic."""
+    """Rewrites follow-ups with a chat model (rag.generate.chat.ChatModel); falls back to the heuristic."""
 
     def __init__(self, chat, *, fallback: Rewriter | None = None, max_tokens: int = 48, max_turns: int = 4) -> None:
         self.chat = chat

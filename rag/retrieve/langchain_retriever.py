@@ -1,6 +1,6 @@
 """Our retriever as a LangChain `BaseRetriever`, so it plugs into any LangChain chain.
 
-    from rag.langchain_retriever import RagRetriever
+    from rag.retrieve.langchain_retriever import RagRetriever
     lc = RagRetriever(retriever=assistant.retriever, k=4)
     docs = lc.invoke("How many containers?")          # or lc.invoke(q, k=2)
 
@@ -18,7 +18,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
-from rag.types import Passage
+from core.types import Passage
 
 
 def to_document(p: Passage) -> Document:
@@ -41,11 +41,11 @@ def to_document(p: Passage) -> Document:
 
 
 class RagRetriever(BaseRetriever):
-    """LangChain adapter over any rag.retrieval.Retriever (normally HybridRetriever)."""
+    """LangChain adapter over any rag.retrieve.hybrid.Retriever (normally HybridRetriever)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    retriever: Any = Field(description="a rag.retrieval.Retriever: has retrieve(query, k) -> list[Passage]")
+    retriever: Any = Field(description="a rag.retrieve.hybrid.Retriever: has retrieve(query, k) -> list[Passage]")
     k: int = Field(default=5, ge=1, description="passages to return unless invoke() is given k")
 
     def _get_relevant_documents(

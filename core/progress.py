@@ -1,12 +1,18 @@
-"""Terminal progress bars for long stages (indexing, model loading), shared by the command-line edges."""
+"""Progress reporting, shared by every stage: one callback shape and one terminal printer.
+
+Long stages (indexing, model joining and loading, evaluation) call `progress(stage, done, total)`; the
+edges (command lines, the UI) decide how to show it.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
-def terminal_progress() -> tuple[Callable[[str, int, int], None], Callable[[], None]]:
+
+def terminal_progress() -> tuple[Progress, Callable[[], None]]:
     """(update(stage, done, total), close()): one tqdm bar per stage, on stderr."""
     from tqdm import tqdm
 

@@ -14,6 +14,10 @@ class ConfigError(RagError):
     """A setting is missing, malformed or contradictory."""
 
 
+class PromptError(ConfigError):
+    """A prompt file is missing, or its declared variables disagree with its template."""
+
+
 class InputError(RagError):
     """A question or request from the user cannot be processed as given."""
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from rag.errors import ConfigError
+from core.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Generator names, the one list behind validation, argparse choices and the UI (rag.generate.registry builds them).
+GENERATORS = ("auto", "extractive", "local", "openai")
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "corpus"
 
 
@@ -177,7 +179,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"chunk_overlap={s.chunk_overlap} must be >= 0 and below half of chunk_size")
     if s.k < 1 or s.candidates < s.k:
         raise ConfigError(f"k={s.k} must be >= 1 and candidates={s.candidates} >= k")
-    if s.generator not in ("auto", "extractive", "local", "openai"):
-        raise ConfigError(f"generator={s.generator!r}: choose auto, extractive, local or openai")
+    if s.generator not in GENERATORS:
+        raise ConfigError(f"generator={s.generator!r}: choose one of {', '.join(GENERATORS)}")
     if s.chroma_url and not s.chroma_url.startswith(("http://", "https://")):
         raise ConfigError(f"chroma_url={s.chroma_url!r} must look like http://127.0.0.1:8000")

@@ -11,20 +11,14 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 
-from index.types import Chunk
-from rag.lexical import jaccard, term_set
-from rag.types import Passage
-
-
-class Retriever(Protocol):
-    def retrieve(self, query: str, k: int) -> list[Passage]:
-        """The k best passages for `query`, best first."""
-        ...
+from core.terms import jaccard, term_set
+from core.types import Chunk, Passage
+from index.embedding import Embedder
+from index.store import ChunkSearch
+from rag.retrieve.protocol import Retrieval
 
 
 def rrf_fuse(rankings: Sequence[tuple[Sequence[str], float]], rrf_k: int) -> list[tuple[str, float]]:
@@ -69,22 +63,13 @@ def _near(a: frozenset[str], b: frozenset[str], ca: Chunk, cb: Chunk, threshold:
     return bool(ca.doc_id == cb.doc_id and a and len(a & b) / len(a) >= max(threshold, 0.95))
 
 
-@dataclass(frozen=True)
-class Retrieval:
-    """A retrieval with the signals the abstention gate needs (computed over all candidates)."""
-
-    passages: list[Passage]
-    best_dense: float  # highest cosine among dense candidates (-1 when none)
-    best_bm25: float  # highest BM25 score among keyword candidates (0 when none)
-
-
 class HybridRetriever:
-    """Dense + BM25 over an `index.store.IndexStore`, fused with weighted RRF."""
+    """Dense + BM25 over an index's read side (`index.store.ChunkSearch`), fused with weighted RRF."""
 
     def __init__(
         self,
-        store,
-        embedder,
+        store: ChunkSearch,
+        embedder: Embedder,
         *,
         candidates: int = 20,
         dense_weight: float = 1.0,
@@ -121,6 +106,7 @@ class HybridRetriever:
         return vec
 
     def retrieve(self, query: str, k: int) -> list[Passage]:
+        """Passages only, for adapters that have no use for the gate's signals (LangChain)."""
         return self.search(query, k).passages
 
     def search(self, query: str, k: int) -> Retrieval:

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from rag.errors import InputError
-from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
-from rag.types import Answer
+from core.errors import InputError
+from core.settings import BUNDLED_CORPUS, GENERATORS, PROJECT_ROOT, Settings
+from core.types import Answer
+from rag.verify.citations import VERIFIED_MARKER
 
 PROBES_DIR = PROJECT_ROOT / "data" / "probes"
 KINDS = ("ignore", "roleplay", "exfiltration", "fake_citation", "hidden_html")
@@ -43,7 +44,6 @@ _LIVE = {
     "HTML tag": re.compile(r"<\s*/?\s*[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>"),
     "URL": re.compile(r"\b(?:https?|ftp|javascript|data):(?://)?\S", re.IGNORECASE),
 }
-_MARKER = re.compile(r"\[(\d{1,2})\]")
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def citation_problems(answer: Answer, store) -> list[str]:
     markers = [c.marker for c in answer.citations]
     if markers != list(range(1, len(markers) + 1)):
         problems.append(f"citation markers are not numbered 1..n: {markers}")
-    in_text = {int(m) for m in _MARKER.findall(answer.text)}
+    in_text = {int(m) for m in VERIFIED_MARKER.findall(answer.text)}
     if in_text - set(markers):
         problems.append(f"markers {sorted(in_text - set(markers))} in the text have no citation")
     if set(markers) - in_text:
@@ -164,11 +164,10 @@ def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w.,]+", " ", text.casefold()).split())
 
 
-def run_probes(assistant, probes: Sequence[Probe], progress: Callable[[int, int], None] | None = None
-               ) -> list[ProbeResult]:
+def run_probes(assistant, store, probes: Sequence[Probe],
+               progress: Callable[[int, int], None] | None = None) -> list[ProbeResult]:
     """Ask every probe question (no history) and check the answer."""
     results = []
-    store = assistant.indexer.store
     for n, probe in enumerate(probes, 1):
         answer = assistant.ask(probe.question)
         results.append(ProbeResult(
@@ -226,28 +225,29 @@ def format_report(results: Sequence[ProbeResult], generator: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     """`python -m rag probes [--generator NAME] [--json] [--data-dir D]`; exit 1 when any probe is not resisted."""
     p = argparse.ArgumentParser(prog="python -m rag probes", description=__doc__.split("\n\n")[0])
-    p.add_argument("--generator", choices=("auto", "extractive", "local", "openai"))
+    p.add_argument("--generator", choices=GENERATORS)
     p.add_argument("--data-dir", help="whose models folder to reuse (default: RAG_DATA_DIR or ./.rag-data)")
     p.add_argument("--probes", type=Path, default=PROBES_DIR / "probes.yaml", help="probe file (YAML)")
     p.add_argument("--json", action="store_true", help="print every result as JSON")
     args = p.parse_args(argv)
 
-    from rag.assistant import Assistant
-    from rag.errors import RagError
-    from rag.settings import load_settings
+    from core.errors import RagError
+    from core.settings import load_settings
+    from rag.compose import build
 
     try:
         base = load_settings({"data_dir": args.data_dir, "generator": args.generator})
         probes = load_probes(args.probes)
         with tempfile.TemporaryDirectory(prefix="rag-probes-") as tmp:
             settings = probe_settings(base.replace(chroma_url=""), Path(tmp) / "data")
-            assistant = Assistant.from_settings(settings)
+            parts = build(settings)
+            assistant = parts.assistant
             print(f"indexing {len(probes)} probe documents and the bundled article...", file=sys.stderr)
-            report = build_probe_index(assistant.indexer, args.probes.parent)
+            report = build_probe_index(parts.library, args.probes.parent)
             if report.errors:
                 raise report.errors[0]
             assistant.warm_up()
-            results = run_probes(assistant, probes,
+            results = run_probes(assistant, parts.library.store, probes,
                                  lambda n, t: print(f"\rprobe {n}/{t}", end="", file=sys.stderr, flush=True))
             print(file=sys.stderr)
     except RagError as e:

@@ -1,14 +1,14 @@
 """`python -m rag calibrate`: choose the abstention and support thresholds on labelled examples.
 
 A dev command: it reads SQuAD v1.1 dev from ../shared (the project itself runs without it) and writes
-data/calibration.json plus data/calibration.md; the chosen values are then the defaults in rag/settings.py.
+data/calibration.json plus data/calibration.md; the chosen values are then the defaults in core/settings.py.
 
 - Abstention. A fixed sample of SQuAD articles is ingested with the bundled article. Questions of the
   ingested articles are answerable; questions of the other articles are not. Every question goes through
   the real retriever and the real gate, over a grid of (abstain_min_dense, abstain_min_lexical).
 - Support. For each sampled question, two claims: the answer-bearing sentence, and "question + answer"
   (a paraphrase-like claim, closer to what an LLM writes). Each is scored against its own paragraph
-  (positive) and two other paragraphs of the same article (hard negatives) with rag.evidence.support.
+  (positive) and two other paragraphs of the same article (hard negatives) with rag.verify.evidence.support.
   The bundled article adds hand-written paraphrase claims.
 
 Selection: the grid point with the best accuracy on a class-balanced set; ties go to the lower threshold
@@ -26,11 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from index.types import Chunk
-from rag.abstention import EvidenceGate
-from rag.evidence import SentenceBank, support
-from rag.lexical import term_set
-from rag.settings import PROJECT_ROOT, load_settings
+from core.settings import PROJECT_ROOT, load_settings
+from core.terms import term_set
+from core.types import Chunk
+from rag.verify.abstention import EvidenceGate
+from rag.verify.evidence import SentenceBank, support
 
 SQUAD = PROJECT_ROOT.parent / "shared" / "data" / "squaddev_v1.1.json.gz"
 OUT = PROJECT_ROOT / "data" / "calibration.json"
@@ -169,16 +169,9 @@ def run_calibration(*, squad: str | None = None, out: str | None = None, n_artic
                     log: Callable[[str], None] = print) -> dict:
     from index.pipeline import Indexer
     from rag.assistant import Assistant
-    from rag.errors import ConfigError
 
     path = Path(squad) if squad else SQUAD
-    if not path.is_file():
-        raise ConfigError(f"SQuAD dev set not found at {path}: pass --squad PATH (calibration is a dev command)")
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            data = json.load(f)
-    else:
-        data = json.loads(path.read_text("utf-8"))
+    data = load_squad(path)
     by_title = {a["title"]: a for a in data["data"]}
     chosen_titles = INGESTED[:n_articles]
     ingested = [by_title[t] for t in chosen_titles]
@@ -229,13 +222,27 @@ def run_calibration(*, squad: str | None = None, out: str | None = None, n_artic
         "abstention": abst,
         "support": sup,
     }
-    out_path = Path(out) if out else OUT
+    _write(result, Path(out) if out else OUT, log)
+    return result
+
+
+def load_squad(path: Path) -> dict:
+    from core.errors import ConfigError
+
+    if not path.is_file():
+        raise ConfigError(f"SQuAD dev set not found at {path}: pass --squad PATH (calibration is a dev command)")
+    if path.suffix == ".gz":
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            return json.load(f)
+    return json.loads(path.read_text("utf-8"))
+
+
+def _write(result: dict, out_path: Path, log: Callable[[str], None]) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(json.dumps(result, indent=1) + "\n", "utf-8")
     out_path.with_suffix(".md").write_text(markdown_table(result), "utf-8")
     log(f"wrote {out_path} and {out_path.with_suffix('.md')}")
     log(markdown_table(result))
-    return result
 
 
 def markdown_table(result: dict) -> str:

@@ -7,7 +7,7 @@ Prompt shape, for speed and for safety:
   short reminder of the rules (small models follow what they read last);
 - long passages are trimmed to the sentences that share the most terms with the question, because
   prompt tokens dominate time to first token on a CPU. Numbering stays that of request.passages, so the
-  [n] markers the model writes point where rag.citations expects them.
+  [n] markers the model writes point where rag.verify.citations expects them.
 
 The chat history is not sent: request.query is already the standalone (rewritten) question, and a
 shorter prompt is a faster one.
@@ -19,31 +19,18 @@ import re
 from collections.abc import Iterator
 from itertools import pairwise
 
+from core.terms import term_set
+from core.types import Passage
 from index.sentences import split_sentences
 from prompts import load_prompt
-from rag.generation import GenerationRequest, Truncated
-from rag.llm import ChatModel
-from rag.types import Passage
+from rag.generate.chat import ChatModel
+from rag.generate.protocol import GenerationRequest, Truncated
 
-_WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _DELIMITER = re.compile(r"<{3,}|>{3,}|<\||\|>")
 # Chat-template control tokens: llama.cpp tokenizes the formatted prompt with special tokens enabled, so
 # "<|im_start|>" (ChatML, Llama 3: caught by _DELIMITER), "<s>", Gemma's turns or Mistral's [INST] in a
 # document would become real turn boundaries. Rewritten with look-alike brackets they stay plain text.
 _CONTROL = re.compile(r"<(/?(?:s|bos|eos|pad|unk|start_of_turn|end_of_turn))>|\[(/?(?:INST|SYS))\]", re.I)
-_STOP = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "by", "did", "do", "does", "for", "from", "had", "has", "have",
-    "how", "in", "is", "it", "its", "of", "on", "or", "said", "say", "says", "that", "the", "their", "them",
-    "they", "this", "to", "was", "were", "what", "when", "where", "which", "who", "whom", "why", "will",
-    "with", "would", "about", "after", "before", "into", "than", "then", "there", "these", "those",
-})
-
-
-def _terms(text: str) -> set[str]:
-    # A 5-letter prefix is a crude stemmer: "sanctioned"/"sanctions", "treaty"/"treaties".
-    return {w[:5] for w in (m.group(0).lower() for m in _WORD.finditer(text)) if w not in _STOP and len(w) > 1}
-
-
 def _defuse(m: re.Match) -> str:
     return "\u2039" + (m.group(1) or m.group(2)) + "\u203a"
 
@@ -55,7 +42,7 @@ def _clean(text: str) -> str:
 
 
 class LLMGenerator:
-    """rag.generation.Generator over any ChatModel (local llama.cpp or an OpenAI-compatible server)."""
+    """rag.generate.protocol.Generator over any ChatModel (local llama.cpp or an OpenAI-compatible server)."""
 
     def __init__(
         self,
@@ -119,7 +106,7 @@ class LLMGenerator:
         full = [(i + 1, p.chunk.title, _clean(p.chunk.text)) for i, p in enumerate(passages)]
         if sum(len(t) for _, _, t in full) <= self.context_chars:
             return [(n, (title, text)) for n, title, text in full if text]
-        q = _terms(question)
+        q = term_set(question)
         candidates = []  # (score, marker, position, sentence)
         seen: set[str] = set()
         for rank, p in enumerate(passages):
@@ -130,7 +117,7 @@ class LLMGenerator:
                 if not sentence or key in seen:  # overlapping chunks repeat sentences
                     continue
                 seen.add(key)
-                overlap = len(q & _terms(sentence))
+                overlap = len(q & term_set(sentence))
                 # Retrieval rank breaks ties and favours the passages the retriever trusted most.
                 candidates.append((overlap + 0.5 / (rank + 1), rank + 1, pos, sentence))
         chosen: dict[int, list[tuple[int, str]]] = {}

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.terms import coverage, term_set
+from core.types import Chunk
 from index.sentences import split_sentences
-from index.types import Chunk
-from rag.lexical import coverage, term_set
 
 DENSE_SHARE = 0.5  # weight of the embedding signal in the support score; the rest is lexical
 

@@ -18,10 +18,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from rag.lexical import STOPWORDS, coverage, fold, term_set, wordset
-from rag.retrieval import Retrieval
-
-NOT_COVERED = "The sources don't cover this question."
+from core.terms import STOPWORDS, coverage, fold, term_set, wordset
+from rag.retrieve.protocol import Retrieval
 
 # Words that name the answer's type rather than its topic: "Which country...", "In what year...".
 _TYPE_WORDS = wordset(

@@ -1,7 +1,7 @@
 """Chat models behind one tiny protocol: an in-process llama.cpp model, or any OpenAI-compatible server.
 
-Both stream text pieces. Neither knows about passages or citations: rag.llm_generator builds the
-messages, and rag.citations checks whatever comes back.
+Both stream text pieces. Neither knows about passages or citations: rag.generate.llm builds the
+messages, and rag.verify.citations checks whatever comes back.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from rag.errors import GeneratorError, ModelError
-from rag.generation import Truncated
-from rag.models import Progress, verify_file
+from core.errors import GeneratorError, ModelError
+from core.progress import Progress
+from rag.generate.models import verify_file
+from rag.generate.protocol import Truncated
 
 
 class ChatModel(Protocol):

@@ -1,7 +1,7 @@
 """Citation verification, run after generation for every generator.
 
 The generator's markers are treated as claims to check, not as facts: each answer sentence is scored
-against every retrieved passage (rag.evidence.support). A marker is kept only when its passage supports
+against every retrieved passage (rag.verify.evidence.support). A marker is kept only when its passage supports
 the sentence; a wrong or nonexistent marker is replaced by the passage that does support it, or dropped.
 A sentence that no passage supports is flagged. Cited sources are renumbered 1..m in order of first use,
 and only they become citations. Markdown links/images and raw HTML in generated text are rendered as
@@ -13,15 +13,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.terms import term_set
+from core.types import Citation, Passage, Sentence
 from index.sentences import split_sentences
-from rag.evidence import SentenceBank, Support, support
-from rag.lexical import term_set
-from rag.types import Citation, Passage, Sentence
+from rag.verify.evidence import SentenceBank, Support, support
 
 _LABEL = r"(?:sources?|passages?|docs?|documents?|refs?|references?|citations?)"
 _NUM = rf"(?:{_LABEL}\s*)?#?\s*\d+"
 _SEP = r"\s*(?:,|;|&|and|-|–|to)\s*"
 MARKER = re.compile(rf"\[\s*{_NUM}(?:{_SEP}{_NUM})*\s*\]", re.IGNORECASE)
+# The canonical "[n]" that verify() writes: the one pattern every reader of a verified answer uses.
+VERIFIED_MARKER = re.compile(r"\[(\d+)\]")
 _DIGITS = re.compile(r"\d+")
 _RANGE = re.compile(r"(\d+)\s*(?:-|–|to)\s*(?:" + _LABEL + r"\s*)?#?\s*(\d+)", re.IGNORECASE)
 # markers placed after the sentence stop ("... 1961. [2]") move in front of it before splitting

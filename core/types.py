@@ -1,10 +1,35 @@
-"""The answer side's dataclasses: what retrieval returns and what an answer carries."""
+"""Dataclasses that cross stage boundaries: documents and chunks (index), passages and answers (rag).
+
+No LangChain or Chroma object leaves a stage; these do."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from index.types import Chunk
+
+@dataclass(frozen=True)
+class Document:
+    """A cleaned document: the text every chunk span points into."""
+
+    doc_id: str
+    title: str
+    source: str  # path (or upload name) it was loaded from
+    text: str  # cleaned text; Chunk.start/end index into this
+    content_hash: str  # sha256 of `text`
+    meta: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A passage of a document. Invariant: document.text[start:end] == text."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rag.errors import ModelError
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total) — same shape as index.store.Progress
+from core.errors import ModelError
+from core.progress import Progress
 
 _BLOCK = 8 * 1024 * 1024
 

@@ -1,7 +1,7 @@
 """The generator protocol: every generator (extractive, local LLM, remote LLM) plugs in here.
 
 A generator only writes text with [n] markers that refer to the numbered passages of the request.
-It never decides what counts as cited or supported: rag.citations verifies that afterwards, for all.
+It never decides what counts as cited or supported: rag.verify.citations verifies that afterwards, for all.
 """
 
 from __future__ import annotations
@@ -10,11 +10,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from rag.types import Passage, Turn
+from core.types import Passage, Turn
+
+# The one sentence every abstention starts with, whoever decides it (the gate or a generator).
+NOT_COVERED = "The sources don't cover this question."
 
 
 class Truncated(str):
     """The empty last piece of a stream that stopped at its token limit, so the caller can say so."""
+
+
+class NoAnswer(str):
+    """A generator's whole output when the passages do not answer: the assistant abstains on the type,
+    not by matching prose."""
 
 
 @dataclass(frozen=True)

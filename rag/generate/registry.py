@@ -8,16 +8,14 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from core.errors import ConfigError
+from core.progress import Progress
+from core.settings import GENERATORS, Settings
 from index.embedding import Embedder
-from rag import models
-from rag.errors import ConfigError
-from rag.generation import Generator
-from rag.llm import ChatModel, LlamaCppChat, OpenAIChat
-from rag.llm_generator import LLMGenerator
-from rag.models import Progress
-from rag.settings import Settings
-
-GENERATORS = ("auto", "extractive", "local", "openai")
+from rag.generate import models
+from rag.generate.chat import ChatModel, LlamaCppChat, OpenAIChat
+from rag.generate.llm import LLMGenerator
+from rag.generate.protocol import Generator
 
 
 def local_available(settings: Settings) -> bool:
@@ -78,22 +76,9 @@ def build_generator(
     """A generator by name. `chat` reuses an already built chat model (one loaded model per process)."""
     name = resolve_name(name, settings)
     if name == "extractive":
-        from rag.extractive import ExtractiveGenerator
+        from rag.generate.extractive import ExtractiveGenerator
 
         return ExtractiveGenerator(embedder)
     if chat is None:
         chat = build_local_chat(settings, progress) if name == "local" else build_openai_chat(settings)
     return LLMGenerator(chat, settings.max_answer_tokens, name=name)
-
-
-def build_chat_model(settings: Settings, progress: Progress | None = None) -> ChatModel | None:
-    """The chat model for LLM follow-up rewriting, per settings.generator; None for extractive.
-
-    Prefer `generator.chat` of an LLMGenerator already built, so the model is loaded once.
-    """
-    name = resolve_name(settings.generator, settings)
-    if name == "local":
-        return build_local_chat(settings, progress)
-    if name == "openai":
-        return build_openai_chat(settings)
-    return None

@@ -15,12 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag.citations import place_markers
-from rag.evidence import SentenceBank
-from rag.generation import GenerationRequest
-from rag.lexical import coverage, term_set
-
-NOT_COVERED = "The sources do not say."
+from core.terms import coverage, term_set
+from rag.generate.protocol import NOT_COVERED, GenerationRequest, NoAnswer
+from rag.verify.citations import place_markers
+from rag.verify.evidence import SentenceBank
 
 _REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|it|its)\b|^[\"“]", re.IGNORECASE)
 _NUMBER = re.compile(
@@ -158,7 +156,7 @@ class ExtractiveGenerator:
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         chosen = self.select(request)
         if not chosen:
-            yield NOT_COVERED
+            yield NoAnswer(NOT_COVERED)
             return
         for n, c in enumerate(chosen):
             yield ("" if n == 0 else " ") + place_markers(c.text, (c.passage + 1,))

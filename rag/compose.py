@@ -1,0 +1,74 @@
+"""The composition root: builds the object graph from Settings, once, at an edge (CLI, UI, service, tests).
+
+Two sides come out of it. The library (index.pipeline.Indexer) writes and manages documents; the
+assistant only reads, through a retriever over the store's read side. Nothing else in the answer path
+builds parts or reads settings files. Construction is cheap: models load in warm_up() or on first use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.progress import Progress
+from core.settings import Settings
+from index.embedding import Embedder
+from index.pipeline import Indexer
+from rag.assistant import Assistant
+from rag.generate.chat import ChatModel
+from rag.generate.extractive import ExtractiveGenerator
+from rag.generate.protocol import Generator
+from rag.generate.registry import build_generator
+from rag.retrieve.hybrid import HybridRetriever
+from rag.retrieve.rewrite import HeuristicRewriter, LLMRewriter, Rewriter
+from rag.verify.abstention import EvidenceGate
+from rag.verify.citations import CitationVerifier
+from rag.verify.evidence import SentenceBank
+
+
+@dataclass(frozen=True)
+class Parts:
+    library: Indexer  # add, remove and list documents
+    assistant: Assistant  # answer questions
+
+
+def build(settings: Settings, progress: Progress | None = None, *, embedder: Embedder | None = None) -> Parts:
+    """The library and the assistant over one index and one embedder."""
+    library = Indexer.from_settings(settings, embedder=embedder)
+    return Parts(library, build_assistant(settings, library, progress))
+
+
+def build_retriever(settings: Settings, library: Indexer) -> HybridRetriever:
+    return HybridRetriever(
+        library.store,
+        library.embedder,
+        candidates=settings.candidates,
+        dense_weight=settings.dense_weight,
+        bm25_weight=settings.bm25_weight,
+        rrf_k=settings.rrf_k,
+        dedup_jaccard=settings.dedup_jaccard,
+    )
+
+
+def build_assistant(settings: Settings, library: Indexer, progress: Progress | None = None) -> Assistant:
+    retriever = build_retriever(settings, library)
+    embedder = library.embedder
+    generator = build_generator(settings.generator, settings, embedder, progress)
+    bank = generator.bank if isinstance(generator, ExtractiveGenerator) else SentenceBank(embedder)
+    if isinstance(generator, ExtractiveGenerator):
+        generator.embed_query = retriever.embed_query  # one query embedding per question
+    chat: ChatModel | None = getattr(generator, "chat", None)
+    rewriter: Rewriter = LLMRewriter(chat) if chat is not None else HeuristicRewriter()
+    fallback: Generator | None = None
+    if not isinstance(generator, ExtractiveGenerator) and settings.llm_fallback:
+        fallback = ExtractiveGenerator(embedder, bank=bank, embed_query=retriever.embed_query)
+    return Assistant(
+        settings,
+        retriever,
+        rewriter,
+        generator,
+        EvidenceGate(settings.abstain_min_dense, settings.abstain_min_lexical),
+        CitationVerifier(bank, settings.support_threshold),
+        fallback=fallback,
+        open_index=library.open,
+        warm_parts=(embedder, generator),
+    )

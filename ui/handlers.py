@@ -1,0 +1,219 @@
+"""What the page's events do: chat, documents and evaluation handlers, each a small method.
+
+The handlers hold the assistant (answers) and the library (documents); they never build parts and never
+reach through one into another. Everything shown goes through ui.render, which escapes untrusted text.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from core.errors import RagError
+from core.settings import BUNDLED_CORPUS, Settings
+from core.types import Answer, Final, TextDelta, Turn
+from index.pipeline import Indexer
+from rag.assistant import Assistant
+from ui import evaluation, render
+from ui.uploads import accept_uploads, upload_path
+
+log = logging.getLogger(__name__)
+VIEWER_HINT = "Click a numbered marker or a source card in an answer to see the passage in its document."
+READER_HINT = "Pick a document to read it in full."
+
+
+@dataclass
+class Session:
+    """One browser session's conversation (and its upload count, for the per-session limit)."""
+
+    questions: list[str] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
+    uploads: int = 0
+
+    def history(self) -> list[Turn]:
+        turns: list[Turn] = []
+        for q, a in zip(self.questions, self.answers, strict=True):
+            turns += [Turn("user", q), Turn("assistant", a.text)]
+        return turns
+
+    def messages(self) -> list[dict[str, str]]:
+        out: list[dict[str, str]] = []
+        for i, (q, a) in enumerate(zip(self.questions, self.answers, strict=True)):
+            out += [{"role": "user", "content": render.user_html(q)},
+                    {"role": "assistant", "content": render.answer_html(a, i)}]
+        return out
+
+
+def is_bundled(source: str) -> bool:
+    try:
+        return Path(source).resolve().is_relative_to(BUNDLED_CORPUS.resolve())
+    except (OSError, ValueError):
+        return False
+
+
+def status_html(lines: list[str]) -> str:
+    items = "".join(f"<li>{render.escape(line)}</li>" for line in lines)
+    return f'<ul class="upload-report">{items}</ul>'
+
+
+def _assistant_says(shown: list[dict[str, str]], html: str) -> list[dict[str, str]]:
+    return [*shown, {"role": "assistant", "content": html}]
+
+
+class ChatHandlers:
+    def __init__(self, assistant: Assistant, library: Indexer) -> None:
+        self.assistant = assistant
+        self.library = library
+
+    def ask(self, question: str, session: Session) -> Iterator[tuple]:
+        """Stream the answer into the chat: (messages, question box, session, answer JSON)."""
+        question = (question or "").strip()
+        if not question:
+            yield session.messages(), "", session, gr.skip()
+            return
+        turn = len(session.answers)
+        shown = [*session.messages(), {"role": "user", "content": render.user_html(question)}]
+        yield _assistant_says(shown, render.streaming_html("")), "", session, gr.skip()
+        partial, answer, error = "", None, ""
+        try:
+            for event in self.assistant.stream(question, session.history()):
+                if isinstance(event, TextDelta):
+                    partial += event.text
+                    yield _assistant_says(shown, render.streaming_html(partial)), "", session, gr.skip()
+                elif isinstance(event, Final):
+                    answer = event.answer
+        except RagError as e:
+            error = str(e)
+        except Exception:
+            log.exception("answering failed")
+            error = "Something went wrong while answering; the server log has the details."
+        if error or answer is None:
+            yield _assistant_says(shown, render.error_html(error or "No answer was produced.")), question, session, None
+            return
+        session.questions.append(question)
+        session.answers.append(answer)
+        yield session.messages(), "", session, answer.to_dict() | {"turn": turn}
+
+    def new_chat(self, session: Session) -> tuple:
+        return [], "", Session(uploads=session.uploads), None, render.placeholder_html(VIEWER_HINT)
+
+    def show_source(self, session: Session, evt: gr.EventData) -> str:
+        data = getattr(evt, "_data", None) or {}
+        try:
+            kind, turn, n = str(data.get("kind")), int(data.get("turn")), int(data.get("n"))
+            answer = session.answers[turn]
+        except (TypeError, ValueError, IndexError):
+            return render.placeholder_html("That answer is no longer in this chat.")
+        h = render.highlight_for(answer, kind, n)
+        if h is None:
+            return render.placeholder_html("That source is not part of the answer.")
+        try:
+            doc = self.library.document(h.doc_id)
+        except KeyError:
+            return render.placeholder_html("That document has been removed from the index since this answer.")
+        return render.source_html(doc, h)
+
+
+class DocumentHandlers:
+    def __init__(self, library: Indexer, settings: Settings, generator_name: str) -> None:
+        self.library = library
+        self.settings = settings
+        self.generator_name = generator_name
+
+    def views(self) -> tuple:
+        """(table rows, picker update, status line) for the current documents."""
+        docs = sorted(self.library.documents(), key=lambda d: (not is_bundled(d.source), d.title.lower()))
+        rows = [[d.title, d.n_chunks, d.kind, d.doc_id] for d in docs]
+        choices = [(f"{d.title} ({d.doc_id})", d.doc_id) for d in docs]
+        chunks = sum(d.n_chunks for d in docs)
+        status = (f"Ready · generator **{self.generator_name}** · {len(docs)} document"
+                  f"{'s' if len(docs) != 1 else ''}, {chunks} chunks")
+        value = choices[0][1] if choices else None
+        return rows, gr.update(choices=choices, value=value), status
+
+    def add(self, files: list[str] | None, session: Session, progress: Any = None) -> tuple:
+        paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
+        lines = [] if paths else ["Choose one or more files first."]
+        acc = accept_uploads(paths, self.settings.uploads_dir, max_bytes=self.settings.max_upload_bytes,
+                             already=session.uploads, max_files=self.settings.max_uploads_per_session)
+        session.uploads += len(acc.stored)
+        lines += [f"✗ {name}: {why}" for name, why in acc.refused]
+        if acc.stored:
+            lines += self._ingest(acc.stored, progress)
+        return (status_html(lines), *self.views(), session, None)
+
+    def _ingest(self, stored: dict[str, str], progress: Any) -> list[str]:
+        def report(stage: str, done: int, total: int) -> None:
+            if progress is not None:
+                progress((done, max(total, 1)), desc=f"{stage} {done}/{total}")
+
+        if progress is not None:
+            progress(0, desc="reading files")
+        try:
+            rep = self.library.add(list(stored), progress=report, names=stored)
+        except RagError as e:
+            return [f"✗ indexing failed, the index is unchanged: {e}"]
+        lines = [f"✓ {d}: added" for d in rep.added]
+        lines += [f"✓ {d}: replaced the earlier version" for d in rep.replaced]
+        lines += [f"• {d}: already indexed, unchanged" for d in rep.skipped]
+        kept = {d.source for d in self.library.documents()}
+        for err in rep.errors:
+            lines.append(f"✗ {err}")
+            bad = upload_path(self.settings.uploads_dir, Path(err.path).name)
+            if bad is not None and bad.name not in kept:
+                bad.unlink(missing_ok=True)
+        return [*lines, rep.summary()]
+
+    def read(self, doc_id: str | None) -> str:
+        if not doc_id:
+            return render.placeholder_html(READER_HINT)
+        try:
+            return render.document_html(self.library.document(doc_id))
+        except KeyError:
+            return render.placeholder_html(f"{doc_id} is not in the index.")
+
+    def remove(self, doc_id: str | None) -> tuple:
+        info = next((d for d in self.library.documents() if d.doc_id == doc_id), None) if doc_id else None
+        problem = ("Pick a document to remove." if not doc_id else f"✗ {doc_id} is not in the index." if info is None
+                   else f"✗ {info.title} is the bundled article; it stays so there is always something to ask about."
+                   if is_bundled(info.source) else "")
+        if not problem:
+            try:
+                self.library.remove(str(doc_id))
+            except (RagError, KeyError) as e:
+                problem = f"✗ could not remove {doc_id}: {e}"
+        if problem:
+            return (status_html([problem]), *self.views(), gr.skip())
+        assert info is not None
+        stored = upload_path(self.settings.uploads_dir, info.source)
+        if stored is not None:
+            stored.unlink(missing_ok=True)
+        return (status_html([f"✓ removed {info.title} ({doc_id})"]), *self.views(),
+                render.placeholder_html(READER_HINT))
+
+
+class EvaluationHandlers:
+    def __init__(self, assistant: Assistant, library: Indexer, runs_dir: Path) -> None:
+        self.assistant = assistant
+        self.library = library
+        self.runs_dir = runs_dir
+
+    def run(self, choice: str | None, uploaded: str | None, progress: Any = None) -> tuple:
+        def show(done: int, total: int, case: str) -> None:
+            if progress is not None:
+                progress((done, total), desc=f"case {case}")
+
+        try:
+            path = evaluation.resolve_suite(choice, uploaded)
+            if progress is not None:
+                progress(0, desc="loading models and the suite")
+            result = evaluation.run(self.assistant, path, self.runs_dir, show, store=self.library.store)
+        except RagError as e:
+            raise gr.Error(str(e)) from e
+        return (evaluation.charts_html(result), evaluation.metric_rows(result.summary),
+                evaluation.case_rows(result), evaluation.downloads(result), evaluation.report_iframe(result))
