@@ -148,6 +148,9 @@ def _word_number(words: list[str]) -> int:
     return total + current
 
 
+_MAX_RUN = 12  # "two hundred and sixty-five thousand four hundred" is 9; longer runs are not numbers
+
+
 def _word_runs(tokens: list[Token]) -> list[tuple[int, int]]:
     """Index ranges [i, j) of number-word runs ("two hundred and sixty thousand", "twenty-five")."""
     runs, i = [], 0
@@ -156,7 +159,7 @@ def _word_runs(tokens: list[Token]) -> list[tuple[int, int]]:
             i += 1
             continue
         j = i + 1
-        while j < len(tokens) and (
+        while j < len(tokens) and j - i < _MAX_RUN and (
             tokens[j].low in NUMBER_WORDS
             or (tokens[j].low == "and" and j + 1 < len(tokens) and tokens[j + 1].low in NUMBER_WORDS)
         ):
@@ -301,15 +304,23 @@ def alias_words(groups: set[int]) -> set[str]:
     return {w for g in groups for form in PLACE_ALIASES[g] for w in form.split()}
 
 
-def same_name_word(word: str, words: frozenset[str]) -> bool:
+def name_index(words: frozenset[str]) -> dict[str, list[str]]:
+    """Words of >= 4 letters by their first four, so a prefix match looks at a handful, not all."""
+    index: dict[str, list[str]] = {}
+    for w in words:
+        if len(w) >= 4:
+            index.setdefault(w[:4], []).append(w)
+    return index
+
+
+def same_name_word(word: str, words: frozenset[str], index: dict[str, list[str]] | None = None) -> bool:
     """Exact, or one a short extension of the other ("Korea"/"Korean", "Russia"/"Russians")."""
     if word in words:
         return True
     if len(word) < 4:
         return False
-    return any(
-        len(w) >= 4 and abs(len(w) - len(word)) <= 3 and (w.startswith(word) or word.startswith(w)) for w in words
-    )
+    near = (index if index is not None else name_index(words)).get(word[:4], ())
+    return any(abs(len(w) - len(word)) <= 3 and (w.startswith(word) or word.startswith(w)) for w in near)
 
 
 # ------------------------------------------------------------------------------------------ speakers
@@ -318,37 +329,50 @@ _SUBJECT_PRONOUNS = frozenset({"he", "she", "they", "it", "we", "i"})
 _BETWEEN = frozenset({"has", "had", "have", "also", "later", "then", "previously", "once", "reportedly", "again"})
 
 
-def _span_from(spans: list[Span], i: int, reach: int = 1) -> Span | None:
-    """The span starting within `reach` tokens of i (a title or "the" may come first)."""
-    return next((s for s in spans if i <= s.start < i + reach or s.start <= i < s.end), None)
+class _Layout:
+    """Per token: the span covering it, the next span starting at or after it, and its clause start.
+    Precomputed in one pass each, so finding speakers stays linear however many verbs a text has."""
+
+    def __init__(self, tokens: list[Token], spans: list[Span]) -> None:
+        n = len(tokens)
+        self.tokens = tokens
+        self.covering: list[Span | None] = [None] * n
+        for s in spans:
+            for k in range(s.start, s.end):
+                self.covering[k] = s
+        self.next_span: list[Span | None] = [None] * (n + 1)
+        starts = {s.start: s for s in spans}
+        for k in range(n - 1, -1, -1):
+            self.next_span[k] = starts.get(k, self.next_span[k + 1])
+        self.clause: list[int] = [0] * n
+        for k in range(1, n):
+            self.clause[k] = k if _CLAUSE_BREAK.search(tokens[k].gap) else self.clause[k - 1]
+
+    def span_within(self, i: int, reach: int) -> Span | None:
+        """The span covering token i or starting within `reach` tokens after it."""
+        if i >= len(self.tokens):
+            return None
+        hit = self.covering[i] or self.next_span[i]
+        return hit if hit is not None and hit.start < i + reach else None
 
 
-def _span_ending(spans: list[Span], i: int) -> Span | None:
-    return next((s for s in spans if s.start <= i < s.end), None)
-
-
-def _clause_start(tokens: list[Token], i: int) -> int:
-    k = i
-    while k > 0 and not _CLAUSE_BREAK.search(tokens[k].gap):
-        k -= 1
-    return k
-
-
-def _inverted(tokens: list[Token], spans: list[Span], i: int) -> str | Span | None:
+def _inverted(lay: _Layout, i: int) -> str | Span | None:
     """ ', said Liu Dongshu, an assistant professor'  /  '," she added' """
+    tokens = lay.tokens
     if i + 1 >= len(tokens):
         return None
     if tokens[i + 1].low in _SUBJECT_PRONOUNS and re.search(rf"[{_QUOTES}]", tokens[i].gap):
         return PRONOUN
-    span = _span_from(spans, i + 1, reach=3)
-    if span is None or span.start > i + 3:
+    span = lay.span_within(i + 1, reach=3)
+    if span is None:
         return None
     after = tokens[span.end].gap if span.end < len(tokens) else "."
-    return span if re.search(r"[,.;:!?(]", after) or span.end >= len(tokens) else None
+    return span if re.search(r"[,.;:!?(]", after) else None
 
 
-def _forward(tokens: list[Token], spans: list[Span], i: int) -> str | Span | None:
+def _forward(lay: _Layout, i: int) -> str | Span | None:
     """ 'Kim said' / 'Yun Sun, director of ..., said' / 'she added' """
+    tokens = lay.tokens
     k = i - 1
     while k >= 0 and i - k <= 3 and (tokens[k].low in _BETWEEN or tokens[k].low.endswith("ly")):
         k -= 1
@@ -356,26 +380,26 @@ def _forward(tokens: list[Token], spans: list[Span], i: int) -> str | Span | Non
         return None
     if tokens[k].low in _SUBJECT_PRONOUNS and not tokens[k + 1].gap.strip():
         return PRONOUN
-    span = _span_ending(spans, k)
+    span = lay.covering[k]
     if span is not None and not "".join(t.gap for t in tokens[span.end : i + 1]).strip():
         return span
     if "," in tokens[i].gap:  # an appositive: the subject is the first name of the clause
-        lo = _clause_start(tokens, i)
-        return next((s for s in spans if lo <= s.start < i), None)
+        return lay.span_within(lay.clause[i], reach=i - lay.clause[i])
     return None
 
 
 def speakers(tokens: list[Token], spans: list[Span]) -> list[str | Span]:
     """Who the text says said something: name spans, or PRONOUN when only "she added" says so."""
+    lay = _Layout(tokens, spans)
     found: list[str | Span] = []
     for i, t in enumerate(tokens):
         if t.low == "according" and i + 1 < len(tokens) and tokens[i + 1].low == "to":
-            hit = next((s for s in spans if i + 2 <= s.start <= i + 6), None)
+            hit = lay.span_within(i + 2, reach=5)
         elif t.low in SPEECH_VERBS and not t.cap:
             quoted = re.search(rf"[{_QUOTES}]", t.gap)
-            hit = _inverted(tokens, spans, i) if quoted or "," in t.gap else None
+            hit = _inverted(lay, i) if quoted or "," in t.gap else None
             if hit is None and not quoted:
-                hit = _forward(tokens, spans, i)
+                hit = _forward(lay, i)
         else:
             continue
         if hit is not None:
@@ -440,8 +464,10 @@ def _has_quantity(q: Quantity, pool: frozenset[Quantity]) -> bool:
     return any(p.value == q.value and (q.unit is None or p.unit is None or p.unit == q.unit) for p in pool)
 
 
-def _same_speaker(a: Span, b: Span) -> bool:
-    return any(same_name_word(w, frozenset(b.words)) for w in a.words)
+def _any_same_speaker(claimed: tuple[Span, ...], theirs: tuple[Span, ...]) -> bool:
+    words = frozenset(w for s in theirs for w in s.words)
+    index = name_index(words)
+    return any(same_name_word(w, words, index) for s in claimed for w in s.words)
 
 
 def check(claim: str, source: str, neighbour: str = "", context: str = "") -> Verdict:
@@ -453,13 +479,14 @@ def check(claim: str, source: str, neighbour: str = "", context: str = "") -> Ve
     n = facts(neighbour, known) if neighbour and (s.refers_back or s.pronoun_speaker) else None
     words = s.words | (n.words if n else frozenset())
     pool = s.quantities | (n.quantities if n else frozenset())
-    missing = [f"name {w!r}" for w in c.names if not same_name_word(w, words)]
+    index = name_index(words)
+    missing = [f"name {w!r}" for w in c.names if not same_name_word(w, words, index)]
     missing += [f"number {q}" for q in sorted(c.quantities, key=str) if not _has_quantity(q, pool)]
     missing += [f"time {t}" for t in sorted(c.times - s.times - (n.times if n else frozenset()))]
     missing += sorted(c.dates - s.dates - (n.dates if n else frozenset()))
     theirs = s.speakers or (n.speakers if n else ())
     wrong = ""
-    if c.speakers and theirs and not any(_same_speaker(a, b) for a in c.speakers for b in theirs):
+    if c.speakers and theirs and not _any_same_speaker(c.speakers, theirs):
         wrong = f"claim: {', '.join(map(str, c.speakers))}; source: {', '.join(map(str, theirs))}"
     return Verdict(tuple(missing), wrong)
 
