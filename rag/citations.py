@@ -120,7 +120,7 @@ class CitationVerifier:
         self.bank = bank
         self.threshold = support_threshold
 
-    def _holds(self, sent: str, sup: Support, cs: ChunkSentences, context: str) -> bool:
+    def _holds(self, sent: str, sup: Support, cs: ChunkSentences, context: list[str]) -> bool:
         """Similar is not supported: the best sentence (+ the one it refers back to) must also carry the
         claim's names, numbers, dates and speaker (rag/verify/attribution.py)."""
         return sup.score >= self.threshold and check_sentence(sent, cs.texts, sup.sentence, context).ok
@@ -131,7 +131,7 @@ class CitationVerifier:
             return Verified("", [], [])
         css = self.bank.get([p.chunk for p in passages]) if passages else []
         vecs = self.bank.embed_claims([s for s, _ in parsed])
-        context = "\n".join(cs.chunk.text for cs in css)  # tells names from sentence openers
+        context = [cs.chunk.text for cs in css]  # tells names from sentence openers
         chosen: list[tuple[list[int], float, list[Support | None]]] = []
         for (sent, nums), vec in zip(parsed, vecs, strict=True):
             terms = term_set(sent)

@@ -19,6 +19,7 @@ the same characters.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -470,11 +471,18 @@ def _any_same_speaker(claimed: tuple[Span, ...], theirs: tuple[Span, ...]) -> bo
     return any(same_name_word(w, words, index) for s in claimed for w in s.words)
 
 
-def check(claim: str, source: str, neighbour: str = "", context: str = "") -> Verdict:
+def known_names(context: str | Iterable[str]) -> frozenset[str]:
+    """Words capitalised mid-sentence in the context: a text, or several (each cached on its own, so
+    passages that recur across questions are read once)."""
+    texts = [context] if isinstance(context, str) else context
+    return frozenset().union(*(midsentence_caps(t) for t in texts))
+
+
+def check(claim: str, source: str, neighbour: str = "", context: str | Iterable[str] = "") -> Verdict:
     """Does `source` (plus `neighbour`, the sentence before it, when it refers back) carry the claim's
-    names, numbers, dates, times and speaker? `context` (e.g. the passages) only helps tell names from
-    capitalised sentence openers."""
-    known = midsentence_caps(context) | midsentence_caps(source) | midsentence_caps(neighbour)
+    names, numbers, dates, times and speaker? `context` (the document or the passages) only helps tell
+    names from capitalised sentence openers."""
+    known = known_names(context) | midsentence_caps(source) | midsentence_caps(neighbour)
     c, s = facts(claim, known), facts(source, known)
     n = facts(neighbour, known) if neighbour and (s.refers_back or s.pronoun_speaker) else None
     words = s.words | (n.words if n else frozenset())
@@ -491,6 +499,6 @@ def check(claim: str, source: str, neighbour: str = "", context: str = "") -> Ve
     return Verdict(tuple(missing), wrong)
 
 
-def check_sentence(claim: str, sentences: tuple[str, ...], i: int, context: str = "") -> Verdict:
+def check_sentence(claim: str, sentences: tuple[str, ...], i: int, context: str | Iterable[str] = "") -> Verdict:
     """check() against sentence i of a chunk, with the sentence before it as the neighbour."""
     return check(claim, sentences[i], sentences[i - 1] if i > 0 else "", context)
