@@ -1,7 +1,7 @@
 """The attribution and number guard (rag/verify/attribution.py), alone and inside the citation verifier.
 
 Perturbation test (issue 18): true sentences from the bundled article and from a fixed sample of SQuAD
-dev paragraphs get one name, number, month or speaker swapped for another one from the SAME document.
+dev paragraphs get one name, number, month, clock time or speaker swapped for another one from the SAME document.
 At least 95% of the perturbed sentences must be flagged and at least 95% of true claims (the sentence,
 its clauses, its numbers rewritten in another form) must pass: through the guard directly and through
 CitationVerifier.verify with the real MiniLM embedder. The perturbations are made by simple regexes of
@@ -30,12 +30,14 @@ from rag.verify.attribution import check, facts, midsentence_caps
 from rag.verify.vocabulary import MONTHS, PLACE_ALIASES, SPEECH_VERBS, TENS, TITLES, UNITS_0_19
 
 ARTICLE = BUNDLED_CORPUS / "elephant-in-the-room.txt"
+BRIDGE = BUNDLED_CORPUS / "kessick-narrows-bridge.txt"
 SQUAD = PROJECT_ROOT.parent / "shared" / "data" / "squaddev_v1.1.json.gz"
 SEED = 18
 TARGET = 0.95
 
 _NAME = re.compile(r"(?<=[a-z,;] )[A-Z][a-z]+(?: (?:of )?[A-Z][a-z]+)*")
-_NUMBER = re.compile(r"(?<![\w.,])\d{1,3}(?:,\d{3})+(?![\w,])|(?<![\w.,])\d+(?![\w,.]\d|\w)")
+_NUMBER = re.compile(r"(?<![\w.,:])\d{1,3}(?:,\d{3})+(?![\w,])|(?<![\w.,:])\d+(?![\w,.:]\d|\w)")
+_CLOCK = re.compile(r"(?<![\w.:])\d{1,2}:\d{2}(?![\w:])")
 _MONTH = re.compile(r"\b(?:January|February|March|April|June|July|August|September|October|November|December)\b")
 _VERBS = "|".join(sorted(SPEECH_VERBS))
 _SPEAKER = re.compile(
@@ -53,7 +55,7 @@ class Item:
     claim: str
     sentence: str  # the true sentence the claim came from
     neighbour: str  # the sentence before it in the document
-    kind: str  # "true", or the perturbation: name, number, month, speaker
+    kind: str  # "true", or the perturbation: name, number, month, time, speaker
 
 
 # ---------------------------------------------------------------------------------- building the sets
@@ -106,7 +108,7 @@ def _swap(sentence: str, neighbour: str, found: list[str], pool: list[str], rng:
 
 
 def _year_like(n: str) -> bool:
-    return len(_value(n)) == 4 and 1000 <= int(_value(n)) <= 2100
+    return _value(n).isdigit() and len(_value(n)) == 4 and 1000 <= int(_value(n)) <= 2100
 
 
 def perturbations(text: str, rng: random.Random) -> list[Item]:
@@ -114,6 +116,7 @@ def perturbations(text: str, rng: random.Random) -> list[Item]:
     names = sorted({m for m in _NAME.findall(text) if not set(m.lower().split()) & (TITLES | set(MONTHS))})
     numbers = sorted(set(_NUMBER.findall(text)))
     months = sorted(set(_MONTH.findall(text)))
+    clocks = sorted(set(_CLOCK.findall(text)))
     speakers = sorted({a or b for a, b in _SPEAKER.findall(text)} - {"He", "She", "They", "It", "We", "I"})
     items = []
     for sent, prev in sentences_of(text):
@@ -122,7 +125,7 @@ def perturbations(text: str, rng: random.Random) -> list[Item]:
 
         def same_shape(new, old, s, n):
             return _value(new) != _value(old) and _year_like(new) == _year_like(old) and \
-                _value(new) not in {_value(x) for x in _NUMBER.findall(f"{s} {n}")}
+                _value(new) not in {_value(x) for x in _NUMBER.findall(f"{s} {n}") + _CLOCK.findall(f"{s} {n}")}
 
         def other_speaker(new, old, s, n):
             return not _words(new) & _words(s) and not _places(new) & _places(old)
@@ -131,6 +134,7 @@ def perturbations(text: str, rng: random.Random) -> list[Item]:
             ("name", _swap(sent, prev, found_names, names, rng)),
             ("number", _swap(sent, prev, found_nums, numbers, rng, same_shape)),
             ("month", _swap(sent, prev, _MONTH.findall(sent), months, rng)),
+            ("time", _swap(sent, prev, _CLOCK.findall(sent), clocks, rng, same_shape)),
             ("speaker", _swap(sent, prev, [a or b for a, b in _SPEAKER.findall(sent)], speakers, rng, other_speaker)),
         ]
         items.extend(Item(claim, sent, prev, kind) for kind, hit in tries if hit for claim in [hit[0]])
@@ -302,6 +306,13 @@ def test_article_perturbations_through_the_guard():
     _assert_rates(rates(items_for(text), guard_judge(text)), "article, guard")
 
 
+def test_second_bundled_document_perturbations_through_the_guard():
+    """The bridge article has the clock times and units the first one lacks (times are swapped too)."""
+    text = BRIDGE.read_text("utf-8")
+    assert any(i.kind == "time" for i in perturbations(text, random.Random(SEED)))
+    _assert_rates(rates(items_for(text), guard_judge(text)), "bridge article, guard")
+
+
 def _over_documents(groups: list[tuple[list[Item], object]]) -> Rates:
     """Rates over several documents, each judged in its own context."""
     items = [i for g, _ in groups for i in g]
@@ -320,11 +331,12 @@ def verifier(article_assistant) -> CitationVerifier:
     return article_assistant.verifier
 
 
-def test_article_perturbations_through_the_verifier(article_assistant, verifier):
+@pytest.mark.parametrize("doc", [ARTICLE, BRIDGE], ids=["article", "bridge"])
+def test_bundled_perturbations_through_the_verifier(doc, article_assistant, verifier):
     store = article_assistant.indexer.store
-    doc = next(d for d in store.documents() if d.doc_id == ARTICLE.name)
-    passages = [Passage(chunk=c, score=1.0, rank=k) for k, c in enumerate(store.chunks_of(doc.doc_id), 1)]
-    _assert_rates(rates(items_for(article_text()), verifier_judge(verifier, passages)), "article, verifier")
+    passages = [Passage(chunk=c, score=1.0, rank=k) for k, c in enumerate(store.chunks_of(doc.name), 1)]
+    text = article_text() if doc == ARTICLE else doc.read_text("utf-8")
+    _assert_rates(rates(items_for(text), verifier_judge(verifier, passages)), f"{doc.stem}, verifier")
 
 
 @pytest.mark.parametrize("part", ["dev", "held-out"])

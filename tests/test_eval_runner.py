@@ -37,11 +37,12 @@ def assistant(tmp_path_factory):
     return Assistant.from_settings(settings)
 
 
-def test_every_evidence_phrase_of_the_article_suite_is_in_the_real_index(assistant):
+def test_every_evidence_phrase_of_the_bundled_suites_is_in_the_real_index(assistant):
     assistant.warm_up()
     chunks = corpus_chunks(assistant)
     assert chunks
-    for case in load_suite(SUITES / "article.yaml").cases:
+    cases = [c for name in ("article", "article-hard", "kessick-bridge") for c in load_suite(SUITES / f"{name}.yaml").cases]
+    for case in cases:
         if case.evidence:
             assert any(contains_any(text, case.evidence) for _, text in chunks), case.id
         if "boilerplate" in case.tags:  # the blog tail must not be indexed: nothing may support these
