@@ -358,3 +358,18 @@ def test_verifier_flags_the_issue_example_and_keeps_the_true_sentence(article_as
     yun = "Yun Sun said China doesn't feel it can control the deepening engagement between Russia and North Korea."
     good = verifier.verify(yun, passages)
     assert good.sentences[0].supported and "Yun Sun" in good.citations[0].text
+
+
+def test_verifier_repairs_a_misattributed_citation_to_the_passage_with_the_right_speaker(verifier):
+    def chunk(cid: str, text: str) -> Chunk:
+        return Chunk(chunk_id=cid, doc_id=f"{cid}.txt", title=cid, ordinal=0, start=0, end=len(text), text=text)
+
+    kim = chunk("kim", "Officials met in Pyongyang. Kim said the two countries had elevated their ties to a new level.")
+    putin = chunk("putin", "The leaders signed the treaty. Putin said the two countries had elevated their ties to a new "
+                           "level, after a long meeting in Pyongyang.")
+    passages = [Passage(chunk=kim, score=1.0, rank=1), Passage(chunk=putin, score=0.5, rank=2)]
+    claim = "Putin said the two countries had elevated their ties to a new level [1]."
+    v = verifier.verify(claim, passages)
+    assert v.sentences[0].supported and [c.chunk_id for c in v.citations] == ["putin"]  # [1] was Kim's words
+    wrong = verifier.verify("Lavrov said the two countries had elevated their ties to a new level [1].", passages)
+    assert not wrong.sentences[0].supported and not wrong.citations
