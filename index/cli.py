@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--config", default=argparse.SUPPRESS, help="optional TOML settings file")
     p = argparse.ArgumentParser(prog="python -m index", description="Manage the document index.", parents=[common])
     sub = p.add_subparsers(dest="cmd", required=True)
-    b = sub.add_parser("build", parents=[common], help="index the given paths, or the bundled article when none are given")
+    b = sub.add_parser("build", parents=[common], help="index the given paths, or the bundled documents when none are given")
     b.add_argument("paths", nargs="*")
     b.add_argument("--rebuild", action="store_true", help="delete the existing index first")
     b.add_argument("--if-missing", action="store_true", help="do nothing when an index already exists")

@@ -152,7 +152,7 @@ class IndexStore:
         with self._lock:
             if not self.exists():
                 raise IndexMissingError(
-                    f"no index in {self.index_dir}: build it with `python -m index build` (bundled article) "
+                    f"no index in {self.index_dir}: build it with `python -m index build` (bundled documents) "
                     "or `python -m index add PATH`"
                 )
             m = Manifest.load(self.manifest_path)

@@ -49,6 +49,26 @@ def test_article_suite_evidence_is_verbatim_article_text_not_boilerplate():
             assert contains_any(body, c.answers), f"{c.id}: no accepted answer occurs in the article"
 
 
+@pytest.mark.parametrize(
+    ("suite_file", "doc_file"),
+    [("article-hard.yaml", "elephant-in-the-room.txt"), ("kessick-bridge.yaml", "kessick-narrows-bridge.txt")],
+)
+def test_hard_suites_are_verbatim_and_honestly_split(suite_file, doc_file):
+    """Issue 18 suites: evidence is document text, every case is `dev` xor `test`, split about half/half."""
+    body = (PROJECT_ROOT / "data" / "corpus" / doc_file).read_text("utf-8").partition("\nComments\n")[0]
+    cases = load_suite(SUITES / suite_file).cases
+    assert len(cases) >= 30
+    for c in cases:
+        assert ("dev" in c.tags) != ("test" in c.tags), f"{c.id}: tag it dev or test, not both or neither"
+        assert all(contains_any(body, [e]) for e in c.evidence), f"{c.id}: evidence not in {doc_file}"
+        if c.answerable:
+            assert c.evidence and contains_any(body, c.answers), c.id
+    n_dev = sum("dev" in c.tags for c in cases)
+    assert abs(2 * n_dev - len(cases)) <= 2, "dev and test are half/half"
+    for part in ("dev", "test"):
+        assert any(not c.answerable and part in c.tags for c in cases), f"{part} needs unanswerable cases"
+
+
 def test_boilerplate_cases_ask_about_the_stripped_tail():
     _, tail = _article_body_and_tail()
     probes = [c for c in load_suite(SUITES / "article.yaml").cases if "boilerplate" in c.tags]

@@ -295,7 +295,7 @@ def test_app_killed_and_restarted_keeps_documents_and_starts_fresh_chats(article
         c2 = Client(app.url, verbose=False, download_files=False)
         rows = c2.predict(api_name="/documents")[0]["data"]
         ids = sorted(r[3] for r in rows)
-        assert ids == ["elephant-in-the-room.txt", "harwick_canal.txt"]
+        assert ids == ["elephant-in-the-room.txt", "harwick_canal.txt", "kessick-narrows-bridge.txt"]
         for doc_id in ids:
             assert len(c2.predict(doc_id, api_name="/read_document")) > 200
         chat, _, answer = c2.predict("How many locks does the Harwick canal have?", api_name="/ask")

@@ -21,6 +21,8 @@ from tests.chroma_server import ChromaServer
 from tests.fake_embedder import HashEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
+ARTICLE = "elephant-in-the-room.txt"
+BUNDLED = [ARTICLE, "kessick-narrows-bridge.txt"]  # data/corpus, in the order the indexer reads them
 
 
 class CountingEmbedder:
@@ -76,14 +78,14 @@ def _chroma_ids(store: IndexStore) -> set[str]:
 
 def test_bundled_article_indexed_with_exact_spans(indexer):
     report = indexer.build_bundled()
-    assert report.added == ["elephant-in-the-room.txt"] and not report.errors
-    (info,) = indexer.documents()
-    assert info.n_chunks == report.chunks >= 8
+    assert report.added == BUNDLED and not report.errors
+    info = next(d for d in indexer.documents() if d.doc_id == ARTICLE)
+    assert info.n_chunks >= 8 and sum(d.n_chunks for d in indexer.documents()) == report.chunks
     doc = indexer.store.document(info.doc_id)
     for c in indexer.store.chunks_of(info.doc_id):
         assert doc.text[c.start:c.end] == c.text and c.title == doc.title
     assert indexer.verify() == []
-    assert _chroma_ids(indexer.store) == {c.chunk_id for c in indexer.store.chunks_of(info.doc_id)}
+    assert _chroma_ids(indexer.store) == {c.chunk_id for d in BUNDLED for c in indexer.store.chunks_of(d)}
     hits = indexer.store.dense_search(indexer.embedder.embed(["How many shipping containers did Russia get?"])[0], 3)
     assert "10,000 shipping containers" in hits[0][0].text
     assert "10,000 shipping containers" in indexer.store.bm25_search("shipping containers", 1)[0][0].text
@@ -93,7 +95,7 @@ def test_reingest_unchanged_does_no_embedding_work(indexer):
     indexer.build_bundled()
     before = indexer.embedder.texts
     report = indexer.build_bundled()
-    assert report.skipped == ["elephant-in-the-room.txt"] and report.chunks == 0
+    assert report.skipped == BUNDLED and report.chunks == 0
     assert indexer.embedder.texts == before
 
 
@@ -118,7 +120,7 @@ def test_remove_deletes_from_both_indexes(indexer, tmp_path):
     indexer.add([p])
     ids = {c.chunk_id for c in indexer.store.chunks_of("zebra.md")}
     indexer.remove("zebra.md")
-    assert [d.doc_id for d in indexer.documents()] == ["elephant-in-the-room.txt"]
+    assert sorted(d.doc_id for d in indexer.documents()) == BUNDLED
     assert not (ids & _chroma_ids(indexer.store))
     assert indexer.store.bm25_search("zebras stripes flies", 5) == []
     assert indexer.verify() == []
@@ -137,7 +139,7 @@ def test_bad_files_reported_per_file_and_nothing_lost(indexer, tmp_path):
     assert report.added == ["good.txt"]
     named = sorted(Path(e.path).name for e in report.errors)
     assert named == ["bad.pdf", "bin.md", "empty.txt", "missing.html"]
-    assert {d.doc_id for d in indexer.documents()} == {"elephant-in-the-room.txt", "good.txt"}
+    assert {d.doc_id for d in indexer.documents()} == {*BUNDLED, "good.txt"}
     assert indexer.verify() == []
 
 
@@ -207,11 +209,11 @@ def test_sigkill_mid_ingest_leaves_a_consistent_index(tmp_path, real_embedder, w
     assert fresh.verify() == []
     docs = {d.doc_id for d in fresh.documents()}
     # all-or-nothing: either the whole batch was committed, or none of it
-    assert docs in ({"elephant-in-the-room.txt"}, {"elephant-in-the-room.txt"} | {f"doc{i}.txt" for i in range(5)})
+    assert docs in (set(BUNDLED), set(BUNDLED) | {f"doc{i}.txt" for i in range(5)})
     assert "10,000 shipping containers" in fresh.store.bm25_search("shipping containers", 1)[0][0].text
     report = fresh.add([folder])
     assert not report.errors
-    assert {d.doc_id for d in fresh.documents()} == {"elephant-in-the-room.txt"} | {f"doc{i}.txt" for i in range(5)}
+    assert {d.doc_id for d in fresh.documents()} == set(BUNDLED) | {f"doc{i}.txt" for i in range(5)}
     assert fresh.verify() == []
 
 

@@ -146,7 +146,7 @@ def test_upload_ask_then_remove(served, tmp_path):
     assert all(x["doc_id"] != "quokka_notes.txt" for x in after["citations"])
     # the bundled article cannot be removed from the UI: it is always there to read
     status, table, *_ = c.predict("elephant-in-the-room.txt", api_name="/remove_document")
-    assert "bundled article" in status and "elephant-in-the-room.txt" in _doc_ids(table)
+    assert "bundled document" in status and "elephant-in-the-room.txt" in _doc_ids(table)
 
 
 def test_upload_limits_and_per_file_errors(served, tmp_path):

@@ -74,7 +74,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
                 pytest.fail(f"python -m ui did not start: {Path(log.name).read_text()[-3000:]}")
             time.sleep(1)
         startup = Path(log.name).read_text()
-        assert "indexing the bundled article" in startup and "Models ready" in startup
+        assert "indexing the bundled documents" in startup and "Models ready" in startup
         yield url, data
     finally:
         proc.send_signal(signal.SIGINT)

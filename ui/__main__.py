@@ -1,4 +1,4 @@
-"""`python -m ui`: build the bundled article's index if missing, load the models once, then serve the page.
+"""`python -m ui`: build the bundled documents' index if missing, load the models once, then serve the page.
 
 Errors are translated here, once: a RagError prints its message (which says how to fix it) and exits 2.
 """
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         parts = build(settings, progress)
         assistant, library = parts.assistant, parts.library
         if not library.documents():
-            print(f"No index in {settings.index_dir}: indexing the bundled article…", file=sys.stderr)
+            print(f"No index in {settings.index_dir}: indexing the bundled documents…", file=sys.stderr)
             report = library.build_bundled(progress=progress)
             close()
             print(f"Index built: {report.summary()}", file=sys.stderr)

@@ -180,7 +180,7 @@ class DocumentHandlers:
     def remove(self, doc_id: str | None) -> tuple:
         info = next((d for d in self.library.documents() if d.doc_id == doc_id), None) if doc_id else None
         problem = ("Pick a document to remove." if not doc_id else f"✗ {doc_id} is not in the index." if info is None
-                   else f"✗ {info.title} is the bundled article; it stays so there is always something to ask about."
+                   else f"✗ {info.title} is a bundled document; it stays so there is always something to ask about."
                    if is_bundled(info.source) else "")
         if not problem:
             try:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from core.terms import term_set
 from core.types import Citation, Passage, Sentence
 from index.sentences import split_sentences
-from rag.verify.evidence import SentenceBank, Support, support
+from rag.verify.attribution import check_sentence
+from rag.verify.evidence import ChunkSentences, SentenceBank, Support, support
 
 _LABEL = r"(?:sources?|passages?|docs?|documents?|refs?|references?|citations?)"
 _NUM = rf"(?:{_LABEL}\s*)?#?\s*\d+"
@@ -121,21 +122,26 @@ class CitationVerifier:
         self.bank = bank
         self.threshold = support_threshold
 
+    def _holds(self, sent: str, sup: Support, cs: ChunkSentences, context: list[str]) -> bool:
+        """Similar is not supported: the best sentence (+ the one it refers back to) must also carry the
+        claim's names, numbers, dates and speaker (rag/verify/attribution.py)."""
+        return sup.score >= self.threshold and check_sentence(sent, cs.texts, sup.sentence, context).ok
+
     def verify(self, text: str, passages: list[Passage]) -> Verified:
         parsed = parse_sentences(neutralise(text))
         if not parsed:
             return Verified("", [], [])
         css = self.bank.get([p.chunk for p in passages]) if passages else []
         vecs = self.bank.embed_claims([s for s, _ in parsed])
+        context = [cs.chunk.text for cs in css]  # tells names from sentence openers
         chosen: list[tuple[list[int], float, list[Support | None]]] = []
         for (sent, nums), vec in zip(parsed, vecs, strict=True):
             terms = term_set(sent)
             sups = [support(vec, terms, cs) for cs in css]
-            keep = [n for n in nums if 1 <= n <= len(sups) and sups[n - 1].score >= self.threshold]
+            keep = [n for n in nums if 1 <= n <= len(sups) and self._holds(sent, sups[n - 1], css[n - 1], context)]
             if not keep and sups:
-                best = max(range(len(sups)), key=lambda j: sups[j].score)
-                if sups[best].score >= self.threshold:
-                    keep = [best + 1]
+                by_score = sorted(range(len(sups)), key=lambda j: -sups[j].score)
+                keep = next(([j + 1] for j in by_score if self._holds(sent, sups[j], css[j], context)), [])
             best_score = max((s.score for s in sups), default=0.0)
             score = max((sups[n - 1].score for n in keep), default=best_score)
             chosen.append(([n - 1 for n in keep], score, sups))

@@ -1,0 +1,120 @@
+"""Word lists of the attribution and number guard: the one place each of these vocabularies lives.
+
+Month and day names, number words, units, title words, name particles, speech verbs, referring-back
+pronouns and place aliases (capitals used for governments, demonyms). Other modules import them from
+here rather than keeping a copy (rag/extractive.py still has its own month regex: move it here on merge).
+"""
+
+from __future__ import annotations
+
+from core.terms import wordset
+
+MONTHS: dict[str, int] = {
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
+    "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
+    "oct": 10, "nov": 11, "dec": 12,
+}
+# three-letter abbreviations that are also ordinary words count only next to a number ("Mar 3")
+AMBIGUOUS_MONTHS = wordset("may mar jan jun dec")
+
+WEEKDAYS = wordset("monday tuesday wednesday thursday friday saturday sunday")
+
+UNITS_0_19: dict[str, int] = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}
+TENS: dict[str, int] = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90,
+}
+HUNDRED = "hundred"
+SCALES: dict[str, int] = {"thousand": 10**3, "million": 10**6, "billion": 10**9, "trillion": 10**12}
+# short scale suffixes written after digits: "$2bn", "1.5m people" (not "5 m" = metres, see UNITS)
+SCALE_SUFFIXES: dict[str, int] = {"bn": 10**9, "tn": 10**12}
+NUMBER_WORDS = frozenset(UNITS_0_19) | frozenset(TENS) | {HUNDRED} | frozenset(SCALES)
+# "one" alone is mostly a pronoun ("one of the ..."); it counts only inside a longer number
+WEAK_NUMBER_WORDS = wordset("one")
+
+# unit words after a number, folded to one canonical unit so "312 metres" == "312 m" == "312 meters"
+UNITS: dict[str, str] = {}
+for _canon, _forms in {
+    "m": "m metre metres meter meters", "km": "km kilometre kilometres kilometer kilometers",
+    "cm": "cm centimetre centimetres centimeter centimeters", "mm": "mm millimetre millimetres",
+    "mile": "mile miles mi", "ft": "ft foot feet", "in": "inch inches", "yd": "yard yards",
+    "kg": "kg kilogram kilograms kilo kilos", "g": "g gram grams", "lb": "lb lbs pound pounds",
+    "t": "ton tons tonne tonnes", "l": "l litre litres liter liters", "ml": "ml millilitre millilitres",
+    "h": "h hr hrs hour hours", "min": "min mins minute minutes", "s": "sec secs second seconds",
+    "day": "day days", "week": "week weeks", "month": "month months", "year": "year years",
+    "decade": "decade decades", "century": "century centuries",
+    "pct": "percent per-cent pct %", "usd": "dollar dollars usd $", "eur": "euro euros eur €",
+    "gbp": "sterling gbp £", "yuan": "yuan renminbi rmb", "won": "won", "rouble": "rouble roubles ruble rubles",
+    "kmh": "kmh kph mph", "deg": "degree degrees °", "kw": "kw kilowatt kilowatts",
+    "mw": "mw megawatt megawatts", "ha": "hectare hectares ha", "acre": "acre acres",
+}.items():
+    for _f in _forms.split():
+        UNITS[_f] = _canon
+# words that sit between a number and its unit without changing it ("260,000 metric tons")
+UNIT_FILLERS = wordset("metric square cubic nautical short long more than over about around nearly almost")
+
+TITLES = wordset(
+    """
+    mr mrs ms miss dr prof professor sir dame lord lady president vice prime minister premier chancellor
+    secretary general gen col colonel maj major capt captain lt lieutenant sgt sergeant adm admiral
+    senator sen rep representative congressman congresswoman governor gov mayor judge justice king queen
+    prince princess emperor pope saint st rev reverend father bishop chairman chairwoman chair ceo cfo
+    director chief commander ambassador spokesman spokeswoman spokesperson deputy foreign defence defense
+    supreme leader former acting assistant associate lecturer
+    """
+)
+# lower-case words that may sit inside a name span ("University of Oxford", "Ludwig van Beethoven")
+NAME_PARTICLES = wordset("of the de da del della der di du van von bin ibn al el la le y and for")
+
+SPEECH_VERBS = wordset(
+    """
+    said says say stated told tells added adds noted notes warned warns warn claimed claims
+    argued argues explained explains wrote writes insisted insists suggested suggests observed observes
+    remarked remarks commented comments declared declares announced announces asserted asserts stressed
+    stresses emphasised emphasized emphasises emphasizes acknowledged acknowledges admitted admits
+    predicted predicts hailed hails cautioned cautions recalled recalls replied replies responded
+    responds concluded concludes maintained maintains contended contends testified testifies
+    tweeted quipped urged urges vowed vows promised promises denied denies confirmed confirms
+    """
+)
+# pronouns whose presence makes the previous sentence part of a claim's support (they name no one)
+REFERRING_PRONOUNS = wordset("he she they him her them his hers their theirs")
+# capitalised words that open sentences but are not names (checked only in sentence-initial position)
+SENTENCE_OPENERS = wordset(
+    """
+    however meanwhile despite although though while since because after before during when where if
+    unless whereas moreover furthermore also still yet thus therefore instead besides later earlier
+    today yesterday tomorrow now then both neither either each every many most some several few all
+    according asked in on at by for with without from among between within as like unlike
+    """
+)
+
+# one line per place: every form names the same government/country, so a claim may use any of them
+PLACE_ALIASES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(form.strip() for form in line.split("|"))
+    for line in """
+    china|chinese|beijing|prc
+    russia|russian|russians|moscow|kremlin|russian federation
+    north korea|north korean|north koreans|pyongyang|dprk
+    south korea|south korean|south koreans|seoul|rok
+    united states|us|usa|america|american|americans|washington|white house
+    united kingdom|uk|britain|british|london|great britain
+    japan|japanese|tokyo
+    france|french|paris|elysee
+    germany|german|germans|berlin
+    ukraine|ukrainian|ukrainians|kyiv|kiev
+    iran|iranian|iranians|tehran
+    india|indian|indians|new delhi|delhi
+    taiwan|taiwanese|taipei
+    israel|israeli|israelis|jerusalem
+    canada|canadian|canadians|ottawa
+    australia|australian|australians|canberra
+    soviet union|soviet|soviets|ussr
+    european union|eu|brussels
+    """.strip().splitlines()
+)
