@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -271,3 +272,35 @@ def test_exported_cases_fail_now_and_pass_when_fixed(article_assistant, tmp_path
     then = run_suites([suite], fixed, tmp_path / "fixed", show_bar=False)
     assert [then.scores[f"feedback/{c.id}"].passed for c in suite.cases] == [True, True]
     assert then.summary["overall"]["known_bad_citation_rate"] == 0.0
+
+
+# ---------------------------------------------------------------- reports: signal chart, hostile text escaped
+
+
+def test_reports_escape_hostile_feedback_and_chart_the_signal(tmp_path: Path):
+    from rag.eval.runner import answer_record, write_run
+    from rag.feedback.signal import feedback_signal
+
+    q = f"What is big? {HOSTILE}"
+    records = [rec(q, Verdict("thumbs_down", expected="<b>Lyon</b> [x](http://evil.example/a)"), comment=HOSTILE),
+               rec("Which city has silk?", Verdict("citation_rejected", marker=1)),
+               rec("Nice?", Verdict("thumbs_up"))]
+    records[2]["index_generation"] = "<script>g2</script>"
+    signal = feedback_signal(records)
+    assert [(s["index_generation"], s["points"][0]["down_share"], s["points"][0]["rejected_share"])
+            for s in signal["series"]] == [("<script>g2</script>", 0.0, 0.0), ("g1", 1.0, 0.5)]
+    write_export(build_export(records), tmp_path / "fb.yaml")
+    suite = load_suite(tmp_path / "fb.yaml")
+    run = [answer_record(c, suite.name, answer(c.question), 5.0) for c in suite.cases]
+    write_run(tmp_path / "run", run, run_info={"suites": [suite.name], "feedback": signal})
+    md = (tmp_path / "run" / "report.md").read_text()
+    page = (tmp_path / "run" / "report.html").read_text()
+    assert "Reader feedback over time" in md and "Reader feedback over time" in page
+    assert "known_bad_citation_rate" in md and "known_bad_citation_rate" in page
+    assert "<svg" in page and "polyline" not in page.split("Reader feedback")[0][-10:]
+    for text in (md, page):
+        assert "<script>" not in text and "<b>Lyon" not in text
+    assert "\\[x\\](http" in md and not re.search(r"(?<!\\)\]\(http", md)  # link syntax neutralised
+    assert "&lt;b&gt;Lyon&lt;/b&gt;" in page and "&lt;b&gt;Lyon&lt;/b&gt;" in md
+    assert "&lt;script&gt;" in page and "from reader feedback fb-" in page
+    assert "<a " not in page and "<script" not in page.lower().replace("&lt;script", "")
