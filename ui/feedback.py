@@ -46,8 +46,9 @@ def store_for(settings: Settings) -> FeedbackStore:
     return FeedbackStore(settings.feedback_dir, max_bytes=settings.feedback_max_bytes, keep=settings.feedback_keep)
 
 
-def status_html(message: str, ok: bool = True) -> str:
-    return f'<div class="fb-status {"ok" if ok else "error"}" role="status">{render.escape(message)}</div>'
+def status_html(message: str, ok: bool | None = True) -> str:
+    cls = "note" if ok is None else "ok" if ok else "error"
+    return f'<div class="fb-status {cls}" role="status">{render.escape(message)}</div>'
 
 
 def _answer_at(session: Session, number: Any) -> tuple[int, Answer]:
@@ -83,7 +84,7 @@ class FeedbackHandlers:
         marker = int(data["n"]) if kind == "citation_rejected" and str(data.get("n", "")).isdigit() else None
         about = render.feedback_target_html(answer, turn, marker)
         return (gr.update(open=True), turn + 1, kind, marker, "", "", about,
-                status_html("Add what you know (all optional but the verdict), then Send."))
+                status_html("Add what you know (all optional but the verdict), then Send.", ok=None))
 
     def use_viewed(self, session: Session, evidence: str) -> tuple:
         """Point at the passage open in the source viewer (and the text selected in it, if any)."""
@@ -141,9 +142,10 @@ class FeedbackHandlers:
 
 def build_feedback_panel(ui: SimpleNamespace) -> None:  # declarative layout: exempt from the 60-line rule
     """The feedback form, inside the current Blocks (under the chat)."""
+    # outside the accordion: a closed accordion does not render its children, and this one's script must run
+    ui.fb_about = gr.HTML(f'<div class="fb-hint">{render.escape(FORM_HINT)}</div>', elem_id="fb-about",
+                          js_on_load=(ASSETS / "feedback.js").read_text("utf-8"))
     with gr.Accordion("Feedback on an answer", open=False, elem_id="feedback") as ui.fb_panel:
-        ui.fb_about = gr.HTML(render.placeholder_html(FORM_HINT), elem_id="fb-about",
-                              js_on_load=(ASSETS / "feedback.js").read_text("utf-8"))
         with gr.Row(equal_height=True):
             ui.fb_turn = gr.Number(label="Answer number (1 = first answer)", precision=0, minimum=1,
                                    elem_id="fb-turn", min_width=120)

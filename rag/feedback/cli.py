@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("id")
     ex = sub.add_parser("export", help="write the verdicts as evaluation cases (a suite YAML)")
     ex.add_argument("--out", required=True, help="suite file to write, e.g. suites/feedback.yaml")
+    for sp in (ls, show, ex):  # accepted after the command too; SUPPRESS keeps a value given before it
+        sp.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 
