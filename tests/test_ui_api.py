@@ -249,9 +249,21 @@ def test_feedback_over_the_api_becomes_a_failing_feedback_suite(served):
     assert records[0]["conversation"] == records[1]["conversation"] and records[0]["index_generation"].startswith("g")
     assert records[1]["verdict"]["chunk_id"] == answer["citations"][0]["chunk_id"]
 
+    # "the documents do answer this": only on an abstention, with the expected answer; an evidence phrase
+    # from a retrieved passage points at that passage
+    _, abst = ask(c, "What is the capital of France?")
+    assert abst["abstained"]
+    wrong = c.predict(1, "documents_answer", None, "10,000", "", "", api_name="/feedback")
+    assert "applies to an abstention" in wrong
+    assert "expected short answer" in c.predict(2, "documents_answer", None, "", "", "", api_name="/feedback")
+    phrase = " ".join(abst["retrieved"][1]["chunk"]["text"].split()[:6])
+    assert "recorded as" in c.predict(2, "documents_answer", None, "Pyongyang", phrase, "", api_name="/feedback")
+    pointer = FeedbackStore(s.feedback_dir).records()[-1]["verdict"]["pointer"]
+    assert pointer["chunk_id"] == abst["retrieved"][1]["chunk"]["chunk_id"]
+
     charts, _, cases, _, _ = c.predict(FEEDBACK_SUITE, None, api_name="/run_evaluation")
-    assert [row[1] for row in cases["data"]] == ["FAIL"], "both verdicts are one point: one merged case"
-    assert "cited 1 passage(s) a reader marked" in cases["data"][0][2]
+    assert [row[1] for row in cases["data"]] == ["FAIL", "FAIL"], "the two verdicts on one point merge"
+    assert "cited 1 passage(s) a reader marked" in " ".join(row[2] for row in cases["data"])
     assert "Where the feedback cases come from" in charts and records[0]["id"] in charts
     assert "<script>alert" not in charts and "&lt;script&gt;alert(1)&lt;/script&gt;" in charts
 

@@ -180,9 +180,9 @@ def reject_button(turn: int, marker: int) -> str:
 
 def feedback_bar_html(answer: Answer, turn: int) -> str:
     """Real buttons under an answer: good, wrong, and on an abstention "the documents do answer this"."""
-    buttons = [f'<button type="button" class="{_fb_classes("up", turn)}" title="Good answer">👍 Good</button>',
+    buttons = [f'<button type="button" class="{_fb_classes("up", turn)}" title="Good answer"><span aria-hidden="true">👍</span> Good</button>',
                f'<button type="button" class="{_fb_classes("down", turn)}" title="Wrong or unhelpful answer">'
-               "👎 Wrong</button>"]
+               '<span aria-hidden="true">👎</span> Wrong</button>']
     if answer.abstained:
         buttons.append(f'<button type="button" class="{_fb_classes("docs", turn)}" title="Say what the documents '
                        'answer, and point at the passage">The documents do answer this</button>')
