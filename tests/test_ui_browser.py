@@ -416,3 +416,32 @@ def test_feedback_at_phone_width(server, browser):
     page.screenshot(path=ARTIFACTS / "ui-9-feedback-phone.png", full_page=True)
     assert not watch.errors, watch.errors
     ctx.close()
+
+
+def test_documents_do_answer_with_a_passage_picked_in_the_viewer(server, browser):
+    url, data = server
+    ctx, page, watch = open_page(browser, url, DESKTOP)
+    ask(page, "What is the capital of France?")
+    answer = last_answer(page)
+    answer.locator("button.fb-docs").click()
+    page.wait_for_function("document.querySelector('#fb-about')?.innerText.includes('Answer 1')")
+    assert page.get_by_role("radio", name="the documents do answer this (the assistant abstained)",
+                            exact=True).is_checked()
+    answer.locator(":scope > .cards .source-card").first.click()  # open a closest passage in the viewer
+    page.wait_for_selector("#source-viewer mark.cite-chunk")
+    page.evaluate("""() => { const m = document.querySelector('#source-viewer mark.cite-chunk');
+      const r = document.createRange(); r.setStart(m.firstChild, 0); r.setEnd(m.firstChild, 40);
+      const s = window.getSelection(); s.removeAllRanges(); s.addRange(r); }""")
+    selected = page.evaluate("window.getSelection().toString()").strip()
+    page.click("#fb-use-passage")
+    page.wait_for_function("document.querySelector('#fb-pointer textarea')?.value.length > 0")
+    assert page.input_value("#fb-evidence textarea") == selected
+    page.fill("#fb-expected textarea", "Pyongyang")
+    assert "recorded as fb-" in send_feedback(page)
+    from rag.feedback.store import FeedbackStore
+
+    v = FeedbackStore(data / "feedback").records()[-1]["verdict"]
+    assert v["kind"] == "documents_answer" and v["evidence"] == " ".join(selected.split())
+    assert selected in v["pointer"]["text"] and "::" in v["pointer"]["chunk_id"]
+    assert not watch.errors, watch.errors
+    ctx.close()

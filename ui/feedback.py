@@ -108,6 +108,7 @@ class FeedbackHandlers:
             return None
         # the selected phrase's chunk when there is a selection, else the chunk the viewer highlights
         wanted = " ".join((evidence or "").split()).lower()
+        chunks = sorted(chunks, key=lambda c: (c.start, c.end) != (h.start, h.end))  # the highlighted one first
         for c in chunks:
             if wanted and wanted in " ".join(c.text.split()).lower():
                 return _chunk_pointer(c)
