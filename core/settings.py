@@ -65,6 +65,9 @@ class Settings:
     ui_auth: str = ""  # "user:pass,user2:pass2"
     concurrency: int = 0  # 0: chosen from the generator
     max_queue: int = 64
+    # --- reader feedback (rag.feedback): append-only JSONL under data_dir/feedback, rotated by size ---
+    feedback_max_bytes: int = 5 * 1024 * 1024  # the live file rotates once a record would push it past this
+    feedback_keep: int = 4  # rotated files kept; older ones are deleted (cap: about max_bytes * (keep + 1))
 
     @property
     def index_dir(self) -> Path:
@@ -77,6 +80,10 @@ class Settings:
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def feedback_dir(self) -> Path:
+        return self.data_dir / "feedback"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -113,6 +120,8 @@ _ENV = {
     "RAG_UI_AUTH": "ui_auth",
     "RAG_HOST": "host",
     "RAG_PORT": "port",
+    "RAG_FEEDBACK_MAX_BYTES": "feedback_max_bytes",
+    "RAG_FEEDBACK_KEEP": "feedback_keep",
 }
 _ENV_FALLBACK = {"OPENAI_BASE_URL": "llm_url", "OPENAI_API_KEY": "llm_api_key", "OPENAI_MODEL": "llm_model"}
 
@@ -181,5 +190,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"k={s.k} must be >= 1 and candidates={s.candidates} >= k")
     if s.generator not in GENERATORS:
         raise ConfigError(f"generator={s.generator!r}: choose one of {', '.join(GENERATORS)}")
+    if s.feedback_max_bytes < 64 * 1024 or s.feedback_keep < 0:
+        raise ConfigError(f"feedback_max_bytes={s.feedback_max_bytes} must be >= 65536 and "
+                          f"feedback_keep={s.feedback_keep} >= 0 (RAG_FEEDBACK_MAX_BYTES, RAG_FEEDBACK_KEEP)")
     if s.chroma_url and not s.chroma_url.startswith(("http://", "https://")):
         raise ConfigError(f"chroma_url={s.chroma_url!r} must look like http://127.0.0.1:8000")

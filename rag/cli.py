@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--questions", type=int, default=120, help="questions per class")
     cal.add_argument("--data-dir", help="scratch data dir for the calibration index (default: a temp dir)")
     sub.add_parser("eval", help="run evaluation suites (see `python -m rag eval --help`)", add_help=False)
+    sub.add_parser("feedback", help="reader verdicts: list, show, export as a suite (see `python -m rag feedback --help`)",
+                   add_help=False)
     sub.add_parser("probes", help="prompt-injection probes (see `python -m rag probes --help`)", add_help=False)
     return p
 
@@ -145,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         from rag.dev.probes import main as probes_main
 
         return probes_main(argv[1:])
+    if argv and argv[0] == "feedback":
+        from rag.feedback.cli import main as feedback_main
+
+        return feedback_main(argv[1:])
     if argv and argv[0] == "eval":
         from rag.eval.cli import main as eval_main
 

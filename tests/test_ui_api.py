@@ -62,7 +62,7 @@ def test_endpoints_are_named(served):
     api = client(served[0]).view_api(print_info=False, return_format="dict")
     named = set(api["named_endpoints"])
     assert {"/ask", "/new_chat", "/add_documents", "/remove_document", "/read_document", "/documents",
-            "/run_evaluation"} <= named
+            "/run_evaluation", "/feedback"} <= named
 
 
 def test_ask_returns_cited_answer_and_chat_html(served):
@@ -225,6 +225,49 @@ def test_evaluation_run_bundled_and_uploaded_suite(served, tmp_path):
         c.predict(None, handle_file(str(bad)), api_name="/run_evaluation")
 
 
+FB_HOSTILE = "<script>alert(1)</script> [see](http://evil.example/x)"
+
+
+def test_feedback_over_the_api_becomes_a_failing_feedback_suite(served):
+    from rag.feedback.store import FeedbackStore
+    from ui.evaluation import FEEDBACK_SUITE
+
+    url, s, _ = served
+    c = client(url)
+    _, answer = ask(c, "How many shipping containers has Russia received from North Korea?")
+    bad = c.predict(1, "citation_rejected", 9, "", "", "", api_name="/feedback")
+    assert "Not recorded" in bad and "[9] is not in this answer" in bad
+    none = c.predict(5, "thumbs_up", None, "", "", "", api_name="/feedback")
+    assert "no answer #5" in none
+    ok = c.predict(1, "thumbs_down", None, "twenty thousand", "", FB_HOSTILE, api_name="/feedback")
+    assert "recorded as fb-" in ok and "<script>" not in ok
+    ok2 = c.predict(1, "citation_rejected", answer["citations"][0]["marker"], "", "", "", api_name="/feedback")
+    assert "recorded as fb-" in ok2
+    records = FeedbackStore(s.feedback_dir).records()
+    assert [r["verdict"]["kind"] for r in records] == ["thumbs_down", "citation_rejected"]
+    assert records[0]["comment"] == FB_HOSTILE and records[0]["user"] is None
+    assert records[0]["conversation"] == records[1]["conversation"] and records[0]["index_generation"].startswith("g")
+    assert records[1]["verdict"]["chunk_id"] == answer["citations"][0]["chunk_id"]
+
+    # "the documents do answer this": only on an abstention, with the expected answer; an evidence phrase
+    # from a retrieved passage points at that passage
+    _, abst = ask(c, "What is the capital of France?")
+    assert abst["abstained"]
+    wrong = c.predict(1, "documents_answer", None, "10,000", "", "", api_name="/feedback")
+    assert "applies to an abstention" in wrong
+    assert "expected short answer" in c.predict(2, "documents_answer", None, "", "", "", api_name="/feedback")
+    phrase = " ".join(abst["retrieved"][1]["chunk"]["text"].split()[:6])
+    assert "recorded as" in c.predict(2, "documents_answer", None, "Pyongyang", phrase, "", api_name="/feedback")
+    pointer = FeedbackStore(s.feedback_dir).records()[-1]["verdict"]["pointer"]
+    assert pointer["chunk_id"] == abst["retrieved"][1]["chunk"]["chunk_id"]
+
+    charts, _, cases, _, _ = c.predict(FEEDBACK_SUITE, None, api_name="/run_evaluation")
+    assert [row[1] for row in cases["data"]] == ["FAIL", "FAIL"], "the two verdicts on one point merge"
+    assert "cited 1 passage(s) a reader marked" in " ".join(row[2] for row in cases["data"])
+    assert "Where the feedback cases come from" in charts and records[0]["id"] in charts
+    assert "<script>alert" not in charts and "&lt;script&gt;alert(1)&lt;/script&gt;" in charts
+
+
 def test_auth_guards_page_and_api(served):
     from gradio_client import Client
 
@@ -258,6 +301,10 @@ def test_auth_guards_page_and_api(served):
         _, _, answer = ok.predict("How many shipping containers has Russia received from North Korea?",
                                   api_name="/ask")
         assert "10,000" in answer["text"]
+        assert "recorded as" in ok.predict(1, "thumbs_up", None, "", "", "", api_name="/feedback")
+        from rag.feedback.store import FeedbackStore
+
+        assert FeedbackStore(s2.feedback_dir).records()[-1]["user"] == "alice"
     finally:
         app.close()
 

@@ -7,6 +7,7 @@ Never `playwright install`: Chromium comes from apt (`make browser`).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -318,5 +319,129 @@ def test_evaluation_tab_runs_a_suite(server, browser):
     assert {"results.jsonl", "summary.json", "report.html", "report.md"} <= names, links
     jsonl = next(link for link in links if link.endswith("results.jsonl"))
     assert len(httpx.get(jsonl).text.strip().splitlines()) == 8, "the results download works"
+    assert not watch.errors, watch.errors
+    ctx.close()
+
+
+# -------------------------------------------------------------- reader feedback (issue 14)
+
+FB_HOSTILE = "<script>window.__pwned = 'fb'; alert(3)</script> see [proof](http://evil.example/fb)"
+
+
+def send_feedback(page) -> str:
+    n = page.locator("#fb-status .fb-status").count()
+    page.click("#fb-send")
+    page.wait_for_function("(n) => document.querySelectorAll('#fb-status .fb-status').length >= 1 && "
+                           "document.querySelector('#fb-status').innerText.includes('ecorded')", arg=n)
+    return page.inner_text("#fb-status")
+
+
+def test_feedback_becomes_a_suite_that_fails_on_this_build(server, browser, tmp_path):
+    url, data = server
+    ctx, page, watch = open_page(browser, url, DESKTOP)
+    # 1. a thumbs-down with a correction
+    ask(page, "Who said that any such meeting will also include discussion of China?")
+    first = last_answer(page)
+    assert "Howell" in first.inner_text()
+    first.locator("button.fb-down").click()
+    page.wait_for_function("document.querySelector('#fb-about')?.innerText.includes('Answer 1')")
+    assert page.get_by_role("radio", name="wrong or unhelpful answer", exact=True).is_checked()
+    assert page.input_value("#fb-turn input") == "1"
+    page.fill("#fb-expected textarea", "Choe Son Hui")
+    page.fill("#fb-comment textarea", FB_HOSTILE)
+    status = send_feedback(page)
+    assert "recorded as fb-" in status, status
+    # 2. a citation marked as not supporting its sentence
+    ask(page, "How many shipping containers has Russia received from North Korea?")
+    second = last_answer(page)
+    second.locator("button.fb-reject-btn").first.click()
+    page.wait_for_function("document.querySelector('#fb-about')?.innerText.includes('Answer 2')")
+    assert page.get_by_role("radio", name="this passage does not support this sentence", exact=True).is_checked()
+    assert page.input_value("#fb-marker input") == "1"
+    assert "recorded as fb-" in send_feedback(page)
+    page.screenshot(path=ARTIFACTS / "ui-8-feedback-desktop.png", full_page=True)
+    # keyboard: the buttons are real buttons, reachable and pressable without a mouse
+    second.locator("button.fb-up").focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelector('#fb-kind input:checked') !== null")
+    page.wait_for_timeout(500)
+    assert page.get_by_role("radio", name="good answer", exact=True).is_checked()
+
+    # the Evaluation tab runs the feedback suite and shows where each case came from, escaped
+    page.get_by_role("tab", name="Evaluation").click()
+    page.locator("#suite-pick input").fill("feedback")
+    page.get_by_role("option", name=re.compile("feedback")).click()
+    page.click("#run-eval")
+    page.wait_for_selector("#eval-charts .fb-origins", timeout=300_000)
+    page.locator("#eval-charts .fb-origins summary").first.click()  # each case opens its conversation
+    origins = page.locator("#eval-charts .fb-origins").text_content()
+    assert FB_HOSTILE in origins and "Choe Son Hui" in origins  # the comment, shown as the text it is
+    page.screenshot(path=ARTIFACTS / "ui-10-feedback-suite-desktop.png", full_page=True)
+    assert page.locator("#eval-charts script, #eval-charts a[href*='evil']").count() == 0
+    assert "0 of 2 cases passed" in page.inner_text("#eval-charts")
+    assert page.evaluate("window.__pwned") is None and watch.dialogs == [] and watch.evil_requests == []
+    assert not watch.errors, watch.errors
+    ctx.close()
+
+    # export with the CLI, then `python -m rag eval` on this build: both cases fail
+    suite = tmp_path / "suites" / "feedback.yaml"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")} | {"HF_HUB_OFFLINE": "1"}
+    cli = [sys.executable, "-m", "rag"]
+    out = subprocess.run([*cli, "feedback", "export", "--out", str(suite), "--data-dir", str(data)],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "2 case(s) written" in out.stdout, out.stdout + out.stderr
+    run = subprocess.run([*cli, "eval", str(suite), "--out", str(tmp_path / "run"), "--data-dir", str(data),
+                          "--generator", "extractive", "--quiet"], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = [json.loads(line) for line in (tmp_path / "run" / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 2 and [r["passed"] for r in results] == [False, False]
+    reasons = " ".join(" ".join(r["scores"]["reasons"]) for r in results)
+    assert "no accepted answer" in reasons and "reader marked as not supporting" in reasons
+    report = (tmp_path / "run" / "report.html").read_text()
+    assert "Reader feedback over time" in report and "<script>window" not in report
+
+
+def test_feedback_at_phone_width(server, browser):
+    url, _ = server
+    ctx, page, watch = open_page(browser, url, PHONE)
+    ask(page, "How many shipping containers has Russia received from North Korea?")
+    answer = last_answer(page)
+    assert answer.locator("button.fb-down").is_visible() and answer.locator("button.fb-reject-btn").first.is_visible()
+    assert no_horizontal_scroll(page)
+    answer.locator("button.fb-reject-btn").first.click()
+    page.wait_for_function("document.querySelector('#fb-about')?.innerText.includes('Answer 1')")
+    assert page.locator("#fb-send").is_visible()
+    assert no_horizontal_scroll(page), "the open feedback form fits a phone"
+    page.screenshot(path=ARTIFACTS / "ui-9-feedback-phone.png", full_page=True)
+    assert not watch.errors, watch.errors
+    ctx.close()
+
+
+def test_documents_do_answer_with_a_passage_picked_in_the_viewer(server, browser):
+    url, data = server
+    ctx, page, watch = open_page(browser, url, DESKTOP)
+    ask(page, "What is the capital of France?")
+    answer = last_answer(page)
+    answer.locator("button.fb-docs").click()
+    page.wait_for_function("document.querySelector('#fb-about')?.innerText.includes('Answer 1')")
+    assert page.get_by_role("radio", name="the documents do answer this (the assistant abstained)",
+                            exact=True).is_checked()
+    answer.locator(":scope > .cards .source-card").first.click()  # open a closest passage in the viewer
+    page.wait_for_selector("#source-viewer mark.cite-chunk")
+    page.evaluate("""() => { const m = document.querySelector('#source-viewer mark.cite-chunk');
+      const r = document.createRange(); r.setStart(m.firstChild, 0); r.setEnd(m.firstChild, 40);
+      const s = window.getSelection(); s.removeAllRanges(); s.addRange(r); }""")
+    selected = page.evaluate("window.getSelection().toString()").strip()
+    page.click("#fb-use-passage")
+    page.wait_for_function("document.querySelector('#fb-pointer textarea')?.value.length > 0")
+    assert page.input_value("#fb-evidence textarea") == selected
+    page.fill("#fb-expected textarea", "Pyongyang")
+    assert "recorded as fb-" in send_feedback(page)
+    from rag.feedback.store import FeedbackStore
+
+    v = FeedbackStore(data / "feedback").records()[-1]["verdict"]
+    assert v["kind"] == "documents_answer" and v["evidence"] == " ".join(selected.split())
+    assert selected in v["pointer"]["text"] and "::" in v["pointer"]["chunk_id"]
     assert not watch.errors, watch.errors
     ctx.close()

@@ -15,6 +15,7 @@ from core.errors import ConfigError
 from core.settings import Settings
 from index.pipeline import Indexer
 from rag.assistant import Assistant
+from ui.feedback import FeedbackHandlers, store_for, wire_feedback
 from ui.handlers import ChatHandlers, DocumentHandlers, EvaluationHandlers, Session
 from ui.layout import ASSETS, build_layout
 
@@ -45,11 +46,13 @@ def build_app(assistant: Assistant, library: Indexer, settings: Settings) -> gr.
     """The whole page: `assistant` answers, `library` adds, lists and removes documents."""
     chat = ChatHandlers(assistant, library)
     docs = DocumentHandlers(library, settings, assistant.generator_name)
-    evals = EvaluationHandlers(assistant, library, settings.data_dir / "eval-runs")
+    feedback = FeedbackHandlers(store_for(settings), library, settings)
+    evals = EvaluationHandlers(assistant, library, settings.data_dir / "eval-runs", feedback=feedback.store)
     with gr.Blocks(title="Cited answers", analytics_enabled=False) as app:
         ui = build_layout(settings)
         _wire_chat(ui, chat, chat_concurrency(settings, str(assistant.generator_name)))
         _wire_documents(ui, app, docs)
+        wire_feedback(ui, feedback)
         ui.run_btn.click(_run_evaluation(evals), [ui.suite_pick, ui.suite_file],
                          [ui.charts, ui.metrics, ui.cases, ui.results, ui.report],
                          api_name="run_evaluation", concurrency_limit=1, concurrency_id="eval")

@@ -16,6 +16,7 @@ from core.settings import PROJECT_ROOT
 
 SUITES_DIR = PROJECT_ROOT / "suites"
 SUITE_TYPES = (".yaml", ".yml", ".jsonl")
+FEEDBACK_SUITE = "feedback (from readers' verdicts)"  # exported from the feedback store when run
 CASE_COLUMNS = ["case", "result", "why", "question", "answer", "expected", "latency ms"]
 
 
@@ -25,12 +26,15 @@ def bundled_suites(folder: Path = SUITES_DIR) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in SUITE_TYPES)
 
 
-def resolve_suite(choice: str | None, uploaded: str | None, folder: Path = SUITES_DIR) -> Path:
+def resolve_suite(choice: str | None, uploaded: str | None, folder: Path = SUITES_DIR, *,
+                  feedback: Any = None, out_dir: Path | None = None) -> Path:
     """The suite file to run: an uploaded one wins; a bundled one only by its bare name (no paths)."""
     from rag.eval.suite import SuiteError
 
     if uploaded:
         return Path(uploaded)
+    if choice == FEEDBACK_SUITE:
+        return export_feedback(feedback, out_dir)
     if not choice:
         raise SuiteError("no suite chosen: pick a bundled suite or upload a .yaml/.jsonl one")
     if choice not in bundled_suites(folder):
@@ -38,16 +42,67 @@ def resolve_suite(choice: str | None, uploaded: str | None, folder: Path = SUITE
     return folder / choice
 
 
+def export_feedback(feedback: Any, out_dir: Path | None) -> Path:
+    """Export the stored reader verdicts (rag.feedback) as a suite file under out_dir, for this run."""
+    from rag.eval.suite import SuiteError
+    from rag.feedback.export import build_export, write_export
+
+    if feedback is None or out_dir is None:
+        raise SuiteError("reader feedback is not available in this app")
+    export = build_export(feedback.records())
+    if not export.cases:
+        raise SuiteError("no reader verdict makes a case yet: give a thumbs down with the expected answer, or "
+                         "mark a citation that does not support its sentence, in the Chat tab")
+    path = out_dir / "feedback-suite" / "feedback.yaml"
+    write_export(export, path)
+    return path
+
+
+def feedback_origins_html(result: Any, feedback: Any) -> str:
+    """Per feedback case: the conversation and verdicts it came from (escaped; anchors named by case)."""
+    from rag.eval.metrics import case_key
+
+    rows = [r for r in result.records if r.get("feedback_ids")]
+    if not rows or feedback is None:
+        return ""
+    known = {x.get("id"): x for x in feedback.records()}
+    blocks = []
+    for r in rows:
+        ids = r["feedback_ids"]
+        passed = "pass" if result.scores[case_key(r)].passed else "FAIL"
+        parts = "".join(_origin(known[i]) for i in ids if i in known)
+        blocks.append(f'<details class="fb-origin" id="origin-{html.escape(r["id"])}"><summary>'
+                      f"{html.escape(case_key(r))} ({passed}): from reader feedback {html.escape(', '.join(ids))}"
+                      f"</summary>{parts}</details>")
+    return '<div class="fb-origins"><h4>Where the feedback cases come from</h4>' + "".join(blocks) + "</div>"
+
+
+def _origin(rec: dict[str, Any]) -> str:
+    e = html.escape
+    v = rec.get("verdict") or {}
+    turns = "".join(f"<div><b>{e(str(t.get('role')))}:</b> {e(str(t.get('content')))}</div>"
+                    for t in rec.get("history") or [])
+    details = " · ".join(f"{e(k)}: {e(str(v[k]))}" for k in ("marker", "chunk_id", "expected", "evidence") if v.get(k))
+    return (f'<div class="fb-conv">{turns}<div><b>user:</b> {e(str(rec.get("question", "")))}</div>'
+            f'<div><b>assistant:</b> {e(str((rec.get("answer") or {}).get("text", "")))}</div>'
+            f'<div class="muted">{e(str(rec.get("id")))} · {e(str(rec.get("ts")))} · {e(str(rec.get("user") or "-"))} · '
+            f'{e(str(v.get("kind")))}{" · " + details if details else ""}</div>'
+            + (f'<div>comment: {e(str(rec.get("comment")))}</div>' if rec.get("comment") else "") + "</div>")
+
+
 def run(assistant: Any, suite_path: Path, runs_dir: Path, progress: Callable[[int, int, str], None],
-        *, store: Any = None) -> Any:
+        *, store: Any = None, feedback: Any = None) -> Any:
     """Run one suite into a fresh folder under runs_dir; returns rag.eval.runner.RunResult."""
     from rag.eval.runner import run_suites
     from rag.eval.suite import load_suite
 
     suite = load_suite(suite_path)
     out = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1_000_000:06d}-{suite.name}"[:120]
-    return run_suites([suite], assistant, out, progress=progress, show_bar=False,
-                      run_info={"source": "ui"}, store=store)
+    from rag.feedback.signal import feedback_signal
+
+    records = feedback.records() if feedback is not None else []
+    info = {"source": "ui", "feedback": feedback_signal(records) if records else None}
+    return run_suites([suite], assistant, out, progress=progress, show_bar=False, run_info=info, store=store)
 
 
 def metric_rows(summary: dict[str, Any]) -> list[list[Any]]:

@@ -7,6 +7,7 @@ reach through one into another. Everything shown goes through ui.render, which e
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,11 @@ class Session:
     questions: list[str] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
     uploads: int = 0
+    # reader feedback (ui.feedback): this conversation's id, the source last opened in the viewer, and the
+    # passage the reader pointed at for "the documents do answer this"
+    conversation: str = field(default_factory=lambda: secrets.token_hex(6))
+    viewed: tuple[int, str, int] | None = None
+    pointer: Any = None
 
     def history(self) -> list[Turn]:
         turns: list[Turn] = []
@@ -112,6 +118,7 @@ class ChatHandlers:
         h = render.highlight_for(answer, kind, n)
         if h is None:
             return render.placeholder_html("That source is not part of the answer.")
+        session.viewed = (turn, kind, n)  # "use the passage shown in the viewer" (ui.feedback)
         try:
             doc = self.library.document(h.doc_id)
         except KeyError:
@@ -198,10 +205,11 @@ class DocumentHandlers:
 
 
 class EvaluationHandlers:
-    def __init__(self, assistant: Assistant, library: Indexer, runs_dir: Path) -> None:
+    def __init__(self, assistant: Assistant, library: Indexer, runs_dir: Path, *, feedback: Any = None) -> None:
         self.assistant = assistant
         self.library = library
         self.runs_dir = runs_dir
+        self.feedback = feedback  # rag.feedback.store.FeedbackStore: the "feedback" suite and its origins
 
     def run(self, choice: str | None, uploaded: str | None, progress: Any = None) -> tuple:
         def show(done: int, total: int, case: str) -> None:
@@ -209,11 +217,12 @@ class EvaluationHandlers:
                 progress((done, total), desc=f"case {case}")
 
         try:
-            path = evaluation.resolve_suite(choice, uploaded)
+            path = evaluation.resolve_suite(choice, uploaded, feedback=self.feedback, out_dir=self.runs_dir)
             if progress is not None:
                 progress(0, desc="loading models and the suite")
-            result = evaluation.run(self.assistant, path, self.runs_dir, show, store=self.library.store)
+            result = evaluation.run(self.assistant, path, self.runs_dir, show, store=self.library.store,
+                                    feedback=self.feedback)
         except RagError as e:
             raise gr.Error(str(e)) from e
-        return (evaluation.charts_html(result), evaluation.metric_rows(result.summary),
+        return (evaluation.charts_html(result) + evaluation.feedback_origins_html(result, self.feedback), evaluation.metric_rows(result.summary),
                 evaluation.case_rows(result), evaluation.downloads(result), evaluation.report_iframe(result))

@@ -13,6 +13,7 @@ import gradio as gr
 
 from core.settings import Settings
 from ui import evaluation, render
+from ui.feedback import build_feedback_panel
 from ui.handlers import READER_HINT, VIEWER_HINT, Session
 from ui.uploads import human_bytes
 
@@ -72,6 +73,7 @@ def _chat_column(ui: SimpleNamespace, settings: Settings) -> None:
             ui.send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="send")
         with gr.Row():
             ui.new = gr.Button("New chat", size="sm", variant="secondary", elem_id="new-chat")
+        build_feedback_panel(ui)
 
 
 def _documents_tab(ui: SimpleNamespace, settings: Settings) -> None:
@@ -95,7 +97,7 @@ def _evaluation_tab(ui: SimpleNamespace) -> None:
     gr.Markdown("Run a question suite through the assistant and score retrieval, answers, citations "
                 "and abstention. Suites use the YAML/JSONL format of `suites/`.")
     with gr.Row(equal_height=True):
-        suites = evaluation.bundled_suites()
+        suites = [*evaluation.bundled_suites(), evaluation.FEEDBACK_SUITE]
         ui.suite_pick = gr.Dropdown(suites, value=suites[0] if suites else None, label="Bundled suite",
                                     min_width=200, elem_id="suite-pick")
         ui.suite_file = gr.File(label="…or upload a suite", file_types=list(evaluation.SUITE_TYPES),

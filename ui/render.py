@@ -151,7 +151,8 @@ def answer_html(answer: Answer, turn: int, closest: int = 3) -> str:
                          "could not be matched to a source: check before relying on it.</div>")
         if answer.citations:
             parts.append('<div class="cards-label">Sources</div><div class="cards">')
-            parts.extend(_citation_card(c, turn) for c in answer.citations)
+            parts.extend(f'<div class="cite-row">{_citation_card(c, turn)}{reject_button(turn, c.marker)}</div>'
+                         for c in answer.citations)
             parts.append("</div>")
     if answer.notice:
         parts.append(f'<div class="notice">{escape(answer.notice)}</div>')
@@ -161,8 +162,40 @@ def answer_html(answer: Answer, turn: int, closest: int = 3) -> str:
         parts.extend(_passage_card(p, turn, i, show_scores=True) for i, p in enumerate(answer.retrieved))
         parts.append("</div></details>")
     parts.append(meta_html(answer))
+    parts.append(feedback_bar_html(answer, turn))
     parts.append("</div>")
     return "".join(parts)
+
+
+def _fb_classes(action: str, turn: int, n: int | None = None) -> str:
+    """Classes telling ui/assets/feedback.js which verdict a feedback button starts (see ui.feedback)."""
+    return f"fb fb-{action} fb-t{int(turn)}" + (f" fb-n{int(n)}" if n is not None else "")
+
+
+def reject_button(turn: int, marker: int) -> str:
+    return (f'<button type="button" class="fb-reject-btn {_fb_classes("reject", turn, marker)}" '
+            f'title="Source [{marker}] does not support the sentence that cites it">'
+            f"[{marker}] does not support this</button>")
+
+
+def feedback_bar_html(answer: Answer, turn: int) -> str:
+    """Real buttons under an answer: good, wrong, and on an abstention "the documents do answer this"."""
+    buttons = [f'<button type="button" class="{_fb_classes("up", turn)}" title="Good answer"><span aria-hidden="true">👍</span> Good</button>',
+               f'<button type="button" class="{_fb_classes("down", turn)}" title="Wrong or unhelpful answer">'
+               '<span aria-hidden="true">👎</span> Wrong</button>']
+    if answer.abstained:
+        buttons.append(f'<button type="button" class="{_fb_classes("docs", turn)}" title="Say what the documents '
+                       'answer, and point at the passage">The documents do answer this</button>')
+    return f'<div class="feedback-bar"><span class="fb-label">Answer {turn + 1}:</span>{"".join(buttons)}</div>'
+
+
+def feedback_target_html(answer: Answer, turn: int, marker: int | None = None) -> str:
+    """What the feedback form is about: the answer (and the rejected source), escaped."""
+    cited = next((c for c in answer.citations if c.marker == marker), None) if marker is not None else None
+    source = (f'<div class="fb-source">Source [{cited.marker}] {escape(cited.title)}: '
+              f"{escape(_snippet(cited.text))}</div>") if cited else ""
+    return (f'<div class="fb-target"><b>Answer {turn + 1}</b> to “{escape(_snippet(answer.question, 120))}”: '
+            f"{escape(_snippet(answer.text, 200))}{source}</div>")
 
 
 def error_html(message: str) -> str:

@@ -123,7 +123,9 @@ def _run(args: argparse.Namespace) -> int:
     parts = build(settings)
     assistant = parts.assistant
     out = Path(args.out)
-    info = {"settings": settings.public_dict(), "argv": sys.argv[1:]}
+    from rag.feedback.signal import signal_for
+
+    info = {"settings": settings.public_dict(), "argv": sys.argv[1:], "feedback": signal_for(settings.feedback_dir)}
     result = run_suites(suites, assistant, out, k=settings.k, show_bar=not args.quiet, run_info=info,
                          store=parts.library.store)
     summary = result.summary

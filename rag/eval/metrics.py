@@ -30,6 +30,8 @@ METRICS: dict[str, tuple[bool, str]] = {
     "mrr": (True, "mean reciprocal rank of the first relevant passage (0 when none in the top k)"),
     "citation_recall": (True, "correctly answered cases whose cited passages contain an evidence phrase"),
     "citation_precision": (True, "citations whose passage contains evidence or lexically supports the citing sentence"),
+    "known_bad_citation_rate": (False, "citations of a passage readers marked as not supporting it "
+                                "(forbidden_citations), over the citations of the cases that list some"),
     "unsupported_share": (False, "answer sentences the citation check flagged unsupported (non-abstained answers)"),
     "abstention_accuracy": (True, "cases where the system abstained exactly when the case is unanswerable"),
     "abstention_precision": (True, "abstentions that were on unanswerable cases"),
@@ -110,6 +112,8 @@ class CaseScore:
     sentences: int
     unsupported: int
     reasons: list[str]
+    known_bad: int = 0  # citations that hit the case's forbidden_citations
+    forbids: bool = False  # the case lists forbidden_citations
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -152,8 +156,36 @@ def retrieval_scores(records: list[dict[str, Any]], k: int) -> dict[str, tuple[f
     return {q: tuple(v.get(n, 0.0) for n in names) for q, v in got.items()}  # type: ignore[misc]
 
 
+def is_forbidden(citation: dict[str, Any], forbidden: Iterable[str]) -> bool:
+    """A chunk id ("doc::hash::00003") matches exactly; anything else is a phrase found in the cited text."""
+    for f in forbidden:
+        if "::" in f and citation.get("chunk_id") == f:
+            return True
+        if "::" not in f and contains(citation.get("text", ""), f):
+            return True
+    return False
+
+
 def case_key(record: dict[str, Any]) -> str:
     return f"{record.get('suite', '')}/{record['id']}"
+
+
+def _known_bad(cites: list[dict[str, Any]], forbidden: list[str], reasons: list[str]) -> int:
+    n = sum(is_forbidden(c, forbidden) for c in cites)
+    if n:
+        reasons.append(f"cited {n} passage(s) a reader marked as not supporting this")
+    return n
+
+
+def _precise_citations(cites: list[dict[str, Any]], sentences: list[dict[str, Any]], evidence: list[str]) -> int:
+    precise = 0
+    for c in cites:
+        citing = [s["text"] for s in sentences if c.get("marker") in s.get("markers", [])]
+        if (evidence and contains_any(c.get("text", ""), evidence)) or any(
+            lexical_support(s, c.get("text", "")) >= SUPPORT_OVERLAP for s in citing
+        ):
+            precise += 1
+    return precise
 
 
 def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | None) -> CaseScore:
@@ -167,7 +199,9 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
         reasons.append(f"error: {record['error']}")
 
     correct = f1 = None
-    if answerable:
+    if answerable and not accepted:
+        pass  # a citation-only case (forbidden_citations): what is cited is checked, not the answer
+    elif answerable:
         correct = not abstained and not record.get("error") and contains_any(answer, accepted)
         f1 = 0.0 if abstained or not accepted else max(token_f1(answer, a) for a in accepted)
         if abstained:
@@ -184,24 +218,20 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
         if not citation_ok:
             reasons.append("no cited passage contains the evidence")
 
-    precise = 0
     sentences = record.get("sentences") or []
-    if not abstained:
-        for c in cites:
-            citing = [s["text"] for s in sentences if c.get("marker") in s.get("markers", [])]
-            if (evidence and contains_any(c.get("text", ""), evidence)) or any(
-                lexical_support(s, c.get("text", "")) >= SUPPORT_OVERLAP for s in citing
-            ):
-                precise += 1
+    precise = 0 if abstained else _precise_citations(cites, sentences, evidence)
     n_sent = 0 if abstained else len(sentences)
     n_unsup = 0 if abstained else len(record.get("unsupported_sentences") or [])
     if n_unsup:
         reasons.append(f"{n_unsup} unsupported sentence(s)")
 
+    forbidden = record.get("forbidden_citations") or []
+    known_bad = 0 if abstained else _known_bad(cites, forbidden, reasons)
     hit = rec = rr = None
     if retrieval is not None:
         hit, rec, rr = retrieval
-    passed = bool(correct) if answerable else abstained
+    passed = (bool(correct) if accepted else True) if answerable else abstained
+    passed = passed and not known_bad
     return CaseScore(
         passed=passed and not record.get("error"),
         correct=correct,
@@ -215,6 +245,8 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
         sentences=n_sent,
         unsupported=n_unsup,
         reasons=reasons,
+        known_bad=known_bad,
+        forbids=bool(forbidden),
     )
 
 
@@ -258,6 +290,7 @@ def aggregate(records: list[dict[str, Any]], scores: dict[str, CaseScore]) -> di
         "mrr": _mean(x.rr for x in s),
         "citation_recall": _mean(x.citation_ok for x in s),
         "citation_precision": _ratio(sum(x.precise_citations for x in s), sum(x.citations for x in s)),
+        "known_bad_citation_rate": _ratio(sum(x.known_bad for x in s), sum(x.citations for x in s if x.forbids)),
         "unsupported_share": _ratio(sum(x.unsupported for x in s), sum(x.sentences for x in s)),
         "abstention_accuracy": _mean(ab != an for ab, an in zip(abstained, answerable, strict=True)),
         "abstention_precision": _ratio(true_abst, n_abst),

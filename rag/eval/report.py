@@ -40,6 +40,10 @@ def _expected(r: dict[str, Any]) -> str:
     out = " | ".join(r.get("accepted_answers") or [])
     if r.get("evidence"):
         out += "  — evidence: " + " | ".join(f'"{e}"' for e in r["evidence"])
+    if r.get("forbidden_citations"):
+        out += "  — must not cite: " + " | ".join(f'"{e}"' for e in r["forbidden_citations"])
+    if r.get("feedback_ids"):
+        out += "  — from reader feedback " + ", ".join(r["feedback_ids"])
     return out
 
 
@@ -85,6 +89,7 @@ def render_markdown(summary: dict[str, Any], records: list[dict[str, Any]], scor
         for tag, m in summary["by_tag"].items():
             cells = " | ".join(_fmt(m.get(col)) for col in TAG_COLUMNS)
             lines.append(f"| {_md(tag)} | {m['counts']['cases']} | {cells} |")
+    lines += feedback_markdown(summary.get("run", {}).get("feedback"))
     if summary.get("warnings"):
         lines += ["", "## Suite warnings", ""] + [f"- {_md(w)}" for w in summary["warnings"]]
     lines += ["", "## Cases (failures first)", "", "| case | result | question | answer | expected | why |"]
@@ -246,6 +251,7 @@ def render_html(summary: dict[str, Any], records: list[dict[str, Any]], scores: 
 <div><h2>Pass rate by tag</h2>{svg_metric_bars(tag_rates) if tag_rates else "<p>No tags.</p>"}</div>
 <div><h2>Latency (end to end)</h2>{svg_histogram(latencies)}
 <p>p50 {_fmt(ov.get('latency_p50_ms'), True)}, p95 {_fmt(ov.get('latency_p95_ms'), True)}</p></div></div>
+{feedback_html(run.get("feedback"))}
 <h2>Definitions</h2><table><tr><th>metric</th><th>value</th><th>definition</th></tr>{metric_rows}</table>
 {f'<h2>Latency per stage</h2><table><tr><th>stage</th><th>p50</th><th>p95</th></tr>{stage_rows}</table>' if stage_rows else ''}
 {f'<h2>By tag</h2><table><tr><th>tag</th><th>cases</th>{"".join(f"<th>{_e(x)}</th>" for x in TAG_COLUMNS)}</tr>{tag_rows}</table>' if tag_rows else ''}
@@ -255,3 +261,73 @@ def render_html(summary: dict[str, Any], records: list[dict[str, Any]], scores: 
 <th>latency</th></tr>{rows}</table>
 </body></html>
 """
+
+
+# ---------------------------------------------------------------- reader feedback (rag.feedback.signal)
+
+_SERIES_COLOURS = ("#3b7dd8", "#d8893b", "#3ba55c", "#c2415d", "#7c5cc4", "#6b7280")
+FEEDBACK_SHARES = (("down_share", "thumbs-down share of rated answers"),
+                   ("rejected_share", "rejected share of shown citations"))
+
+
+def _series_label(series: dict[str, Any]) -> str:
+    return f"{series.get('generator')} @ {series.get('index_generation')}"
+
+
+def svg_feedback_lines(signal: dict[str, Any], key: str, width: int = 420, height: int = 180) -> str:
+    """One line per generator/index generation: a share in [0, 1] per day (None days are gaps)."""
+    days = sorted({p["day"] for s in signal.get("series", []) for p in s["points"]})
+    if not days:
+        return "<p>No reader feedback yet.</p>"
+    left, top, plot_w, plot_h = 36, 10, width - 50, height - 60
+    x = {d: left + (i + 0.5) * plot_w / len(days) for i, d in enumerate(days)}
+    parts = [f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" class="axis"/>',
+             f'<text x="{left - 4}" y="{top + 10}" text-anchor="end">1</text>',
+             f'<text x="{left - 4}" y="{top + plot_h}" text-anchor="end">0</text>',
+             f'<text x="{left}" y="{top + plot_h + 14}">{html.escape(days[0])}</text>',
+             f'<text x="{left + plot_w}" y="{top + plot_h + 14}" text-anchor="end">{html.escape(days[-1])}</text>']
+    for i, series in enumerate(signal.get("series", [])):
+        colour = _SERIES_COLOURS[i % len(_SERIES_COLOURS)]
+        pts = [(x[p["day"]], top + plot_h * (1 - p[key]), p) for p in series["points"] if p.get(key) is not None]
+        if len(pts) > 1:
+            path = " ".join(f"{px:.1f},{py:.1f}" for px, py, _ in pts)
+            parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for px, py, p in pts:
+            parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3.5" fill="{colour}"><title>'
+                         f'{html.escape(_series_label(series))} {html.escape(p["day"])}: {p[key]:.2f}</title></circle>')
+        parts.append(f'<rect x="{left + (i % 2) * plot_w / 2:.0f}" y="{top + plot_h + 22 + (i // 2) * 14}" width="10" '
+                     f'height="10" fill="{colour}"/><text x="{left + 14 + (i % 2) * plot_w / 2:.0f}" '
+                     f'y="{top + plot_h + 31 + (i // 2) * 14}">{html.escape(_series_label(series))}</text>')
+    h = height + 14 * max(0, (len(signal.get("series", [])) - 1) // 2)
+    return (f'<svg role="img" aria-label="{html.escape(key)} over time" width="{width}" height="{h}" '
+            f'viewBox="0 0 {width} {h}">{"".join(parts)}</svg>')
+
+
+def _feedback_rows(signal: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(str(s.get("generator")), str(s.get("index_generation")), p)
+            for s in signal.get("series", []) for p in s["points"]]
+
+
+def feedback_html(signal: dict[str, Any] | None) -> str:
+    if not signal or not signal.get("series"):
+        return ""
+    charts = "".join(f"<div><h3>{_e(label)}</h3>{svg_feedback_lines(signal, key)}</div>" for key, label in FEEDBACK_SHARES)
+    rows = "".join(
+        f"<tr><td>{_e(gen)}</td><td>{_e(idx)}</td><td>{_e(p['day'])}</td><td>{p['thumbs_down']} / {p['rated']}</td>"
+        f"<td>{_fmt(p['down_share'])}</td><td>{p['rejected']} / {p['citations']}</td><td>{_fmt(p['rejected_share'])}</td></tr>"
+        for gen, idx, p in _feedback_rows(signal))
+    return (f"<h2>Reader feedback over time</h2><div class=\"charts\">{charts}</div>"
+            "<table><tr><th>generator</th><th>index generation</th><th>day</th><th>thumbs down / rated</th>"
+            f"<th>share</th><th>rejected / citations</th><th>share</th></tr>{rows}</table>")
+
+
+def feedback_markdown(signal: dict[str, Any] | None) -> list[str]:
+    if not signal or not signal.get("series"):
+        return []
+    lines = ["", "## Reader feedback over time", "",
+             "| generator | index generation | day | thumbs down / rated | share | rejected / citations | share |",
+             "|---|---|---|---|---|---|---|"]
+    for gen, idx, p in _feedback_rows(signal):
+        lines.append(f"| {_md(gen)} | {_md(idx)} | {_md(p['day'])} | {p['thumbs_down']} / {p['rated']} | "
+                     f"{_fmt(p['down_share'])} | {p['rejected']} / {p['citations']} | {_fmt(p['rejected_share'])} |")
+    return lines

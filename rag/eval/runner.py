@@ -91,6 +91,10 @@ def answer_record(
     }
     if relevant_chunk_ids is not None:
         rec["relevant_chunk_ids"] = relevant_chunk_ids
+    if case.forbidden_citations:
+        rec["forbidden_citations"] = list(case.forbidden_citations)
+    if case.feedback_ids:
+        rec["feedback_ids"] = list(case.feedback_ids)
     return rec
 
 

@@ -18,7 +18,8 @@ import yaml
 from core.errors import InputError
 from core.types import Turn
 
-CASE_FIELDS = ("id", "question", "answers", "evidence", "history", "answerable", "tags")
+CASE_FIELDS = ("id", "question", "answers", "evidence", "history", "answerable", "tags",
+               "forbidden_citations", "feedback_ids")
 SUITE_FIELDS = ("name", "description", "cases")
 ROLES = ("user", "assistant")
 
@@ -36,6 +37,9 @@ class Case:
     history: tuple[Turn, ...] = ()
     answerable: bool = True
     tags: tuple[str, ...] = ()
+    # chunk ids ("doc::hash::00003") or verbatim passage phrases that must not be cited (reader feedback)
+    forbidden_citations: tuple[str, ...] = ()
+    feedback_ids: tuple[str, ...] = ()  # the feedback records this case came from (rag.feedback)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -46,6 +50,8 @@ class Case:
             "history": [{"role": t.role, "content": t.content} for t in self.history],
             "answerable": self.answerable,
             "tags": list(self.tags),
+            **({"forbidden_citations": list(self.forbidden_citations)} if self.forbidden_citations else {}),
+            **({"feedback_ids": list(self.feedback_ids)} if self.feedback_ids else {}),
         }
 
 
@@ -169,10 +175,12 @@ def _validate_case(item: Any, where: str) -> Case:
     answers = _strings(item.get("answers"), label, "answers")
     evidence = _strings(item.get("evidence"), label, "evidence")
     tags = _strings(item.get("tags"), label, "tags")
-    if answerable and not answers:
+    forbidden = _strings(item.get("forbidden_citations"), label, "forbidden_citations")
+    feedback_ids = _strings(item.get("feedback_ids"), label, "feedback_ids")
+    if answerable and not answers and not forbidden:  # a citation-only case checks what is cited, not the answer
         raise SuiteError(
             f"{label}: field 'answers' is missing or empty for an answerable case: "
-            "list accepted answers, or set `answerable: false`"
+            "list accepted answers, set `answerable: false`, or give `forbidden_citations`"
         )
     if not answerable and answers:
         raise SuiteError(f"{label}: field 'answers' is set but `answerable: false`: remove one of them")
@@ -185,6 +193,8 @@ def _validate_case(item: Any, where: str) -> Case:
         history=history,
         answerable=answerable,
         tags=tags,
+        forbidden_citations=forbidden,
+        feedback_ids=feedback_ids,
     )
 
 

@@ -1,0 +1,1 @@
+"""Reader feedback: verdicts on answers and citations, stored append-only, exported as suite cases."""
