@@ -37,23 +37,29 @@ def strip_boilerplate(text: str) -> str:
     """Cut a trailing comments/sidebar block. Only cuts when what follows the heading is headline-like."""
     paras = text.split("\n\n")
     n = len(paras)
-    for i, para in enumerate(paras):
-        # only the last part of a document can be trailing furniture; never cut most of it
-        if i == 0 or i < n // 2:
-            continue
-        first_line = para.strip().split("\n")[0]
-        if not _FURNITURE_HEADINGS.match(first_line):
-            continue
-        rest = [p.strip() for p in paras[i:] if p.strip()]
-        lines = [ln for p in rest for ln in p.split("\n") if ln.strip()]
-        if all(_is_furniture_line(ln) for ln in lines):
+    # furniture_from[i]: every line of paras[i:] is furniture. One backward pass (rescanning the rest for
+    # each heading was quadratic in the number of paragraphs).
+    furniture_from = [True] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        lines = [ln for ln in paras[i].split("\n") if ln.strip()]
+        furniture_from[i] = furniture_from[i + 1] and all(_is_furniture_line(ln) for ln in lines)
+    for i in range(max(1, n // 2), n):  # only the last part can be trailing furniture; never cut most of it
+        first_line = paras[i].strip().split("\n")[0]
+        if _is_heading(first_line) and furniture_from[i]:
             return "\n\n".join(paras[:i]).rstrip()
     return text
 
 
+_MAX_HEADING = 200  # a furniture heading is short; longer lines are never matched against the pattern
+
+
+def _is_heading(line: str) -> bool:
+    return len(line) <= _MAX_HEADING and _FURNITURE_HEADINGS.match(line) is not None
+
+
 def _is_furniture_line(line: str) -> bool:
     line = line.strip()
-    if _FURNITURE_HEADINGS.match(line):
+    if _is_heading(line):
         return True
     # headline-like: short, and not a run of sentences
     return len(line) <= 160 and line.count(". ") == 0

@@ -99,11 +99,25 @@ def _markdown(text: str) -> tuple[str, str]:
 
     html = MarkdownIt("commonmark").render(text)
     body, _ = _html(f"<html><body>{html}</body></html>")
-    title = ""
-    m = re.search(r"^\s{0,3}#\s+(.+?)\s*#*\s*$", text, re.MULTILINE)
-    if m:
-        title = m.group(1).strip()
-    return body, title or _first_line_title(body)
+    return body, markdown_title(text) or _first_line_title(body)
+
+
+# One possessive run of blanks, then the rest of the line taken whole: the old lazy title with optional
+# trailing spaces and hashes tried every split of a long line (cubic). The closing "#"s are cut in Python.
+_MD_H1 = re.compile(r"^[ \t]{0,3}#[ \t]++([^\n]*+)", re.MULTILINE)
+_TITLE_SCAN = 64 * 1024  # a title is near the top; never run a pattern over a whole huge file
+
+
+def markdown_title(text: str) -> str:
+    """The first ATX level-1 heading ("# Title #"), without its optional closing hashes."""
+    m = _MD_H1.search(text, 0, _TITLE_SCAN)
+    if not m:
+        return ""
+    title = m.group(1).rstrip()
+    bare = title.rstrip("#")
+    if bare != title and (not bare or bare[-1] in " \t"):  # CommonMark: a closing sequence follows a blank
+        title = bare.rstrip()
+    return title.strip()
 
 
 # Blocks that are page furniture, not the document: dropped before text extraction.

@@ -16,7 +16,9 @@ _ABBREV = {
     "i.e", "u.s", "u.k", "u.n", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
     "nov", "dec", "approx", "dept", "est", "al",
 }
-_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
+# Only at the start of a run of stops, and without backtracking into it: "?" * n + "x" used to retry the
+# whole run from every position (quadratic).
+_END = re.compile(r"(?<![.!?])[.!?]++[\"'”’)\]]*+(?=\s)")
 _PARA = re.compile(r"\n\s*\n")
 _WORD_BEFORE = re.compile(r"([\w.]+)$")
 

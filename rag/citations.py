@@ -19,13 +19,15 @@ from rag.lexical import term_set
 from rag.types import Citation, Passage, Sentence
 
 _LABEL = r"(?:sources?|passages?|docs?|documents?|refs?|references?|citations?)"
-_NUM = rf"(?:{_LABEL}\s*)?#?\s*\d+"
-_SEP = r"\s*(?:,|;|&|and|-|–|to)\s*"
-MARKER = re.compile(rf"\[\s*{_NUM}(?:{_SEP}{_NUM})*\s*\]", re.IGNORECASE)
+# Atomic groups and possessive quantifiers: the spaces between a separator and a number can be split only
+# one way, so an unclosed "[1, 1, 1, ..." fails in linear time (it used to try 2^n splits).
+_NUM = rf"(?>(?:{_LABEL}\s*+)?#?\s*+\d++)"
+_SEP = r"(?>\s*+(?:,|;|&|and|-|–|to)\s*+)"
+MARKER = re.compile(rf"\[\s*+{_NUM}(?:{_SEP}{_NUM})*+\s*+\]", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
 _RANGE = re.compile(r"(\d+)\s*(?:-|–|to)\s*(?:" + _LABEL + r"\s*)?#?\s*(\d+)", re.IGNORECASE)
 # markers placed after the sentence stop ("... 1961. [2]") move in front of it before splitting
-_TRAILING = re.compile(rf"([.!?])((?:\s*{MARKER.pattern})+)", re.IGNORECASE)
+_TRAILING = re.compile(rf"([.!?])((?:\s*+{MARKER.pattern})++)", re.IGNORECASE)
 
 _IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
 _LINK = re.compile(r"\[([^\]]+)\]\(([^)]*)\)")
