@@ -25,12 +25,14 @@ _NUM = rf"(?>(?:{_LABEL}\s*+)?#?\s*+\d++)"
 _SEP = r"(?>\s*+(?:,|;|&|and|-|–|to)\s*+)"
 MARKER = re.compile(rf"\[\s*+{_NUM}(?:{_SEP}{_NUM})*+\s*+\]", re.IGNORECASE)
 _DIGITS = re.compile(r"\d+")
-_RANGE = re.compile(r"(\d+)\s*(?:-|–|to)\s*(?:" + _LABEL + r"\s*)?#?\s*(\d+)", re.IGNORECASE)
+_RANGE = re.compile(r"(?<!\d)(\d++)\s*+(?:-|–|to)\s*+(?:" + _LABEL + r"\s*+)?#?\s*+(\d++)", re.IGNORECASE)
 # markers placed after the sentence stop ("... 1961. [2]") move in front of it before splitting
 _TRAILING = re.compile(rf"([.!?])((?:\s*+{MARKER.pattern})++)", re.IGNORECASE)
 
-_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)]*)\)")
+# Link text and target stop at the next bracket/parenthesis: "[a[a[a..." must not rescan the tail from
+# every "[" (quadratic). Nested brackets inside link text are rare and then stay as plain text.
+_IMAGE = re.compile(r"!\[([^\[\]]*)\]\(([^()\[\]]*)\)")
+_LINK = re.compile(r"\[([^\[\]]+)\]\(([^()\[\]]*)\)")
 _REF_DEF = re.compile(r"^\s*\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]+)>", re.IGNORECASE)
 _SCRIPT = re.compile(r"<(script|style|iframe|object)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
@@ -76,7 +78,7 @@ def parse_markers(text: str) -> tuple[str, list[int]]:
         return ""
 
     clean = MARKER.sub(take, text)
-    clean = re.sub(r"\s+([.,;:!?])", r"\1", clean)
+    clean = re.sub(r"(?<!\s)\s++([.,;:!?])", r"\1", clean)
     clean = re.sub(r"\s{2,}", " ", clean).strip()
     return clean, list(dict.fromkeys(found))
 
@@ -101,7 +103,7 @@ def place_markers(sentence: str, markers: tuple[int, ...]) -> str:
     if not markers:
         return sentence
     tag = "".join(f"[{n}]" for n in markers)
-    m = re.search(r"[.!?]+$", sentence)
+    m = re.search(r"(?<![.!?])[.!?]++$", sentence)
     if m:  # "... 1961 [2]." reads better than "... 1961. [2]"; quotes keep the marker outside
         return f"{sentence[: m.start()].rstrip()} {tag}{m.group(0)}"
     return f"{sentence} {tag}"

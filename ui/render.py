@@ -21,7 +21,7 @@ from index.types import Document
 from rag.types import Answer, Citation, Passage
 
 _MARKER = re.compile(r"\[(\d+)\]")
-_STOP = re.compile(r"[.!?]+$")
+_STOP = re.compile(r"(?<![.!?])[.!?]++$")  # from a run's start only: linear on "!!!...x"
 _STAGE_ORDER = ("rewrite", "retrieve", "generate", "verify", "total")
 SNIPPET_CHARS = 160
 
