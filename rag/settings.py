@@ -57,6 +57,9 @@ class Settings:
     max_question_chars: int = 2000
     max_upload_bytes: int = 20 * 1024 * 1024
     max_uploads_per_session: int = 20
+    max_suite_bytes: int = 1024 * 1024  # uploaded evaluation suites (rag.eval.suite.SuiteLimits)
+    max_suite_cases: int = 500
+    max_suite_field_chars: int = 4000
     # --- UI ---
     host: str = "127.0.0.1"
     port: int = 7860
@@ -107,6 +110,9 @@ _ENV = {
     "RAG_MAX_QUESTION_CHARS": "max_question_chars",
     "RAG_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "RAG_MAX_UPLOADS_PER_SESSION": "max_uploads_per_session",
+    "RAG_MAX_SUITE_BYTES": "max_suite_bytes",
+    "RAG_MAX_SUITE_CASES": "max_suite_cases",
+    "RAG_MAX_SUITE_FIELD_CHARS": "max_suite_field_chars",
     "RAG_MAX_ANSWER_TOKENS": "max_answer_tokens",
     "RAG_UI_AUTH": "ui_auth",
     "RAG_HOST": "host",

@@ -11,16 +11,17 @@ the same tail.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 try:  # Python 3.11+
-    from re import _constants as C  # noqa: N812
-    from re import _parser as P  # noqa: N812
+    from re import _constants as C
+    from re import _parser as P
 except ImportError:  # pragma: no cover
-    import sre_constants as C  # noqa: N812
-    import sre_parse as P  # noqa: N812
+    import sre_constants as C
+    import sre_parse as P
 
 _CATEGORY = {
     C.CATEGORY_DIGIT: "1", C.CATEGORY_NOT_DIGIT: "a", C.CATEGORY_SPACE: " ", C.CATEGORY_NOT_SPACE: "a",
@@ -190,5 +191,5 @@ def shapes(pattern: re.Pattern) -> Iterator[tuple[str, callable]]:
     chars = alphabet(tree)
     for c in chars:
         yield f"run {c!r}", (lambda n, c=c: c * n + _FOREIGN)
-    for a, b in zip(chars, chars[1:], strict=False):
+    for a, b in itertools.pairwise(chars):
         yield f"alternate {a!r}{b!r}", (lambda n, a=a, b=b: (a + b) * (n // 2) + _FOREIGN)
