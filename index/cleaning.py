@@ -8,7 +8,9 @@ short headline-like lines is a sidebar/comments block, so it is cut with everyth
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
+from functools import cache
 
 _FURNITURE_HEADINGS = re.compile(
     r"^(\d+\s+)?(comments?|leave a (comment|reply)|post a comment|popular posts?( from this blog)?|"
@@ -19,6 +21,19 @@ _FURNITURE_HEADINGS = re.compile(
 )
 _WS = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200c-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+@cache
+def _format_chars() -> re.Pattern:
+    """Every Unicode format character (category Cf): soft hyphen, zero-width and bidi marks, word joiner,
+    tag characters U+E0000-E007F... Invisible to a reader, so they can carry text only a model sees."""
+    cf = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    return re.compile("[" + "".join(re.escape(c) for c in cf) + "]")
+
+
+def strip_format_chars(text: str) -> tuple[str, int]:
+    """text without format characters (Unicode category Cf), and how many were removed."""
+    return _format_chars().subn("", text)
 
 
 def normalize(text: str) -> str:
@@ -66,4 +81,10 @@ def _is_furniture_line(line: str) -> bool:
 
 
 def clean(text: str) -> str:
-    return strip_boilerplate(normalize(text))
+    return clean_with_counts(text)[0]
+
+
+def clean_with_counts(text: str) -> tuple[str, dict[str, int]]:
+    """clean(), plus what was removed that a reader could not see (kept in the document's metadata)."""
+    text, invisible = strip_format_chars(text)
+    return strip_boilerplate(normalize(text)), {"invisible_chars_removed": invisible}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from index.chunking import ChunkerConfig, chunk_document
-from index.cleaning import clean
+from index.cleaning import clean_with_counts
 from index.embedding import Embedder, SentenceTransformerEmbedder
 from index.loading import SUPPORTED, load_file
 from index.manifest import SCHEMA_VERSION
@@ -102,13 +102,13 @@ class Indexer:
     def prepare(self, path: Path, name: str = "") -> Document:
         """Load and clean one file into a Document (raises IngestError naming the file)."""
         loaded = load_file(path, max_bytes=self.max_file_bytes, display_name=name or str(path))
-        text = clean(loaded.text)
+        text, counts = clean_with_counts(loaded.text)
         if not text:
             raise IngestError(loaded.path, "no text left after cleaning", "Check the file has readable content")
         source = name or _display_path(path)
         return Document(doc_id=doc_id_for(name or path.name), title=loaded.title or Path(source).stem,
                         source=source, text=text,
-                        content_hash=hashlib.sha256(text.encode()).hexdigest(), meta={"kind": loaded.kind})
+                        content_hash=hashlib.sha256(text.encode()).hexdigest(), meta={"kind": loaded.kind, **counts})
 
     def add(self, paths: Iterable[str | Path], progress: Progress | None = None,
             names: dict[str, str] | None = None) -> IngestReport:

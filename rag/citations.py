@@ -47,6 +47,8 @@ def neutralise(text: str) -> str:
     text = _COMMENT.sub(" ", text)
     text = _IMAGE.sub(lambda m: m.group(1).strip(), text)
     text = _LINK.sub(lambda m: m.group(1), text)
+    # what is left is unclosed or nested ("![a](http://x... [1]"): break the openers so no renderer links it
+    text = text.replace("![", "[").replace("](", "] (")
     text = _REF_DEF.sub("", text)
     text = _AUTOLINK.sub(lambda m: m.group(1), text)
     text = _TAG.sub("", text)
