@@ -67,10 +67,12 @@ def iter_files(paths: Iterable[str | Path]) -> Iterable[tuple[Path | None, str, 
 
 
 def _display_path(path: Path) -> str:
+    """What the viewer shows as a document's source: project-relative (data/corpus/...) or the bare file
+    name, never an absolute server path."""
     try:
         return str(path.resolve().relative_to(PROJECT_ROOT))
     except ValueError:
-        return str(path)
+        return path.name
 
 
 class Indexer:
@@ -111,11 +113,15 @@ class Indexer:
                         content_hash=hashlib.sha256(text.encode()).hexdigest(), meta={"kind": loaded.kind, **counts})
 
     def add(self, paths: Iterable[str | Path], progress: Progress | None = None,
-            names: dict[str, str] | None = None) -> IngestReport:
-        """Ingest files/folders. `names` maps a path to the name to show and derive the id from (uploads)."""
+            names: dict[str, str] | None = None, *, bundled: bool = False) -> IngestReport:
+        """Ingest files/folders. `names` maps a path to the name to show and derive the id from (uploads).
+        bundled=True marks the documents in the manifest as shipped with the app (they cannot be removed
+        or replaced by an upload); only build_bundled() sets it."""
         report = IngestReport()
         self.store.initialize(self.config())
-        existing = {d.doc_id: d.content_hash for d in self.store.documents()}
+        infos = {d.doc_id: d for d in self.store.documents()}
+        # an already-indexed bundled document indexed before the mark existed is re-written once to get it
+        existing = {k: d.content_hash for k, d in infos.items() if d.bundled or not bundled}
         files = list(iter_files(paths))
         todo: list[tuple[Document, list[Chunk]]] = []
         for n, (path, shown, err) in enumerate(files, 1):
@@ -130,6 +136,12 @@ class Indexer:
             except IngestError as e:
                 report.errors.append(e)
                 continue
+            if not bundled and doc.doc_id in infos and infos[doc.doc_id].bundled:
+                report.errors.append(IngestError(shown, f"has the same name as the bundled document {doc.doc_id!r}",
+                                                 "Rename the file; bundled documents cannot be replaced"))
+                continue
+            if bundled:
+                doc.meta["bundled"] = True
             if any(d.doc_id == doc.doc_id for d, _ in todo):
                 report.errors.append(IngestError(shown, f"another file in this batch has the id {doc.doc_id!r}",
                                                  "Rename one of them"))
@@ -138,7 +150,7 @@ class Indexer:
                 report.skipped.append(doc.doc_id)
                 continue
             chunks = chunk_document(doc, self.chunker)
-            (report.replaced if doc.doc_id in existing else report.added).append(doc.doc_id)
+            (report.replaced if doc.doc_id in infos else report.added).append(doc.doc_id)
             todo.append((doc, chunks))
         if todo:
             vecs = self._embed([c.text for _, cs in todo for c in cs], progress)
@@ -172,7 +184,7 @@ class Indexer:
         return np.concatenate(out) if out else np.zeros((0, self.embedder.dimension), np.float32)
 
     def build_bundled(self, progress: Progress | None = None) -> IngestReport:
-        return self.add([BUNDLED_CORPUS], progress)
+        return self.add([BUNDLED_CORPUS], progress, bundled=True)
 
     # -------------------------------------------------------------- manage
     def documents(self) -> list[DocInfo]:
