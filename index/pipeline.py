@@ -17,6 +17,7 @@ import numpy as np
 from index.chunking import ChunkerConfig, chunk_document
 from index.cleaning import clean_with_counts
 from index.embedding import Embedder, SentenceTransformerEmbedder
+from index.isolation import Isolation
 from index.loading import SUPPORTED, load_file
 from index.manifest import SCHEMA_VERSION
 from index.store import DocInfo, IndexStore
@@ -75,12 +76,27 @@ def _display_path(path: Path) -> str:
         return path.name
 
 
+def prepare_document(path: Path, name: str, max_file_bytes: int) -> Document:
+    """Load and clean one file into a Document (raises IngestError naming the file)."""
+    loaded = load_file(path, max_bytes=max_file_bytes, display_name=name or str(path))
+    text, counts = clean_with_counts(loaded.text)
+    if not text:
+        raise IngestError(loaded.path, "no text left after cleaning", "Check the file has readable content")
+    source = name or _display_path(path)
+    return Document(doc_id=doc_id_for(name or path.name), title=loaded.title or Path(source).stem,
+                    source=source, text=text,
+                    content_hash=hashlib.sha256(text.encode()).hexdigest(), meta={"kind": loaded.kind, **counts})
+
+
 class Indexer:
-    def __init__(self, store: IndexStore, embedder: Embedder, chunker: ChunkerConfig, max_file_bytes: int) -> None:
+    def __init__(self, store: IndexStore, embedder: Embedder, chunker: ChunkerConfig, max_file_bytes: int,
+                 isolation: Isolation | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.max_file_bytes = max_file_bytes
+        # uploads (files given a display name) are read in a capped worker process; None: all in-process
+        self.isolation = isolation
 
     @classmethod
     def from_settings(cls, s: Settings, embedder: Embedder | None = None) -> Indexer:
@@ -89,6 +105,7 @@ class Indexer:
             embedder=embedder or SentenceTransformerEmbedder(s.embed_model, batch_size=s.embed_batch_size),
             chunker=ChunkerConfig(size=s.chunk_size, overlap=s.chunk_overlap),
             max_file_bytes=s.max_upload_bytes,
+            isolation=Isolation.from_settings(s),
         )
 
     def config(self) -> dict:
@@ -103,14 +120,13 @@ class Indexer:
     # -------------------------------------------------------------- ingest
     def prepare(self, path: Path, name: str = "") -> Document:
         """Load and clean one file into a Document (raises IngestError naming the file)."""
-        loaded = load_file(path, max_bytes=self.max_file_bytes, display_name=name or str(path))
-        text, counts = clean_with_counts(loaded.text)
-        if not text:
-            raise IngestError(loaded.path, "no text left after cleaning", "Check the file has readable content")
-        source = name or _display_path(path)
-        return Document(doc_id=doc_id_for(name or path.name), title=loaded.title or Path(source).stem,
-                        source=source, text=text,
-                        content_hash=hashlib.sha256(text.encode()).hexdigest(), meta={"kind": loaded.kind, **counts})
+        return prepare_document(path, name, self.max_file_bytes)
+
+    def _prepare_and_chunk(self, path: Path, name: str) -> tuple[Document, list[Chunk]]:
+        if self.isolation is not None and name:  # an upload: a worker process with a time budget and memory cap
+            return self.isolation.prepare(path, name, self.max_file_bytes, self.chunker)
+        doc = self.prepare(path, name)
+        return doc, chunk_document(doc, self.chunker)
 
     def add(self, paths: Iterable[str | Path], progress: Progress | None = None,
             names: dict[str, str] | None = None, *, bundled: bool = False) -> IngestReport:
@@ -132,7 +148,7 @@ class Indexer:
                 continue
             assert path is not None
             try:
-                doc = self.prepare(path, (names or {}).get(str(path), ""))
+                doc, chunks = self._prepare_and_chunk(path, (names or {}).get(str(path), ""))
             except IngestError as e:
                 report.errors.append(e)
                 continue
@@ -149,7 +165,6 @@ class Indexer:
             if existing.get(doc.doc_id) == doc.content_hash:
                 report.skipped.append(doc.doc_id)
                 continue
-            chunks = chunk_document(doc, self.chunker)
             (report.replaced if doc.doc_id in infos else report.added).append(doc.doc_id)
             todo.append((doc, chunks))
         if todo:
