@@ -148,12 +148,13 @@ class Indexer:
                 continue
             assert path is not None
             try:
-                doc, chunks = self._prepare_and_chunk(path, (names or {}).get(str(path), ""))
+                name = (names or {}).get(str(path), "")
+                doc, chunks = self._prepare_and_chunk(path, name)
             except IngestError as e:
                 report.errors.append(e)
                 continue
             if not bundled and doc.doc_id in infos and infos[doc.doc_id].bundled:
-                report.errors.append(IngestError(shown, f"has the same name as the bundled document {doc.doc_id!r}",
+                report.errors.append(IngestError(name or shown, f"has the same name as the bundled document {doc.doc_id!r}",
                                                  "Rename the file; bundled documents cannot be replaced"))
                 continue
             if bundled:

@@ -125,3 +125,48 @@ def test_hostile_suites_are_refused_or_stay_inside_the_runs_folder(hostile, tmp_
     assert not (data.parent / "outside").exists() and not (data / "outside").exists()
     assert len(result.records) == 2
     assert all(SECRET not in r["answer"] for r in result.records)
+
+
+def test_corpus_uploaded_through_the_ui_api_while_another_user_chats(article_index: Path, tmp_path) -> None:
+    """The same corpus through the real app's HTTP API (/add_documents), with a second client asking."""
+    from gradio_client import Client, handle_file
+
+    from rag.assistant import Assistant
+    from tests.test_ui_api import free_port
+    from ui.app import build_app, launch
+
+    data = tmp_path / "data"
+    shutil.copytree(article_index, data)
+    s = load_settings({"data_dir": data, "generator": "extractive", "port": free_port(),
+                       "ingest_timeout_s": BUDGET_S, "max_uploads_per_session": 50}, env={})
+    assistant = Assistant.from_settings(s)
+    assistant.warm_up()
+    app = build_app(assistant, s)
+    launch(app, s, prevent_thread_lock=True, quiet=True)
+    url = f"http://127.0.0.1:{s.port}"
+    try:
+        files = write_corpus(tmp_path / "hostile")
+        answers, done = [], threading.Event()
+
+        def chat() -> None:
+            c = Client(url, verbose=False, download_files=False)
+            while not done.is_set():
+                answers.append(c.predict("Who said China was the elephant in the room?", api_name="/ask")[2])
+
+        user = threading.Thread(target=chat, daemon=True)
+        user.start()
+        try:
+            uploader = Client(url, verbose=False, download_files=False)
+            status, table, *_ = uploader.predict([handle_file(str(p)) for p in files], api_name="/add_documents")
+        finally:
+            done.set()
+            user.join(120)
+        ids = [r[3] for r in table["data"]]
+        assert "elephant-in-the-room.txt" in ids
+        for h in files.values():
+            ok = f"{h.name}: added" in status
+            assert ok or f"✗ {h.name}" in status, (h.name, status[:2000])
+            assert ok or not h.must_index, (h.name, h.why)
+        assert len(answers) >= 2 and all(a is not None for a in answers)
+    finally:
+        app.close()
