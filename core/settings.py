@@ -59,6 +59,12 @@ class Settings:
     max_question_chars: int = 2000
     max_upload_bytes: int = 20 * 1024 * 1024
     max_uploads_per_session: int = 20
+    ingest_isolation: bool = True  # load/clean/chunk each file in a capped worker process (index.isolation)
+    ingest_timeout_s: float = 120.0
+    ingest_memory_mb: int = 2048
+    max_suite_bytes: int = 1024 * 1024  # uploaded evaluation suites (rag.eval.suite.SuiteLimits)
+    max_suite_cases: int = 500
+    max_suite_field_chars: int = 4000
     # --- UI ---
     host: str = "127.0.0.1"
     port: int = 7860
@@ -116,6 +122,12 @@ _ENV = {
     "RAG_MAX_QUESTION_CHARS": "max_question_chars",
     "RAG_MAX_UPLOAD_BYTES": "max_upload_bytes",
     "RAG_MAX_UPLOADS_PER_SESSION": "max_uploads_per_session",
+    "RAG_INGEST_ISOLATION": "ingest_isolation",
+    "RAG_INGEST_TIMEOUT_S": "ingest_timeout_s",
+    "RAG_INGEST_MEMORY_MB": "ingest_memory_mb",
+    "RAG_MAX_SUITE_BYTES": "max_suite_bytes",
+    "RAG_MAX_SUITE_CASES": "max_suite_cases",
+    "RAG_MAX_SUITE_FIELD_CHARS": "max_suite_field_chars",
     "RAG_MAX_ANSWER_TOKENS": "max_answer_tokens",
     "RAG_UI_AUTH": "ui_auth",
     "RAG_HOST": "host",

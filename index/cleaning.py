@@ -8,7 +8,9 @@ short headline-like lines is a sidebar/comments block, so it is cut with everyth
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
+from functools import cache
 
 _FURNITURE_HEADINGS = re.compile(
     r"^(\d+\s+)?(comments?|leave a (comment|reply)|post a comment|popular posts?( from this blog)?|"
@@ -19,6 +21,19 @@ _FURNITURE_HEADINGS = re.compile(
 )
 _WS = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200c-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+@cache
+def _format_chars() -> re.Pattern:
+    """Every Unicode format character (category Cf): soft hyphen, zero-width and bidi marks, word joiner,
+    tag characters U+E0000-E007F... Invisible to a reader, so they can carry text only a model sees."""
+    cf = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
+    return re.compile("[" + "".join(re.escape(c) for c in cf) + "]")
+
+
+def strip_format_chars(text: str) -> tuple[str, int]:
+    """text without format characters (Unicode category Cf), and how many were removed."""
+    return _format_chars().subn("", text)
 
 
 def normalize(text: str) -> str:
@@ -37,27 +52,39 @@ def strip_boilerplate(text: str) -> str:
     """Cut a trailing comments/sidebar block. Only cuts when what follows the heading is headline-like."""
     paras = text.split("\n\n")
     n = len(paras)
-    for i, para in enumerate(paras):
-        # only the last part of a document can be trailing furniture; never cut most of it
-        if i == 0 or i < n // 2:
-            continue
-        first_line = para.strip().split("\n")[0]
-        if not _FURNITURE_HEADINGS.match(first_line):
-            continue
-        rest = [p.strip() for p in paras[i:] if p.strip()]
-        lines = [ln for p in rest for ln in p.split("\n") if ln.strip()]
-        if all(_is_furniture_line(ln) for ln in lines):
+    # furniture_from[i]: every line of paras[i:] is furniture. One backward pass (rescanning the rest for
+    # each heading was quadratic in the number of paragraphs).
+    furniture_from = [True] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        lines = [ln for ln in paras[i].split("\n") if ln.strip()]
+        furniture_from[i] = furniture_from[i + 1] and all(_is_furniture_line(ln) for ln in lines)
+    for i in range(max(1, n // 2), n):  # only the last part can be trailing furniture; never cut most of it
+        first_line = paras[i].strip().split("\n")[0]
+        if _is_heading(first_line) and furniture_from[i]:
             return "\n\n".join(paras[:i]).rstrip()
     return text
 
 
+_MAX_HEADING = 200  # a furniture heading is short; longer lines are never matched against the pattern
+
+
+def _is_heading(line: str) -> bool:
+    return len(line) <= _MAX_HEADING and _FURNITURE_HEADINGS.match(line) is not None
+
+
 def _is_furniture_line(line: str) -> bool:
     line = line.strip()
-    if _FURNITURE_HEADINGS.match(line):
+    if _is_heading(line):
         return True
     # headline-like: short, and not a run of sentences
     return len(line) <= 160 and line.count(". ") == 0
 
 
 def clean(text: str) -> str:
-    return strip_boilerplate(normalize(text))
+    return clean_with_counts(text)[0]
+
+
+def clean_with_counts(text: str) -> tuple[str, dict[str, int]]:
+    """clean(), plus what was removed that a reader could not see (kept in the document's metadata)."""
+    text, invisible = strip_format_chars(text)
+    return strip_boilerplate(normalize(text)), {"invisible_chars_removed": invisible}

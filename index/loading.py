@@ -99,11 +99,25 @@ def _markdown(text: str) -> tuple[str, str]:
 
     html = MarkdownIt("commonmark").render(text)
     body, _ = _html(f"<html><body>{html}</body></html>")
-    title = ""
-    m = re.search(r"^\s{0,3}#\s+(.+?)\s*#*\s*$", text, re.MULTILINE)
-    if m:
-        title = m.group(1).strip()
-    return body, title or _first_line_title(body)
+    return body, markdown_title(text) or _first_line_title(body)
+
+
+# One possessive run of blanks, then the rest of the line taken whole: the old lazy title with optional
+# trailing spaces and hashes tried every split of a long line (cubic). The closing "#"s are cut in Python.
+_MD_H1 = re.compile(r"^[ \t]{0,3}#[ \t]++([^\n]*+)", re.MULTILINE)
+_TITLE_SCAN = 64 * 1024  # a title is near the top; never run a pattern over a whole huge file
+
+
+def markdown_title(text: str) -> str:
+    """The first ATX level-1 heading ("# Title #"), without its optional closing hashes."""
+    m = _MD_H1.search(text, 0, _TITLE_SCAN)
+    if not m:
+        return ""
+    title = m.group(1).rstrip()
+    bare = title.rstrip("#")
+    if bare != title and (not bare or bare[-1] in " \t"):  # CommonMark: a closing sequence follows a blank
+        title = bare.rstrip()
+    return title.strip()
 
 
 # Blocks that are page furniture, not the document: dropped before text extraction.
@@ -111,9 +125,6 @@ _DROP_TAGS = ("script", "style", "noscript", "template", "nav", "aside", "footer
               "button", "select", "input", "head")
 _FURNITURE = re.compile(r"(^|[-_ ])(comments?|sidebar|widget|related|popular|share|social|newsletter|"
                         r"subscribe|cookie|advert|ads|promo|breadcrumbs?|footer|menu|nav)([-_ ]|$)", re.I)
-# inline styles that hide text from a reader: zero size/opacity, or pushed far off-screen
-_HIDDEN_STYLE = re.compile(r"display:none|visibility:hidden|font-size:0(?![.\d]*[1-9])|opacity:0(?![.\d]*[1-9])"
-                           r"|(?<![\w-])(?:left|top|text-indent):-\d{4,}")
 _BLOCK = ("p", "div", "section", "article", "main", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6",
           "blockquote", "pre", "table", "tr", "br", "hr", "figcaption", "dd", "dt", "header")
 
@@ -122,28 +133,32 @@ def _html(html: str) -> tuple[str, str]:
     from bs4 import BeautifulSoup
     from bs4.element import Comment
 
+    from index.hidden import find_hidden, style_rules
+
     soup = BeautifulSoup(html, "html.parser")
     title = ""
     if soup.title and soup.title.string:
         title = soup.title.string.strip()
-    h1 = soup.find("h1")
-    if h1 and h1.get_text(strip=True):
-        title = h1.get_text(" ", strip=True)
+    rules = style_rules([s.get_text() for s in soup.find_all("style")])  # read before <style> is dropped
     for c in soup.find_all(string=lambda s: isinstance(s, Comment)):
         c.extract()
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
     # hidden text is invisible to a reader, so it is not part of the document (and a classic injection vector)
     # (collected first, removed after: bs4's Tag.decomposed falls back to a subtree search, quadratic when nested)
-    hidden = []
+    hidden = find_hidden(soup, rules)  # CSS: inline styles and <style> rules (index.hidden)
+    by_css = {id(t) for t in hidden}
     for tag in soup.find_all(True):
-        style = (tag.get("style") or "").replace(" ", "").lower()
         ident = " ".join([tag.get("id") or "", *(tag.get("class") or [])])
-        if (_HIDDEN_STYLE.search(style) or tag.has_attr("hidden") or tag.get("aria-hidden") == "true"
-                or (ident and _FURNITURE.search(ident))):
+        if id(tag) not in by_css and (tag.has_attr("hidden") or tag.get("aria-hidden") == "true"
+                                      or (ident and _FURNITURE.search(ident))):
             hidden.append(tag)
     for tag in hidden:
         tag.decompose()
+    # the title only now: a hidden span inside <h1> must not reach every passage's title
+    h1 = soup.find("h1")
+    if h1 and h1.get_text(strip=True):
+        title = h1.get_text(" ", strip=True)
     root = soup.find("article") or soup.find("main") or soup.body or soup
     text = _block_text(root)
     return text, title
@@ -187,7 +202,9 @@ def _pdf(raw: bytes, name: str) -> tuple[str, str]:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted:
             raise IngestError(name, "PDF is encrypted", "Provide an unencrypted copy")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        from index.hidden import visible_pdf_text
+
+        pages = [visible_pdf_text(page)[0] for page in reader.pages]  # invisible text drawn on a page is cut
         meta_title = ""
         try:
             meta_title = (reader.metadata.title or "") if reader.metadata else ""

@@ -19,8 +19,9 @@ from core.progress import Progress
 from core.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
 from core.types import Chunk, Document
 from index.chunking import ChunkerConfig, chunk_document
-from index.cleaning import clean
+from index.cleaning import clean_with_counts
 from index.embedding import Embedder, SentenceTransformerEmbedder
+from index.isolation import Isolation
 from index.loading import SUPPORTED, load_file
 from index.manifest import SCHEMA_VERSION
 from index.store import DocInfo, IndexStore
@@ -66,18 +67,35 @@ def iter_files(paths: Iterable[str | Path]) -> Iterable[tuple[Path | None, str, 
 
 
 def _display_path(path: Path) -> str:
+    """What the viewer shows as a document's source: project-relative (data/corpus/...) or the bare file
+    name, never an absolute server path."""
     try:
         return str(path.resolve().relative_to(PROJECT_ROOT))
     except ValueError:
-        return str(path)
+        return path.name
+
+
+def prepare_document(path: Path, name: str, max_file_bytes: int) -> Document:
+    """Load and clean one file into a Document (raises IngestError naming the file)."""
+    loaded = load_file(path, max_bytes=max_file_bytes, display_name=name or str(path))
+    text, counts = clean_with_counts(loaded.text)
+    if not text:
+        raise IngestError(loaded.path, "no text left after cleaning", "Check the file has readable content")
+    source = name or _display_path(path)
+    return Document(doc_id=doc_id_for(name or path.name), title=loaded.title or Path(source).stem,
+                    source=source, text=text,
+                    content_hash=hashlib.sha256(text.encode()).hexdigest(), meta={"kind": loaded.kind, **counts})
 
 
 class Indexer:
-    def __init__(self, store: IndexStore, embedder: Embedder, chunker: ChunkerConfig, max_file_bytes: int) -> None:
+    def __init__(self, store: IndexStore, embedder: Embedder, chunker: ChunkerConfig, max_file_bytes: int,
+                 isolation: Isolation | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.max_file_bytes = max_file_bytes
+        # uploads (files given a display name) are read in a capped worker process; None: all in-process
+        self.isolation = isolation
 
     @classmethod
     def from_settings(cls, s: Settings, embedder: Embedder | None = None) -> Indexer:
@@ -86,6 +104,7 @@ class Indexer:
             embedder=embedder or SentenceTransformerEmbedder(s.embed_model, batch_size=s.embed_batch_size),
             chunker=ChunkerConfig(size=s.chunk_size, overlap=s.chunk_overlap),
             max_file_bytes=s.max_upload_bytes,
+            isolation=Isolation.from_settings(s),
         )
 
     def config(self) -> dict:
@@ -100,21 +119,24 @@ class Indexer:
     # -------------------------------------------------------------- ingest
     def prepare(self, path: Path, name: str = "") -> Document:
         """Load and clean one file into a Document (raises IngestError naming the file)."""
-        loaded = load_file(path, max_bytes=self.max_file_bytes, display_name=name or str(path))
-        text = clean(loaded.text)
-        if not text:
-            raise IngestError(loaded.path, "no text left after cleaning", "Check the file has readable content")
-        source = name or _display_path(path)
-        return Document(doc_id=doc_id_for(name or path.name), title=loaded.title or Path(source).stem,
-                        source=source, text=text,
-                        content_hash=hashlib.sha256(text.encode()).hexdigest(), meta={"kind": loaded.kind})
+        return prepare_document(path, name, self.max_file_bytes)
+
+    def _prepare_and_chunk(self, path: Path, name: str) -> tuple[Document, list[Chunk]]:
+        if self.isolation is not None and name:  # an upload: a worker process with a time budget and memory cap
+            return self.isolation.prepare(path, name, self.max_file_bytes, self.chunker)
+        doc = self.prepare(path, name)
+        return doc, chunk_document(doc, self.chunker)
 
     def add(self, paths: Iterable[str | Path], progress: Progress | None = None,
-            names: dict[str, str] | None = None) -> IngestReport:
-        """Ingest files/folders. `names` maps a path to the name to show and derive the id from (uploads)."""
+            names: dict[str, str] | None = None, *, bundled: bool = False) -> IngestReport:
+        """Ingest files/folders. `names` maps a path to the name to show and derive the id from (uploads).
+        bundled=True marks the documents in the manifest as shipped with the app (they cannot be removed
+        or replaced by an upload); only build_bundled() sets it."""
         report = IngestReport()
         self.store.initialize(self.config())
-        existing = {d.doc_id: d.content_hash for d in self.store.documents()}
+        infos = {d.doc_id: d for d in self.store.documents()}
+        # an already-indexed bundled document indexed before the mark existed is re-written once to get it
+        existing = {k: d.content_hash for k, d in infos.items() if d.bundled or not bundled}
         files = list(iter_files(paths))
         todo: list[tuple[Document, list[Chunk]]] = []
         for n, (path, shown, err) in enumerate(files, 1):
@@ -125,10 +147,17 @@ class Indexer:
                 continue
             assert path is not None
             try:
-                doc = self.prepare(path, (names or {}).get(str(path), ""))
+                name = (names or {}).get(str(path), "")
+                doc, chunks = self._prepare_and_chunk(path, name)
             except IngestError as e:
                 report.errors.append(e)
                 continue
+            if not bundled and doc.doc_id in infos and infos[doc.doc_id].bundled:
+                report.errors.append(IngestError(name or shown, f"has the same name as the bundled document {doc.doc_id!r}",
+                                                 "Rename the file; bundled documents cannot be replaced"))
+                continue
+            if bundled:
+                doc.meta["bundled"] = True
             if any(d.doc_id == doc.doc_id for d, _ in todo):
                 report.errors.append(IngestError(shown, f"another file in this batch has the id {doc.doc_id!r}",
                                                  "Rename one of them"))
@@ -136,8 +165,7 @@ class Indexer:
             if existing.get(doc.doc_id) == doc.content_hash:
                 report.skipped.append(doc.doc_id)
                 continue
-            chunks = chunk_document(doc, self.chunker)
-            (report.replaced if doc.doc_id in existing else report.added).append(doc.doc_id)
+            (report.replaced if doc.doc_id in infos else report.added).append(doc.doc_id)
             todo.append((doc, chunks))
         if todo:
             vecs = self._embed([c.text for _, cs in todo for c in cs], progress)
@@ -171,7 +199,7 @@ class Indexer:
         return np.concatenate(out) if out else np.zeros((0, self.embedder.dimension), np.float32)
 
     def build_bundled(self, progress: Progress | None = None) -> IngestReport:
-        return self.add([BUNDLED_CORPUS], progress)
+        return self.add([BUNDLED_CORPUS], progress, bundled=True)
 
     # -------------------------------------------------------------- manage
     def documents(self) -> list[DocInfo]:

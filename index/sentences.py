@@ -16,20 +16,23 @@ _ABBREV = {
     "i.e", "u.s", "u.k", "u.n", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct",
     "nov", "dec", "approx", "dept", "est", "al",
 }
-_END = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
+# Only at the start of a run of stops, and without backtracking into it: "?" * n + "x" used to retry the
+# whole run from every position (quadratic).
+_END = re.compile(r"(?<![.!?])[.!?]++[\"'”’)\]]*+(?=\s)")
 _PARA = re.compile(r"\n\s*\n")
-_WORD_BEFORE = re.compile(r"([\w.]+)$")
 
 
 def _is_boundary(text: str, stop_at: int) -> bool:
     """stop_at: index of the first stop character. False for abbreviations and initials."""
     if text[stop_at] != ".":
         return True
-    # a bounded look-back: searching from 0 made sentence splitting quadratic in the document length
-    m = _WORD_BEFORE.search(text, max(0, stop_at - 64), stop_at)
-    if not m:
+    # the word before the stop, looked back at most 64 characters (a regex "[\w.]+$" retried every start)
+    i, lo = stop_at, max(0, stop_at - 64)
+    while i > lo and (text[i - 1].isalnum() or text[i - 1] in "._"):
+        i -= 1
+    if i == stop_at:
         return True
-    word = m.group(1).lower().rstrip(".")
+    word = text[i:stop_at].lower().rstrip(".")
     if word in _ABBREV:
         return False
     # single capital initial ("J. Smith", "U.S.") but not a sentence ending in "I."

@@ -18,7 +18,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlparse
@@ -62,6 +62,12 @@ class DocInfo:
     content_hash: str
     kind: str
     n_chunks: int
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def bundled(self) -> bool:
+        """Shipped with the app (marked in the manifest when indexed from the bundled corpus)."""
+        return bool(self.meta.get("bundled"))
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -225,10 +231,10 @@ class IndexStore:
         if e is None:
             raise KeyError(doc_id)
         return Document(doc_id=doc_id, title=e.title, source=e.source, text=self._doc_text(doc_id, e),
-                        content_hash=e.content_hash, meta={"kind": e.kind})
+                        content_hash=e.content_hash, meta={**e.meta, "kind": e.kind})
 
     def documents(self) -> list[DocInfo]:
-        return [DocInfo(d, e.title, e.source, e.content_hash, e.kind, len(e.spans))
+        return [DocInfo(d, e.title, e.source, e.content_hash, e.kind, len(e.spans), dict(e.meta))
                 for d, e in self.manifest.documents.items()]
 
     def count(self) -> int:
@@ -317,7 +323,8 @@ class IndexStore:
                 if len(chunks) != len(vecs):
                     raise ValueError("one embedding per chunk is required")
                 entry = DocEntry(doc.doc_id, doc.title, doc.source, doc.content_hash, kinds.get(doc.doc_id, ""),
-                                 [(c.start, c.end) for c in chunks])
+                                 [(c.start, c.end) for c in chunks],
+                                 {k: v for k, v in doc.meta.items() if k != "kind"})
                 _atomic_write_text(self.docs_dir / entry.text_file, doc.text)
                 self._upsert(entry, chunks, vecs)
                 new_docs[doc.doc_id] = entry

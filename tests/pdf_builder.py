@@ -7,7 +7,11 @@ import io
 
 def pdf_bytes(lines: list[str]) -> bytes:
     """A minimal valid one-page PDF with text, built by hand."""
-    content = "BT /F1 12 Tf 72 720 Td " + " ".join(f"({ln}) Tj 0 -16 Td" for ln in lines) + " ET"
+    return pdf_from_content("BT /F1 12 Tf 72 720 Td " + " ".join(f"({ln}) Tj 0 -16 Td" for ln in lines) + " ET")
+
+
+def pdf_from_content(content: str) -> bytes:
+    """A one-page PDF whose page content stream is `content` (font /F1 is Helvetica)."""
     objs = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",

@@ -190,3 +190,67 @@ def test_two_suites_with_the_same_name_are_refused(tmp_path):
         (tmp_path / n).write_text("name: same\ncases:\n  - {id: a, question: Q, answers: [x]}\n", "utf-8")
     with pytest.raises(SuiteError, match="both named 'same'"):
         load_suites([tmp_path / "a.yaml", tmp_path / "b.yaml"])
+
+
+# --- hostile suites (issue 11) ---------------------------------------------------------------------------
+
+
+def test_yaml_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    levels = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\nname: bomb\ncases: [*a8]\n", "utf-8")
+    assert bomb.stat().st_size < 1000
+    with pytest.raises(SuiteError, match=r"anchor or alias at line 1.*write each value out"):
+        load_suite(bomb)
+
+
+def test_a_single_alias_is_refused_too() -> None:
+    text = "name: x\ncases:\n  - {id: a, question: q, answers: &ans [yes]}\n  - {id: b, question: q, answers: *ans}\n"
+    with pytest.raises(SuiteError, match="anchor or alias at line 3"):
+        parse_yaml(text)
+
+
+def test_suite_caps_size_cases_and_fields(tmp_path: Path) -> None:
+    from rag.eval.suite import SuiteLimits
+
+    limits = SuiteLimits(max_bytes=2000, max_cases=3, max_field_chars=50, max_items=2)
+    big = tmp_path / "big.yaml"
+    big.write_text("name: big\ncases:\n" + "  - {id: x, question: q, answers: [a]}\n" * 100, "utf-8")
+    with pytest.raises(SuiteError, match=r"over the 2000-byte limit.*max_suite_bytes"):
+        load_suite(big, limits)
+    many = "cases:\n" + "".join(f"  - {{id: c{i}, question: q, answers: [a]}}\n" for i in range(4))
+    with pytest.raises(SuiteError, match="4 cases, over the 3 limit"):
+        parse_yaml(many, limits=limits)
+    long_q = "cases:\n  - {id: c, question: " + "q" * 51 + ", answers: [a]}\n"
+    with pytest.raises(SuiteError, match="field 'question' is 51 characters"):
+        parse_yaml(long_q, limits=limits)
+    items = "cases:\n  - {id: c, question: q, answers: [a, b, c]}\n"
+    with pytest.raises(SuiteError, match="field 'answers' has 3 items"):
+        parse_yaml(items, limits=limits)
+    with pytest.raises(SuiteError, match="field 'name' is 60"):
+        parse_yaml("name: " + "n" * 60 + "\ncases:\n  - {id: c, question: q, answers: [a]}\n", limits=limits)
+    jsonl = "\n".join(json.dumps({"id": f"c{i}", "question": "q", "answers": ["a"]}) for i in range(4))
+    with pytest.raises(SuiteError, match="4 cases"):
+        from rag.eval.suite import parse_jsonl
+
+        parse_jsonl(jsonl, limits=limits)
+
+
+def test_suite_limits_come_from_settings(settings) -> None:
+    from rag.eval.suite import SuiteLimits
+
+    s = settings(max_suite_cases=7, max_suite_bytes=1234, max_suite_field_chars=99)
+    assert SuiteLimits.from_settings(s) == SuiteLimits(max_bytes=1234, max_cases=7, max_field_chars=99)
+
+
+def test_run_folder_is_a_slug_inside_the_runs_folder(tmp_path: Path) -> None:
+    from rag.eval.runner import new_run_dir
+
+    root = tmp_path / "eval-runs"
+    for name in ("../../../../outside/pwn", "/etc/passwd", "..", "C:\\\\x\\\\..\\\\y", "a/../../b", "\x00", "é" * 300):
+        out = new_run_dir(root, name)
+        assert out.parent == root.resolve(), (name, out)
+        assert all(c.isalnum() or c == "-" for c in out.name), out.name
+        assert len(out.name) <= 80
+    assert new_run_dir(root, "../../../../outside/pwn").name.endswith("-outside-pwn")

@@ -18,6 +18,7 @@ from rag.assistant import Assistant
 from ui.feedback import FeedbackHandlers, store_for, wire_feedback
 from ui.handlers import ChatHandlers, DocumentHandlers, EvaluationHandlers, Session
 from ui.layout import ASSETS, build_layout
+from ui.limits import LoginGuard, client_key
 
 __all__ = ["Session", "build_app", "chat_concurrency", "launch", "parse_auth"]
 
@@ -89,8 +90,9 @@ def _wire_documents(ui: Any, app: gr.Blocks, docs: DocumentHandlers) -> None:
 # Gradio injects a progress tracker only into a function whose signature has a gr.Progress default, and
 # names the API endpoint after the function: these wrappers keep the endpoint names and the tracker.
 def _add_documents(docs: DocumentHandlers):
-    def add_documents(files: list[str] | None, session: Session, progress=gr.Progress()):  # noqa: B008
-        return docs.add(files, session, progress)
+    def add_documents(files: list[str] | None, session: Session, request: gr.Request,
+                      progress=gr.Progress()):  # noqa: B008
+        return docs.add(files, session, progress, client=client_key(request))
 
     return add_documents
 
@@ -121,8 +123,8 @@ def launch(app: gr.Blocks, settings: Settings, *, generator_name: str = "", prev
     runs = settings.data_dir / "eval-runs"
     runs.mkdir(parents=True, exist_ok=True)
     return app.launch(
-        server_name=settings.host, server_port=settings.port, auth=parse_auth(settings.ui_auth) or None,
+        server_name=settings.host, server_port=settings.port, auth=LoginGuard(parse_auth(settings.ui_auth)) if settings.ui_auth else None,
         auth_message="Sign in to ask about the documents.", theme=theme(), css_paths=[ASSETS / "app.css"],
         max_file_size=settings.max_upload_bytes, allowed_paths=[str(runs)], ssr_mode=False, show_error=False,
-        footer_links=["api"], prevent_thread_lock=prevent_thread_lock, quiet=quiet, inbrowser=False, share=False,
+        footer_links=["api"], run_history=False, prevent_thread_lock=prevent_thread_lock, quiet=quiet, inbrowser=False, share=False,
     )

@@ -7,7 +7,6 @@ for Gradio components.
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,11 +92,12 @@ def _origin(rec: dict[str, Any]) -> str:
 def run(assistant: Any, suite_path: Path, runs_dir: Path, progress: Callable[[int, int, str], None],
         *, store: Any = None, feedback: Any = None) -> Any:
     """Run one suite into a fresh folder under runs_dir; returns rag.eval.runner.RunResult."""
-    from rag.eval.runner import run_suites
-    from rag.eval.suite import load_suite
+    from rag.eval.runner import new_run_dir, run_suites
+    from rag.eval.suite import SuiteLimits, load_suite
 
-    suite = load_suite(suite_path)
-    out = runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1_000_000:06d}-{suite.name}"[:120]
+    settings = getattr(assistant, "settings", None)
+    suite = load_suite(suite_path, SuiteLimits.from_settings(settings) if settings is not None else None)
+    out = new_run_dir(runs_dir, suite.name)  # the name is uploaded data: slug only, inside runs_dir
     from rag.feedback.signal import feedback_signal
 
     records = feedback.records() if feedback is not None else []

@@ -16,11 +16,12 @@ from typing import Any
 import gradio as gr
 
 from core.errors import RagError
-from core.settings import BUNDLED_CORPUS, Settings
+from core.settings import Settings
 from core.types import Answer, Final, TextDelta, Turn
 from index.pipeline import Indexer
 from rag.assistant import Assistant
 from ui import evaluation, render
+from ui.limits import UploadQuota
 from ui.uploads import accept_uploads, upload_path
 
 log = logging.getLogger(__name__)
@@ -30,11 +31,10 @@ READER_HINT = "Pick a document to read it in full."
 
 @dataclass
 class Session:
-    """One browser session's conversation (and its upload count, for the per-session limit)."""
+    """One browser session's conversation."""
 
     questions: list[str] = field(default_factory=list)
     answers: list[Answer] = field(default_factory=list)
-    uploads: int = 0
     # reader feedback (ui.feedback): this conversation's id, the source last opened in the viewer, and the
     # passage the reader pointed at for "the documents do answer this"
     conversation: str = field(default_factory=lambda: secrets.token_hex(6))
@@ -53,13 +53,6 @@ class Session:
             out += [{"role": "user", "content": render.user_html(q)},
                     {"role": "assistant", "content": render.answer_html(a, i)}]
         return out
-
-
-def is_bundled(source: str) -> bool:
-    try:
-        return Path(source).resolve().is_relative_to(BUNDLED_CORPUS.resolve())
-    except (OSError, ValueError):
-        return False
 
 
 def status_html(lines: list[str]) -> str:
@@ -106,7 +99,7 @@ class ChatHandlers:
         yield session.messages(), "", session, answer.to_dict() | {"turn": turn}
 
     def new_chat(self, session: Session) -> tuple:
-        return [], "", Session(uploads=session.uploads), None, render.placeholder_html(VIEWER_HINT)
+        return [], "", Session(), None, render.placeholder_html(VIEWER_HINT)
 
     def show_source(self, session: Session, evt: gr.EventData) -> str:
         data = getattr(evt, "_data", None) or {}
@@ -131,10 +124,11 @@ class DocumentHandlers:
         self.library = library
         self.settings = settings
         self.generator_name = generator_name
+        self.quota = UploadQuota(settings.max_uploads_per_session, window_s=3600)
 
     def views(self) -> tuple:
         """(table rows, picker update, status line) for the current documents."""
-        docs = sorted(self.library.documents(), key=lambda d: (not is_bundled(d.source), d.title.lower()))
+        docs = sorted(self.library.documents(), key=lambda d: (not d.bundled, d.title.lower()))
         rows = [[d.title, d.n_chunks, d.kind, d.doc_id] for d in docs]
         choices = [(f"{d.title} ({d.doc_id})", d.doc_id) for d in docs]
         chunks = sum(d.n_chunks for d in docs)
@@ -143,12 +137,14 @@ class DocumentHandlers:
         value = choices[0][1] if choices else None
         return rows, gr.update(choices=choices, value=value), status
 
-    def add(self, files: list[str] | None, session: Session, progress: Any = None) -> tuple:
+    def add(self, files: list[str] | None, session: Session, progress: Any = None, client: str = "") -> tuple:
+        """Accept and index uploads. The cap counts per login or client address over a window, so neither a
+        page reload nor a fresh API session resets it."""
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
         lines = [] if paths else ["Choose one or more files first."]
         acc = accept_uploads(paths, self.settings.uploads_dir, max_bytes=self.settings.max_upload_bytes,
-                             already=session.uploads, max_files=self.settings.max_uploads_per_session)
-        session.uploads += len(acc.stored)
+                             already=self.quota.used(client), max_files=self.quota.max_files)
+        self.quota.record(client, len(acc.stored))
         lines += [f"✗ {name}: {why}" for name, why in acc.refused]
         if acc.stored:
             lines += self._ingest(acc.stored, progress)
@@ -188,7 +184,7 @@ class DocumentHandlers:
         info = next((d for d in self.library.documents() if d.doc_id == doc_id), None) if doc_id else None
         problem = ("Pick a document to remove." if not doc_id else f"✗ {doc_id} is not in the index." if info is None
                    else f"✗ {info.title} is a bundled document; it stays so there is always something to ask about."
-                   if is_bundled(info.source) else "")
+                   if info.bundled else "")
         if not problem:
             try:
                 self.library.remove(str(doc_id))

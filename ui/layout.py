@@ -79,7 +79,7 @@ def _chat_column(ui: SimpleNamespace, settings: Settings) -> None:
 def _documents_tab(ui: SimpleNamespace, settings: Settings) -> None:
     gr.Markdown(f"Add `.txt`, `.md`, `.html` or `.pdf` files, up to "
                 f"{human_bytes(settings.max_upload_bytes)} each and "
-                f"{settings.max_uploads_per_session} per session. Re-adding a file with the same "
+                f"{settings.max_uploads_per_session} an hour. Re-adding a file with the same "
                 "name replaces its earlier version.")
     ui.files = gr.File(label="Add documents", file_count="multiple", elem_id="upload", height=140)
     ui.upload_status = gr.HTML(elem_id="upload-status")

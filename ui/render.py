@@ -16,11 +16,12 @@ import html
 import itertools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.types import Answer, Citation, Document, Passage
 from rag.verify.citations import VERIFIED_MARKER
 
-_STOP = re.compile(r"[.!?]+$")
+_STOP = re.compile(r"(?<![.!?])[.!?]++$")  # from a run's start only: linear on "!!!...x"
 _STAGE_ORDER = ("rewrite", "retrieve", "generate", "verify", "total")
 SNIPPET_CHARS = 160
 
@@ -251,7 +252,7 @@ def _relocate(text: str, h: Highlight) -> tuple[int, int, int | None, int | None
 def _doc_header(doc: Document, label: str = "") -> str:
     lab = f'<span class="badge">{escape(label)}</span> ' if label else ""
     return (f'<div class="doc-head">{lab}<span class="doc-title">{escape(doc.title)}</span>'
-            f'<span class="doc-source">{escape(doc.source)}</span></div>')
+            f'<span class="doc-source">{escape(shown_source(doc.source))}</span></div>')
 
 
 def source_html(doc: Document, h: Highlight) -> str:
@@ -291,3 +292,10 @@ def document_html(doc: Document) -> str:
 
 def placeholder_html(message: str) -> str:
     return f'<div class="source-view empty">{escape(message)}</div>'
+
+
+def shown_source(source: str) -> str:
+    """A document's source as the viewer shows it: never an absolute server path (older indexes stored
+    CLI-added documents by absolute path), only the file name then."""
+    p = Path(source)
+    return p.name if p.is_absolute() or source.startswith(("/", "\\")) or ":" in source[:3] else source

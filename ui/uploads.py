@@ -71,8 +71,8 @@ def accept_uploads(paths: list[str], uploads_dir: Path, *, max_bytes: int, alrea
                                        "split the file or raise RAG_MAX_UPLOAD_BYTES"))
             continue
         if count >= max_files:
-            out.refused.append((shown, f"this session already uploaded {max_files} files, the limit; "
-                                       "start a new session or raise RAG_MAX_UPLOADS_PER_SESSION"))
+            out.refused.append((shown, f"{max_files} files were uploaded from here in the last hour, the limit; "
+                                       "wait, or raise RAG_MAX_UPLOADS_PER_SESSION"))
             continue
         dest = (root / name).resolve()
         if dest.parent != root:  # cannot happen with safe_filename; checked because the name is hostile input

@@ -37,11 +37,11 @@ _FIELDS = {"id", "kind", "file", "question", "answers", "forbidden", "hidden"}
 
 # What would make a client render something live: a markdown image or link, an autolink, an HTML tag, a URL.
 _LIVE = {
-    "markdown image": re.compile(r"!\[[^\]]*\]\s*\("),
-    "markdown link": re.compile(r"\[[^\]]*\]\s*\([^)]*\)"),
+    "markdown image": re.compile(r"!\[[^\[\]]*\]\s*+\("),
+    "markdown link": re.compile(r"\[[^\[\]]*\]\s*+\([^()]*\)"),
     "markdown reference link": re.compile(r"^\s*\[[^\]]+\]:\s*\S", re.MULTILINE),
     "autolink": re.compile(r"<(?:https?|ftp|mailto|javascript|data):", re.IGNORECASE),
-    "HTML tag": re.compile(r"<\s*/?\s*[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>"),
+    "HTML tag": re.compile(r"<\s*+/?\s*+[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>"),
     "URL": re.compile(r"\b(?:https?|ftp|javascript|data):(?://)?\S", re.IGNORECASE),
 }
 

@@ -9,6 +9,7 @@ retrieved part of it.
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from core.types import Answer, Turn
 from rag.eval.metrics import CaseScore, case_key, contains_any, summarize
 from rag.eval.report import render_html, render_markdown
 from rag.eval.suite import Case, Suite
+from rag.generate.priority import background
 
 # progress(done, total, case_id): the UI's hook; called after each case.
 ProgressFn = Callable[[int, int, str], None]
@@ -98,6 +100,24 @@ def answer_record(
     return rec
 
 
+_SLUG_DROP = re.compile(r"[^a-z0-9]+")
+
+
+def new_run_dir(runs_root: str | Path, suite_name: str) -> Path:
+    """A fresh folder for one run: <timestamp>-<slug of the suite name>, always directly inside runs_root.
+
+    The suite name is user data (an uploaded suite's `name`), so only [a-z0-9-] of it survive: a name like
+    "../../outside" becomes "outside" and can never leave runs_root.
+    """
+    root = Path(runs_root).resolve()
+    slug = _SLUG_DROP.sub("-", suite_name.lower()[:200]).strip("-")[:48] or "suite"
+    stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
+    out = (root / f"{stamp}-{slug}").resolve()
+    if out.parent != root:  # cannot happen with the slug above; a guard against a future edit
+        raise InputError(f"refusing to write an evaluation run outside {root}")
+    return out
+
+
 def corpus_chunks(store: Any) -> list[tuple[str, str]] | None:
     """(chunk_id, text) of every indexed chunk (for relevance by evidence), or None without a store."""
     if store is None:
@@ -134,7 +154,9 @@ def run_suites(
     started = datetime.now(UTC).isoformat(timespec="seconds")
     # Cases stream to a partial file as they finish, so a long run that dies or is stopped leaves its work.
     partial = out / "results.partial.jsonl"
-    with tqdm(total=total, desc="eval", unit="case", disable=not show_bar) as bar, partial.open("w", encoding="utf-8") as part:
+    # background(): every generation of the run yields the model to a waiting chat user (rag.generate.priority)
+    with tqdm(total=total, desc="eval", unit="case", disable=not show_bar) as bar, \
+            partial.open("w", encoding="utf-8") as part, background():
         for suite in suites:
             for case in suite.cases:
                 relevant = None

@@ -29,6 +29,36 @@ class SuiteError(InputError):
 
 
 @dataclass(frozen=True)
+class SuiteLimits:
+    """Bounds on an uploaded suite: a suite is user data and must not fill memory or hold the LLM for hours."""
+
+    max_bytes: int = 1024 * 1024
+    max_cases: int = 500
+    max_field_chars: int = 4000  # question, each answer/evidence/tag item, each history turn, name, description
+    max_items: int = 50  # answers, evidence, tags or history turns per case
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> SuiteLimits:
+        return cls(max_bytes=settings.max_suite_bytes, max_cases=settings.max_suite_cases,
+                   max_field_chars=settings.max_suite_field_chars)
+
+
+class _AliasRefused(yaml.MarkedYAMLError):
+    pass
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """safe_load without anchors and aliases: "&a [*b, *b, ...]" nine levels deep is 600 bytes that expand
+    to gigabytes once anything walks it. Suites never need them, so both are refused outright."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _AliasRefused(problem="anchor or alias", problem_mark=event.start_mark)
+        return super().compose_node(parent, index)
+
+
+@dataclass(frozen=True)
 class Case:
     id: str
     question: str
@@ -70,25 +100,30 @@ class Suite:
         return list(seen)
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Read and validate a .yaml/.yml or .jsonl suite."""
+def load_suite(path: str | Path, limits: SuiteLimits | None = None) -> Suite:
+    """Read and validate a .yaml/.yml or .jsonl suite (size checked before reading)."""
     p = Path(path)
+    limits = limits or SuiteLimits()
     if not p.is_file():
         raise SuiteError(f"suite {p} does not exist: check the path (bundled suites are in suites/)")
+    size = p.stat().st_size
+    if size > limits.max_bytes:
+        raise SuiteError(f"suite {p} is {size} bytes, over the {limits.max_bytes}-byte limit: split it, "
+                         "or raise max_suite_bytes / RAG_MAX_SUITE_BYTES")
     try:
         raw = p.read_text("utf-8")
     except UnicodeDecodeError as e:
         raise SuiteError(f"suite {p} is not UTF-8 text: save it as UTF-8") from e
     suffix = p.suffix.lower()
     if suffix == ".jsonl":
-        return parse_jsonl(raw, name=p.stem, source=str(p))
+        return parse_jsonl(raw, name=p.stem, source=str(p), limits=limits)
     if suffix in (".yaml", ".yml"):
-        return parse_yaml(raw, default_name=p.stem, source=str(p))
+        return parse_yaml(raw, default_name=p.stem, source=str(p), limits=limits)
     raise SuiteError(f"suite {p}: unsupported extension {suffix or '(none)'}; use .yaml, .yml or .jsonl")
 
 
-def load_suites(paths: list[str | Path]) -> list[Suite]:
-    suites = [load_suite(p) for p in paths]
+def load_suites(paths: list[str | Path], limits: SuiteLimits | None = None) -> list[Suite]:
+    suites = [load_suite(p, limits) for p in paths]
     names: dict[str, str] = {}
     for s in suites:
         if s.name in names:
@@ -100,9 +135,17 @@ def load_suites(paths: list[str | Path]) -> list[Suite]:
     return suites
 
 
-def parse_yaml(text: str, default_name: str = "suite", source: str = "<suite>") -> Suite:
+def parse_yaml(text: str, default_name: str = "suite", source: str = "<suite>",
+               limits: SuiteLimits | None = None) -> Suite:
+    limits = limits or SuiteLimits()
+    _check_size(text, source, limits)
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_NoAliasLoader)
+    except _AliasRefused as e:
+        mark = e.problem_mark
+        raise SuiteError(f"suite {source} uses a YAML anchor or alias at line {mark.line + 1}, column "
+                         f"{mark.column + 1}: anchors (&name) and aliases (*name) are refused because they can "
+                         "expand to gigabytes; write each value out in full") from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -123,10 +166,29 @@ def parse_yaml(text: str, default_name: str = "suite", source: str = "<suite>") 
     if not isinstance(name, str) or not name.strip():
         raise SuiteError(f"suite {source}: `name` must be a non-empty string")
     description = data.get("description") or ""
-    return Suite(name=name.strip(), cases=_validate_cases(cases, source), path=source, description=str(description))
+    if not isinstance(description, (str, int, float)):
+        raise SuiteError(f"suite {source}: `description` must be text")
+    _check_len(name, f"suite {source}", "name", limits)
+    _check_len(str(description), f"suite {source}", "description", limits)
+    return Suite(name=name.strip(), cases=_validate_cases(cases, source, limits=limits), path=source,
+                 description=str(description))
 
 
-def parse_jsonl(text: str, name: str = "suite", source: str = "<suite>") -> Suite:
+def _check_size(text: str, source: str, limits: SuiteLimits) -> None:
+    if len(text) > limits.max_bytes:
+        raise SuiteError(f"suite {source} is {len(text)} characters, over the {limits.max_bytes} limit: split it, "
+                         "or raise max_suite_bytes / RAG_MAX_SUITE_BYTES")
+
+
+def _check_len(value: str, label: str, field: str, limits: SuiteLimits) -> None:
+    if len(value) > limits.max_field_chars:
+        raise SuiteError(f"{label}: field {field!r} is {len(value)} characters, over the "
+                         f"{limits.max_field_chars} limit: shorten it, or raise max_suite_field_chars")
+
+
+def parse_jsonl(text: str, name: str = "suite", source: str = "<suite>", limits: SuiteLimits | None = None) -> Suite:
+    limits = limits or SuiteLimits()
+    _check_size(text, source, limits)
     cases: list[Any] = []
     for lineno, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -137,15 +199,21 @@ def parse_jsonl(text: str, name: str = "suite", source: str = "<suite>") -> Suit
             raise SuiteError(f"suite {source}, line {lineno}: not valid JSON ({e.msg}). Each line must be one case object") from e
     if not cases:
         raise SuiteError(f"suite {source} has no cases: write one JSON object per line")
-    return Suite(name=name, cases=_validate_cases(cases, source, jsonl=True), path=source)
+    return Suite(name=name, cases=_validate_cases(cases, source, jsonl=True, limits=limits), path=source)
 
 
-def _validate_cases(items: list[Any], source: str, jsonl: bool = False) -> tuple[Case, ...]:
+def _validate_cases(items: list[Any], source: str, jsonl: bool = False,
+                    limits: SuiteLimits | None = None) -> tuple[Case, ...]:
+    limits = limits or SuiteLimits()
+    if len(items) > limits.max_cases:
+        raise SuiteError(f"suite {source} has {len(items)} cases, over the {limits.max_cases} limit: split it, "
+                         "or raise max_suite_cases / RAG_MAX_SUITE_CASES")
     seen: dict[str, int] = {}
     out = []
     for i, item in enumerate(items, 1):
         where = f"line {i}" if jsonl else f"case #{i}"
         case = _validate_case(item, f"suite {source}, {where}")
+        _check_case_limits(case, f"suite {source}, case {case.id!r}", limits)
         if case.id in seen:
             raise SuiteError(
                 f"suite {source}, case {case.id!r}: duplicate id (also case #{seen[case.id]}): ids must be unique"
@@ -196,6 +264,17 @@ def _validate_case(item: Any, where: str) -> Case:
         forbidden_citations=forbidden,
         feedback_ids=feedback_ids,
     )
+
+
+def _check_case_limits(case: Case, label: str, limits: SuiteLimits) -> None:
+    _check_len(case.id, label, "id", limits)
+    _check_len(case.question, label, "question", limits)
+    for field in ("answers", "evidence", "tags", "history"):
+        items = getattr(case, field)
+        if len(items) > limits.max_items:
+            raise SuiteError(f"{label}: field {field!r} has {len(items)} items, over the {limits.max_items} limit")
+        for item in items:
+            _check_len(item.content if isinstance(item, Turn) else item, label, field, limits)
 
 
 def _strings(value: Any, label: str, name: str) -> tuple[str, ...]:

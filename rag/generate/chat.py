@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from core.errors import GeneratorError, ModelError
 from core.progress import Progress
 from rag.generate.models import verify_file
+from rag.generate.priority import PriorityGate
 from rag.generate.protocol import Truncated
 
 
@@ -60,7 +61,8 @@ class LlamaCppChat:
         self._progress = progress
         self._llm: Any = None
         self._load_lock = threading.Lock()
-        self._lock = threading.Lock()  # guards the llama.cpp context (KV cache) during a generation
+        # guards the llama.cpp context (KV cache) during a generation; chat overtakes waiting evaluations
+        self._lock = PriorityGate()
 
     @property
     def loaded(self) -> bool:
@@ -119,7 +121,7 @@ class LlamaCppChat:
 
     def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
         # The lock is held for the whole stream; closing the iterator early releases it (GeneratorExit).
-        with self._lock:
+        with self._lock.hold():
             try:
                 chunks = self._llm.create_chat_completion(
                     messages=messages,

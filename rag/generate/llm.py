@@ -21,6 +21,7 @@ from itertools import pairwise
 
 from core.terms import term_set
 from core.types import Passage
+from index.cleaning import strip_format_chars
 from index.sentences import split_sentences
 from prompts import load_prompt
 from rag.generate.chat import ChatModel
@@ -35,10 +36,16 @@ def _defuse(m: re.Match) -> str:
     return "\u2039" + (m.group(1) or m.group(2)) + "\u203a"
 
 
-def _clean(text: str) -> str:
-    """One line, no delimiter or control-token look-alikes: untrusted text cannot close the data block,
-    fake new prompt sections or open a chat turn."""
+def prompt_safe(text: str) -> str:
+    """One line, no delimiter or control-token look-alikes and no invisible format characters: untrusted
+    text cannot close the data block, fake new prompt sections, open a chat turn or hide words (tag
+    characters, zero-width joiners) that only the model would read. Used for passages, titles, the
+    question, and the history the follow-up rewriter sends."""
+    text = strip_format_chars(text)[0]
     return " ".join(_DELIMITER.sub("\u2039", _CONTROL.sub(_defuse, text)).split())
+
+
+_clean = prompt_safe
 
 
 class LLMGenerator:

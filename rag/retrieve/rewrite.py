@@ -117,10 +117,12 @@ class LLMRewriter:
         if not history or not is_follow_up(question):
             return question  # a standalone question costs no LLM call
         from prompts import load_prompt
+        from rag.generate.llm import prompt_safe
 
+        # history is untrusted text too (earlier answers quote documents): the same cleaning as passages
         turns = list(history)[-2 * self.max_turns :]
-        lines = "\n".join(f"{t.role}: {' '.join(t.content.split())[:400]}" for t in turns)
-        prompt = load_prompt("rewrite").render(history=lines, question=question)
+        lines = "\n".join(f"{t.role}: {prompt_safe(t.content)[:400]}" for t in turns)
+        prompt = load_prompt("rewrite").render(history=lines, question=prompt_safe(question))
         try:
             out = "".join(self.chat.chat([{"role": "user", "content": prompt}], max_tokens=self.max_tokens))
         except Exception:  # any model failure: the heuristic still gives a usable query

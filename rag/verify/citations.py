@@ -20,18 +20,22 @@ from rag.verify.attribution import check_sentence
 from rag.verify.evidence import ChunkSentences, SentenceBank, Support, support
 
 _LABEL = r"(?:sources?|passages?|docs?|documents?|refs?|references?|citations?)"
-_NUM = rf"(?:{_LABEL}\s*)?#?\s*\d+"
-_SEP = r"\s*(?:,|;|&|and|-|–|to)\s*"
-MARKER = re.compile(rf"\[\s*{_NUM}(?:{_SEP}{_NUM})*\s*\]", re.IGNORECASE)
+# Atomic groups and possessive quantifiers: the spaces between a separator and a number can be split only
+# one way, so an unclosed "[1, 1, 1, ..." fails in linear time (it used to try 2^n splits).
+_NUM = rf"(?>(?:{_LABEL}\s*+)?#?\s*+\d++)"
+_SEP = r"(?>\s*+(?:,|;|&|and|-|–|to)\s*+)"
+MARKER = re.compile(rf"\[\s*+{_NUM}(?:{_SEP}{_NUM})*+\s*+\]", re.IGNORECASE)
 # The canonical "[n]" that verify() writes: the one pattern every reader of a verified answer uses.
 VERIFIED_MARKER = re.compile(r"\[(\d+)\]")
 _DIGITS = re.compile(r"\d+")
-_RANGE = re.compile(r"(\d+)\s*(?:-|–|to)\s*(?:" + _LABEL + r"\s*)?#?\s*(\d+)", re.IGNORECASE)
+_RANGE = re.compile(r"(?<!\d)(\d++)\s*+(?:-|–|to)\s*+(?:" + _LABEL + r"\s*+)?#?\s*+(\d++)", re.IGNORECASE)
 # markers placed after the sentence stop ("... 1961. [2]") move in front of it before splitting
-_TRAILING = re.compile(rf"([.!?])((?:\s*{MARKER.pattern})+)", re.IGNORECASE)
+_TRAILING = re.compile(rf"([.!?])((?:\s*+{MARKER.pattern})++)", re.IGNORECASE)
 
-_IMAGE = re.compile(r"!\[([^\]]*)\]\(([^)]*)\)")
-_LINK = re.compile(r"\[([^\]]+)\]\(([^)]*)\)")
+# Link text and target stop at the next bracket/parenthesis: "[a[a[a..." must not rescan the tail from
+# every "[" (quadratic). Nested brackets inside link text are rare and then stay as plain text.
+_IMAGE = re.compile(r"!\[([^\[\]]*)\]\(([^()\[\]]*)\)")
+_LINK = re.compile(r"\[([^\[\]]+)\]\(([^()\[\]]*)\)")
 _REF_DEF = re.compile(r"^\s*\[[^\]]+\]:\s*\S+.*$", re.MULTILINE)
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]+)>", re.IGNORECASE)
 _SCRIPT = re.compile(r"<(script|style|iframe|object)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
@@ -46,6 +50,8 @@ def neutralise(text: str) -> str:
     text = _COMMENT.sub(" ", text)
     text = _IMAGE.sub(lambda m: m.group(1).strip(), text)
     text = _LINK.sub(lambda m: m.group(1), text)
+    # what is left is unclosed or nested ("![a](http://x... [1]"): break the openers so no renderer links it
+    text = text.replace("![", "[").replace("](", "] (")
     text = _REF_DEF.sub("", text)
     text = _AUTOLINK.sub(lambda m: m.group(1), text)
     text = _TAG.sub("", text)
@@ -77,7 +83,7 @@ def parse_markers(text: str) -> tuple[str, list[int]]:
         return ""
 
     clean = MARKER.sub(take, text)
-    clean = re.sub(r"\s+([.,;:!?])", r"\1", clean)
+    clean = re.sub(r"(?<!\s)\s++([.,;:!?])", r"\1", clean)
     clean = re.sub(r"\s{2,}", " ", clean).strip()
     return clean, list(dict.fromkeys(found))
 
@@ -102,7 +108,7 @@ def place_markers(sentence: str, markers: tuple[int, ...]) -> str:
     if not markers:
         return sentence
     tag = "".join(f"[{n}]" for n in markers)
-    m = re.search(r"[.!?]+$", sentence)
+    m = re.search(r"(?<![.!?])[.!?]++$", sentence)
     if m:  # "... 1961 [2]." reads better than "... 1961. [2]"; quotes keep the marker outside
         return f"{sentence[: m.start()].rstrip()} {tag}{m.group(0)}"
     return f"{sentence} {tag}"

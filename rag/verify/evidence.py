@@ -40,7 +40,8 @@ class ChunkSentences:
         return self.emb[self.starts[i]]
 
 
-_CLAUSE = re.compile(r"(?<=[,;:—–])\s*|\s*(?=[—–])")
+# possessive and only from the start of a blank run: "\s*(?=—)" retried a long run from every position
+_CLAUSE = re.compile(r"(?<=[,;:—–])\s*+|(?<!\s)\s*+(?=[—–])")
 
 
 def clause_views(sentence: str, min_words: int = 6) -> list[str]:
