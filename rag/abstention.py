@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from rag.lexical import STOPWORDS, coverage, fold, term_set, wordset
 from rag.retrieval import Retrieval
@@ -93,6 +94,7 @@ class EvidenceGate:
     min_dense: float
     min_lexical: float = 0.5
     focus_dense: float = 0.6  # a missing focus word is forgiven above this passage cosine
+    reader: Any = None  # rag.verify.reader.Reader: when given, its answerability replaces the rules below
 
     def check(self, query: str, retrieval: Retrieval) -> GateDecision:
         q_terms = term_set(query)
@@ -101,6 +103,10 @@ class EvidenceGate:
         dense = retrieval.best_dense
         if not retrieval.passages:
             return GateDecision(True, "nothing in the index matches the question", dense, lexical)
+        if self.reader is not None:
+            p, t = self.reader.answerability(query, [x.chunk for x in retrieval.passages]), self.reader.answer_threshold
+            reason = f"no retrieved sentence answers it (reader: best {p:.2f} < {t:.2f})" if p < t else ""
+            return GateDecision(p < t, reason, dense, lexical)
         if dense < self.min_dense and lexical < self.min_lexical:
             return GateDecision(
                 True,

@@ -99,19 +99,26 @@ class Assistant:
             bank = generator.bank
         else:
             bank = SentenceBank(embedder)
+        reader = None
+        if settings.reader == "learned":
+            from rag.verify.reader import Reader
+
+            reader = Reader(embedder, bank, embed_query=retriever.embed_query)
+            if isinstance(generator, ExtractiveGenerator):
+                generator.reader = reader
         chat = getattr(generator, "chat", None)
         rewriter: Rewriter = LLMRewriter(chat) if chat is not None else HeuristicRewriter()
         fallback = None
         if not isinstance(generator, ExtractiveGenerator) and settings.llm_fallback:
-            fallback = ExtractiveGenerator(embedder, bank=bank, embed_query=retriever.embed_query)
+            fallback = ExtractiveGenerator(embedder, bank=bank, embed_query=retriever.embed_query, reader=reader)
         return cls(
             settings,
             indexer,
             retriever,
             rewriter,
             generator,
-            EvidenceGate(settings.abstain_min_dense, settings.abstain_min_lexical),
-            CitationVerifier(bank, settings.support_threshold),
+            EvidenceGate(settings.abstain_min_dense, settings.abstain_min_lexical, reader=reader),
+            CitationVerifier(bank, settings.support_threshold, reader),
             fallback,
         )
 
@@ -129,7 +136,7 @@ class Assistant:
     def warm_up(self) -> None:
         """Load the embedding model, the index and the generator's model, so the first answer is fast."""
         self.open()
-        for part in (self.indexer.embedder, self.generator):
+        for part in (self.indexer.embedder, self.generator, getattr(self.gate, "reader", None)):
             warm = getattr(part, "warm_up", None)
             if warm is not None:
                 warm()

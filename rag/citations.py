@@ -115,9 +115,10 @@ class Verified:
 class CitationVerifier:
     """Checks and repairs the [n] markers of an answer against the passages it was generated from."""
 
-    def __init__(self, bank: SentenceBank, support_threshold: float) -> None:
+    def __init__(self, bank: SentenceBank, support_threshold: float, reader=None) -> None:
         self.bank = bank
         self.threshold = support_threshold
+        self.reader = reader  # rag.verify.reader.Reader: when given, its P(supported) and threshold decide
 
     def verify(self, text: str, passages: list[Passage]) -> Verified:
         parsed = parse_sentences(neutralise(text))
@@ -125,14 +126,15 @@ class CitationVerifier:
             return Verified("", [], [])
         css = self.bank.get([p.chunk for p in passages]) if passages else []
         vecs = self.bank.embed_claims([s for s, _ in parsed])
+        threshold = self.reader.support_threshold if self.reader is not None else self.threshold
         chosen: list[tuple[list[int], float, list[Support | None]]] = []
         for (sent, nums), vec in zip(parsed, vecs, strict=True):
             terms = term_set(sent)
-            sups = [support(vec, terms, cs) for cs in css]
-            keep = [n for n in nums if 1 <= n <= len(sups) and sups[n - 1].score >= self.threshold]
+            sups = self.reader.supports(sent, vec, css) if self.reader is not None else [support(vec, terms, cs) for cs in css]
+            keep = [n for n in nums if 1 <= n <= len(sups) and sups[n - 1].score >= threshold]
             if not keep and sups:
                 best = max(range(len(sups)), key=lambda j: sups[j].score)
-                if sups[best].score >= self.threshold:
+                if sups[best].score >= threshold:
                     keep = [best + 1]
             best_score = max((s.score for s in sups), default=0.0)
             score = max((sups[n - 1].score for n in keep), default=best_score)

@@ -41,6 +41,7 @@ class Settings:
     abstain_min_dense: float = 0.475  # best query-passage cosine below this: the sources don't cover it
     abstain_min_lexical: float = 0.66  # ...unless this share of the question's words is in one passage
     support_threshold: float = 0.575  # sentence-passage support score needed to keep a citation
+    reader: str = "learned"  # learned (data/reader, docs/reader.md) | heuristic (the thresholds above)
     # --- generation ---
     generator: str = "auto"  # auto | extractive | local | openai
     local_model: str = "qwen2.5-coder-0.5b"
@@ -98,6 +99,7 @@ _ENV = {
     "RAG_CHUNK_OVERLAP": "chunk_overlap",
     "RAG_K": "k",
     "RAG_GENERATOR": "generator",
+    "RAG_READER": "reader",
     "RAG_LOCAL_MODEL": "local_model",
     "RAG_LLM_THREADS": "llm_threads",
     "RAG_LLM_URL": "llm_url",
@@ -179,5 +181,7 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"k={s.k} must be >= 1 and candidates={s.candidates} >= k")
     if s.generator not in ("auto", "extractive", "local", "openai"):
         raise ConfigError(f"generator={s.generator!r}: choose auto, extractive, local or openai")
+    if s.reader not in ("learned", "heuristic"):
+        raise ConfigError(f"reader={s.reader!r}: choose learned or heuristic")
     if s.chroma_url and not s.chroma_url.startswith(("http://", "https://")):
         raise ConfigError(f"chroma_url={s.chroma_url!r} must look like http://127.0.0.1:8000")
