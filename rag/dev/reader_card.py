@@ -31,6 +31,25 @@ def _headline(t: dict) -> list[str]:
     ]
 
 
+def _retrieval(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    rows = [("answer-sentence top-1 (generator's best sentence holds a gold answer)", "top1"),
+            ("gold answer in the retrieved top-k passages", "answer_in_top_k_passages"),
+            ("top-1 when the answer is in the top-k", "top1_when_in_top_k"),
+            ("end-to-end answer holds a gold answer", "answer_correct"),
+            ("false abstention (answerable)", "false_abstention"),
+            ("abstention recall (questions of test articles not in the index)", "abstention_recall"),
+            ("abstention accuracy", "abstention_accuracy")]
+    out = ["Through the product's pipeline (real index of test articles "
+           f"{', '.join(r['ingested'])} + the bundled article; unanswerable: questions of "
+           f"{', '.join(r['held_out'])}; {r['answerable']} answerable + {r['unanswerable']} unanswerable "
+           "questions; hybrid retrieval, k=5 chunks, gate, extractive generator, verifier):", "",
+           "| measure | learned reader | heuristic |", "|---|---|---|"]
+    out += [f"| {label} | {_pct(r['learned'][k])} | {_pct(r['heuristic'][k])} |" for label, k in rows]
+    return [*out, ""]
+
+
 def _reliability(rows: list[dict], ece: float, title: str) -> list[str]:
     out = [f"{title} (sentence level, calibrated probability; ECE {ece:.4f}):", "",
            "| bin | sentences | mean predicted | observed share holding the answer |", "|---|---|---|---|"]
@@ -71,6 +90,7 @@ def write_card(path: Path, m: dict) -> None:
               f"at most 4% false abstention), support `{m['support_threshold']}` (best accuracy). Platt scaling "
               f"fitted on validation: a={m['platt'][0]:.4f}, b={m['platt'][1]:.4f}.", "",
               "## Test (reported once)", "", *_headline(t), "",
+              *_retrieval(m.get("test_retrieval")),
               *_reliability(t["reliability"], t["ece"], "Reliability on test"), "",
               *_reliability(v["reliability"], v["ece"], "Reliability on validation"), "",
               "## Training", "",
