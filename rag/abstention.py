@@ -94,7 +94,7 @@ class EvidenceGate:
     min_dense: float
     min_lexical: float = 0.5
     focus_dense: float = 0.6  # a missing focus word is forgiven above this passage cosine
-    reader: Any = None  # rag.verify.reader.Reader: when given, its answerability replaces the rules below
+    reader: Any = None  # rag.verify.reader.Reader: when given, its answerability replaces the dense/lexical rule
 
     def check(self, query: str, retrieval: Retrieval) -> GateDecision:
         q_terms = term_set(query)
@@ -105,9 +105,10 @@ class EvidenceGate:
             return GateDecision(True, "nothing in the index matches the question", dense, lexical)
         if self.reader is not None:
             p, t = self.reader.answerability(query, [x.chunk for x in retrieval.passages]), self.reader.answer_threshold
-            reason = f"no retrieved sentence answers it (reader: best {p:.2f} < {t:.2f})" if p < t else ""
-            return GateDecision(p < t, reason, dense, lexical)
-        if dense < self.min_dense and lexical < self.min_lexical:
+            if p < t:
+                return GateDecision(True, f"no retrieved sentence answers it (reader: best {p:.2f} < {t:.2f})",
+                                    dense, lexical)
+        elif dense < self.min_dense and lexical < self.min_lexical:
             return GateDecision(
                 True,
                 f"weak evidence: best passage similarity {dense:.2f} < {self.min_dense:.2f} "
@@ -115,6 +116,8 @@ class EvidenceGate:
                 dense,
                 lexical,
             )
+        # the reader learned from other articles' questions, not from questions the sources touch but
+        # do not settle: the focus rule still applies with it
         focus = focus_term(query)
         if focus and dense < self.focus_dense and not any(fold(focus) in t for t in passage_terms):
             return GateDecision(True, f"the sources never mention {focus!r}", dense, lexical)
