@@ -41,7 +41,7 @@ class Settings:
     abstain_min_dense: float = 0.475  # best query-passage cosine below this: the sources don't cover it
     abstain_min_lexical: float = 0.66  # ...unless this share of the question's words is in one passage
     support_threshold: float = 0.575  # sentence-passage support score needed to keep a citation
-    reader: str = "learned"  # learned (data/reader, docs/reader.md) | heuristic (the thresholds above)
+    reader: str = "heuristic"  # heuristic (the thresholds above) | learned (data/reader; docs/reader.md says why not default)
     # --- generation ---
     generator: str = "auto"  # auto | extractive | local | openai
     local_model: str = "qwen2.5-coder-0.5b"

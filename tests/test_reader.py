@@ -142,3 +142,18 @@ def test_unreadable_metadata_is_refused(tmp_path):
     (tmp_path / "reader" / "reader.json").write_text("{not json", "utf-8")
     with pytest.raises(ModelError, match="unreadable"):
         Reader(embedder=None, directory=tmp_path / "reader").warm_up()
+
+
+def test_learned_path_end_to_end(article_index):
+    """RAG_READER=learned wires the one reader into the generator, the gate and the verifier."""
+    from rag.assistant import Assistant
+    from rag.settings import load_settings
+
+    s = load_settings({"data_dir": article_index, "generator": "extractive", "reader": "learned"}, env={})
+    assistant = Assistant.from_settings(s)
+    assert assistant.gate.reader is assistant.generator.reader is assistant.verifier.reader
+    a = assistant.ask("How many shipping containers has Russia received from North Korea?")
+    assert not a.abstained and "10,000" in a.text
+    assert a.citations and all(x.supported for x in a.sentences)
+    off = assistant.ask("How do I bake sourdough bread at home?")
+    assert off.abstained
