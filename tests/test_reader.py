@@ -157,3 +157,12 @@ def test_learned_path_end_to_end(article_index):
     assert a.citations and all(x.supported for x in a.sentences)
     off = assistant.ask("How do I bake sourdough bread at home?")
     assert off.abstained
+
+
+def test_train_reader_names_a_missing_squad_file(tmp_path, capsys):
+    from rag.cli import main
+
+    assert main(["train-reader", "--squad", str(tmp_path / "missing.json.gz"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.json.gz" in err and "--squad" in err
+    assert not (tmp_path / "out").exists()
