@@ -187,20 +187,28 @@ def features(question: str, q_vec: np.ndarray, css: list[ChunkSentences], *, cla
             keys.append((j, i))
     if not rows:
         return np.zeros((0, len(FEATURES))), [], np.zeros(0), np.zeros(0)
-    base = np.asarray(rows, dtype=np.float64)
+    X = _with_pool_features(np.asarray(rows, dtype=np.float64))
+    return X, keys, X[:, _COL["cos"]].copy(), X[:, _COL["lex"]].copy()
+
+
+_COL = {name: k for k, name in enumerate(FEATURES)}
+
+
+def _with_pool_features(base: np.ndarray) -> np.ndarray:
+    """Add the type crosses and the features that compare a sentence with the rest of its pool."""
     n_wh, n_ty = len(WH_TYPES), len(SENT_TYPES)
     wh_part, ty_part = base[:, -n_wh - n_ty:-n_ty], base[:, -n_ty:]
-    crosses = (wh_part[:, :, None] * ty_part[:, None, :]).reshape(len(rows), n_wh * n_ty)
+    crosses = (wh_part[:, :, None] * ty_part[:, None, :]).reshape(len(base), n_wh * n_ty)
     X = np.concatenate([base, crosses], axis=1)
-    f = {name: k for k, name in enumerate(FEATURES)}
+    f = _COL
     X[:, f["cos_minus_pool_best"]] = X[:, f["cos"]] - X[:, f["cos"]].max()
     X[:, f["cos_rank"]] = _ranks(X[:, f["cos"]])
     X[:, f["lex_idf_minus_pool_best"]] = X[:, f["lex_idf"]] - X[:, f["lex_idf"]].max()
     X[:, f["lex_idf_rank"]] = _ranks(X[:, f["lex_idf"]])
     X[:, f["pool_best_cos"]] = X[:, f["cos"]].max()
     X[:, f["pool_best_lex_idf"]] = X[:, f["lex_idf"]].max()
-    X[:, f["log_pool"]] = math.log1p(len(rows))
-    return X, keys, X[:, f["cos"]].copy(), X[:, f["lex"]].copy()
+    X[:, f["log_pool"]] = math.log1p(len(base))
+    return X
 
 
 class TreeEnsemble:
