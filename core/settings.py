@@ -43,6 +43,7 @@ class Settings:
     abstain_min_dense: float = 0.475  # best query-passage cosine below this: the sources don't cover it
     abstain_min_lexical: float = 0.66  # ...unless this share of the question's words is in one passage
     support_threshold: float = 0.575  # sentence-passage support score needed to keep a citation
+    reader: str = "heuristic"  # heuristic (the thresholds above) | learned (data/reader; docs/reader.md says why not default)
     # --- generation ---
     generator: str = "auto"  # auto | extractive | local | openai
     local_model: str = "qwen2.5-coder-0.5b"
@@ -113,6 +114,7 @@ _ENV = {
     "RAG_CHUNK_OVERLAP": "chunk_overlap",
     "RAG_K": "k",
     "RAG_GENERATOR": "generator",
+    "RAG_READER": "reader",
     "RAG_LOCAL_MODEL": "local_model",
     "RAG_LLM_THREADS": "llm_threads",
     "RAG_LLM_URL": "llm_url",
@@ -202,6 +204,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"k={s.k} must be >= 1 and candidates={s.candidates} >= k")
     if s.generator not in GENERATORS:
         raise ConfigError(f"generator={s.generator!r}: choose one of {', '.join(GENERATORS)}")
+    if s.reader not in ("learned", "heuristic"):
+        raise ConfigError(f"reader={s.reader!r}: choose learned or heuristic")
     if s.feedback_max_bytes < 64 * 1024 or s.feedback_keep < 0:
         raise ConfigError(f"feedback_max_bytes={s.feedback_max_bytes} must be >= 65536 and "
                           f"feedback_keep={s.feedback_keep} >= 0 (RAG_FEEDBACK_MAX_BYTES, RAG_FEEDBACK_KEEP)")

@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--articles", type=int, default=5, help="SQuAD articles to ingest")
     cal.add_argument("--questions", type=int, default=120, help="questions per class")
     cal.add_argument("--data-dir", help="scratch data dir for the calibration index (default: a temp dir)")
+    tr = sub.add_parser("train-reader", help="train the reader model into data/reader/ (needs ../shared)")
+    tr.add_argument("--squad", help="SQuAD v1.1 dev json(.gz) (default: ../shared/data/squaddev_v1.1.json.gz)")
+    tr.add_argument("--out", help="output directory (default: data/reader)")
+    tr.add_argument("--cache", help="embedding cache file (default: .cache/reader-emb.npz)")
     sub.add_parser("eval", help="run evaluation suites (see `python -m rag eval --help`)", add_help=False)
     sub.add_parser("feedback", help="reader verdicts: list, show, export as a suite (see `python -m rag feedback --help`)",
                    add_help=False)
@@ -141,6 +145,13 @@ def _calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_reader(args: argparse.Namespace) -> int:
+    from rag.dev.train_reader import run
+
+    run(squad=args.squad, out=args.out, cache=args.cache, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "probes":
@@ -161,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     args = _parser().parse_args(argv)
     try:
-        return {"ask": _ask, "chat": _chat, "calibrate": _calibrate}[args.cmd](args)
+        return {"ask": _ask, "chat": _chat, "calibrate": _calibrate, "train-reader": _train_reader}[args.cmd](args)
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -56,19 +56,31 @@ def build_assistant(settings: Settings, library: Indexer, progress: Progress | N
     bank = generator.bank if isinstance(generator, ExtractiveGenerator) else SentenceBank(embedder)
     if isinstance(generator, ExtractiveGenerator):
         generator.embed_query = retriever.embed_query  # one query embedding per question
+    reader = build_reader(settings, embedder, bank, retriever)
+    if reader is not None and isinstance(generator, ExtractiveGenerator):
+        generator.reader = reader
     chat: ChatModel | None = getattr(generator, "chat", None)
     rewriter: Rewriter = LLMRewriter(chat) if chat is not None else HeuristicRewriter()
     fallback: Generator | None = None
     if not isinstance(generator, ExtractiveGenerator) and settings.llm_fallback:
-        fallback = ExtractiveGenerator(embedder, bank=bank, embed_query=retriever.embed_query)
+        fallback = ExtractiveGenerator(embedder, bank=bank, embed_query=retriever.embed_query, reader=reader)
     return Assistant(
         settings,
         retriever,
         rewriter,
         generator,
-        EvidenceGate(settings.abstain_min_dense, settings.abstain_min_lexical),
-        CitationVerifier(bank, settings.support_threshold),
+        EvidenceGate(settings.abstain_min_dense, settings.abstain_min_lexical, reader=reader),
+        CitationVerifier(bank, settings.support_threshold, reader),
         fallback=fallback,
         open_index=library.open,
-        warm_parts=(embedder, generator),
+        warm_parts=(embedder, generator, reader),
     )
+
+
+def build_reader(settings: Settings, embedder: Embedder, bank: SentenceBank, retriever: HybridRetriever):
+    """The learned reader when `reader = learned` (RAG_READER), else None: the heuristic path measures best."""
+    if settings.reader != "learned":
+        return None
+    from rag.verify.reader import Reader
+
+    return Reader(embedder, bank, embed_query=retriever.embed_query)

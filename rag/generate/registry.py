@@ -25,12 +25,17 @@ def local_available(settings: Settings) -> bool:
     return settings.local_model in models.MODELS and models.is_installed(settings.local_model)
 
 
+# What `auto` means: the generator that scores best on the bundled suite (docs/reader.md). The extractive
+# reader answers 90%+ of the article suite; the packaged 0.5B LLM answered 30-37% on unseen sets.
+BEST_MEASURED = "extractive"
+
+
 def resolve_name(name: str, settings: Settings) -> str:
-    """'auto' becomes 'local' when its model is installed, else 'extractive'. Other names pass through."""
+    """'auto' becomes the best-measured generator (BEST_MEASURED). Other names pass through."""
     if name not in GENERATORS:
         raise ConfigError(f"generator {name!r} is unknown: choose one of {', '.join(GENERATORS)}")
     if name == "auto":
-        return "local" if local_available(settings) else "extractive"
+        return BEST_MEASURED
     return name
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from core.terms import STOPWORDS, coverage, fold, term_set, wordset
 from rag.retrieve.protocol import Retrieval
@@ -91,6 +92,7 @@ class EvidenceGate:
     min_dense: float
     min_lexical: float = 0.5
     focus_dense: float = 0.6  # a missing focus word is forgiven above this passage cosine
+    reader: Any = None  # rag.verify.reader.Reader: when given, its answerability replaces the dense/lexical rule
 
     def check(self, query: str, retrieval: Retrieval) -> GateDecision:
         q_terms = term_set(query)
@@ -99,7 +101,12 @@ class EvidenceGate:
         dense = retrieval.best_dense
         if not retrieval.passages:
             return GateDecision(True, "nothing in the index matches the question", dense, lexical)
-        if dense < self.min_dense and lexical < self.min_lexical:
+        if self.reader is not None:
+            p, t = self.reader.answerability(query, [x.chunk for x in retrieval.passages]), self.reader.answer_threshold
+            if p < t:
+                return GateDecision(True, f"no retrieved sentence answers it (reader: best {p:.2f} < {t:.2f})",
+                                    dense, lexical)
+        elif dense < self.min_dense and lexical < self.min_lexical:
             return GateDecision(
                 True,
                 f"weak evidence: best passage similarity {dense:.2f} < {self.min_dense:.2f} "
@@ -107,6 +114,8 @@ class EvidenceGate:
                 dense,
                 lexical,
             )
+        # the reader learned from other articles' questions, not from questions the sources touch but
+        # do not settle: the focus rule still applies with it
         focus = focus_term(query)
         if focus and dense < self.focus_dense and not any(fold(focus) in t for t in passage_terms):
             return GateDecision(True, f"the sources never mention {focus!r}", dense, lexical)

@@ -124,14 +124,16 @@ class Verified:
 class CitationVerifier:
     """Checks and repairs the [n] markers of an answer against the passages it was generated from."""
 
-    def __init__(self, bank: SentenceBank, support_threshold: float) -> None:
+    def __init__(self, bank: SentenceBank, support_threshold: float, reader=None) -> None:
         self.bank = bank
         self.threshold = support_threshold
+        self.reader = reader  # rag.verify.reader.Reader: when given, its P(supported) and threshold decide
 
     def _holds(self, sent: str, sup: Support, cs: ChunkSentences, context: list[str]) -> bool:
         """Similar is not supported: the best sentence (+ the one it refers back to) must also carry the
         claim's names, numbers, dates and speaker (rag/verify/attribution.py)."""
-        return sup.score >= self.threshold and check_sentence(sent, cs.texts, sup.sentence, context).ok
+        threshold = self.reader.support_threshold if self.reader is not None else self.threshold
+        return sup.score >= threshold and check_sentence(sent, cs.texts, sup.sentence, context).ok
 
     def verify(self, text: str, passages: list[Passage]) -> Verified:
         parsed = parse_sentences(neutralise(text))
@@ -143,7 +145,8 @@ class CitationVerifier:
         chosen: list[tuple[list[int], float, list[Support | None]]] = []
         for (sent, nums), vec in zip(parsed, vecs, strict=True):
             terms = term_set(sent)
-            sups = [support(vec, terms, cs) for cs in css]
+            sups = (self.reader.supports(sent, vec, css) if self.reader is not None
+                    else [support(vec, terms, cs) for cs in css])
             keep = [n for n in nums if 1 <= n <= len(sups) and self._holds(sent, sups[n - 1], css[n - 1], context)]
             if not keep and sups:
                 by_score = sorted(range(len(sups)), key=lambda j: -sups[j].score)

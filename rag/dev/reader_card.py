@@ -1,0 +1,110 @@
+"""data/reader/card.md: the reader's model card, written by `python -m rag train-reader` from its metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rag.verify.reader import FEATURES
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _headline(t: dict) -> list[str]:
+    a, s = t["answerability"], t["support"]
+    return [
+        "| test articles (never used for training, model choice or thresholds) | reader | heuristic (today's extractive score) |",
+        "|---|---|---|",
+        f"| answer-sentence top-1, retrieval-like pool (5 best passages of the article; gold may be missing) "
+        f"| {_pct(t['top1'])} | {_pct(t['heuristic_top1'])} |",
+        f"| ... same, questions whose gold passage is in the pool | {_pct(t['top1_when_retrieved'])} "
+        f"| {_pct(t['heuristic_top1_when_retrieved'])} |",
+        f"| answer-sentence top-1, whole gold article as the pool | {_pct(t['whole_article_top1'])} "
+        f"| {_pct(t['whole_article_heuristic_top1'])} |",
+        f"| abstention accuracy (answerable vs other articles' questions) | {_pct(a['accuracy'])} | see docs/reader.md |",
+        f"| false abstention (answerable questions abstained on) | {_pct(a['false_abstention'])} | |",
+        f"| abstention recall (unanswerable questions abstained on) | {_pct(a['abstention_recall'])} | |",
+        f"| claim support accuracy (claim, passage) | {_pct(s['accuracy'])} | |",
+        f"| ... true claims accepted / non-supporting passages rejected | {_pct(s['recall'])} / {_pct(s['specificity'])} | |",
+        f"| answer-swapped claims rejected by their original sentence | {_pct(t['swapped_claims_rejected_at_gold'])} | |",
+    ]
+
+
+def _retrieval(r: dict | None) -> list[str]:
+    if not r:
+        return []
+    rows = [("answer-sentence top-1 (generator's best sentence holds a gold answer)", "top1"),
+            ("gold answer in the retrieved top-k passages", "answer_in_top_k_passages"),
+            ("top-1 when the answer is in the top-k", "top1_when_in_top_k"),
+            ("end-to-end answer holds a gold answer", "answer_correct"),
+            ("false abstention (answerable)", "false_abstention"),
+            ("abstention recall (questions of test articles not in the index)", "abstention_recall"),
+            ("abstention accuracy", "abstention_accuracy")]
+    out = ["Through the product's pipeline (real index of test articles "
+           f"{', '.join(r['ingested'])} + the bundled article; unanswerable: questions of "
+           f"{', '.join(r['held_out'])}; {r['answerable']} answerable + {r['unanswerable']} unanswerable "
+           "questions; hybrid retrieval, k=5 chunks, gate, extractive generator, verifier):", "",
+           "| measure | learned reader | heuristic |", "|---|---|---|"]
+    out += [f"| {label} | {_pct(r['learned'][k])} | {_pct(r['heuristic'][k])} |" for label, k in rows]
+    return [*out, ""]
+
+
+def _reliability(rows: list[dict], ece: float, title: str) -> list[str]:
+    out = [f"{title} (sentence level, calibrated probability; ECE {ece:.4f}):", "",
+           "| bin | sentences | mean predicted | observed share holding the answer |", "|---|---|---|---|"]
+    out += [f"| {r['bin']} | {r['n']} | {r['mean_p']:.3f} | {r['observed']:.3f} |" for r in rows]
+    return out
+
+
+def write_card(path: Path, m: dict) -> None:
+    t, v = m["test"], m["val"]
+    lines = [
+        "# Reader model card", "",
+        "What: gradient-boosted trees scoring (question or claim, sentence in its passage) pairs; one model "
+        "ranks answer sentences, decides answerability and checks claim support (rag/verify/reader.py).", "",
+        "## Data", "",
+        f"- SQuAD v1.1 dev (`{m['squad_file']}`, sha256 `{m['squad_sha256']}`). The file carries the "
+        "BIG-bench canary; the project guide explicitly permits training this reader on it. The data is not "
+        "committed; only the weights and these figures are.",
+        f"- Hand-written cases `data/reader/cases.jsonl` (sha256 `{m['cases_sha256']}`): units, clock times, "
+        "governments named by their capital, who-said attribution, and unanswerable twins. **Train only.**",
+        f"- Split by article, seed {m['seed']}: train {len(m['splits']['train'])} articles "
+        f"({m['questions']['train']} questions), validation {len(m['splits']['val'])} "
+        f"({m['questions']['val']}), test {len(m['splits']['test'])} ({m['questions']['test']}).",
+        f"- Test articles: {', '.join(m['splits']['test'])}.",
+        f"- Validation articles: {', '.join(m['splits']['val'])}.",
+        f"- {m['train_rows']} training rows (sentence, question/claim pairs).", "",
+        "## Features", "", f"{len(FEATURES)} features: " + ", ".join(f"`{f}`" for f in FEATURES[:40])
+        + ", and the question type crossed with each sentence type.", "",
+        "## Model choice (validation)", "",
+        "| candidate | val top-1 | val answerability (balanced acc.) | val support acc. | val ECE | fit s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in m["candidates"]:
+        cv = c["val"]
+        lines.append(f"| {c['name']}{' **chosen**' if c['name'] == m['model'] else ''} | {_pct(cv['top1'])} | "
+                     f"{_pct(cv['answerability']['balanced_accuracy'])} | {_pct(cv['support']['accuracy'])} | "
+                     f"{cv['ece']:.4f} | {c['fit_s']} |")
+    lines += ["", f"Thresholds chosen on validation: answer `{m['answer_threshold']}` (best balanced accuracy with "
+              f"at most 4% false abstention), support `{m['support_threshold']}` (best accuracy). Platt scaling "
+              f"fitted on validation: a={m['platt'][0]:.4f}, b={m['platt'][1]:.4f}.", "",
+              "## Test (reported once)", "", *_headline(t), "",
+              *_retrieval(m.get("test_retrieval")),
+              *_reliability(t["reliability"], t["ece"], "Reliability on test"), "",
+              *_reliability(v["reliability"], v["ece"], "Reliability on validation"), "",
+              "## Training", "",
+              f"- {m['train_seconds']} s to fit and compare the candidates; {m['total_seconds']} s in all "
+              f"(embedding cached in .cache/ after the first run). Machine: {m['machine']}.",
+              f"- Weights: `reader.npz` ({m['weights_bytes']} bytes, numpy arrays, no pickle), sha256 "
+              f"`{m['sha256']}` recorded in `reader.json` and checked on load.",
+              "- Reproduce: `python -m rag train-reader` (`--squad PATH` if ../shared is elsewhere).", "",
+              "## Limits", "",
+              "- Trained on encyclopedic prose. Informal text (forum posts, reviews) is not in training and "
+              "was not measured here.",
+              "- Unanswerable training examples are other articles' questions: questions the documents touch "
+              "but do not settle are rarer in training than in use.",
+              "- Claim support is learned from answer sentences and \"question: answer.\" claims; long LLM "
+              "paraphrases are out of its training distribution.",
+              "- Labels are span-based: a second sentence that also states the answer counts as a negative.", ""]
+    path.write_text("\n".join(lines), "utf-8")
