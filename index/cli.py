@@ -30,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("remove", parents=[common], help="remove a document by id (see `list`)")
     r.add_argument("doc_id")
     sub.add_parser("verify", parents=[common], help="check that Chroma, BM25 and the manifest agree")
+    e = sub.add_parser("export-onnx", parents=[common], help="export the embedding model to ONNX (fp32 and int8) now")
+    e.add_argument("--force", action="store_true", help="export again even when a verified graph is cached")
     return p
 
 
@@ -42,6 +44,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = load_settings({"data_dir": args.data_dir, "chroma_url": args.chroma_url}, config_file=args.config)
+        if args.cmd == "export-onnx":
+            from index.embedding_onnx import export_onnx_command
+
+            return export_onnx_command(settings, force=args.force)
         indexer = Indexer.from_settings(settings)
         if args.cmd in ("build", "add"):
             if args.cmd == "build" and args.if_missing and indexer.store.exists():
@@ -67,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"no index in {settings.index_dir}: build it with `python -m index build`")
                 return 0
             cfg = indexer.store.manifest.config
-            print(f"model: {cfg.get('embed_model')} (dim {cfg.get('dimension')}), chunker: {cfg.get('chunker')}")
+            print(f"model: {cfg.get('embed_model')} ({cfg.get('embed_variant', 'torch')}, dim {cfg.get('dimension')}), "
+                  f"chunker: {cfg.get('chunker')}")
             for d in docs:
                 print(f"{d.doc_id}\t{d.n_chunks} chunks\t{d.title}")
             return 0

