@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"no index in {settings.index_dir}: build it with `python -m index build`")
                 return 0
             cfg = indexer.store.manifest.config
-            print(f"model: {cfg.get('embed_model')} ({cfg.get('embed_variant', 'torch')}, dim {cfg.get('dimension')}), "
-                  f"chunker: {cfg.get('chunker')}")
+            print(f"model: {cfg.get('embed_model')} (dim {cfg.get('dimension')}), embedder: "
+                  f"{cfg.get('embed_variant', 'torch')}, chunker: {cfg.get('chunker')}")
             for d in docs:
                 print(f"{d.doc_id}\t{d.n_chunks} chunks\t{d.title}")
             return 0

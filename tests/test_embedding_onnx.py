@@ -28,6 +28,7 @@ from index.embedding_onnx import (
     read_pipeline,
     stale_reason,
 )
+from index.manifest import Manifest
 from index.pipeline import Indexer
 from rag.errors import ConfigError, IndexMismatchError, ModelError
 from rag.settings import BUNDLED_CORPUS, PROJECT_ROOT, load_settings
@@ -209,13 +210,15 @@ def test_index_refuses_another_embedder_variant(onnx_cache: Path, tmp_path: Path
     for other in ("torch", "onnx-fp32"):
         with pytest.raises(IndexMismatchError, match=r"embed_variant.*index build --rebuild.*RAG_EMBED_BACKEND=onnx-int8"):
             Indexer.from_settings(s.replace(embed_backend=other)).open()
+    # fp32 ONNX and torch give the same vectors (tested above): either opens the other's index
     # the fix the message names, as a user runs it (its own process: Chroma caches open clients per path)
     env = {**os.environ, "RAG_EMBED_BACKEND": "onnx-fp32", "PYTHONPATH": os.pathsep.join(sys.path)}
     proc = subprocess.run([sys.executable, "-m", "index", "--data-dir", str(data), "build", "--rebuild", str(doc)],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    fp32_settings = s.replace(embed_backend="onnx-fp32")
-    Indexer.from_settings(fp32_settings).open()
+    assert Manifest.load(data / "index" / "manifest.json").config["embed_variant"] == "onnx-fp32"
+    for same in ("onnx-fp32", "torch"):
+        Indexer.from_settings(s.replace(embed_backend=same)).open()
     with pytest.raises(IndexMismatchError):
         Indexer.from_settings(s).open()
 
@@ -225,5 +228,6 @@ def test_index_built_before_variants_were_recorded_counts_as_torch(tmp_path: Pat
 
     old = {"schema_version": 1, "embed_model": MODEL, "dimension": 384, "chunker": {}}
     check_compatible(old, {**old, "embed_variant": "torch"}, tmp_path)
+    check_compatible(old, {**old, "embed_variant": "onnx-fp32"}, tmp_path)
     with pytest.raises(IndexMismatchError, match="index has 'torch'"):
         check_compatible(old, {**old, "embed_variant": "onnx-int8"}, tmp_path)
