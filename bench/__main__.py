@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         from bench import embedding
 
         results["embedding"] = embedding.run(cache, src, sizes, queries(n_queries + warmup, use_squad=not args.no_squad),
-                                             warmup, log, args.backends.split(","), args.fast_vectors_from)
+                                             warmup, log, args.backends.split(","), args.fast_vectors_from, smoke)
         log(f"embedding: default by measurement {results['embedding']['default']['choice']}")
 
     results["meta"]["load_after"] = _load()

@@ -160,7 +160,8 @@ def suite_cases(name: str) -> list[tuple[str, list[str]]]:
     return [(c.question, list(c.evidence)) for c in suite.cases if c.answerable and c.evidence and not c.history]
 
 
-def squad_heldout(folder: Path, seed: int = 0) -> list[tuple[str, list[str]]]:
+def squad_heldout(folder: Path, n_articles: int = SQUAD_ARTICLES, n_questions: int = SQUAD_QUESTIONS,
+                  seed: int = 0) -> list[tuple[str, list[str]]]:
     """SQuAD articles never used by calibration: docs written under `folder`, (question, [answer sentence])."""
     from index.sentences import split_sentences
     from rag.calibration import INGESTED
@@ -169,7 +170,7 @@ def squad_heldout(folder: Path, seed: int = 0) -> list[tuple[str, list[str]]]:
     if not pool:
         return []
     rng = random.Random(seed)
-    chosen = rng.sample(pool, min(SQUAD_ARTICLES, len(pool)))
+    chosen = rng.sample(pool, min(n_articles, len(pool)))
     folder.mkdir(parents=True, exist_ok=True)
     cases = []
     for a in chosen:
@@ -183,7 +184,7 @@ def squad_heldout(folder: Path, seed: int = 0) -> list[tuple[str, list[str]]]:
                 if sent and len(sent) < 600:  # a longer sentence can be cut across chunks
                     cases.append((qa["question"].strip(), [" ".join(sent.split())]))
     rng.shuffle(cases)
-    return cases[:SQUAD_QUESTIONS]
+    return cases[:n_questions]
 
 
 def quality(retriever, store, embedder, cases: list[tuple[str, list[str]]], k: int = 5) -> dict:
@@ -232,7 +233,7 @@ def choose_default(res: dict) -> dict:
 
 
 def run(cache: Path, src: Sources, sizes: list[int], qs: list[str], warmup: int, log, backends=BACKENDS,
-        fast_from: int = 0) -> dict:
+        fast_from: int = 0, smoke: bool = False) -> dict:
     import os
 
     res: dict = {"backends": list(backends), "load_before": os.getloadavg()}
@@ -261,32 +262,35 @@ def run(cache: Path, src: Sources, sizes: list[int], qs: list[str], warmup: int,
         built_by = next(iter(rets.values())).store.manifest.config.get("embed_variant") or "torch"
         res.setdefault("shared_corpora", {})[f"{n:,}"] = {"vectors": big.vectors, "built_by": built_by}
     log("  retrieval quality")
-    res["quality"] = run_quality(embedders, arts, work)
+    res["quality"] = run_quality(embedders, arts, work, smoke)
     res["default"] = choose_default(res)
     res["load_after"] = os.getloadavg()
     return res
 
 
-def run_quality(embedders: dict, arts: dict, work: Path) -> dict:
+def run_quality(embedders: dict, arts: dict, work: Path, smoke: bool = False) -> dict:
     from index.pipeline import Indexer
 
     out: dict = {}
     rets = own_retrievers(arts)
-    for name in SUITES:
+    n_articles, n_questions = (1, 20) if smoke else (SQUAD_ARTICLES, SQUAD_QUESTIONS)
+    for name in SUITES[1:] if smoke else SUITES:
         cases = suite_cases(name)
         out[f"{name.removesuffix('.yaml')} ({len(cases)} q)"] = {
             b: quality(rets[b], arts[b].store, embedders[b], cases) for b in embedders}
-    cases = squad_heldout(work / "squad-docs")
+    docs = work / "squad-docs"
+    shutil.rmtree(docs, ignore_errors=True)
+    cases = squad_heldout(docs, n_articles, n_questions)
     if cases:
         squad: dict = {}
         for b, e in embedders.items():
             data = work / "squad" / b
             shutil.rmtree(data, ignore_errors=True)
             indexer = Indexer.from_settings(bench_settings(data), embedder=e)
-            indexer.add([work / "squad-docs"])
+            indexer.add([docs])
             indexer.open()
             squad[b] = quality(build_retriever(indexer, bench_settings(data)), indexer.store, e, cases)
-        out[f"SQuAD held-out ({SQUAD_ARTICLES} articles, {len(cases)} q)"] = squad
+        out[f"SQuAD held-out ({n_articles} articles, {len(cases)} q)"] = squad
     return out
 
 
