@@ -168,7 +168,9 @@ def export_graph(model: str, variant: str, cache_dir: Path, progress: Progress |
                                                      "bytes": st.st_size, "mtime_ns": st.st_mtime_ns},
             "versions": _versions(), "export_s": round(time.perf_counter() - t0, 2),
             "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
-    _sidecar(path).write_text(json.dumps(meta, indent=2), "utf-8")
+    side_tmp = _sidecar(tmp)
+    side_tmp.write_text(json.dumps(meta, indent=2), "utf-8")
+    os.replace(side_tmp, _sidecar(path))  # atomic: a reader sees the old sidecar or the new, never half
     say(f"ONNX {variant} graph ready ({meta['bytes'] / 2**20:.0f} MB, {meta['export_s']:.1f} s)")
     return path
 
