@@ -21,11 +21,15 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from index.embedding import _PACKAGED, Embedder, SentenceTransformerEmbedder, resolve_model_path
 from rag.errors import ConfigError, ModelError
+
+if TYPE_CHECKING:
+    from rag.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -328,12 +332,12 @@ def embedder_for(backend: str, model: str, models_dir: Path, batch_size: int = 6
                         batch_size=batch_size, bulk_threads=threads)
 
 
-def embedder_from_settings(s) -> Embedder:
+def embedder_from_settings(s: Settings) -> Embedder:
     """The embedder the settings ask for (embed_backend, embed_model, embed_threads)."""
     return embedder_for(s.embed_backend, s.embed_model, s.models_dir, s.embed_batch_size, s.embed_threads)
 
 
-def export_onnx_command(s, force: bool = False) -> int:
+def export_onnx_command(s: Settings, force: bool = False) -> int:
     """`python -m index export-onnx`: export (or verify) both variants now, printing progress."""
     import sys
 
