@@ -28,13 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results", help="results folder")
     p.add_argument("--cache", type=Path, help="where built corpora are kept (default OUT/cache)")
     p.add_argument("--generators", help="answering/start-up generators (default extractive,local; smoke extractive)")
-    p.add_argument("--only", default="indexing,retrieval,answering,startup",
+    p.add_argument("--only", default="indexing,retrieval,answering,startup,embedding",
                    help="comma-separated sections to run")
     p.add_argument("--queries", type=int, help="measured retrieval queries per corpus (default 100; smoke 8)")
     p.add_argument("--rounds", type=int, help="indexing rounds, best kept (default 2; smoke 1)")
     p.add_argument("--answer-limit", type=int, help="first N suite cases per generator (default: all; smoke 4)")
     p.add_argument("--llm-limit", type=int, default=12,
                    help="first N suite cases for LLM generators (default 12: a CPU answer takes seconds; 0: all)")
+    p.add_argument("--backends", default="torch,onnx-fp32,onnx-int8",
+                   help="embedding backends compared side by side in the `embedding` section")
     p.add_argument("--suite", type=Path, default=PROJECT_ROOT / "suites" / "article.yaml")
     p.add_argument("--no-squad", action="store_true", help="build corpora from the bundled article only")
     p.add_argument("--profile", action="store_true", help="write pyinstrument profiles of the query path to OUT/profiles")
@@ -212,14 +214,21 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 log(f"  {u.get('error') or u.get('skipped')}")
 
+    if "embedding" in sections:
+        from bench import embedding
+
+        results["embedding"] = embedding.run(cache, src, sizes, queries(n_queries + warmup, use_squad=not args.no_squad),
+                                             warmup, log, args.backends.split(","), args.fast_vectors_from, smoke)
+        log(f"embedding: default by measurement {results['embedding']['default']['choice']}")
+
     results["meta"]["load_after"] = _load()
     previous = out / "latest.json"
     if args.merge and previous.is_file():
         import json
 
         old = json.loads(previous.read_text())
-        ran = {k for k in ("indexing", "retrieval", "answering", "startup") if k in results}
-        for key in ("indexing", "retrieval", "answering", "startup"):
+        ran = {k for k in ("indexing", "retrieval", "answering", "startup", "embedding") if k in results}
+        for key in ("indexing", "retrieval", "answering", "startup", "embedding"):
             if key not in ran and key in old:
                 results[key] = old[key]
         for name, rec in (old.get("corpora") or {}).items():

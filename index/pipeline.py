@@ -20,7 +20,8 @@ from core.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
 from core.types import Chunk, Document
 from index.chunking import ChunkerConfig, chunk_document
 from index.cleaning import clean_with_counts
-from index.embedding import Embedder, SentenceTransformerEmbedder
+from index.embedding import Embedder
+from index.embedding_onnx import embedder_from_settings
 from index.isolation import Isolation
 from index.loading import SUPPORTED, load_file
 from index.manifest import SCHEMA_VERSION
@@ -101,7 +102,7 @@ class Indexer:
     def from_settings(cls, s: Settings, embedder: Embedder | None = None) -> Indexer:
         return cls(
             store=IndexStore(s.index_dir, chroma_url=s.chroma_url, collection=s.collection),
-            embedder=embedder or SentenceTransformerEmbedder(s.embed_model, batch_size=s.embed_batch_size),
+            embedder=embedder or embedder_from_settings(s),
             chunker=ChunkerConfig(size=s.chunk_size, overlap=s.chunk_overlap),
             max_file_bytes=s.max_upload_bytes,
             isolation=Isolation.from_settings(s),
@@ -110,6 +111,7 @@ class Indexer:
     def config(self) -> dict:
         """What the index records about what built it; a mismatch later refuses to query."""
         return {"schema_version": SCHEMA_VERSION, "embed_model": self.embedder.name,
+                "embed_variant": getattr(self.embedder, "variant", None),
                 "dimension": self.embedder.dimension, "chunker": self.chunker.as_dict()}
 
     def open(self) -> None:
@@ -192,8 +194,9 @@ class Indexer:
                 progress("model", 1, 1)
         step = 256
         out = []
+        embed = getattr(self.embedder, "embed_bulk", self.embedder.embed)  # ONNX: all cores for indexing
         for b in range(0, len(texts), step):
-            out.append(self.embedder.embed(texts[b:b + step]))
+            out.append(embed(texts[b:b + step]))
             if progress:
                 progress("embed", min(b + step, len(texts)), len(texts))
         return np.concatenate(out) if out else np.zeros((0, self.embedder.dimension), np.float32)

@@ -35,7 +35,7 @@ from core.errors import (
 )
 from core.types import Chunk, Document
 from index.keyword import KeywordIndex
-from index.manifest import SCHEMA_VERSION, DocEntry, Manifest
+from index.manifest import LEGACY_CONFIG, SCHEMA_VERSION, DocEntry, Manifest, same_config_value
 
 
 class DenseSearch(Protocol):
@@ -292,7 +292,9 @@ class IndexStore:
                 except Exception as e:
                     raise self._unavailable(e) from e
             self._client = self._collection = None
-            for name in ("manifest.json", "docs", "bm25", "chroma"):
+            # not the chroma folder: its collection is gone, and deleting the files under Chroma's cached
+            # client for this path made the rebuild fail with "attempt to write a readonly database"
+            for name in ("manifest.json", "docs", "bm25"):
                 p = self.index_dir / name
                 if p.is_dir():
                     shutil.rmtree(p)
@@ -420,10 +422,13 @@ def check_compatible(built: dict, expect: dict, where: Path) -> None:
             f"the index in {where} has schema version {built.get('schema_version')}, this version needs "
             f"{SCHEMA_VERSION}: rebuild it with `python -m index build --rebuild`"
         )
+    built = {**LEGACY_CONFIG, **built}
     diffs = [f"{k}: index has {built.get(k)!r}, settings ask for {v!r}" for k, v in expect.items()
-             if k != "schema_version" and built.get(k) != v]
+             if k != "schema_version" and not same_config_value(k, built.get(k), v)]
     if diffs:
+        hint = (f" (RAG_EMBED_BACKEND={built['embed_variant']})" if "embed_variant" in expect
+                and not same_config_value("embed_variant", built["embed_variant"], expect["embed_variant"]) else "")
         raise IndexMismatchError(
             f"the index in {where} was built with other settings ({'; '.join(diffs)}): rebuild it with "
-            "`python -m index build --rebuild`, or use the settings it was built with"
+            f"`python -m index build --rebuild`, or use the settings it was built with{hint}"
         )

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +29,36 @@ def settings(tmp_path: Path) -> Callable[..., Settings]:
         return load_settings({"data_dir": data_dir or tmp_path / "data", **overrides}, env={})
 
     return make
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_graphs_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The default embedder runs on ONNX, whose graph is exported per data dir (seconds). In this process,
+    a fresh data dir copies the graphs exported once per session (sha256-verified on load as always).
+    A call with a progress callback, and every subprocess, still exports for real (see
+    tests/test_embedding_onnx.py, which tests the export itself)."""
+    import shutil
+
+    from index import embedding_onnx as eo
+
+    real = eo.export_graph
+    seed = tmp_path_factory.mktemp("onnx-seed")
+
+    def export_or_copy(model: str, variant: str, cache_dir: Path, progress=None) -> Path:
+        if progress is not None:
+            return real(model, variant, cache_dir, progress)
+        src = eo.graph_path(seed, model, variant)
+        if eo.stale_reason(src, eo.resolve_model_path(model)):
+            real(model, variant, seed)
+        dst = eo.graph_path(cache_dir, model, variant)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dst)
+        shutil.copyfile(src.with_suffix(".json"), dst.with_suffix(".json"))
+        return dst
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(eo, "export_graph", export_or_copy)
+        yield
 
 
 @pytest.fixture(scope="session")

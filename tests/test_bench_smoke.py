@@ -81,3 +81,17 @@ def test_smoke_writes_json_markdown_and_png(smoke):
 
     png = (smoke / "latest.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_smoke_compares_the_embedding_backends(smoke):
+    emb = json.loads((smoke / "latest.json").read_text())["embedding"]
+    assert emb["backends"] == ["torch", "onnx-fp32", "onnx-int8"]
+    for b in emb["backends"]:
+        assert emb["indexing"][b]["chunks_per_s"] > 0
+        assert emb["query"][b]["idle"]["n"] > 0 and emb["query"][b]["load"]["users"] == 20
+        assert all(emb["retrieval"][n][b]["n"] > 0 for n in emb["retrieval"])
+        for suite in emb["quality"].values():
+            assert 0 <= suite[b]["hybrid"]["mrr"] <= suite[b]["hybrid"]["hit@5"] <= 1
+    assert emb["cosine_to_torch"]["onnx-fp32"]["min"] >= 0.9999
+    assert emb["default"]["choice"] in emb["backends"]
+    assert "## Embedding backends" in (smoke / "latest.md").read_text()
