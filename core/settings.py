@@ -63,6 +63,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     ui_auth: str = ""  # "user:pass,user2:pass2"
+    api_keys: str = ""  # bearer tokens for /v1 and /mcp, "key1,key2"; empty: open, loopback hosts only
     concurrency: int = 0  # 0: chosen from the generator
     max_queue: int = 64
 
@@ -84,7 +85,7 @@ class Settings:
     def public_dict(self) -> dict[str, Any]:
         """Settings safe to print or store (no secrets)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        for secret in ("llm_api_key", "ui_auth"):
+        for secret in ("llm_api_key", "ui_auth", "api_keys"):
             if d[secret]:
                 d[secret] = "***"
         d["data_dir"] = str(self.data_dir)
@@ -111,6 +112,7 @@ _ENV = {
     "RAG_MAX_UPLOADS_PER_SESSION": "max_uploads_per_session",
     "RAG_MAX_ANSWER_TOKENS": "max_answer_tokens",
     "RAG_UI_AUTH": "ui_auth",
+    "RAG_API_KEYS": "api_keys",
     "RAG_HOST": "host",
     "RAG_PORT": "port",
 }

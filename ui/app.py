@@ -18,7 +18,7 @@ from rag.assistant import Assistant
 from ui.handlers import ChatHandlers, DocumentHandlers, EvaluationHandlers, Session
 from ui.layout import ASSETS, build_layout
 
-__all__ = ["Session", "build_app", "chat_concurrency", "launch", "parse_auth"]
+__all__ = ["Session", "build_app", "chat_concurrency", "launch", "page_options", "parse_auth"]
 
 
 def chat_concurrency(settings: Settings, generator_name: str) -> int:
@@ -115,11 +115,16 @@ def launch(app: gr.Blocks, settings: Settings, *, generator_name: str = "", prev
            quiet: bool = False) -> tuple[Any, str, str]:
     """Queue limits, auth, theme and CSS (Gradio 6 takes them at launch), then serve."""
     app.queue(max_size=settings.max_queue, default_concurrency_limit=1)
+    return app.launch(
+        server_name=settings.host, server_port=settings.port, **page_options(settings),
+        prevent_thread_lock=prevent_thread_lock, quiet=quiet, inbrowser=False, share=False,
+    )
+
+
+def page_options(settings: Settings) -> dict[str, Any]:
+    """What Gradio 6 takes at launch, and at mount time when ui.server serves the page beside the API."""
     runs = settings.data_dir / "eval-runs"
     runs.mkdir(parents=True, exist_ok=True)
-    return app.launch(
-        server_name=settings.host, server_port=settings.port, auth=parse_auth(settings.ui_auth) or None,
-        auth_message="Sign in to ask about the documents.", theme=theme(), css_paths=[ASSETS / "app.css"],
-        max_file_size=settings.max_upload_bytes, allowed_paths=[str(runs)], ssr_mode=False, show_error=False,
-        footer_links=["api"], prevent_thread_lock=prevent_thread_lock, quiet=quiet, inbrowser=False, share=False,
-    )
+    return dict(auth=parse_auth(settings.ui_auth) or None, auth_message="Sign in to ask about the documents.",
+                theme=theme(), css_paths=[ASSETS / "app.css"], max_file_size=settings.max_upload_bytes,
+                allowed_paths=[str(runs)], ssr_mode=False, show_error=False, footer_links=["api"])
