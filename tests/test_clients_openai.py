@@ -8,21 +8,14 @@ ChatOpenAI, raw httpx reading the SSE bytes, and gradio_client for the page's ow
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from core.settings import PROJECT_ROOT
 from rag.generate.protocol import NOT_COVERED
-from tests.chroma_server import free_port
+from tests.ui_process import serve_ui
 
 pytestmark = pytest.mark.slow
 
@@ -33,39 +26,8 @@ OFF_TOPIC = "What is the capital of France?"
 
 @pytest.fixture(scope="module")
 def server(article_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("clients") / "data"
-    shutil.copytree(article_index, data)
-    port = free_port()
-    log = data.parent / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
-               PYTHONUNBUFFERED="1", RAG_API_KEYS=f"other-key,{KEY}")
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "ui", "--data-dir", str(data), "--port", str(port),
-                                 "--generator", "extractive"], cwd=PROJECT_ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"python -m ui exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(url + "/gradio_api/info", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"python -m ui did not start:\n{log.read_text()[-3000:]}")
-            time.sleep(1)
+    with serve_ui(article_index, tmp_path_factory.mktemp("clients"), {"RAG_API_KEYS": f"other-key,{KEY}"}) as url:
         yield url
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def openai_client(url: str, key: str = KEY):
