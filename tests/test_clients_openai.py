@@ -219,3 +219,24 @@ def test_export_markdown(server: str) -> None:
     missing = httpx.get(f"{server}/v1/chat/completions/chatcmpl-none/export", timeout=30,
                         headers={"Authorization": f"Bearer {KEY}"})
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_page_exports_the_conversation_as_markdown(server: str, tmp_path: Path) -> None:
+    """The page's download button gets its file from /export_markdown: questions, answers, quoted passages."""
+    from gradio_client import Client
+
+    c = Client(server, verbose=False, download_files=str(tmp_path))
+    _, _, first = c.predict(QUESTION, api_name="/ask")
+    _, _, second = c.predict("Who is Yun Sun?", api_name="/ask")
+    update = c.predict(api_name="/export_markdown")  # the download button's new value, enabled
+    assert update["interactive"] is True
+    md = Path(update["value"]).read_text("utf-8")
+    assert md.startswith("# Conversation\n") and f"## 1. {QUESTION}" in md and "## 2. Who is Yun Sun?" in md
+    assert first["text"] in md and second["text"] in md
+    from core.types import Citation
+    from ui.export import quote_text
+
+    for cite in first["citations"] + second["citations"]:
+        assert f"> {' '.join(quote_text(Citation(**cite)).split())}" in md
+    empty = Client(server, verbose=False, download_files=str(tmp_path)).predict(api_name="/export_markdown")
+    assert empty["value"] is None and empty["interactive"] is False

@@ -68,6 +68,7 @@ def _wire_chat(ui: Any, chat: ChatHandlers, limit: int) -> None:
     ui.chatbot.clear(chat.new_chat, [ui.session], reset_out, api_visibility="private")
     ui.viewer.click(chat.show_source, [ui.session], ui.viewer, api_visibility="undocumented",
                     show_progress="hidden")
+    ui.answer_json.change(chat.export, [ui.session], ui.export, api_name="export_markdown", show_progress="hidden")
 
 
 def _wire_documents(ui: Any, app: gr.Blocks, docs: DocumentHandlers) -> None:
