@@ -13,6 +13,7 @@ decides which collections exist. Errors are OpenAI-shaped: {"error": {"message",
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
@@ -41,6 +42,7 @@ from rag.assistant import Assistant
 from rag.collections import DEFAULT_COLLECTION, resolve_collection
 from ui.export import answer_content, citation_records, conversation_markdown
 
+log = logging.getLogger(__name__)
 MODEL = "cited-answers"
 ROLES = ("system", "developer", "user", "assistant", "tool")
 _FOOTNOTE = re.compile(r"\n\n(?:Note: .*?\n\n)?Sources:\n.*\Z", re.S)
@@ -102,7 +104,8 @@ def parse_model(name: Any) -> ModelChoice:
     try:
         return ModelChoice(name, resolve_collection(collection or None))
     except UnknownCollectionError as e:
-        raise translate(e) from e
+        raise ApiError(404, f"The model {name!r} does not exist: {e} (model {MODEL!r})", code="model_not_found",
+                       param="model") from e
 
 
 def message_text(message: Any, i: int) -> tuple[str, str]:
@@ -217,8 +220,8 @@ class OpenAIService:
                 return StreamingResponse(self._sse_stream(chat, events), media_type="text/event-stream",
                                          headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
             answer = await run_in_threadpool(self._answer, chat)
-        except Exception as e:  # translated once, here; unexpected ones are logged by translate's caller
-            return _error_response(e)
+        except Exception as e:  # translated once, here
+            return _logged(e).response()
         return JSONResponse(completion(answer, chat, *self._store(chat, answer)))
 
     def _answer(self, chat: ChatRequest) -> Answer:
@@ -248,8 +251,8 @@ class OpenAIService:
                     elif time.monotonic() - last > KEEPALIVE_S:
                         last = time.monotonic()
                         yield ": answering\n\n"  # an SSE comment: keeps proxies from timing out
-        except Exception as e:
-            yield _sse(_error_response(e, log_only=True))
+        except Exception as e:  # the stream has started: the error becomes its last event
+            yield _sse(_logged(e).body())
             yield _sse("[DONE]")
             return
         assert answer is not None
@@ -288,10 +291,9 @@ def _prepend(first: Any, rest: Iterator) -> Iterator:
     yield from rest
 
 
-def _error_response(e: Exception, *, log_only: bool = False) -> Any:
-    import logging
-
+def _logged(e: Exception) -> ApiError:
+    """The API error for `e`; a failure that is not one of ours also goes to the server log."""
     err = translate(e)
     if err.status >= 500 and not isinstance(e, RagError | ApiError):
-        logging.getLogger(__name__).exception("answering an API request failed", exc_info=e)
-    return err.body() if log_only else err.response()
+        log.error("answering an API request failed", exc_info=e)
+    return err
