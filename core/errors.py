@@ -65,3 +65,7 @@ class GeneratorError(RagError):
 
 class LimitError(InputError):
     """A configured limit (question length, upload size, uploads per session...) was hit."""
+
+
+class UnknownCollectionError(InputError):
+    """A question names a collection (a separate set of documents) that does not exist."""

@@ -74,6 +74,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 7860
     ui_auth: str = ""  # "user:pass,user2:pass2"
+    api_keys: str = ""  # bearer tokens for /v1 and /mcp, "key1,key2"; empty: open, loopback hosts only
     concurrency: int = 0  # 0: chosen from the generator
     max_queue: int = 64
     # --- reader feedback (rag.feedback): append-only JSONL under data_dir/feedback, rotated by size ---
@@ -102,7 +103,7 @@ class Settings:
     def public_dict(self) -> dict[str, Any]:
         """Settings safe to print or store (no secrets)."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
-        for secret in ("llm_api_key", "ui_auth"):
+        for secret in ("llm_api_key", "ui_auth", "api_keys"):
             if d[secret]:
                 d[secret] = "***"
         d["data_dir"] = str(self.data_dir)
@@ -138,6 +139,7 @@ _ENV = {
     "RAG_MAX_SUITE_FIELD_CHARS": "max_suite_field_chars",
     "RAG_MAX_ANSWER_TOKENS": "max_answer_tokens",
     "RAG_UI_AUTH": "ui_auth",
+    "RAG_API_KEYS": "api_keys",
     "RAG_HOST": "host",
     "RAG_PORT": "port",
     "RAG_FEEDBACK_MAX_BYTES": "feedback_max_bytes",

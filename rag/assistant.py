@@ -14,6 +14,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.errors import GeneratorError, InputError, LimitError
 from core.progress import Progress
@@ -106,11 +107,19 @@ class Assistant:
         self._open_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings, progress: Progress | None = None) -> Assistant:
-        """Build the object graph (see rag.compose). Cheap: models load in warm_up() or on first use."""
+    def from_settings(cls, settings: Settings, progress: Progress | None = None, *,
+                      chat_model: Any = None) -> Assistant:
+        """Build the object graph (see rag.compose). Cheap: models load in warm_up() or on first use.
+        `chat_model`: any LangChain chat model as the generator (settings.generator is then unused)."""
         from rag.compose import build
 
-        return build(settings, progress).assistant
+        return build(settings, progress, chat_model=chat_model).assistant
+
+    def as_runnable(self) -> Any:
+        """This assistant as a LangChain Runnable[str | {question, history, collection}, Answer] (rag.runnable)."""
+        from rag.runnable import AssistantRunnable
+
+        return AssistantRunnable(self)
 
     def with_generator(self, generator: Generator, fallback: Generator | None = None) -> Assistant:
         """The same pipeline and index with another generator (a per-request choice, or a test's)."""

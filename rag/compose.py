@@ -8,14 +8,16 @@ builds parts or reads settings files. Construction is cheap: models load in warm
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from core.progress import Progress
 from core.settings import Settings
 from index.embedding import Embedder
 from index.pipeline import Indexer
 from rag.assistant import Assistant
-from rag.generate.chat import ChatModel
+from rag.generate.chat import ChatModel, LangChainChat
 from rag.generate.extractive import ExtractiveGenerator
+from rag.generate.llm import LLMGenerator
 from rag.generate.protocol import Generator
 from rag.generate.registry import build_generator
 from rag.retrieve.hybrid import HybridRetriever
@@ -31,10 +33,12 @@ class Parts:
     assistant: Assistant  # answer questions
 
 
-def build(settings: Settings, progress: Progress | None = None, *, embedder: Embedder | None = None) -> Parts:
-    """The library and the assistant over one index and one embedder."""
+def build(settings: Settings, progress: Progress | None = None, *, embedder: Embedder | None = None,
+          chat_model: Any = None) -> Parts:
+    """The library and the assistant over one index and one embedder. `chat_model`: any LangChain chat
+    model (a BaseChatModel) as the generator, instead of the one settings.generator names."""
     library = Indexer.from_settings(settings, embedder=embedder)
-    return Parts(library, build_assistant(settings, library, progress))
+    return Parts(library, build_assistant(settings, library, progress, chat_model=chat_model))
 
 
 def build_retriever(settings: Settings, library: Indexer) -> HybridRetriever:
@@ -49,18 +53,23 @@ def build_retriever(settings: Settings, library: Indexer) -> HybridRetriever:
     )
 
 
-def build_assistant(settings: Settings, library: Indexer, progress: Progress | None = None) -> Assistant:
+def build_assistant(settings: Settings, library: Indexer, progress: Progress | None = None, *,
+                    chat_model: Any = None) -> Assistant:
     retriever = build_retriever(settings, library)
     embedder = library.embedder
-    generator = build_generator(settings.generator, settings, embedder, progress)
+    if chat_model is not None:
+        chat = LangChainChat(chat_model)
+        generator: Generator = LLMGenerator(chat, settings.max_answer_tokens, name=f"langchain:{chat.name}")
+    else:
+        generator = build_generator(settings.generator, settings, embedder, progress)
     bank = generator.bank if isinstance(generator, ExtractiveGenerator) else SentenceBank(embedder)
     if isinstance(generator, ExtractiveGenerator):
         generator.embed_query = retriever.embed_query  # one query embedding per question
     reader = build_reader(settings, embedder, bank, retriever)
     if reader is not None and isinstance(generator, ExtractiveGenerator):
         generator.reader = reader
-    chat: ChatModel | None = getattr(generator, "chat", None)
-    rewriter: Rewriter = LLMRewriter(chat) if chat is not None else HeuristicRewriter()
+    shared: ChatModel | None = getattr(generator, "chat", None)
+    rewriter: Rewriter = LLMRewriter(shared) if shared is not None else HeuristicRewriter()
     fallback: Generator | None = None
     if not isinstance(generator, ExtractiveGenerator) and settings.llm_fallback:
         fallback = ExtractiveGenerator(embedder, bank=bank, embed_query=retriever.embed_query, reader=reader)

@@ -445,3 +445,27 @@ def test_documents_do_answer_with_a_passage_picked_in_the_viewer(server, browser
     assert selected in v["pointer"]["text"] and "::" in v["pointer"]["chunk_id"]
     assert not watch.errors, watch.errors
     ctx.close()
+
+
+def test_download_the_chat_as_markdown(server, browser, tmp_path):
+    """The download button starts disabled, and after an answer saves the conversation with its quotes."""
+    url, _ = server
+    ctx = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    page = ctx.new_page()
+    page.set_default_timeout(TIMEOUT)
+    page.goto(url)
+    page.wait_for_function("document.querySelector('#app-status')?.innerText.includes('Ready')")
+    button = page.locator("#export-chat")
+    assert button.is_disabled()
+    ask(page, "How many shipping containers has Russia received from North Korea?")
+    page.wait_for_function("!document.querySelector('#export-chat').disabled")
+    with page.expect_download() as info:
+        button.click()
+    saved = tmp_path / "chat.md"
+    info.value.save_as(saved)
+    md = saved.read_text("utf-8")
+    assert "## 1. How many shipping containers has Russia received from North Korea?" in md
+    assert "10,000" in md and "[1] **The Elephant In The Room" in md and "\n> " in md
+    page.click("#new-chat")
+    page.wait_for_function("document.querySelector('#export-chat').disabled")
+    ctx.close()

@@ -1,4 +1,5 @@
-"""`python -m ui`: build the bundled documents' index if missing, load the models once, then serve the page.
+"""`python -m ui`: build the bundled documents' index if missing, load the models once, then serve the page,
+the OpenAI-compatible API (/v1) and the MCP tools (/mcp) on one port.
 
 Errors are translated here, once: a RagError prints its message (which says how to fix it) and exits 2.
 """
@@ -44,9 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(overrides, config_file=args.config)
         from rag.compose import build
-        from ui.app import build_app, launch, parse_auth
+        from ui.app import parse_auth
+        from ui.server import build_server, check_exposure, serve
 
         parse_auth(settings.ui_auth)  # a malformed RAG_UI_AUTH fails now, not after the models load
+        check_exposure(settings)  # so does an open API on a network interface
 
         parts = build(settings, progress)
         assistant, library = parts.assistant, parts.library
@@ -63,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
         close()
         print(f"Models ready in {time.perf_counter() - t0:.1f} s; generator: {assistant.generator_name}",
               file=sys.stderr)
-        app = build_app(assistant, library, settings)
+        app = build_server(assistant, library, settings)
         print(f"Serving on http://{settings.host}:{settings.port}"
-              f"{' (login required)' if settings.ui_auth else ''}", file=sys.stderr)
-        launch(app, settings)
+              f"{' (login required)' if settings.ui_auth else ''}; OpenAI-compatible API at /v1, MCP at /mcp"
+              f"{' (API keys required)' if settings.api_keys else ''}", file=sys.stderr)
+        serve(app, settings)
     except RagError as e:
         close()
         print(f"error: {e}", file=sys.stderr)

@@ -20,7 +20,7 @@ from ui.handlers import ChatHandlers, DocumentHandlers, EvaluationHandlers, Sess
 from ui.layout import ASSETS, build_layout
 from ui.limits import LoginGuard, client_key
 
-__all__ = ["Session", "build_app", "chat_concurrency", "launch", "parse_auth"]
+__all__ = ["Session", "build_app", "chat_concurrency", "launch", "page_options", "parse_auth"]
 
 
 def chat_concurrency(settings: Settings, generator_name: str) -> int:
@@ -72,6 +72,7 @@ def _wire_chat(ui: Any, chat: ChatHandlers, limit: int) -> None:
     ui.chatbot.clear(chat.new_chat, [ui.session], reset_out, api_visibility="private")
     ui.viewer.click(chat.show_source, [ui.session], ui.viewer, api_visibility="undocumented",
                     show_progress="hidden")
+    ui.answer_json.change(chat.export, [ui.session], ui.export, api_name="export_markdown", show_progress="hidden")
 
 
 def _wire_documents(ui: Any, app: gr.Blocks, docs: DocumentHandlers) -> None:
@@ -120,11 +121,18 @@ def launch(app: gr.Blocks, settings: Settings, *, generator_name: str = "", prev
            quiet: bool = False) -> tuple[Any, str, str]:
     """Queue limits, auth, theme and CSS (Gradio 6 takes them at launch), then serve."""
     app.queue(max_size=settings.max_queue, default_concurrency_limit=1)
+    return app.launch(
+        server_name=settings.host, server_port=settings.port, **page_options(settings),
+        prevent_thread_lock=prevent_thread_lock, quiet=quiet, inbrowser=False, share=False,
+    )
+
+
+def page_options(settings: Settings) -> dict[str, Any]:
+    """What Gradio 6 takes at launch, and at mount time when ui.server serves the page beside the API."""
     runs = settings.data_dir / "eval-runs"
     runs.mkdir(parents=True, exist_ok=True)
-    return app.launch(
-        server_name=settings.host, server_port=settings.port, auth=LoginGuard(parse_auth(settings.ui_auth)) if settings.ui_auth else None,
-        auth_message="Sign in to ask about the documents.", theme=theme(), css_paths=[ASSETS / "app.css"],
-        max_file_size=settings.max_upload_bytes, allowed_paths=[str(runs)], ssr_mode=False, show_error=False,
-        footer_links=["api"], run_history=False, prevent_thread_lock=prevent_thread_lock, quiet=quiet, inbrowser=False, share=False,
-    )
+    auth = LoginGuard(parse_auth(settings.ui_auth)) if settings.ui_auth else None  # rate-limited logins
+    return dict(auth=auth, auth_message="Sign in to ask about the documents.",
+                theme=theme(), css_paths=[ASSETS / "app.css"], max_file_size=settings.max_upload_bytes,
+                allowed_paths=[str(runs)], ssr_mode=False, show_error=False, footer_links=["api"],
+                run_history=False)

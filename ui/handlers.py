@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from core.types import Answer, Final, TextDelta, Turn
 from index.pipeline import Indexer
 from rag.assistant import Assistant
 from ui import evaluation, render
+from ui.export import conversation_markdown
 from ui.limits import UploadQuota
 from ui.uploads import accept_uploads, upload_path
 
@@ -97,6 +99,14 @@ class ChatHandlers:
         session.questions.append(question)
         session.answers.append(answer)
         yield session.messages(), "", session, answer.to_dict() | {"turn": turn}
+
+    def export(self, session: Session) -> Any:
+        """The conversation as a Markdown file for the download button (disabled while the chat is empty)."""
+        if not session.answers:
+            return gr.DownloadButton(value=None, interactive=False)
+        path = Path(tempfile.mkdtemp(prefix="cited-chat-")) / "conversation.md"
+        path.write_text(conversation_markdown(list(zip(session.questions, session.answers, strict=True))), "utf-8")
+        return gr.DownloadButton(value=str(path), interactive=True)
 
     def new_chat(self, session: Session) -> tuple:
         return [], "", Session(), None, render.placeholder_html(VIEWER_HINT)

@@ -73,6 +73,8 @@ def _chat_column(ui: SimpleNamespace, settings: Settings) -> None:
             ui.send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="send")
         with gr.Row():
             ui.new = gr.Button("New chat", size="sm", variant="secondary", elem_id="new-chat")
+            ui.export = gr.DownloadButton("Download chat (Markdown)", size="sm", variant="secondary",
+                                          interactive=False, elem_id="export-chat")
         build_feedback_panel(ui)
 
 

@@ -1,4 +1,5 @@
-"""Chat models behind one tiny protocol: an in-process llama.cpp model, or any OpenAI-compatible server.
+"""Chat models behind one tiny protocol: an in-process llama.cpp model, any LangChain chat model, or any
+OpenAI-compatible server (the LangChain adapter around ChatOpenAI).
 
 Both stream text pieces. Neither knows about passages or citations: rag.generate.llm builds the
 messages, and rag.verify.citations checks whatever comes back.
@@ -142,25 +143,99 @@ class LlamaCppChat:
                 raise GeneratorError(f"local model failed: {e}. Use fewer/shorter passages or raise llm_ctx") from e
 
 
-def _openai_errors() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
-    """(retryable, fatal) exception types of the openai client and httpx."""
-    import httpx
-    import openai
-
-    retryable = (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError,
-                 openai.RateLimitError, httpx.TransportError)
-    fatal = (openai.APIError, httpx.HTTPError)
-    return retryable, fatal
+# finish/stop reasons that mean "cut at the token limit", by provider: OpenAI-compatible servers and
+# llama.cpp ("length"), Anthropic ("max_tokens"), Google ("MAX_TOKENS"), Ollama's done_reason ("length").
+TRUNCATION_REASONS = frozenset({"length", "max_tokens", "max_output_tokens"})
+_REASON_KEYS = ("finish_reason", "stop_reason", "done_reason")
+# the model fields that cap the reply's tokens, by provider; the first one a model declares is used
+_LIMIT_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "num_predict")
 
 
-class OpenAIChat:
-    """Any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, OpenAI) through langchain-openai.
+def is_truncated(chunk: Any) -> bool:
+    """True when a streamed LangChain message chunk says the reply stopped at its token limit."""
+    meta = getattr(chunk, "response_metadata", None) or {}
+    return any(isinstance(meta.get(k), str) and meta[k].lower() in TRUNCATION_REASONS for k in _REASON_KEYS)
+
+
+def model_name(model: Any) -> str:
+    for attr in ("model_name", "model", "model_id"):
+        value = getattr(model, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return type(model).__name__
+
+
+class LangChainChat:
+    """Any LangChain chat model (a BaseChatModel: ChatOpenAI, ChatOllama, ChatAnthropic, a fake...) as a
+    ChatModel. Streams its text pieces; a reply cut at the token limit ends with a Truncated piece.
+
+    A failure before the first piece is retried `retries` times with a short back-off; after text has been
+    streamed a retry would repeat it, so the error is raised. Every failure ends as a GeneratorError.
+    """
+
+    fix = "check the chat model's settings"
+
+    def __init__(self, model: Any = None, *, name: str = "", retries: int = 0, backoff: float = 0.5,
+                 timeout: float | None = None) -> None:
+        self.model = model
+        self.name = name or (model_name(model) if model is not None else "chat")
+        self.retries, self.backoff, self.timeout = max(0, retries), backoff, timeout
+
+    def warm_up(self) -> None:
+        """Nothing to load: the model object is built by the caller."""
+
+    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+        self.warm_up()
+        return self._stream(messages, max_tokens)
+
+    def where(self) -> str:
+        return f"chat model {self.name!r}"
+
+    def errors(self) -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+        """(retryable, fatal) exception types. Unknown providers: nothing is known to be transient."""
+        return (), (Exception,)
+
+    def _limit(self, max_tokens: int) -> dict[str, Any]:
+        fields = getattr(type(self.model), "model_fields", {}) or {}
+        return next(({f: max_tokens} for f in _LIMIT_FIELDS if f in fields), {})
+
+    def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+        retryable, fatal = self.errors()
+        last: BaseException | None = None
+        for attempt in range(self.retries + 1):
+            produced = False
+            try:
+                for chunk in self.model.stream(messages, **self._limit(max_tokens)):
+                    piece = chunk.content if isinstance(chunk.content, str) else ""
+                    if piece:
+                        produced = True
+                        yield piece
+                    if is_truncated(chunk):
+                        yield Truncated("")
+                return
+            except retryable as e:
+                last = e
+                if produced:
+                    raise GeneratorError(f"{self.where()} failed mid-answer: {_describe(e)}") from e
+            except fatal as e:
+                raise GeneratorError(f"{self.where()} refused the request: {_describe(e)}. {self.fix}") from e
+            if attempt < self.retries:
+                time.sleep(self.backoff * (attempt + 1))
+        waited = f" with a {self.timeout:g} s timeout" if self.timeout else ""
+        raise GeneratorError(
+            f"{self.where()} did not answer ({_describe(last)}) after {self.retries + 1} attempt(s){waited}. "
+            "Check that the server is running and RAG_LLM_URL is right, or choose --generator extractive"
+        ) from last
+
+
+class OpenAIChat(LangChainChat):
+    """Any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, OpenAI): LangChainChat around ChatOpenAI.
 
     `timeout` bounds connecting and each wait for the next streamed piece, so a server that accepts and
-    then says nothing fails after `timeout` seconds instead of hanging. A failure before the first piece
-    is retried `retries` times with a short back-off; after text has been streamed a retry would repeat
-    it, so the error is raised. Every failure ends as a GeneratorError that names the server.
+    then says nothing fails after `timeout` seconds instead of hanging.
     """
+
+    fix = "Check RAG_LLM_MODEL and RAG_LLM_API_KEY"
 
     def __init__(
         self,
@@ -173,36 +248,36 @@ class OpenAIChat:
         temperature: float = 0.0,
         backoff: float = 0.5,
     ) -> None:
-        self.base_url, self.model = base_url.rstrip("/"), model
-        self.timeout, self.retries, self.backoff = timeout, max(0, retries), backoff
-        self.name = model
+        super().__init__(None, name=model, retries=retries, backoff=backoff, timeout=timeout)
+        self.base_url, self.model_id = base_url.rstrip("/"), model
         self._api_key = api_key or "not-needed"  # local servers ignore it, the client insists on one
         self._temperature = temperature
-        self._client: Any = None
         self._client_lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Build the client (cheap; no request is sent, so a down server does not block start-up)."""
-        if self._client is not None:
+        if self.model is not None:
             return
         with self._client_lock:
-            if self._client is None:
+            if self.model is None:
                 from langchain_openai import ChatOpenAI
 
-                # max_retries=0: our own bounded retry below is the only one, so the total wait is known.
-                self._client = ChatOpenAI(
-                    base_url=self.base_url,
-                    model=self.model,
-                    api_key=self._api_key,
-                    timeout=self.timeout,
-                    max_retries=0,
-                    temperature=self._temperature,
-                    streaming=True,
+                # max_retries=0: our own bounded retry is the only one, so the total wait is known.
+                self.model = ChatOpenAI(
+                    base_url=self.base_url, model=self.model_id, api_key=self._api_key, timeout=self.timeout,
+                    max_retries=0, temperature=self._temperature, streaming=True,
                 )
 
-    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
-        self.warm_up()
-        return self._stream(messages, max_tokens)
+    def where(self) -> str:
+        return f"remote LLM {self.model_id!r} at {self.base_url}"
+
+    def errors(self) -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+        import httpx
+        import openai
+
+        retryable = (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError,
+                     openai.RateLimitError, httpx.TransportError)
+        return retryable, (openai.APIError, httpx.HTTPError)
 
     def _limit(self, max_tokens: int) -> dict[str, Any]:
         """langchain-openai sends only `max_completion_tokens`, which llama-cpp-python's server (and other
@@ -211,35 +286,6 @@ class OpenAIChat:
         if "api.openai.com" in self.base_url:
             return {"max_tokens": max_tokens}
         return {"max_tokens": max_tokens, "extra_body": {"max_tokens": max_tokens}}
-
-    def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
-        retryable, fatal = _openai_errors()
-        where = f"remote LLM {self.model!r} at {self.base_url}"
-        last: BaseException | None = None
-        for attempt in range(self.retries + 1):
-            produced = False
-            try:
-                for chunk in self._client.stream(messages, **self._limit(max_tokens)):
-                    piece = chunk.content if isinstance(chunk.content, str) else ""
-                    if piece:
-                        produced = True
-                        yield piece
-                    if (getattr(chunk, "response_metadata", None) or {}).get("finish_reason") == "length":
-                        yield Truncated("")
-                return
-            except retryable as e:
-                last = e
-                if produced:
-                    raise GeneratorError(f"{where} failed mid-answer: {_describe(e)}") from e
-            except fatal as e:
-                raise GeneratorError(f"{where} refused the request: {_describe(e)}. Check RAG_LLM_MODEL and RAG_LLM_API_KEY") from e
-            if attempt < self.retries:
-                time.sleep(self.backoff * (attempt + 1))
-        raise GeneratorError(
-            f"{where} did not answer ({_describe(last)}) after {self.retries + 1} attempt(s) with a "
-            f"{self.timeout:g} s timeout. Check that the server is running and RAG_LLM_URL is right, "
-            "or choose --generator extractive"
-        ) from last
 
 
 def _describe(e: BaseException | None) -> str:

@@ -1,0 +1,112 @@
+"""MCP tools through the `mcp` SDK's own client (streamable HTTP) against the real serving command.
+
+`python -m ui` runs as its own process (extractive generator, a private copy of the article index,
+RAG_API_KEYS set); the client lists the tools, calls each one, and sends bad arguments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.ui_process import serve_ui
+
+pytestmark = pytest.mark.slow
+
+KEY = "mcp-test-key"
+QUESTION = "How many shipping containers has Russia received from North Korea?"
+
+
+@pytest.fixture(scope="module")
+def server(article_index: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with serve_ui(article_index, tmp_path_factory.mktemp("mcp"), {"RAG_API_KEYS": KEY}) as url:
+        yield url
+
+
+def session(url: str, key: str = KEY):
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=120)
+    return Client(streamable_http_client(url + "/mcp", http_client=http))
+
+
+async def _calls(url: str) -> dict:
+    async with session(url) as client:
+        tools = await client.list_tools()
+        out = {"tools": {t.name: t for t in tools.tools}}
+        out["ask"] = await client.call_tool("ask", {"question": QUESTION})
+        out["off"] = await client.call_tool("ask", {"question": "What is the capital of France?"})
+        out["search"] = await client.call_tool("search", {"query": "shipping containers", "k": 3})
+        out["docs"] = await client.call_tool("list_documents", {})
+        out["bad_k"] = await client.call_tool("search", {"query": "x", "k": 0})
+        out["bad_type"] = await client.call_tool("search", {"query": "x", "k": "many"})
+        out["empty"] = await client.call_tool("ask", {"question": "   "})
+        out["collection"] = await client.call_tool("list_documents", {"collection": "nope"})
+        out["after"] = await client.call_tool("list_documents", {})  # still serving after the errors
+        return out
+
+
+@pytest.fixture(scope="module")
+def calls(server: str) -> dict:
+    return asyncio.run(_calls(server))
+
+
+def test_tools_are_listed_with_typed_schemas(calls: dict) -> None:
+    tools = calls["tools"]
+    assert set(tools) == {"ask", "search", "list_documents"}
+    assert tools["ask"].input_schema["required"] == ["question"]
+    assert tools["search"].input_schema["properties"]["k"]["type"] == "integer"
+    assert "citations" in tools["ask"].output_schema["properties"]
+
+
+def test_ask_returns_answer_citations_and_flag(calls: dict, article_library) -> None:
+    result = calls["ask"]
+    assert not result.is_error
+    data = result.structured_content
+    assert "10,000" in data["answer"] and "[1]" in data["answer"] and data["abstained"] is False
+    cite = data["citations"][0]
+    doc = article_library.document(cite["doc_id"]).text
+    assert cite["index"] == 1 and cite["quote"] in doc[cite["start"]:cite["end"]]
+    off = calls["off"].structured_content
+    assert off["abstained"] is True and off["citations"] == []
+
+
+def test_search_returns_passages_with_spans(calls: dict, article_library) -> None:
+    passages = calls["search"].structured_content["passages"]
+    assert [p["rank"] for p in passages] == [1, 2, 3]
+    for p in passages:
+        assert article_library.document(p["doc_id"]).text[p["start"]:p["end"]] == p["text"]
+    assert any("shipping containers" in p["text"] for p in passages)
+
+
+def test_list_documents(calls: dict) -> None:
+    data = calls["docs"].structured_content
+    assert data["collection"] == "default"
+    assert [d["doc_id"] for d in data["documents"]] == ["elephant-in-the-room.txt"]
+
+
+@pytest.mark.parametrize("name, expect", [("bad_k", "k"), ("bad_type", "k"), ("empty", "empty"),
+                                          ("collection", "nope")])
+def test_bad_arguments_are_tool_errors(calls: dict, name: str, expect: str) -> None:
+    result = calls[name]
+    assert result.is_error
+    assert expect in result.content[0].text
+    assert not calls["after"].is_error
+
+
+def test_mcp_needs_the_key(server: str) -> None:
+    async def attempt() -> None:
+        async with session(server, key="wrong") as client:
+            await client.list_tools()
+
+    from mcp import MCPError
+
+    # the SDK reports the 401 as an MCPError (the status itself: tests/test_clients_openai.py)
+    with pytest.raises(BaseExceptionGroup) as e:
+        asyncio.run(attempt())
+    assert e.group_contains(MCPError, depth=None)

@@ -1,0 +1,62 @@
+"""An answer's citations as plain data and text: the OpenAI API's `citations`, its sources footnote, MCP's
+structured content, and the Markdown export of a conversation all come from here, so they agree."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from core.types import Answer, Citation
+
+
+def quote_text(c: Citation) -> str:
+    """The best-supporting sentence when the verifier found one inside the chunk, else the whole chunk."""
+    if c.quote_start is not None and c.quote_end is not None and c.start <= c.quote_start < c.quote_end <= c.end:
+        return c.text[c.quote_start - c.start: c.quote_end - c.start]
+    return c.text
+
+
+def citation_records(answer: Answer) -> list[dict]:
+    """One JSON-ready record per [n] marker: where the cited text lives and what it says."""
+    return [{"index": c.marker, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "title": c.title,
+             "start": c.start, "end": c.end, "page": None,  # pages arrive with page-aware loading
+             "quote": quote_text(c), "quote_start": c.quote_start, "quote_end": c.quote_end}
+            for c in answer.citations]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def sources_footnote(answer: Answer) -> str:
+    """'Sources:' and one line per marker, or "" when nothing is cited."""
+    if not answer.citations:
+        return ""
+    lines = [f'[{c.marker}] {_one_line(c.title)} ({c.doc_id}, characters {c.start}-{c.end}): '
+             f'"{_one_line(quote_text(c))}"' for c in answer.citations]
+    return "Sources:\n" + "\n".join(lines)
+
+
+def answer_content(answer: Answer) -> str:
+    """What a chat client shows: the verified text with its [n] markers, a notice if any, then the sources."""
+    parts = [answer.text]
+    if answer.notice:
+        parts.append(f"Note: {answer.notice}")
+    footnote = sources_footnote(answer)
+    if footnote:
+        parts.append(footnote)
+    return "\n\n".join(parts)
+
+
+def conversation_markdown(turns: Sequence[tuple[str, Answer]], title: str = "Conversation") -> str:
+    """A conversation as Markdown: each question, its answer with [n] markers, and the quoted passages."""
+    out = [f"# {title}", ""]
+    for i, (question, answer) in enumerate(turns, 1):
+        out += [f"## {i}. {_one_line(question)}", "", answer.text, ""]
+        if answer.abstained:
+            out += ["_The assistant abstained: the sources do not cover this question._", ""]
+        if answer.notice:
+            out += [f"_Note: {answer.notice}_", ""]
+        for c in answer.citations:
+            out += [f"[{c.marker}] **{_one_line(c.title)}** ({c.doc_id}, characters {c.start}-{c.end})", "",
+                    f"> {_one_line(quote_text(c))}", ""]
+    return "\n".join(out).rstrip() + "\n"

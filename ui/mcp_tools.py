@@ -1,0 +1,121 @@
+"""MCP tools over the same Assistant and library: ask, search, list_documents (streamable HTTP at /mcp).
+
+Built on the `mcp` SDK's MCPServer: typed arguments become the tools' input schemas, the pydantic return
+types their output schemas, so a host gets structured content it can check. A bad argument or one of our
+errors comes back as a tool error (is_error) whose text says how to fix it; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from core.errors import RagError
+from index.pipeline import Indexer
+from rag.assistant import Assistant
+from rag.collections import resolve_collection
+from ui.export import citation_records
+
+INSTRUCTIONS = (
+    "Answers questions about the indexed documents with numbered [n] citations that point at exact "
+    "passages. Use `ask` for an answer, `search` for raw passages, `list_documents` to see what is indexed. "
+    "An answer with abstained=true means the documents do not cover the question."
+)
+
+
+class CitationOut(BaseModel):
+    index: int = Field(description="the n of the [n] marker in the answer")
+    chunk_id: str
+    doc_id: str
+    title: str
+    start: int = Field(description="character span of the cited passage in the document")
+    end: int
+    page: int | None = None
+    quote: str = Field(description="the sentence (or passage) that supports the claim")
+
+
+class AskResult(BaseModel):
+    answer: str = Field(description="the verified answer text with [n] markers")
+    citations: list[CitationOut]
+    abstained: bool = Field(description="true when the documents do not cover the question")
+    notice: str = ""
+
+
+class PassageOut(BaseModel):
+    rank: int
+    chunk_id: str
+    doc_id: str
+    title: str
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+class SearchResult(BaseModel):
+    query: str
+    passages: list[PassageOut]
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    title: str
+    kind: str
+    chunks: int
+
+
+class DocumentList(BaseModel):
+    collection: str
+    documents: list[DocumentOut]
+
+
+def _checked(collection: str | None) -> str:
+    try:
+        return resolve_collection(collection)
+    except RagError as e:
+        raise ToolError(str(e)) from e
+
+
+def build_mcp(assistant: Assistant, library: Indexer) -> MCPServer:
+    """The MCP server object; ui.server mounts its streamable HTTP app beside the page and the API."""
+    mcp = MCPServer("cited-answers", instructions=INSTRUCTIONS)
+
+    @mcp.tool(description="Answer a question from the documents, with citations to exact passages.")
+    async def ask(question: Annotated[str, Field(min_length=1, description="the question")],
+                  collection: str | None = None) -> AskResult:
+        _checked(collection)
+        try:
+            answer = await anyio.to_thread.run_sync(assistant.ask, question)
+        except RagError as e:
+            raise ToolError(str(e)) from e
+        cites = [CitationOut(**{k: v for k, v in r.items() if k in CitationOut.model_fields})
+                 for r in citation_records(answer)]
+        return AskResult(answer=answer.text, citations=cites, abstained=answer.abstained, notice=answer.notice)
+
+    @mcp.tool(description="Search the documents: the best-matching passages with their character spans.")
+    async def search(query: Annotated[str, Field(min_length=1)],
+                     k: Annotated[int, Field(ge=1, le=50, description="how many passages")] = 5,
+                     collection: str | None = None) -> SearchResult:
+        _checked(collection)
+        try:
+            await anyio.to_thread.run_sync(assistant.open)
+            found = await anyio.to_thread.run_sync(assistant.retriever.search, query, k)
+        except RagError as e:
+            raise ToolError(str(e)) from e
+        return SearchResult(query=query, passages=[
+            PassageOut(rank=p.rank, chunk_id=p.chunk.chunk_id, doc_id=p.chunk.doc_id, title=p.chunk.title,
+                       start=p.chunk.start, end=p.chunk.end, text=p.chunk.text, score=p.score)
+            for p in found.passages])
+
+    @mcp.tool(description="List the indexed documents.")
+    async def list_documents(collection: str | None = None) -> DocumentList:
+        name = _checked(collection)
+        docs = await anyio.to_thread.run_sync(library.documents)
+        return DocumentList(collection=name, documents=[
+            DocumentOut(doc_id=d.doc_id, title=d.title, kind=d.kind, chunks=d.n_chunks) for d in docs])
+
+    return mcp

@@ -1,0 +1,299 @@
+"""An OpenAI-compatible chat API over the same Assistant the page uses: /v1/models, /v1/chat/completions.
+
+Citations survive the trip. The content keeps the verified [n] markers and ends with a sources footnote;
+the response (the last chunk, when streaming) carries a machine-readable `citations` list and an
+`abstained` flag. Markers are renumbered and unsupported ones dropped only once the whole answer is
+verified, so a stream sends the verified text after verification (with keep-alive comments meanwhile),
+never raw text that the verifier would later change.
+
+Model names: `cited-answers` (the default collection) or `cited-answers:COLLECTION`; rag.collections
+decides which collections exist. Errors are OpenAI-shaped: {"error": {"message", "type", "param", "code"}}.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from core.errors import (
+    GeneratorError,
+    IndexMissingError,
+    InputError,
+    LimitError,
+    RagError,
+    StoreUnavailableError,
+    UnknownCollectionError,
+)
+from core.settings import Settings
+from core.types import Answer, Final, Turn
+from rag.assistant import Assistant
+from rag.collections import DEFAULT_COLLECTION, resolve_collection
+from ui.export import answer_content, citation_records, conversation_markdown
+
+log = logging.getLogger(__name__)
+MODEL = "cited-answers"
+ROLES = ("system", "developer", "user", "assistant", "tool")
+_FOOTNOTE = re.compile(r"\n\n(?:Note: .*?\n\n)?Sources:\n.*\Z", re.S)
+_PIECE = re.compile(r"(?:\S+\s*){1,6}|\s+")
+KEEPALIVE_S = 5.0
+MAX_BODY_BYTES = 1 << 20
+STORED = 256  # completions kept for /export, most recent first out
+
+
+class ApiError(Exception):
+    """An error answered in OpenAI's shape. `message` says what is wrong and how to fix it."""
+
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error",
+                 code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
+
+    def body(self) -> dict:
+        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
+
+    def response(self) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return JSONResponse(self.body(), status_code=self.status, headers=headers)
+
+
+def translate(e: Exception) -> ApiError:
+    """The one place our errors become HTTP statuses."""
+    if isinstance(e, ApiError):
+        return e
+    if isinstance(e, UnknownCollectionError):
+        return ApiError(404, str(e), code="model_not_found", param="model")
+    if isinstance(e, LimitError):
+        return ApiError(400, str(e), code="string_above_max_length", param="messages")
+    if isinstance(e, InputError):
+        return ApiError(400, str(e), code="invalid_value", param="messages")
+    if isinstance(e, IndexMissingError | StoreUnavailableError):
+        return ApiError(503, str(e), kind="server_error", code="service_unavailable")
+    if isinstance(e, GeneratorError):
+        return ApiError(502, str(e), kind="server_error", code="generator_failed")
+    if isinstance(e, RagError):
+        return ApiError(500, str(e), kind="server_error")
+    return ApiError(500, "the server failed while answering; its log has the details", kind="server_error")
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    name: str  # as the client sent it, echoed back in responses
+    collection: str
+
+
+def parse_model(name: Any) -> ModelChoice:
+    """`cited-answers` or `cited-answers:COLLECTION`; anything else is an OpenAI-style model_not_found."""
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, f"'model' is required: use {MODEL!r}", code="invalid_value", param="model")
+    base, _, collection = name.strip().partition(":")
+    if base != MODEL:
+        raise ApiError(404, f"The model {name!r} does not exist: use {MODEL!r} or '{MODEL}:COLLECTION' "
+                       "(GET /v1/models lists them)", code="model_not_found", param="model")
+    try:
+        return ModelChoice(name, resolve_collection(collection or None))
+    except UnknownCollectionError as e:
+        raise ApiError(404, f"The model {name!r} does not exist: {e} (model {MODEL!r})", code="model_not_found",
+                       param="model") from e
+
+
+def message_text(message: Any, i: int) -> tuple[str, str]:
+    """(role, text) of one message; text parts are joined, anything else is refused."""
+    where = f"messages[{i}]"
+    if not isinstance(message, dict) or message.get("role") not in ROLES:
+        raise ApiError(400, f"{where} must be an object with a role ({', '.join(ROLES)}) and content",
+                       code="invalid_value", param=where)
+    content = message.get("content")
+    if content is None:
+        return message["role"], ""
+    if isinstance(content, str):
+        return message["role"], content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
+        return message["role"], "".join(str(p.get("text", "")) for p in content)
+    raise ApiError(400, f"{where}.content must be text (a string or text parts); images and files are not "
+                   "supported: add documents through the page instead", code="invalid_value", param=where)
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    model: ModelChoice
+    question: str
+    history: list[Turn]
+    stream: bool
+
+
+def parse_request(body: Any, settings: Settings) -> ChatRequest:
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object with 'model' and 'messages'")
+    model = parse_model(body.get("model"))
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise ApiError(400, "'messages' must be a non-empty list ending with the user's question",
+                       code="invalid_value", param="messages")
+    if body.get("n", 1) not in (1, None):
+        raise ApiError(400, "only n=1 is supported", code="invalid_value", param="n")
+    turns = [message_text(m, i) for i, m in enumerate(messages)]
+    limit = 64 * settings.max_question_chars
+    if sum(len(t) for _, t in turns) > limit:
+        raise ApiError(400, f"the messages hold more than {limit} characters: send fewer or shorter turns",
+                       code="context_length_exceeded", param="messages")
+    role, question = turns[-1]
+    if role != "user":
+        raise ApiError(400, "the last message must be the user's question (role 'user')",
+                       code="invalid_value", param="messages")
+    # A client sends our earlier answers back with their footnotes: the history needs only the answer.
+    history = [Turn(r, _FOOTNOTE.sub("", t)) for r, t in turns[:-1] if r in ("user", "assistant")]
+    return ChatRequest(model, question, history, bool(body.get("stream", False)))
+
+
+def completion(answer: Answer, request: ChatRequest, cid: str, created: int) -> dict:
+    message = {"role": "assistant", "content": answer_content(answer)}
+    return {"id": cid, "object": "chat.completion", "created": created, "model": request.model.name,
+            "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
+            **answer_fields(answer)}
+
+
+def answer_fields(answer: Answer) -> dict:
+    """The fields beyond OpenAI's: what was cited, and whether the assistant abstained."""
+    return {"citations": citation_records(answer), "abstained": answer.abstained,
+            "abstain_reason": answer.abstain_reason or None, "notice": answer.notice or None}
+
+
+def _sse(data: dict | str) -> str:
+    return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+class OpenAIService:
+    """The /v1 routes over one Assistant. `limit` bounds answers computed at once (as the page's queue does)."""
+
+    def __init__(self, assistant: Assistant, settings: Settings, limit: int) -> None:
+        self.assistant = assistant
+        self.settings = settings
+        self._slots = threading.BoundedSemaphore(max(1, limit))
+        self._stored: OrderedDict[str, tuple[ChatRequest, Answer]] = OrderedDict()
+        self._stored_lock = threading.Lock()
+
+    def models(self) -> dict:
+        names = [MODEL, f"{MODEL}:{DEFAULT_COLLECTION}"]
+        return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "cited-rag"}
+                                           for n in names]}
+
+    def router(self) -> APIRouter:
+        r = APIRouter(prefix="/v1")
+        r.add_api_route("/models", self.models, methods=["GET"])
+        r.add_api_route("/models/{model:path}", self._model, methods=["GET"])
+        r.add_api_route("/chat/completions", self._chat, methods=["POST"])
+        r.add_api_route("/chat/completions/{cid}/export", self._export, methods=["GET"])
+        return r
+
+    async def _model(self, model: str) -> Response:
+        try:
+            choice = parse_model(model)
+        except ApiError as e:
+            return e.response()
+        return JSONResponse({"id": choice.name, "object": "model", "created": 0, "owned_by": "cited-rag"})
+
+    async def _chat(self, request: Request) -> Response:
+        try:
+            body = await request.body()
+            if len(body) > MAX_BODY_BYTES:
+                raise ApiError(413, f"the request body is over {MAX_BODY_BYTES} bytes: send shorter messages",
+                               code="request_too_large")
+            try:
+                data = json.loads(body)
+            except ValueError as e:
+                raise ApiError(400, f"the request body is not valid JSON: {e}") from e
+            chat = parse_request(data, self.settings)
+            if chat.stream:
+                events = await run_in_threadpool(self._start, chat)
+                return StreamingResponse(self._sse_stream(chat, events), media_type="text/event-stream",
+                                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+            answer = await run_in_threadpool(self._answer, chat)
+        except Exception as e:  # translated once, here
+            return _logged(e).response()
+        return JSONResponse(completion(answer, chat, *self._store(chat, answer)))
+
+    def _answer(self, chat: ChatRequest) -> Answer:
+        with self._slots:
+            return self.assistant.ask(chat.question, chat.history)
+
+    def _start(self, chat: ChatRequest) -> Iterator:
+        """Begin answering and run up to the first event, so bad input is a 4xx before the stream opens."""
+        events = self.assistant.stream(chat.question, chat.history)
+        first = next(events)
+        return _prepend(first, events)
+
+    def _sse_stream(self, chat: ChatRequest, events: Iterator) -> Iterator[str]:
+        cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": chat.model.name}
+
+        def chunk(delta: dict, finish: str | None = None, **extra: Any) -> str:
+            return _sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
+
+        yield chunk({"role": "assistant", "content": ""})
+        answer, last = None, time.monotonic()
+        try:
+            with self._slots:
+                for event in events:
+                    if isinstance(event, Final):
+                        answer = event.answer
+                    elif time.monotonic() - last > KEEPALIVE_S:
+                        last = time.monotonic()
+                        yield ": answering\n\n"  # an SSE comment: keeps proxies from timing out
+        except Exception as e:  # the stream has started: the error becomes its last event
+            yield _sse(_logged(e).body())
+            yield _sse("[DONE]")
+            return
+        assert answer is not None
+        self._store(chat, answer, cid)
+        for piece in _PIECE.findall(answer_content(answer)):
+            yield chunk({"content": piece})
+        yield chunk({}, "stop", **answer_fields(answer))
+        yield _sse("[DONE]")
+
+    def _store(self, chat: ChatRequest, answer: Answer, cid: str = "") -> tuple[str, int]:
+        cid = cid or f"chatcmpl-{uuid.uuid4().hex}"
+        with self._stored_lock:
+            self._stored[cid] = (chat, answer)
+            while len(self._stored) > STORED:
+                self._stored.popitem(last=False)
+        return cid, int(time.time())
+
+    async def _export(self, cid: str) -> Response:
+        """A recent completion's conversation as Markdown, with numbered citations and quoted passages."""
+        with self._stored_lock:
+            found = self._stored.get(cid)
+        if found is None:
+            return ApiError(404, f"no recent completion {cid!r}: only the last {STORED} are kept; ask again",
+                            code="not_found", param="cid").response()
+        chat, answer = found
+        earlier = "".join(f"**{t.role}:** {t.content}\n\n" for t in chat.history)
+        text = conversation_markdown([(chat.question, answer)])
+        if earlier:
+            text = text.replace("\n## 1.", f"\n## Earlier turns\n\n{earlier}## 1.", 1)
+        return PlainTextResponse(text, media_type="text/markdown; charset=utf-8",
+                                 headers={"Content-Disposition": f'attachment; filename="{cid}.md"'})
+
+
+def _prepend(first: Any, rest: Iterator) -> Iterator:
+    yield first
+    yield from rest
+
+
+def _logged(e: Exception) -> ApiError:
+    """The API error for `e`; a failure that is not one of ours also goes to the server log."""
+    err = translate(e)
+    if err.status >= 500 and not isinstance(e, RagError | ApiError):
+        log.error("answering an API request failed", exc_info=e)
+    return err
