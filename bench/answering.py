@@ -85,7 +85,6 @@ def _llama_stream(llama, messages: list[dict], max_tokens: int, chat):
 
 def worker(generator: str, data_dir: Path, suite: Path, limit: int) -> dict:
     from bench.indexing import bench_settings
-    from core.types import Final, TextDelta
     from rag.assistant import Assistant
     from rag.eval.suite import load_suite
 
@@ -96,37 +95,9 @@ def worker(generator: str, data_dir: Path, suite: Path, limit: int) -> dict:
     load_s = time.perf_counter() - t
     recorder = Recorder(assistant.generator)
     assistant.generator = recorder
-    cases = list(load_suite(suite).cases)[: limit or None]
-
-    rows = []
-    for case in cases:
-        before = len(recorder.requests)
-        t0 = time.perf_counter()
-        ttft = None
-        answer = None
-        for event in assistant.stream(case.question, list(case.history)):
-            if isinstance(event, TextDelta) and event.text and ttft is None:
-                ttft = (time.perf_counter() - t0) * 1e3
-            elif isinstance(event, Final):
-                answer = event.answer
-        total = (time.perf_counter() - t0) * 1e3
-        assert answer is not None
-        rows.append({"id": case.id, "ttft_ms": total if ttft is None else ttft, "total_ms": total,
-                     "abstained": answer.abstained, "timings": answer.timings,
-                     "request": len(recorder.requests) - 1 if len(recorder.requests) > before else None})
+    rows = _ask_cases(assistant, recorder, list(load_suite(suite).cases)[: limit or None])
     peak_ours = peak_rss_mb()
-
-    # raw pass: same order, one warm-up call first (as the ours pass had warm_up + the previous question)
-    inner = recorder.inner
-    if recorder.requests:
-        _timed(raw_call(inner, recorder.requests[0]))
-    raw = {}
-    for r in rows:
-        if r["request"] is not None:
-            ttft, total, text = _timed(raw_call(inner, recorder.requests[r["request"]]))
-            raw[r["request"]] = (ttft, total)
-            # greedy decoding can still diverge (prefix-cache state changes the float sums): compare like with like
-            r["same_output"] = text.strip() == recorder.outputs[r["request"]].strip()
+    raw = _raw_pass(recorder, rows)
     gen_rows = [r for r in rows if r["request"] is not None]
     out = {
         "generator": assistant.generator_name,
@@ -144,24 +115,66 @@ def worker(generator: str, data_dir: Path, suite: Path, limit: int) -> dict:
         "peak_rss_mb": peak_ours,
     }
     if gen_rows:
-        extra = [r["total_ms"] - raw[r["request"]][1] for r in gen_rows]
-        out["overhead_ms_p50"] = statistics.median(extra)
-        out["overhead_pct_p50"] = 100 * (out["ours_gen_total"]["p50_ms"] / out["raw_total"]["p50_ms"] - 1)
-        out["overhead_pct_per_case_median"] = 100 * statistics.median(
-            (r["total_ms"] - raw[r["request"]][1]) / raw[r["request"]][1] for r in gen_rows if raw[r["request"]][1] > 0)
-        out["ttft_overhead_ms_p50"] = statistics.median(r["ttft_ms"] - raw[r["request"]][0] for r in gen_rows)
-        # Time spent outside the model call (rewrite, retrieval, gate, prompt, checks): the structural overhead,
-        # immune to the ±2x swings identical llama.cpp calls show on a busy 2-core machine.
-        outside = [r["total_ms"] - r["timings"].get("generate", 0.0) for r in gen_rows]
-        out["outside_llm_ms_p50"] = statistics.median(outside)
-        out["outside_llm_pct_of_raw_p50"] = 100 * out["outside_llm_ms_p50"] / out["raw_total"]["p50_ms"]
-        same = [r for r in gen_rows if r.get("same_output")]
-        out["same_output_cases"] = len(same)
-        if same:
-            out["overhead_pct_same_output_median"] = 100 * statistics.median(
-                (r["total_ms"] - raw[r["request"]][1]) / raw[r["request"]][1] for r in same if raw[r["request"]][1] > 0)
-            out["overhead_ms_same_output_median"] = statistics.median(r["total_ms"] - raw[r["request"]][1] for r in same)
+        out.update(_overheads(gen_rows, raw, out))
     return out
+
+
+def _ask_cases(assistant, recorder: Recorder, cases: list) -> list[dict]:
+    from core.types import Final, TextDelta
+
+    rows = []
+    for case in cases:
+        before = len(recorder.requests)
+        t0 = time.perf_counter()
+        ttft = None
+        answer = None
+        for event in assistant.stream(case.question, list(case.history)):
+            if isinstance(event, TextDelta) and event.text and ttft is None:
+                ttft = (time.perf_counter() - t0) * 1e3
+            elif isinstance(event, Final):
+                answer = event.answer
+        total = (time.perf_counter() - t0) * 1e3
+        assert answer is not None
+        rows.append({"id": case.id, "ttft_ms": total if ttft is None else ttft, "total_ms": total,
+                     "abstained": answer.abstained, "timings": answer.timings,
+                     "request": len(recorder.requests) - 1 if len(recorder.requests) > before else None})
+    return rows
+
+
+def _raw_pass(recorder: Recorder, rows: list[dict]) -> dict[int, tuple[float, float]]:
+    """The same requests straight to the model, in the same order, after one warm-up call (as ours had)."""
+    inner = recorder.inner
+    if recorder.requests:
+        _timed(raw_call(inner, recorder.requests[0]))
+    raw = {}
+    for r in rows:
+        if r["request"] is not None:
+            ttft, total, text = _timed(raw_call(inner, recorder.requests[r["request"]]))
+            raw[r["request"]] = (ttft, total)
+            # greedy decoding can still diverge (prefix-cache state changes the float sums): compare like with like
+            r["same_output"] = text.strip() == recorder.outputs[r["request"]].strip()
+    return raw
+
+
+def _overheads(gen_rows: list[dict], raw: dict[int, tuple[float, float]], out: dict) -> dict:
+    o: dict = {}
+    o["overhead_ms_p50"] = statistics.median(r["total_ms"] - raw[r["request"]][1] for r in gen_rows)
+    o["overhead_pct_p50"] = 100 * (out["ours_gen_total"]["p50_ms"] / out["raw_total"]["p50_ms"] - 1)
+    o["overhead_pct_per_case_median"] = 100 * statistics.median(
+        (r["total_ms"] - raw[r["request"]][1]) / raw[r["request"]][1] for r in gen_rows if raw[r["request"]][1] > 0)
+    o["ttft_overhead_ms_p50"] = statistics.median(r["ttft_ms"] - raw[r["request"]][0] for r in gen_rows)
+    # Time spent outside the model call (rewrite, retrieval, gate, prompt, checks): the structural overhead,
+    # immune to the ±2x swings identical llama.cpp calls show on a busy 2-core machine.
+    outside = [r["total_ms"] - r["timings"].get("generate", 0.0) for r in gen_rows]
+    o["outside_llm_ms_p50"] = statistics.median(outside)
+    o["outside_llm_pct_of_raw_p50"] = 100 * o["outside_llm_ms_p50"] / out["raw_total"]["p50_ms"]
+    same = [r for r in gen_rows if r.get("same_output")]
+    o["same_output_cases"] = len(same)
+    if same:
+        o["overhead_pct_same_output_median"] = 100 * statistics.median(
+            (r["total_ms"] - raw[r["request"]][1]) / raw[r["request"]][1] for r in same if raw[r["request"]][1] > 0)
+        o["overhead_ms_same_output_median"] = statistics.median(r["total_ms"] - raw[r["request"]][1] for r in same)
+    return o
 
 
 def run_worker(generator: str, data_dir: Path, suite: Path, limit: int, timeout: float = 3600) -> dict:

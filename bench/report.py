@@ -31,7 +31,11 @@ def _best(r: dict) -> str:
 
 def targets(results: dict) -> list[dict]:
     """Each target of issue 7 with its measured value and whether it is met (None: not measured)."""
-    out = []
+    return [*_indexing_targets(results), *_retrieval_targets(results), *_answering_targets(results)]
+
+
+def _indexing_targets(results: dict) -> list[dict]:
+    out: list[dict] = []
     idx = results.get("indexing") or {}
     if "ratio_vs_raw_encode" in idx:
         r = idx["ratio_vs_raw_encode"]
@@ -46,6 +50,11 @@ def targets(results: dict) -> list[dict]:
                     "measured": f"API {re.get('api_s', float('nan')):.2f} s{cli} "
                                 f"(full build {idx['pipeline']['total_s']:.1f} s)",
                     "met": re.get("api_s", 1e9) < 0.05 * idx["pipeline"]["total_s"] and re.get("embedded_chunks") == 0})
+    return out
+
+
+def _retrieval_targets(results: dict) -> list[dict]:
+    out: list[dict] = []
     ret = results.get("retrieval") or {}
     for name, r in ret.items():
         if "error" in r:
@@ -69,6 +78,11 @@ def targets(results: dict) -> list[dict]:
     else:
         out.append({"target": "retrieval p95 < 100 ms at 100k passages", "measured": "no 100k corpus in this run",
                     "met": None})
+    return out
+
+
+def _answering_targets(results: dict) -> list[dict]:
+    out: list[dict] = []
     for name, a in (results.get("answering") or {}).items():
         if "error" in a or "skipped" in a:
             out.append({"target": f"answering ({name})", "measured": a.get("error") or a.get("skipped"), "met": None})
@@ -107,6 +121,21 @@ def markdown(results: dict, png_name: str = "") -> str:
     for t in results.get("targets", []):
         lines.append(f"| {t['target']} | {t['measured']} | {_status(t['met'])} |")
 
+    lines += _indexing_md(results) + _retrieval_md(results) + _answering_md(results) + _startup_md(results)
+    if results.get("embedding"):
+        from bench.embedding import markdown as embedding_markdown
+
+        lines += embedding_markdown(results["embedding"])
+    if png_name:
+        lines += ["", f"![latency and memory against corpus size]({png_name})"]
+    notes = results.get("notes") or []
+    if notes:
+        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _indexing_md(results: dict) -> list[str]:
+    lines: list[str] = []
     idx = results.get("indexing")
     if idx:
         p, r = idx["pipeline"], idx["raw"]
@@ -131,6 +160,11 @@ def markdown(results: dict, png_name: str = "") -> str:
         if re.get("cli_s") is not None:
             lines.append(f"| re-index unchanged: `python -m index add` (process wall time) | {re['cli_s']:.2f} | | |")
 
+    return lines
+
+
+def _retrieval_md(results: dict) -> list[str]:
+    lines: list[str] = []
     ret = results.get("retrieval") or {}
     corpora = results.get("corpora") or {}
     if ret:
@@ -154,6 +188,11 @@ def markdown(results: dict, png_name: str = "") -> str:
                 f"{w['embed_p50_ms']:.1f} / {w['chroma_p50_ms']:.1f} / {w['bm25_p50_ms']:.1f} | "
                 f"{r['ratio_p50']:.2f} / {r['ratio_p95']:.2f} | {_best(r)} | {r['rss_serving_mb']:.0f} | {r['open_s']:.2f} |")
 
+    return lines
+
+
+def _answering_md(results: dict) -> list[str]:
+    lines: list[str] = []
     ans = results.get("answering") or {}
     if ans:
         lines += ["", "## Answering (bundled suite; ms)", "",
@@ -180,6 +219,11 @@ def markdown(results: dict, png_name: str = "") -> str:
                   "reached the generator (the evidence gate answers the others without one). For extractive the raw "
                   "call is the generator itself, so the overhead is retrieval + citation checks."]
 
+    return lines
+
+
+def _startup_md(results: dict) -> list[str]:
+    lines: list[str] = []
     up = results.get("startup") or {}
     if up:
         lines += ["", "## Start-up and memory (`python -m ui`, existing index)", "",
@@ -191,16 +235,7 @@ def markdown(results: dict, png_name: str = "") -> str:
                 continue
             lines.append(f"| {name} | {u['ready_s']:.1f} | {u['peak_rss_ready_mb']:.0f} | {u['peak_rss_serving_mb']:.0f} | "
                          f"{', '.join(f'{x:.0f}' for x in u['ui_answer_ms'])} |")
-    if results.get("embedding"):
-        from bench.embedding import markdown as embedding_markdown
-
-        lines += embedding_markdown(results["embedding"])
-    if png_name:
-        lines += ["", f"![latency and memory against corpus size]({png_name})"]
-    notes = results.get("notes") or []
-    if notes:
-        lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def scaling_png(results: dict, path: Path) -> bool:

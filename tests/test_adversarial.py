@@ -25,12 +25,12 @@ BUDGET_S = 8
 @pytest.fixture(scope="module")
 def hostile(article_index: Path, tmp_path_factory: pytest.TempPathFactory):
     """Ingest the corpus as uploads into a copy of the article index while a chat user keeps asking."""
-    from rag.assistant import Assistant
+    from tests.app_parts import AppParts
 
     data = tmp_path_factory.mktemp("adversarial") / "data"
     shutil.copytree(article_index, data)
     s = load_settings({"data_dir": data, "generator": "extractive", "ingest_timeout_s": BUDGET_S}, env={})
-    assistant = Assistant.from_settings(s)
+    assistant = AppParts(s)
     assistant.warm_up()
     before = {d.doc_id: d.content_hash for d in assistant.indexer.documents()}
     files = write_corpus(tmp_path_factory.mktemp("hostile-files"))
@@ -131,7 +131,7 @@ def test_corpus_uploaded_through_the_ui_api_while_another_user_chats(article_ind
     """The same corpus through the real app's HTTP API (/add_documents), with a second client asking."""
     from gradio_client import Client, handle_file
 
-    from rag.assistant import Assistant
+    from tests.app_parts import AppParts
     from tests.test_ui_api import free_port
     from ui.app import build_app, launch
 
@@ -139,9 +139,9 @@ def test_corpus_uploaded_through_the_ui_api_while_another_user_chats(article_ind
     shutil.copytree(article_index, data)
     s = load_settings({"data_dir": data, "generator": "extractive", "port": free_port(),
                        "ingest_timeout_s": BUDGET_S, "max_uploads_per_session": 50}, env={})
-    assistant = Assistant.from_settings(s)
+    assistant = AppParts(s)
     assistant.warm_up()
-    app = build_app(assistant, s)
+    app = build_app(assistant.assistant, assistant.indexer, s)
     launch(app, s, prevent_thread_lock=True, quiet=True)
     url = f"http://127.0.0.1:{s.port}"
     try:

@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 # Lower layers never import higher ones: ui/service -> rag -> index -> (prompts) -> core.
 LAYERS = {"core": 0, "prompts": 1, "index": 2, "rag": 3, "ui": 4}
-LENGTH_CHECKED = tuple(LAYERS)
+LENGTH_CHECKED = (*LAYERS, "bench")
 ANSWER_PATH = ("rag/assistant.py", "rag/retrieve/", "rag/generate/", "rag/verify/")
 MAX_FUNCTION_LINES = 60
 LAYOUT_MARK = "declarative layout"  # a def line carrying this comment is exempt from the length rule
