@@ -22,7 +22,6 @@ from rag.retrieve.hybrid import HybridRetriever
 from rag.retrieve.rewrite import HeuristicRewriter, LLMRewriter, Rewriter
 from rag.verify.abstention import EvidenceGate
 from rag.verify.citations import CitationVerifier
-from rag.verify.evidence import SentenceBank
 
 
 @dataclass(frozen=True)
@@ -52,15 +51,16 @@ def build_retriever(settings: Settings, library: Indexer) -> HybridRetriever:
 def build_assistant(settings: Settings, library: Indexer, progress: Progress | None = None) -> Assistant:
     retriever = build_retriever(settings, library)
     embedder = library.embedder
-    generator = build_generator(settings.generator, settings, embedder, progress)
-    bank = generator.bank if isinstance(generator, ExtractiveGenerator) else SentenceBank(embedder)
-    if isinstance(generator, ExtractiveGenerator):
-        generator.embed_query = retriever.embed_query  # one query embedding per question
+    # one sentence ranker: the extractive answer, an LLM's evidence, and the answer that replaces an
+    # unverifiable LLM draft all come from it (and from its bank, which the verifier shares)
+    extractive = ExtractiveGenerator(embedder, embed_query=retriever.embed_query)
+    bank = extractive.bank
+    generator = build_generator(settings.generator, settings, embedder, progress, extractive=extractive)
     chat: ChatModel | None = getattr(generator, "chat", None)
-    rewriter: Rewriter = LLMRewriter(chat) if chat is not None else HeuristicRewriter()
+    rewriter: Rewriter = HeuristicRewriter() if chat is None else LLMRewriter(chat)
     fallback: Generator | None = None
-    if not isinstance(generator, ExtractiveGenerator) and settings.llm_fallback:
-        fallback = ExtractiveGenerator(embedder, bank=bank, embed_query=retriever.embed_query)
+    if generator is not extractive and settings.llm_fallback:
+        fallback = extractive
     return Assistant(
         settings,
         retriever,
@@ -69,6 +69,7 @@ def build_assistant(settings: Settings, library: Indexer, progress: Progress | N
         EvidenceGate(settings.abstain_min_dense, settings.abstain_min_lexical),
         CitationVerifier(bank, settings.support_threshold),
         fallback=fallback,
+        reference=None if generator is extractive else extractive,
         open_index=library.open,
         warm_parts=(embedder, generator),
     )

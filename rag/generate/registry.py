@@ -14,7 +14,8 @@ from core.settings import GENERATORS, Settings
 from index.embedding import Embedder
 from rag.generate import models
 from rag.generate.chat import ChatModel, LlamaCppChat, OpenAIChat
-from rag.generate.llm import LLMGenerator
+from rag.generate.extractive import ExtractiveGenerator
+from rag.generate.llm import LLMGenerator, RankedEvidence
 from rag.generate.protocol import Generator
 
 
@@ -72,13 +73,14 @@ def build_generator(
     progress: Progress | None = None,
     *,
     chat: ChatModel | None = None,
+    extractive: ExtractiveGenerator | None = None,
 ) -> Generator:
-    """A generator by name. `chat` reuses an already built chat model (one loaded model per process)."""
+    """A generator by name. `chat` reuses an already built chat model (one loaded model per process);
+    `extractive` is the sentence ranker an LLM's evidence comes from (and the extractive generator)."""
     name = resolve_name(name, settings)
+    extractive = extractive or ExtractiveGenerator(embedder)
     if name == "extractive":
-        from rag.generate.extractive import ExtractiveGenerator
-
-        return ExtractiveGenerator(embedder)
+        return extractive
     if chat is None:
         chat = build_local_chat(settings, progress) if name == "local" else build_openai_chat(settings)
-    return LLMGenerator(chat, settings.max_answer_tokens, name=name)
+    return LLMGenerator(chat, settings.max_answer_tokens, name=name, evidence=RankedEvidence(extractive))

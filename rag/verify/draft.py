@@ -1,0 +1,50 @@
+"""Is an LLM's verified draft good enough to show? The checks that decide "verify, or replace".
+
+An LLM answer is shown only when every sentence is supported by a source (rag.verify.citations), the
+wording does not loop, it states something from the sources beyond the question's own words, and it is
+not a bare pointer ("Edward Howell is quoted in [1]"). Otherwise the assistant shows the extractive
+answer, which quotes the sources and so cannot be worse than them, and keeps the draft for evaluation.
+Small models fail in exactly these ways; each check names its reason so the notice and the eval can say why.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from itertools import pairwise
+
+from core.terms import term_set, words
+from core.types import Sentence
+
+# "X is quoted in [1]", "This is mentioned in the sources": a pointer to the answer, not the answer.
+_POINTER = re.compile(
+    r"\b(?:is|are|was|were|gets?|got)\s+(?:also\s+)?(?:quoted|mentioned|cited|discussed|referenced|described|"
+    r"named|covered|talked about|found)\s*(?:in|by|at)?\s*(?:the\s+)?(?:sources?|passages?|documents?|articles?|text)?"
+    r"\s*\.?\s*$",
+    re.IGNORECASE,
+)
+
+
+def repeats(text: str, bigram_limit: int = 3, fourgram_limit: int = 2) -> bool:
+    """A loop: some word pair three times, or some four-word run twice ("Sun Yun Sun Yun Sun")."""
+    toks = words(text)
+    pairs = Counter(pairwise(toks))
+    fours = Counter(zip(toks, toks[1:], toks[2:], toks[3:], strict=False))
+    return (max(pairs.values(), default=0) >= bigram_limit
+            or max(fours.values(), default=0) >= fourgram_limit)
+
+
+def draft_problem(sentences: list[Sentence], text: str, question: str, evidence: str) -> str:
+    """Why the verified draft must not be shown (a short reason), or "" when it may be."""
+    if not sentences:
+        return "it states nothing"
+    unsupported = [s.text for s in sentences if not s.supported]
+    if unsupported:
+        return f"{len(unsupported)} of {len(sentences)} sentences are not supported by the sources"
+    if repeats(text):
+        return "it repeats itself"
+    if not (term_set(text) - term_set(question)) & term_set(evidence):
+        return "it adds nothing from the sources to the question"
+    if all(_POINTER.search(s.text) for s in sentences):
+        return "it says where the answer is quoted, not what it is"
+    return ""
