@@ -38,13 +38,13 @@ def draft_problem(sentences: list[Sentence], text: str, question: str, evidence:
     """Why the verified draft must not be shown (a short reason), or "" when it may be."""
     if not sentences:
         return "it states nothing"
+    if repeats(text):
+        return "it repeats itself"
+    if all(_POINTER.search(s.text) for s in sentences):
+        return "it says where the answer is quoted, not what it is"
     unsupported = [s.text for s in sentences if not s.supported]
     if unsupported:
         return f"{len(unsupported)} of {len(sentences)} sentences are not supported by the sources"
-    if repeats(text):
-        return "it repeats itself"
     if not (term_set(text) - term_set(question)) & term_set(evidence):
         return "it adds nothing from the sources to the question"
-    if all(_POINTER.search(s.text) for s in sentences):
-        return "it says where the answer is quoted, not what it is"
     return ""
