@@ -5,6 +5,7 @@ Everything here is cheap: models are located but not hashed or loaded until the 
 
 from __future__ import annotations
 
+import importlib.util
 from functools import partial
 from pathlib import Path
 
@@ -20,7 +21,10 @@ from rag.generate.protocol import Generator
 
 
 def local_available(settings: Settings) -> bool:
-    """True when the configured local model is installed (a registry name) or exists (a .gguf path)."""
+    """True when llama-cpp-python is installed (`make llm`) and the configured local model is installed (a
+    registry name) or exists (a .gguf path)."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False
     if settings.local_model.endswith(".gguf"):
         return Path(settings.local_model).expanduser().is_file()
     return settings.local_model in models.MODELS and models.is_installed(settings.local_model)
