@@ -19,6 +19,7 @@ from core.errors import GeneratorError, InputError, LimitError
 from core.progress import Progress
 from core.settings import Settings
 from core.types import Answer, Final, Passage, TextDelta, Turn
+from rag.generate.extractive import answer_type
 from rag.generate.protocol import NOT_COVERED, GenerationRequest, Generator, NoAnswer, Truncated
 from rag.retrieve.protocol import Retriever
 from rag.retrieve.rewrite import Rewriter
@@ -207,17 +208,18 @@ class Assistant:
     def _keep_or_replace(self, run: _Run, request: GenerationRequest, generator: Generator, verified: Verified,
                          raw: str, notice: str) -> Iterator[TextDelta | Final]:
         """Show an LLM draft only when it passes every check; else the extractive answer, with a notice."""
+        assert self.reference is not None
+        pieces = list(self.reference.generate(request))  # cheap: the ranking is cached; needed to compare
+        text = "".join(pieces)
         evidence = " ".join(p.chunk.text for p in run.passages)
         problem = ("the model said the sources do not answer" if is_refusal(raw)
                    else draft_problem(verified.sentences, " ".join(s.text for s in verified.sentences),
-                                      f"{run.question} {run.query}", evidence))
+                                      f"{run.question} {run.query}", evidence, reference=parse_markers(text)[0],
+                                      wants=answer_type(run.question)))
         if not problem:
             yield Final(run.answer(verified.text, generator.name, sentences=verified.sentences,
                                    citations=verified.citations, notice=notice, draft=raw))
             return
-        assert self.reference is not None
-        pieces = list(self.reference.generate(request))
-        text = "".join(pieces)
         warning = (f"The {generator.name} model's wording could not be verified ({problem}); "
                    "showing the source sentences instead.")
         notice = f"{notice} {warning}".strip()

@@ -92,3 +92,16 @@ def test_draft_checks_name_their_reason() -> None:
     assert draft_problem(ok, "Russia got 10,000 containers.", "How many containers?", "Russia got 10,000 containers") == ""
     assert "adds nothing" in draft_problem(ok, "Russia got containers.", "Russia got containers?", "Russia got 10,000")
     assert repeats("Sun Yun Sun Yun Sun Yun Sun") and not repeats("The bridge is long and the bridge is old.")
+
+
+def test_a_draft_that_drops_the_time_asked_for_is_not_shown() -> None:
+    """Measured on Qwen 0.5B: "Five years ago, Xi ..." became "Xi ... in 14 years" for a "how long ago" question."""
+    from core.types import Sentence
+    from rag.generate.extractive import answer_type
+
+    q = "How long ago did Xi Jinping get the same open-top ride through Pyongyang?"
+    ref = "Five years ago, Xi Jinping was treated to the same open-top ride when he visited Pyongyang in 14 years."
+    draft = "Xi Jinping was treated to the same open-top ride when he visited Pyongyang in 14 years."
+    s = [Sentence(draft, (1,), True, 0.9)]
+    assert "drops" in draft_problem(s, draft, q, ref, reference=ref, wants=answer_type(q))
+    assert draft_problem([Sentence(ref, (1,), True, 0.9)], ref, q, ref, reference=ref, wants=answer_type(q)) == ""

@@ -34,10 +34,20 @@ def repeats(text: str, bigram_limit: int = 3, fourgram_limit: int = 2) -> bool:
             or max(fours.values(), default=0) >= fourgram_limit)
 
 
-def draft_problem(sentences: list[Sentence], text: str, question: str, evidence: str) -> str:
-    """Why the verified draft must not be shown (a short reason), or "" when it may be."""
+def draft_problem(sentences: list[Sentence], text: str, question: str, evidence: str, *,
+                  reference: str = "", wants: re.Pattern | None = None) -> str:
+    """Why the verified draft must not be shown (a short reason), or "" when it may be.
+
+    `reference` is the extractive answer and `wants` the pattern the question's answer must match (a
+    number, a date, a time): a draft that drops a number or time the extractive answer gives ("Five years
+    ago, Xi ..." -> "Xi ... in 14 years") lost the fact asked for.
+    """
     if not sentences:
         return "it states nothing"
+    if wants is not None and reference:
+        lost = {m.lower() for m in wants.findall(reference)} - {m.lower() for m in wants.findall(text)}
+        if lost:
+            return f"it drops {', '.join(sorted(lost)[:3])} that the sources give for this question"
     if repeats(text):
         return "it repeats itself"
     if all(_POINTER.search(s.text) for s in sentences):
