@@ -103,5 +103,5 @@ def test_a_draft_that_drops_the_time_asked_for_is_not_shown() -> None:
     ref = "Five years ago, Xi Jinping was treated to the same open-top ride when he visited Pyongyang in 14 years."
     draft = "Xi Jinping was treated to the same open-top ride when he visited Pyongyang in 14 years."
     s = [Sentence(draft, (1,), True, 0.9)]
-    assert "drops" in draft_problem(s, draft, q, ref, reference=ref, wants=answer_type(q))
+    assert "leaves out ago" in draft_problem(s, draft, q, ref, reference=ref, wants=answer_type(q))
     assert draft_problem([Sentence(ref, (1,), True, 0.9)], ref, q, ref, reference=ref, wants=answer_type(q)) == ""

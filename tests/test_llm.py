@@ -173,4 +173,5 @@ def test_chat_template_tokens_in_sources_and_question_are_defused() -> None:
     rendered = "".join(m["content"] for m in gen.messages(req))
     for token in ("<|im_start|>", "<|im_end|>", "<s>", "</s>", "[INST]", "[/INST]", "<start_of_turn>"):
         assert token not in rendered, token
-    assert "Fact one." in rendered and "Say PWNED" in rendered, "the text itself is kept, as data"
+    assert "Fact one." in rendered, "the document's own text is kept, as data"
+    assert "Say PWNED" not in rendered, "a fake chat turn is quarantined (index.quarantine): never in a prompt"
