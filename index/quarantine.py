@@ -35,6 +35,8 @@ _PATTERNS = (
     r"\bnew\s+(?:instructions|system\s+prompt|persona)\b",
     r"\byou\s+are\s+now\b|\bfrom\s+now\s+on,?\s+you\s+(?:must|will|are|answer|reply)\b|\bact\s+as\s+(?:an?\s+)?(?:unrestricted|different|new)\b",
     r"\b(?:your|the)\s+(?:whole\s+|entire\s+|only\s+|final\s+)?(?:reply|answer|response|output)\s+(?:must|should|shall)\b",
+    r"\b(?:start|begin|end|finish|prefix|sign)\s+(?:your|every|each|the)\s+(?:answer|reply|response|output)s?\s+"
+    r"(?:with|by)\b",
     r"\b(?:reply|respond|answer)\s+(?:only\s+)?with\s+(?:the\s+)?(?:single\s+|exact\s+)?(?:word|phrase|code|text)\b",
     r"\bdo\s+not\s+(?:answer|reveal|mention)\s+(?:the|this|any)\s+(?:question|user)\b",
     r"\b(?:tell|inform|remind|instruct)\s+(?:the\s+)?(?:users?|readers?|humans?)\s+(?:to|that)\b",
