@@ -116,6 +116,10 @@ def _ui_text(outputs) -> str:
     content = last.get("content", "") if isinstance(last, dict) else str(last)
     if isinstance(last, dict) and last.get("role") != "assistant":
         return ""
+    if isinstance(content, list):  # gradio 6 messages: [{"type": "text", "text": ...}]
+        content = " ".join(str(c.get("text", "")) if isinstance(c, dict) else str(c) for c in content)
+    elif isinstance(content, dict):
+        content = content.get("text", "")
     # the streaming placeholder is an empty answer with a cursor: only real characters count
     return re.sub(r"<[^>]+>", "", str(content)).replace("\u258d", "").strip()
 

@@ -215,7 +215,7 @@ class Assistant:
         problem = ("the model said the sources do not answer" if is_refusal(raw)
                    else draft_problem(verified.sentences, " ".join(s.text for s in verified.sentences),
                                       f"{run.question} {run.query}", evidence, reference=parse_markers(text)[0],
-                                      wants=answer_type(run.question)))
+                                      wants=answer_type(run.question), best=self._best_sentence(request)))
         if not problem:
             yield Final(run.answer(verified.text, generator.name, sentences=verified.sentences,
                                    citations=verified.citations, notice=notice, draft=raw))
@@ -233,6 +233,11 @@ class Assistant:
         run.lap("replace")
         yield Final(run.answer(replaced.text, self.reference.name, sentences=replaced.sentences,
                                citations=replaced.citations, notice=notice, draft=raw))
+
+    def _best_sentence(self, request: GenerationRequest) -> str:
+        """The reference ranker's top-scored sentence (its select() reads in source order)."""
+        chosen = getattr(self.reference, "select", lambda _r: [])(request)
+        return max(chosen, key=lambda c: c.score).text if chosen else ""
 
     def _generate(self, request: GenerationRequest, run: _Run, pieces: list[str]):
         """Stream the generator's pieces into `pieces`; on failure, the fallback's. Returns (generator, notice)."""

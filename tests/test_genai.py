@@ -105,3 +105,17 @@ def test_a_draft_that_drops_the_time_asked_for_is_not_shown() -> None:
     s = [Sentence(draft, (1,), True, 0.9)]
     assert "leaves out ago" in draft_problem(s, draft, q, ref, reference=ref, wants=answer_type(q))
     assert draft_problem([Sentence(ref, (1,), True, 0.9)], ref, q, ref, reference=ref, wants=answer_type(q)) == ""
+
+
+def test_a_draft_that_answers_from_another_sentence_is_not_shown() -> None:
+    """Measured on Qwen 0.5B (axis-of-evil): the answer was in the best sentence, the draft garbled another."""
+    from core.types import Sentence
+
+    q = "What did a senior US military commander liken the coordination among China, Russia, North Korea and Iran to?"
+    best = ("Western observers warn of a loose but growing coordination of interests among China, Russia, North "
+            'Korea, and Iran, likened by a senior US military commander to a new "axis of evil."')
+    draft = "Liu likened China, Russia, North Korea, and Iran to a senior US military commander."
+    ev = best + " Beijing will be cautious to keep a distance, said Liu."
+    assert "best answers" in draft_problem([Sentence(draft, (1,), True, 0.9)], draft, q, ev, best=best)
+    good = "A senior US military commander likened it to a new axis of evil."
+    assert draft_problem([Sentence(good, (1,), True, 0.9)], good, q, ev, best=best) == ""

@@ -35,12 +35,14 @@ def repeats(text: str, bigram_limit: int = 3, fourgram_limit: int = 2) -> bool:
 
 
 def draft_problem(sentences: list[Sentence], text: str, question: str, evidence: str, *,
-                  reference: str = "", wants: re.Pattern | None = None) -> str:
+                  reference: str = "", wants: re.Pattern | None = None, best: str = "") -> str:
     """Why the verified draft must not be shown (a short reason), or "" when it may be.
 
     `reference` is the extractive answer and `wants` the pattern the question's answer must match (a
     number, a date, a time): a draft that drops a number or time the extractive answer gives ("Five years
-    ago, Xi ..." -> "Xi ... in 14 years") lost the fact asked for.
+    ago, Xi ..." -> "Xi ... in 14 years") lost the fact asked for. `best` is the evidence sentence the
+    ranker scored highest: a draft that shares (almost) none of its new words answered from another sentence
+    ("Liu likened ..." for a question answered by "...likened to a new axis of evil").
     """
     if not sentences:
         return "it states nothing"
@@ -53,6 +55,10 @@ def draft_problem(sentences: list[Sentence], text: str, question: str, evidence:
         return f"{len(unsupported)} of {len(sentences)} sentences are not supported by the sources"
     if not (term_set(text) - term_set(question)) & term_set(evidence):
         return "it adds nothing from the sources to the question"
+    if best:
+        new = term_set(text) - term_set(question)
+        if len(new & term_set(best)) < min(2, len(new)):
+            return "it does not use the sentence that best answers the question"
     if wants is not None and reference:
         # whole words only, and only words and years: the extractive answer often holds more figures than
         # the one asked for, but a dropped "ago", month or year is the asked-for fact going missing
