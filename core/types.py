@@ -81,6 +81,7 @@ class Answer:
     abstain_reason: str = ""
     notice: str = ""  # e.g. "remote LLM unreachable, answered extractively"
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
+    draft: str = ""  # debug: an LLM's raw output, kept when it was shown and when it was replaced
 
     @property
     def unsupported_sentences(self) -> list[str]:

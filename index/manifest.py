@@ -36,6 +36,7 @@ class DocEntry:
     kind: str
     spans: list[tuple[int, int]]  # chunk ordinal -> (start, end) in the cleaned text
     meta: dict = field(default_factory=dict)  # e.g. {"bundled": true, "invisible_chars_removed": 3}
+    quarantined: list[tuple[int, int]] = field(default_factory=list)  # index.quarantine sentence spans
 
     def chunk_id(self, ordinal: int) -> str:
         return f"{self.doc_id}::{self.content_hash[:12]}::{ordinal:05d}"
@@ -66,7 +67,7 @@ class Manifest:
                 "generation": self.generation,
                 "documents": {
                     k: {"title": d.title, "source": d.source, "content_hash": d.content_hash, "kind": d.kind,
-                        "spans": d.spans, "meta": d.meta}
+                        "spans": d.spans, "meta": d.meta, "quarantined": d.quarantined}
                     for k, d in self.documents.items()
                 },
             },
@@ -79,7 +80,8 @@ class Manifest:
             raw = json.loads(path.read_text("utf-8"))
             docs = {
                 k: DocEntry(doc_id=k, title=v["title"], source=v["source"], content_hash=v["content_hash"],
-                            kind=v.get("kind", ""), spans=[tuple(s) for s in v["spans"]], meta=v.get("meta") or {})
+                            kind=v.get("kind", ""), spans=[tuple(s) for s in v["spans"]], meta=v.get("meta") or {},
+                            quarantined=[tuple(s) for s in v.get("quarantined", [])])
                 for k, v in raw["documents"].items()
             }
             return cls(config=raw["config"], generation=int(raw["generation"]), documents=docs)

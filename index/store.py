@@ -36,6 +36,7 @@ from core.errors import (
 from core.types import Chunk, Document
 from index.keyword import KeywordIndex
 from index.manifest import LEGACY_CONFIG, SCHEMA_VERSION, DocEntry, Manifest, same_config_value
+from index.quarantine import flag_spans, spans_in
 
 
 class DenseSearch(Protocol):
@@ -63,11 +64,17 @@ class DocInfo:
     kind: str
     n_chunks: int
     meta: dict = field(default_factory=dict)
+    quarantined: int = 0  # sentences addressed to AI assistants (index.quarantine), set aside as evidence
 
     @property
     def bundled(self) -> bool:
         """Shipped with the app (marked in the manifest when indexed from the bundled corpus)."""
         return bool(self.meta.get("bundled"))
+
+
+def _spans_meta(flagged: list[tuple[int, int]], c: Chunk) -> str:
+    """The chunk's quarantined sentence spans, relative to the chunk, as "s-e;s-e" (Chroma metadata is flat)."""
+    return ";".join(f"{s}-{e}" for s, e in spans_in(flagged, c.start, c.end))
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -231,10 +238,11 @@ class IndexStore:
         if e is None:
             raise KeyError(doc_id)
         return Document(doc_id=doc_id, title=e.title, source=e.source, text=self._doc_text(doc_id, e),
-                        content_hash=e.content_hash, meta={**e.meta, "kind": e.kind})
+                        content_hash=e.content_hash,
+                        meta={**e.meta, "kind": e.kind, "quarantined": len(e.quarantined)})
 
     def documents(self) -> list[DocInfo]:
-        return [DocInfo(d, e.title, e.source, e.content_hash, e.kind, len(e.spans), dict(e.meta))
+        return [DocInfo(d, e.title, e.source, e.content_hash, e.kind, len(e.spans), dict(e.meta), len(e.quarantined))
                 for d, e in self.manifest.documents.items()]
 
     def count(self) -> int:
@@ -326,7 +334,7 @@ class IndexStore:
                     raise ValueError("one embedding per chunk is required")
                 entry = DocEntry(doc.doc_id, doc.title, doc.source, doc.content_hash, kinds.get(doc.doc_id, ""),
                                  [(c.start, c.end) for c in chunks],
-                                 {k: v for k, v in doc.meta.items() if k != "kind"})
+                                 {k: v for k, v in doc.meta.items() if k != "kind"}, flag_spans(doc.text))
                 _atomic_write_text(self.docs_dir / entry.text_file, doc.text)
                 self._upsert(entry, chunks, vecs)
                 new_docs[doc.doc_id] = entry
@@ -342,7 +350,8 @@ class IndexStore:
                     embeddings=np.asarray(vecs[b:b + batch], dtype=np.float32),
                     documents=[c.text for c in part],
                     metadatas=[{"doc_id": c.doc_id, "title": c.title, "ordinal": c.ordinal, "start": c.start,
-                                "end": c.end, "content_hash": entry.content_hash} for c in part],
+                                "end": c.end, "content_hash": entry.content_hash,
+                                "quarantined": _spans_meta(entry.quarantined, c)} for c in part],
                 )
 
     def remove(self, doc_id: str) -> None:

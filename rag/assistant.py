@@ -20,11 +20,13 @@ from core.errors import GeneratorError, InputError, LimitError
 from core.progress import Progress
 from core.settings import Settings
 from core.types import Answer, Final, Passage, TextDelta, Turn
+from rag.generate.extractive import answer_type
 from rag.generate.protocol import NOT_COVERED, GenerationRequest, Generator, NoAnswer, Truncated
 from rag.retrieve.protocol import Retriever
 from rag.retrieve.rewrite import Rewriter
 from rag.verify.abstention import EvidenceGate, is_refusal
-from rag.verify.citations import CitationVerifier, neutralise, parse_markers
+from rag.verify.citations import CitationVerifier, Verified, neutralise, parse_markers
+from rag.verify.draft import draft_problem
 
 _SPACE = re.compile(r"\s+")
 
@@ -91,6 +93,7 @@ class Assistant:
         verifier: CitationVerifier,
         *,
         fallback: Generator | None = None,
+        reference: Generator | None = None,
         open_index: Callable[[], None] | None = None,
         warm_parts: Sequence[object] = (),
     ) -> None:
@@ -101,6 +104,8 @@ class Assistant:
         self.gate = gate
         self.verifier = verifier
         self.fallback = fallback
+        # the extractive generator whose answer replaces an LLM draft that fails verification
+        self.reference = reference
         self._open_index = open_index
         self._warm_parts = tuple(warm_parts)
         self._opened = False
@@ -121,10 +126,12 @@ class Assistant:
 
         return AssistantRunnable(self)
 
-    def with_generator(self, generator: Generator, fallback: Generator | None = None) -> Assistant:
+    def with_generator(self, generator: Generator, fallback: Generator | None = None,
+                       reference: Generator | None = None) -> Assistant:
         """The same pipeline and index with another generator (a per-request choice, or a test's)."""
         return Assistant(self.settings, self.retriever, self.rewriter, generator, self.gate, self.verifier,
-                         fallback=fallback, open_index=self._open_index, warm_parts=self._warm_parts)
+                         fallback=fallback, reference=reference, open_index=self._open_index,
+                         warm_parts=self._warm_parts)
 
     @property
     def generator_name(self) -> str:
@@ -190,7 +197,10 @@ class Assistant:
                 "(raise RAG_MAX_ANSWER_TOKENS for longer answers).")
         run.lap("generate")
         bare = parse_markers(neutralise(raw))[0]
-        if any(isinstance(p, NoAnswer) for p in pieces) or is_refusal(raw) or not re.search(r"\w", bare):
+        no_answer = any(isinstance(p, NoAnswer) for p in pieces)
+        # an LLM's refusal or empty draft is replaced like any failing draft; the extractive one is final
+        replaceable = self.reference is not None and generator is not self.reference and not no_answer
+        if not replaceable and (no_answer or is_refusal(raw) or not re.search(r"\w", bare)):
             run.timings["verify"] = 0.0  # a refusal, or only markers (a bare "[1]"), answers nothing
             reason = f"the {generator.name} generator found no answer in the passages"
             yield Final(run.answer(bare or NOT_COVERED, generator.name, abstained=True, abstain_reason=reason,
@@ -198,8 +208,45 @@ class Assistant:
             return
         verified = self.verifier.verify(raw, run.passages)
         run.lap("verify")
+        if replaceable:
+            yield from self._keep_or_replace(run, request, generator, verified, raw, notice)
+            return
         yield Final(run.answer(verified.text, generator.name, sentences=verified.sentences,
                                citations=verified.citations, notice=notice))
+
+    def _keep_or_replace(self, run: _Run, request: GenerationRequest, generator: Generator, verified: Verified,
+                         raw: str, notice: str) -> Iterator[TextDelta | Final]:
+        """Show an LLM draft only when it passes every check; else the extractive answer, with a notice."""
+        assert self.reference is not None
+        pieces = list(self.reference.generate(request))  # cheap: the ranking is cached; needed to compare
+        text = "".join(pieces)
+        evidence = " ".join(p.chunk.text for p in run.passages)
+        problem = ("the model said the sources do not answer" if is_refusal(raw)
+                   else draft_problem(verified.sentences, " ".join(s.text for s in verified.sentences),
+                                      f"{run.question} {run.query}", evidence, reference=parse_markers(text)[0],
+                                      wants=answer_type(run.question), best=self._best_sentence(request)))
+        if not problem:
+            yield Final(run.answer(verified.text, generator.name, sentences=verified.sentences,
+                                   citations=verified.citations, notice=notice, draft=raw))
+            return
+        warning = (f"The {generator.name} model's wording could not be verified ({problem}); "
+                   "showing the source sentences instead.")
+        notice = f"{notice} {warning}".strip()
+        if any(isinstance(p, NoAnswer) for p in pieces):
+            run.lap("replace")
+            yield TextDelta("\n\n" + NOT_COVERED)
+            yield Final(run.answer(NOT_COVERED, self.reference.name, abstained=True, notice=notice, draft=raw,
+                                   abstain_reason=f"the {generator.name} draft failed verification: {problem}"))
+            return
+        replaced = self.verifier.verify(text, run.passages)
+        run.lap("replace")
+        yield Final(run.answer(replaced.text, self.reference.name, sentences=replaced.sentences,
+                               citations=replaced.citations, notice=notice, draft=raw))
+
+    def _best_sentence(self, request: GenerationRequest) -> str:
+        """The reference ranker's top-scored sentence (its select() reads in source order)."""
+        chosen = getattr(self.reference, "select", lambda _r: [])(request)
+        return max(chosen, key=lambda c: c.score).text if chosen else ""
 
     def _generate(self, request: GenerationRequest, run: _Run, pieces: list[str]):
         """Stream the generator's pieces into `pieces`; on failure, the fallback's. Returns (generator, notice)."""

@@ -17,7 +17,7 @@ from index.pipeline import Indexer
 from rag.assistant import Assistant
 from rag.generate.chat import ChatModel, LangChainChat
 from rag.generate.extractive import ExtractiveGenerator
-from rag.generate.llm import LLMGenerator
+from rag.generate.llm import LLMGenerator, RankedEvidence
 from rag.generate.protocol import Generator
 from rag.generate.registry import build_generator
 from rag.retrieve.hybrid import HybridRetriever
@@ -57,22 +57,24 @@ def build_assistant(settings: Settings, library: Indexer, progress: Progress | N
                     chat_model: Any = None) -> Assistant:
     retriever = build_retriever(settings, library)
     embedder = library.embedder
+    # one sentence ranker: the extractive answer, an LLM's evidence, and the answer that replaces an
+    # unverifiable LLM draft all come from it (and from its bank, which the verifier shares)
+    extractive = ExtractiveGenerator(embedder, embed_query=retriever.embed_query)
+    bank = extractive.bank
+    reader = build_reader(settings, embedder, bank, retriever)
+    if reader is not None:
+        extractive.reader = reader
     if chat_model is not None:
         chat = LangChainChat(chat_model)
-        generator: Generator = LLMGenerator(chat, settings.max_answer_tokens, name=f"langchain:{chat.name}")
+        generator: Generator = LLMGenerator(chat, settings.max_answer_tokens, name=f"langchain:{chat.name}",
+                                            evidence=RankedEvidence(extractive))
     else:
-        generator = build_generator(settings.generator, settings, embedder, progress)
-    bank = generator.bank if isinstance(generator, ExtractiveGenerator) else SentenceBank(embedder)
-    if isinstance(generator, ExtractiveGenerator):
-        generator.embed_query = retriever.embed_query  # one query embedding per question
-    reader = build_reader(settings, embedder, bank, retriever)
-    if reader is not None and isinstance(generator, ExtractiveGenerator):
-        generator.reader = reader
+        generator = build_generator(settings.generator, settings, embedder, progress, extractive=extractive)
     shared: ChatModel | None = getattr(generator, "chat", None)
-    rewriter: Rewriter = LLMRewriter(shared) if shared is not None else HeuristicRewriter()
+    rewriter: Rewriter = HeuristicRewriter() if shared is None else LLMRewriter(shared)
     fallback: Generator | None = None
-    if not isinstance(generator, ExtractiveGenerator) and settings.llm_fallback:
-        fallback = ExtractiveGenerator(embedder, bank=bank, embed_query=retriever.embed_query, reader=reader)
+    if generator is not extractive and settings.llm_fallback:
+        fallback = extractive
     return Assistant(
         settings,
         retriever,
@@ -81,6 +83,7 @@ def build_assistant(settings: Settings, library: Indexer, progress: Progress | N
         EvidenceGate(settings.abstain_min_dense, settings.abstain_min_lexical, reader=reader),
         CitationVerifier(bank, settings.support_threshold, reader),
         fallback=fallback,
+        reference=None if generator is extractive else extractive,
         open_index=library.open,
         warm_parts=(embedder, generator, reader),
     )

@@ -101,3 +101,34 @@ def test_follow_up_retrieves_the_yun_sun_passage(article_assistant):
     assert not a.abstained
     assert "irreplaceable" in a.text
     assert any("irreplaceable role" in c.text for c in a.citations)
+
+
+class _Recording:
+    """Records the messages a rewrite sends and replies with a fixed standalone question."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply, self.sent = reply, []
+
+    def chat(self, messages, max_tokens):
+        self.sent.append(messages)
+        yield self.reply
+
+
+def test_llm_rewriter_lets_the_heuristic_resolve_what_it_can():
+    chat = _Recording("What did Yun Sun say?")
+    r = LLMRewriter(chat)
+    assert "Yun Sun" in r.rewrite("What did she say about China's role?", YUN)
+    assert chat.sent == [] and r.calls == {"heuristic": 1}
+
+
+def test_llm_rewriter_calls_the_model_only_for_an_unresolved_reference_keeping_the_system_prompt():
+    from core.types import Turn
+    from prompts import load_prompt
+
+    chat = _Recording("What did Yun Sun say about China?")
+    r = LLMRewriter(chat)
+    out = r.rewrite("What did she say?", [Turn("user", "and then?"), Turn("assistant", "the sources do not say.")])
+    assert out == "What did Yun Sun say about China?" and r.calls == {"llm": 1}
+    first = chat.sent[0][0]
+    assert first == {"role": "system", "content": load_prompt("system").render().strip()}, \
+        "the answer's system prompt opens the rewrite too, so llama.cpp's cached prefix survives it"

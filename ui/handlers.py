@@ -139,7 +139,8 @@ class DocumentHandlers:
     def views(self) -> tuple:
         """(table rows, picker update, status line) for the current documents."""
         docs = sorted(self.library.documents(), key=lambda d: (not d.bundled, d.title.lower()))
-        rows = [[d.title, d.n_chunks, d.kind, d.doc_id] for d in docs]
+        rows = [[" · ⚠ ".join(filter(None, (d.title, render.quarantine_badge(d.quarantined)))), d.n_chunks, d.kind,
+                 d.doc_id] for d in docs]
         choices = [(f"{d.title} ({d.doc_id})", d.doc_id) for d in docs]
         chunks = sum(d.n_chunks for d in docs)
         status = (f"Ready · generator **{self.generator_name}** · {len(docs)} document"

@@ -249,10 +249,18 @@ def _relocate(text: str, h: Highlight) -> tuple[int, int, int | None, int | None
     return 0, 0, None, None, False
 
 
+def quarantine_badge(n: int) -> str:
+    """The words of the badge on a document with sentences addressed to AI assistants ("" when none)."""
+    return f"contains text addressed to AI assistants ({n} sentence{'s' if n != 1 else ''})" if n else ""
+
+
 def _doc_header(doc: Document, label: str = "") -> str:
     lab = f'<span class="badge">{escape(label)}</span> ' if label else ""
+    flagged = quarantine_badge(int(doc.meta.get("quarantined", 0) or 0))
+    warn = (f' <span class="badge quarantine" title="These sentences are never quoted or shown to a model">'
+            f"{escape(flagged)}</span>") if flagged else ""
     return (f'<div class="doc-head">{lab}<span class="doc-title">{escape(doc.title)}</span>'
-            f'<span class="doc-source">{escape(shown_source(doc.source))}</span></div>')
+            f'<span class="doc-source">{escape(shown_source(doc.source))}</span>{warn}</div>')
 
 
 def source_html(doc: Document, h: Highlight) -> str:

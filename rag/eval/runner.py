@@ -89,6 +89,7 @@ def answer_record(
         "query": answer.query if answer else "",
         "abstain_reason": answer.abstain_reason if answer else "",
         "notice": answer.notice if answer else "",
+        "draft": answer.draft if answer else "",
         "error": error,
     }
     if relevant_chunk_ids is not None:

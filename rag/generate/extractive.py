@@ -21,6 +21,7 @@ from rag.verify.citations import place_markers
 from rag.verify.evidence import SentenceBank
 
 _REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|it|its)\b|^[\"“]", re.IGNORECASE)
+REFERS_BACK = _REFERS_BACK  # public: the LLM prompt adds the same antecedent sentence (rag.generate.llm)
 _NUMBER = re.compile(
     r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
     r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|twice)\b",

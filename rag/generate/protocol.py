@@ -40,3 +40,20 @@ class Generator(Protocol):
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         """Yield the answer text in pieces as it is produced, with [n] markers into request.passages."""
         ...
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One evidence sentence for an LLM prompt, with the sentence before it when it refers back."""
+
+    passage: int  # 0-based index into request.passages; the prompt numbers it passage + 1
+    text: str
+    before: str = ""  # the previous sentence of the same passage ("..., she added": who "she" is)
+
+
+class EvidenceSelector(Protocol):
+    """Picks the best evidence sentences for a request. The LLM prompt holds only these, so whatever
+    ranks sentences for the extractive answer (today's scorer, the learned reader later) feeds it."""
+
+    def evidence(self, request: GenerationRequest) -> list[Evidence]:
+        ...

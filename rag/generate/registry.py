@@ -5,6 +5,7 @@ Everything here is cheap: models are located but not hashed or loaded until the 
 
 from __future__ import annotations
 
+import importlib.util
 from functools import partial
 from pathlib import Path
 
@@ -14,12 +15,16 @@ from core.settings import GENERATORS, Settings
 from index.embedding import Embedder
 from rag.generate import models
 from rag.generate.chat import ChatModel, LlamaCppChat, OpenAIChat
-from rag.generate.llm import LLMGenerator
+from rag.generate.extractive import ExtractiveGenerator
+from rag.generate.llm import LLMGenerator, RankedEvidence
 from rag.generate.protocol import Generator
 
 
 def local_available(settings: Settings) -> bool:
-    """True when the configured local model is installed (a registry name) or exists (a .gguf path)."""
+    """True when llama-cpp-python is installed (`make llm`) and the configured local model is installed (a
+    registry name) or exists (a .gguf path)."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False
     if settings.local_model.endswith(".gguf"):
         return Path(settings.local_model).expanduser().is_file()
     return settings.local_model in models.MODELS and models.is_installed(settings.local_model)
@@ -77,13 +82,14 @@ def build_generator(
     progress: Progress | None = None,
     *,
     chat: ChatModel | None = None,
+    extractive: ExtractiveGenerator | None = None,
 ) -> Generator:
-    """A generator by name. `chat` reuses an already built chat model (one loaded model per process)."""
+    """A generator by name. `chat` reuses an already built chat model (one loaded model per process);
+    `extractive` is the sentence ranker an LLM's evidence comes from (and the extractive generator)."""
     name = resolve_name(name, settings)
+    extractive = extractive or ExtractiveGenerator(embedder)
     if name == "extractive":
-        from rag.generate.extractive import ExtractiveGenerator
-
-        return ExtractiveGenerator(embedder)
+        return extractive
     if chat is None:
         chat = build_local_chat(settings, progress) if name == "local" else build_openai_chat(settings)
-    return LLMGenerator(chat, settings.max_answer_tokens, name=name)
+    return LLMGenerator(chat, settings.max_answer_tokens, name=name, evidence=RankedEvidence(extractive))

@@ -17,6 +17,7 @@ import numpy as np
 
 from core.terms import coverage, term_set
 from core.types import Chunk
+from index.quarantine import flag_spans
 from index.sentences import split_sentences
 
 DENSE_SHARE = 0.5  # weight of the embedding signal in the support score; the rest is lexical
@@ -128,7 +129,9 @@ class SentenceBank:
         per_chunk = []
         all_texts: list[str] = []
         for c in chunks:
-            spans = split_sentences(c.text) or [(0, len(c.text))]
+            # quarantined sentences (addressed to an AI) are not evidence: never quoted, never in a prompt
+            flagged = set(flag_spans(c.text))
+            spans = [sp for sp in split_sentences(c.text) if sp not in flagged] or [(0, 0 if flagged else len(c.text))]
             texts = [c.text[s:e] for s, e in spans]
             starts = []
             for t in texts:

@@ -1,0 +1,190 @@
+"""Time to first token as a user sees it: question -> first streamed character.
+
+Three paths on the same questions, in one run, so their ratios hold on a loaded machine:
+- `Assistant.stream` (rewrite, retrieval, gate, evidence selection, prompt, model) to the first TextDelta;
+- the UI's HTTP API through gradio_client (a real `python -m ui` subprocess) to the first streamed update
+  that holds answer text;
+- the raw llama.cpp call (`Llama.create_chat_completion(stream=True)`) on the exact messages our generator
+  rendered, to its first content piece: what the model alone costs.
+Cold is the first question after loading (the system prompt is not yet in llama.cpp's cache); warm is every
+later one, a follow-up included. Prints a JSON summary (p50/p95 in ms, and the load average).
+
+    python -m bench.ttft [--generator local] [--questions 6] [--no-ui] [--out bench/results/ttft.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.settings import PROJECT_ROOT, load_settings
+from core.types import TextDelta, Turn
+
+QUESTIONS = [
+    "How many shipping containers has Russia received from North Korea?",
+    "Who is Yun Sun?",
+    "What did Edward Howell say about China?",
+    "When did Putin last visit North Korea?",
+    "What does the treaty between Russia and North Korea commit them to?",
+    "Why is China watching the alliance?",
+]
+FOLLOW_UP = ("What did she say about China's role?", [Turn("user", "Who is Yun Sun?")])
+
+
+def _stats(ms: list[float]) -> dict:
+    if not ms:
+        return {}
+    return {"n": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
+            "p95_ms": round(float(np.percentile(ms, 95)), 1), "max_ms": round(max(ms), 1)}
+
+
+def _summary(cold: float | None, warm: list[float]) -> dict:
+    return {"cold_ms": None if cold is None else round(cold, 1), "warm": _stats(warm)}
+
+
+def stream_ttft(assistant, question: str, history=None) -> float:
+    t0 = time.perf_counter()
+    for event in assistant.stream(question, history):
+        if isinstance(event, TextDelta) and event.text.strip():
+            return (time.perf_counter() - t0) * 1000
+    return (time.perf_counter() - t0) * 1000
+
+
+def raw_ttft(assistant, question: str) -> float | None:
+    """The raw llama.cpp call on the prompt our generator renders for this question."""
+    from rag.generate.protocol import GenerationRequest
+
+    gen = assistant.generator
+    llama = getattr(getattr(gen, "chat", None), "llama", None)
+    if llama is None:
+        return None
+    request = GenerationRequest(question, question, assistant.retriever.search(question, assistant.settings.k).passages)
+    evidence = gen.evidence(request)
+    if not evidence:
+        return None
+    messages = gen.messages(request, evidence)
+    t0 = time.perf_counter()
+    for chunk in llama.create_chat_completion(messages=messages, max_tokens=64, temperature=0.0, stream=True):
+        if chunk["choices"][0]["delta"].get("content", "").strip():
+            ms = (time.perf_counter() - t0) * 1000
+            break
+    else:
+        ms = (time.perf_counter() - t0) * 1000
+    return ms
+
+
+def bench_stream(generator: str, data_dir: Path, n: int) -> dict:
+    from rag.compose import build
+
+    parts = build(load_settings({"data_dir": data_dir, "generator": generator}))
+    if not parts.library.store.exists():
+        parts.library.build_bundled()
+    a = parts.assistant
+    a.warm_up()
+    qs = QUESTIONS[:n]
+    times = [stream_ttft(a, q) for q in qs]
+    follow = stream_ttft(a, FOLLOW_UP[0], FOLLOW_UP[1])
+    raw = [t for t in (raw_ttft(a, q) for q in qs) if t is not None]
+    rewriter_calls = dict(getattr(a.rewriter, "calls", {}))
+    return {"stream": _summary(times[0], [*times[1:], follow]), "follow_up_ms": round(follow, 1),
+            "raw_llama_cpp_warm": _stats(raw), "rewriter_calls": rewriter_calls, "generator": a.generator_name}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ui_text(outputs) -> str:
+    """The last assistant message's text in an /ask update (HTML), tags dropped."""
+    import re
+
+    messages = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+    if not messages:
+        return ""
+    last = messages[-1]
+    content = last.get("content", "") if isinstance(last, dict) else str(last)
+    if isinstance(last, dict) and last.get("role") != "assistant":
+        return ""
+    if isinstance(content, list):  # gradio 6 messages: [{"type": "text", "text": ...}]
+        content = " ".join(str(c.get("text", "")) if isinstance(c, dict) else str(c) for c in content)
+    elif isinstance(content, dict):
+        content = content.get("text", "")
+    # the streaming placeholder is an empty answer with a cursor: only real characters count
+    return re.sub(r"<[^>]+>", "", str(content)).replace("\u258d", "").strip()
+
+
+def bench_ui(generator: str, data_dir: Path, n: int) -> dict:
+    """First streamed answer character through the UI's /ask endpoint (gradio_client, a real server)."""
+    from gradio_client import Client
+
+    port = _free_port()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+    log = Path(tempfile.mkdtemp(prefix="ttft-ui-")) / "ui.log"
+    with log.open("w") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "ui", "--data-dir", str(data_dir), "--port", str(port),
+                                 "--generator", generator], cwd=PROJECT_ROOT, env=env, stdout=fh,
+                                stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 900
+        while True:
+            try:
+                client = Client(url, verbose=False)
+                break
+            except Exception:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"python -m ui did not start; see {log}") from None
+                time.sleep(2)
+        times = []
+        for q in [*QUESTIONS[:n], FOLLOW_UP[0]]:
+            t0 = time.perf_counter()
+            job = client.submit(q, api_name="/ask")
+            first = None
+            for out in job:
+                if first is None and _ui_text(out):
+                    first = (time.perf_counter() - t0) * 1000
+            job.result()
+            times.append(first if first is not None else (time.perf_counter() - t0) * 1000)
+        return _summary(times[0], times[1:])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.ttft", description=__doc__.split("\n\n")[0])
+    p.add_argument("--generator", default="local")
+    p.add_argument("--data-dir", type=Path, help="a data dir with the article indexed (default: a temp one)")
+    p.add_argument("--questions", type=int, default=6)
+    p.add_argument("--no-ui", action="store_true", help="skip the gradio_client measurement")
+    p.add_argument("--no-stream", action="store_true", help="skip the in-process Assistant.stream measurement")
+    p.add_argument("--out", type=Path)
+    args = p.parse_args(argv)
+    data = args.data_dir or Path(tempfile.mkdtemp(prefix="ttft-")) / "data"
+    result: dict = {"load_average": os.getloadavg(), "cpus": os.cpu_count()}
+    if not args.no_stream:
+        result["assistant"] = bench_stream(args.generator, data, args.questions)
+    if not args.no_ui:
+        result["ui_http"] = bench_ui(args.generator, data, args.questions)
+    result["load_average_after"] = os.getloadavg()
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
