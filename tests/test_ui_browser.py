@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.ui_process import stop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -78,12 +79,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):
         assert "indexing the bundled documents" in startup and "Models ready" in startup
         yield url, data
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
 
 
