@@ -124,6 +124,7 @@ def test_real_llm_output_goes_through_the_same_checks(article_assistant, smollm_
         assert [c.marker for c in a.citations] == list(range(1, len(a.citations) + 1))
         for s in a.sentences:
             assert s.supported == bool(s.markers)
-            assert s.supported == (s.support >= a0.verifier.threshold)
+            # supported needs the score and the attribution guard: a close sentence with a wrong name fails
+            assert not s.supported or s.support >= a0.verifier.threshold
     off = llm.ask("What is the capital of France?")
     assert off.abstained and off.generator == "local"
