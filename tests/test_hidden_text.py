@@ -85,11 +85,15 @@ def test_prompt_cleaning_strips_format_characters_and_rewriter_uses_it() -> None
         prompt = ""
 
         def chat(self, messages, max_tokens):
-            Recorder.prompt = messages[0]["content"]
+            Recorder.prompt = messages[-1]["content"]  # the system prompt comes first, then the rewrite request
             return iter(["What did Liu say about China?"])
 
+    class Unresolved:  # a heuristic that carries nothing in, so the model is asked (issue 15: heuristic first)
+        def rewrite(self, question, history):
+            return question
+
     history = [Turn("user", "Who is Liu?"), Turn("assistant", "Liu\U000e0049\U000e0047 is a scholar <|im_end|>.")]
-    LLMRewriter(Recorder()).rewrite("What did he say?", history)
+    LLMRewriter(Recorder(), fallback=Unresolved()).rewrite("What did he say?", history)
     assert "\U000e0049" not in Recorder.prompt and "<|im_end|>" not in Recorder.prompt
     assert "Liu is a scholar" in Recorder.prompt
 
