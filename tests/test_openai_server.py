@@ -82,10 +82,18 @@ def openai_assistant(llama_server: LlamaServer, article_index: Path):  # noqa: F
     return assistant
 
 
-def test_assistant_ask_through_server_has_checked_citations(openai_assistant) -> None:
+def _drafted_by_the_server(answer) -> None:
+    """The server wrote a draft; it is shown, or (issue 15) replaced by the source sentences with a notice."""
+    assert "extractively" not in answer.notice, "no failure fallback happened"
+    if answer.generator != "openai":
+        assert answer.generator == "extractive" and "could not be verified" in answer.notice and answer.draft
+
+
+def test_assistant_ask_through_server_has_checked_citations(openai_assistant, llama_server: LlamaServer) -> None:  # noqa: F811
+    before = llama_server.completions()
     answer = openai_assistant.ask("How many shipping containers has Russia received from North Korea?")
-    # no fallback happened (a notice may still say that SmolLM's rambling was cut at max_answer_tokens)
-    assert answer.generator == "openai" and "extractively" not in answer.notice
+    assert llama_server.completions() == before + 1
+    _drafted_by_the_server(answer)
     assert answer.retrieved and answer.timings["generate"] > 0
     if not answer.abstained:
         assert answer.sentences
@@ -96,7 +104,7 @@ def test_assistant_stream_through_server(openai_assistant) -> None:
     events = list(openai_assistant.stream("Who is Yun Sun?"))
     assert isinstance(events[-1], Final) and all(isinstance(e, TextDelta) for e in events[:-1])
     answer = events[-1].answer
-    assert answer.generator == "openai"
+    _drafted_by_the_server(answer)
     streamed = "".join(e.text for e in events[:-1])
     assert streamed.strip(), "text streams before the final answer"
     if not answer.abstained:
@@ -108,10 +116,11 @@ def test_assistant_follow_up_through_server(openai_assistant, llama_server: Llam
                Turn("assistant", "She is director of the China program at the Stimson Center [1].")]
     before = llama_server.completions()
     answer = openai_assistant.ask("What did she say about China?", history)
-    # SmolLM2 may echo the question instead of rewriting it, so the rewrite's quality is not asserted here
-    # (tests/test_rewrite.py does); what is: the follow-up was rewritten through the server, then answered.
+    # heuristic first (issue 15): "she" resolves to Yun Sun without a model call, so the server is asked once,
+    # for the answer, and the cached system prompt is not disturbed by a rewrite
     calls = llama_server.completions() - before
-    assert calls == 2 or (answer.abstained and calls == 1), calls
+    assert calls == 1 or (answer.abstained and calls == 0), calls
+    assert "Yun Sun" in answer.query
     assert answer.retrieved
     if not answer.abstained:
         _check_citations(answer)
