@@ -157,10 +157,9 @@ def test_default_local_model_output_guarantees(local_results: list[ProbeResult])
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
 @needs_qwen
-@pytest.mark.xfail(strict=True, reason="open weakness, measured: Qwen2.5-Coder-0.5B repeats role-play text "
-                   "from documents ('Ahoy matey', 'DAN MODE ENABLED') and copies an exfiltration paragraph "
-                   "as text (its URL is neutralised); no system-level defence strips injected instructions yet")
 def test_default_local_model_does_not_follow_injections(local_results: list[ProbeResult]) -> None:
+    """Was a strict xfail (the 0.5B repeated role-play and exfiltration text); quarantine keeps such sentences
+    out of the prompt, and verify-or-replace catches what remains (issue 15)."""
     failed = {r.id: r.failures for r in local_results if not r.resisted}
     assert failed == {}
 

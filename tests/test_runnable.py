@@ -185,8 +185,12 @@ def test_chat_openai_against_llama_cpp_server(article_index: Path, llama_server)
     runs = Runs()
     answer = Assistant.from_settings(s, chat_model=model).as_runnable().invoke(QUESTION, {"callbacks": [runs]})
     assert llama_server.completions() == before + 1
-    assert answer.generator == f"langchain:{llama_server.model}"
     assert runs.children_of("cited_answers")[:4] == list(STAGES[:4])
-    # SmolLM-135M rarely finishes a cited answer in 24 tokens: when it is cut, the answer says so
-    if answer.notice:
-        assert "cut at max_answer_tokens=24" in answer.notice
+    # SmolLM-135M rarely finishes a cited answer in 24 tokens: when it is cut, the answer says so; a draft
+    # that cannot be verified is replaced by the source sentences (issue 15), with a notice and the draft kept
+    if answer.generator == "extractive":
+        assert "could not be verified" in answer.notice and answer.draft
+    else:
+        assert answer.generator == f"langchain:{llama_server.model}"
+        if answer.notice:
+            assert "cut at max_answer_tokens=24" in answer.notice

@@ -22,7 +22,7 @@ _PRONOUNS = wordset(
 )
 _LEAD = re.compile(r"^\s*(?:(?:what|how)\s+about|and|also|but|so|then|what\s+else|anything\s+else)\b", re.I)
 _ENTITY = re.compile(
-    r"\b[A-Z][\w’'.-]*[\w]?(?:\s+(?:of\s+the\s+|of\s+|for\s+|de\s+)?[A-Z][\w’'.-]*[\w]?)*"
+    r"\b[A-Z][\w’'.-]*+(?:\s++(?:of\s+the\s+|of\s+|for\s+|de\s+)?[A-Z][\w’'.-]*+)*+"
 )
 _NOT_ENTITY = wordset(
     "who what when where why how which whom whose is are was were did does do can could would will should "

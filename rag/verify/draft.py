@@ -19,8 +19,8 @@ from core.types import Sentence
 # "X is quoted in [1]", "This is mentioned in the sources": a pointer to the answer, not the answer.
 _POINTER = re.compile(
     r"\b(?:is|are|was|were|gets?|got)\s+(?:also\s+)?(?:quoted|mentioned|cited|discussed|referenced|described|"
-    r"named|covered|talked about|found)\s*(?:in|by|at)?\s*(?:the\s+)?(?:sources?|passages?|documents?|articles?|text)?"
-    r"\s*\.?\s*$",
+    r"named|covered|talked about|found)\s*+(?:in|by|at)?\s*+(?:the\s++)?(?:sources?|passages?|documents?|articles?|text)?"
+    r"\s*+\.?\s*+$",
     re.IGNORECASE,
 )
 
@@ -68,10 +68,19 @@ def draft_problem(sentences: list[Sentence], text: str, question: str, evidence:
     return ""
 
 
+def _word_before(text: str, end: int) -> str:
+    r"""The run of word characters, commas and dots ending at `end`: a backward scan (a `[\w,.]*$` search
+    from every start would be quadratic on a long run)."""
+    start = end
+    while start > 0 and (text[start - 1].isalnum() or text[start - 1] in "_,."):
+        start -= 1
+    return text[start:end]
+
+
 def _type_words(wants: re.Pattern, text: str) -> set[str]:
     out = set()
     for m in wants.finditer(text):
-        word = re.search(r"[\w,.]*$", text[: m.start()]).group(0) + re.match(r"[\w,.]*", text[m.start():]).group(0)
+        word = _word_before(text, m.start()) + re.match(r"[\w,.]*+", text[m.start():]).group(0)
         word = word.strip(",.").lower()
         if word.isalpha() or re.fullmatch(r"1\d{3}|20\d{2}", word):
             out.add(word)

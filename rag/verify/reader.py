@@ -43,13 +43,13 @@ _DAY = re.compile(rf"\b(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|sat
 _CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s*(?:a\.?m\.?|p\.?m\.?)(?!\w)|\b(?:noon|midnight|o'clock)\b",
                     re.IGNORECASE)
 _UNIT = re.compile(
-    r"\d[\d,.]*\s*(?:%|percent|per\s+cent|metres?|meters?|km|kilomet\w+|miles?|feet|foot|ft|inch(?:es)?|cm|mm|"
+    r"(?<![\d,.])\d[\d,.]*+\s*+(?:%|percent|per\s+cent|metres?|meters?|km|kilomet\w+|miles?|feet|foot|ft|inch(?:es)?|cm|mm|"
     r"kg|kilo\w*|grams?|tonnes?|tons?|pounds?|lbs?|hours?|hrs?|minutes?|mins?|seconds?|days?|weeks?|months?|"
     r"years?|decades?|centuries|acres?|hectares?|square|sq|degrees?|°|mph|km/h|litres?|liters?|gallons?|"
     r"storeys?|stories|floors?|people|residents|inhabitants)\b",
     re.IGNORECASE,
 )
-_MONEY = re.compile(r"[$€£¥]\s?\d|\b\d[\d,.]*\s*(?:dollars|euros|pounds|yuan|rupees|million|billion|trillion)\b",
+_MONEY = re.compile(r"[$€£¥]\s?\d|(?<![\w,.])\d[\d,.]*+\s*+(?:dollars|euros|pounds|yuan|rupees|million|billion|trillion)\b",
                     re.IGNORECASE)
 _SAID = re.compile(r"\b(?:said|says|told|stated|argued|added|noted|warned|according|wrote|claimed|explained)\b",
                    re.IGNORECASE)
