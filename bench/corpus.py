@@ -13,7 +13,6 @@ Documents hold ~50 paragraphs each, so per-document costs (one upsert, one text 
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import random
@@ -25,10 +24,10 @@ from core.settings import BUNDLED_CORPUS, PROJECT_ROOT
 from index.chunking import ChunkerConfig, chunk_spans
 from index.cleaning import clean
 from index.sentences import split_sentences
+from rag.dev.squad import SQUAD, load_squad
 
 CORPUS_VERSION = 1
 ARTICLE = BUNDLED_CORPUS / "elephant-in-the-room.txt"
-SQUAD = PROJECT_ROOT.parent / "shared" / "data" / "squaddev_v1.1.json.gz"
 SUITE = PROJECT_ROOT / "suites" / "article.yaml"
 PARAS_PER_DOC = 50
 _MIN_PARA, _MAX_PARA = 400, 690
@@ -62,8 +61,7 @@ def squad_articles(path: Path = SQUAD) -> list[dict]:
     """SQuAD's articles, or [] when ../shared is not there (the project must run without it)."""
     if not path.is_file():
         return []
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return json.load(f)["data"]
+    return load_squad(path, "bench")["data"]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,6 @@ Selection: the grid point with the best accuracy on a class-balanced set; ties g
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import tempfile
@@ -29,10 +28,10 @@ import numpy as np
 from core.settings import PROJECT_ROOT, load_settings
 from core.terms import term_set
 from core.types import Chunk
+from rag.dev.squad import SQUAD, load_squad
 from rag.verify.abstention import EvidenceGate
 from rag.verify.evidence import SentenceBank, support
 
-SQUAD = PROJECT_ROOT.parent / "shared" / "data" / "squaddev_v1.1.json.gz"
 OUT = PROJECT_ROOT / "data" / "calibration.json"
 INGESTED = ["Warsaw", "Normans", "Computational_complexity_theory", "Southern_California", "Sky_(United_Kingdom)"]
 
@@ -171,7 +170,7 @@ def run_calibration(*, squad: str | None = None, out: str | None = None, n_artic
     from rag.assistant import Assistant
 
     path = Path(squad) if squad else SQUAD
-    data = load_squad(path)
+    data = load_squad(path, "calibrate")
     by_title = {a["title"]: a for a in data["data"]}
     chosen_titles = INGESTED[:n_articles]
     ingested = [by_title[t] for t in chosen_titles]
@@ -224,17 +223,6 @@ def run_calibration(*, squad: str | None = None, out: str | None = None, n_artic
     }
     _write(result, Path(out) if out else OUT, log)
     return result
-
-
-def load_squad(path: Path) -> dict:
-    from core.errors import ConfigError
-
-    if not path.is_file():
-        raise ConfigError(f"SQuAD dev set not found at {path}: pass --squad PATH (calibration is a dev command)")
-    if path.suffix == ".gz":
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            return json.load(f)
-    return json.loads(path.read_text("utf-8"))
 
 
 def _write(result: dict, out_path: Path, log: Callable[[str], None]) -> None:
