@@ -66,6 +66,9 @@ def test_normalize_and_contains():
     assert contains("They received 10000 containers", "10,000")
     assert contains("Kim’s nuclear programs", "Kim's nuclear")
     assert not contains("They sent 19610 items", "1961")  # word boundaries, not substrings
+    # a decimal point is not a thousands separator: 1.6 kg is not 16 kg, 3.5 bar is not 35 bar
+    assert not contains("a 16 kg sack", "1.6 kg") and not contains("I run 35 bar", "3.5 bar")
+    assert contains("a whole chicken (1.6 kg)", "1.6 kg") and contains("toll of $3.50 per car", "3.50")
     assert not contains("false alarms", "arms")
     assert not contains("anything", "")
 

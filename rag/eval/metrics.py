@@ -45,13 +45,14 @@ METRICS: dict[str, tuple[bool, str]] = {
 SUPPORT_OVERLAP = 0.6
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
-_DIGIT_SEP = re.compile(r"(?<=\d)[,.](?=\d)")
+# a thousands separator only: "10,000" == "10000", but "1.6 kg" must not equal "16 kg"
+_DIGIT_SEP = re.compile(r"(?<=\d)[,.](?=\d{3}(?!\d))")
 _PUNCT = re.compile("[" + re.escape(string.punctuation) + "]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 def normalize(text: str) -> str:
-    """Unicode NFKC, lowercase, quotes unified, digit separators dropped ("10,000" == "10000"),
+    """Unicode NFKC, lowercase, quotes unified, thousands separators dropped ("10,000" == "10000"),
     other punctuation to spaces, articles removed, whitespace collapsed."""
     t = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
     t = _DIGIT_SEP.sub("", t)
