@@ -206,3 +206,31 @@ def test_error_case_fails():
     summary, scores = summarize([rec])
     assert not scores["t/japan"].passed and summary["overall"]["counts"]["errors"] == 1
     assert "error: LimitError" in scores["t/japan"].reasons[0]
+
+
+def _cause_record(**kw):
+    base = {"suite": "t", "id": "c", "question": "How many?", "answerable": True, "accepted_answers": ["10,000"],
+            "evidence": ["over 10,000 shipping containers"], "answer": "", "abstained": False, "citations": [],
+            "retrieved": [{"chunk_id": "x::1", "text": "Russia received over 10,000 shipping containers."}],
+            "relevant_chunk_ids": ["x::1"], "sentences": []}
+    return {**base, **kw}
+
+
+@pytest.mark.parametrize(("record", "cause"), [
+    (_cause_record(answer="Russia received over 10,000 shipping containers [1].",
+                   citations=[{"marker": 1, "chunk_id": "x::1", "text": "over 10,000 shipping containers"}]), ""),
+    (_cause_record(retrieved=[{"chunk_id": "x::2", "text": "Unrelated."}], abstained=True,
+                   abstain_reason="weak evidence"), "retrieval miss"),
+    (_cause_record(abstained=True, abstain_reason="weak evidence: best passage similarity 0.2"), "gate abstained"),
+    (_cause_record(abstained=True, abstain_reason="the extractive generator found no answer in the passages"),
+     "generator abstained"),
+    (_cause_record(answer="Both Russia and North Korea have denied these claims [1]."), "wrong sentence"),
+    (_cause_record(accepted_answers=["ten thousand"], answer="It got over 10,000 shipping containers [1]."),
+     "partial answer"),
+    (_cause_record(answerable=False, accepted_answers=[], answer="Something [1]."), "answered unanswerable"),
+    (_cause_record(answer="over 10,000 [1]", error="LimitError: too long"), "error"),
+])
+def test_failure_causes(record, cause):
+    summary, scores = summarize([record], k=5)
+    assert scores["t/c"].cause == cause
+    assert summary["overall"]["causes"] == ({cause: 1} if cause else {})
