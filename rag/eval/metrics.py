@@ -262,9 +262,7 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
 
     forbidden = record.get("forbidden_citations") or []
     known_bad = 0 if abstained else _known_bad(cites, forbidden, reasons)
-    hit = rec = rr = None
-    if retrieval is not None:
-        hit, rec, rr = retrieval
+    hit, rec, rr = retrieval if retrieval is not None else (None, None, None)
     passed = (bool(correct) if accepted else True) if answerable else abstained
     passed = passed and not known_bad and not record.get("error")
     return CaseScore(
