@@ -66,6 +66,9 @@ def test_normalize_and_contains():
     assert contains("They received 10000 containers", "10,000")
     assert contains("Kim’s nuclear programs", "Kim's nuclear")
     assert not contains("They sent 19610 items", "1961")  # word boundaries, not substrings
+    # a decimal point is not a thousands separator: 1.6 kg is not 16 kg, 3.5 bar is not 35 bar
+    assert not contains("a 16 kg sack", "1.6 kg") and not contains("I run 35 bar", "3.5 bar")
+    assert contains("a whole chicken (1.6 kg)", "1.6 kg") and contains("toll of $3.50 per car", "3.50")
     assert not contains("false alarms", "arms")
     assert not contains("anything", "")
 
@@ -203,3 +206,31 @@ def test_error_case_fails():
     summary, scores = summarize([rec])
     assert not scores["t/japan"].passed and summary["overall"]["counts"]["errors"] == 1
     assert "error: LimitError" in scores["t/japan"].reasons[0]
+
+
+def _cause_record(**kw):
+    base = {"suite": "t", "id": "c", "question": "How many?", "answerable": True, "accepted_answers": ["10,000"],
+            "evidence": ["over 10,000 shipping containers"], "answer": "", "abstained": False, "citations": [],
+            "retrieved": [{"chunk_id": "x::1", "text": "Russia received over 10,000 shipping containers."}],
+            "relevant_chunk_ids": ["x::1"], "sentences": []}
+    return {**base, **kw}
+
+
+@pytest.mark.parametrize(("record", "cause"), [
+    (_cause_record(answer="Russia received over 10,000 shipping containers [1].",
+                   citations=[{"marker": 1, "chunk_id": "x::1", "text": "over 10,000 shipping containers"}]), ""),
+    (_cause_record(retrieved=[{"chunk_id": "x::2", "text": "Unrelated."}], abstained=True,
+                   abstain_reason="weak evidence"), "retrieval miss"),
+    (_cause_record(abstained=True, abstain_reason="weak evidence: best passage similarity 0.2"), "gate abstained"),
+    (_cause_record(abstained=True, abstain_reason="the extractive generator found no answer in the passages"),
+     "generator abstained"),
+    (_cause_record(answer="Both Russia and North Korea have denied these claims [1]."), "wrong sentence"),
+    (_cause_record(accepted_answers=["ten thousand"], answer="It got over 10,000 shipping containers [1]."),
+     "partial answer"),
+    (_cause_record(answerable=False, accepted_answers=[], answer="Something [1]."), "answered unanswerable"),
+    (_cause_record(answer="over 10,000 [1]", error="LimitError: too long"), "error"),
+])
+def test_failure_causes(record, cause):
+    summary, scores = summarize([record], k=5)
+    assert scores["t/c"].cause == cause
+    assert summary["overall"]["causes"] == ({cause: 1} if cause else {})

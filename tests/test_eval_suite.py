@@ -69,6 +69,30 @@ def test_hard_suites_are_verbatim_and_honestly_split(suite_file, doc_file):
         assert any(not c.answerable and part in c.tags for c in cases), f"{part} needs unanswerable cases"
 
 
+def test_informal_suite_is_split_by_document_and_never_trained_on():
+    """Issue 18 item 1: >= 40 answerable and some unanswerable questions over forum posts and reviews,
+    each answerable case's evidence in exactly one document, all of a document's cases in one split."""
+    docs = {p.name: p.read_text("utf-8") for p in sorted((PROJECT_ROOT / "data" / "informal").iterdir())}
+    cases = load_suite(SUITES / "informal.yaml").cases
+    assert sum(c.answerable for c in cases) >= 40 and sum(not c.answerable for c in cases) >= 10
+    split_of: dict[str, str] = {}
+    for c in cases:
+        assert ("dev" in c.tags) != ("test" in c.tags), f"{c.id}: tag it dev or test, not both or neither"
+        part = "dev" if "dev" in c.tags else "test"
+        for phrase in c.evidence:
+            holders = [name for name, text in docs.items() if contains_any(text, [phrase])]
+            assert len(holders) == 1, f"{c.id}: evidence {phrase!r} is in {holders}, expected one document"
+            assert contains_any(docs[holders[0]], c.answers), f"{c.id}: no accepted answer in {holders[0]}"
+            assert split_of.setdefault(holders[0], part) == part, f"{c.id}: {holders[0]} has dev and test cases"
+        if c.answerable:
+            assert c.evidence, f"{c.id}: answerable cases need evidence"
+    assert sorted(split_of) == sorted(docs), "every informal document has cases"
+    assert abs(2 * sum(v == "dev" for v in split_of.values()) - len(docs)) <= 1, "documents split half/half"
+    # the reader's hand-written training cases must not come from these documents
+    training = (PROJECT_ROOT / "data" / "reader" / "cases.jsonl").read_text("utf-8")
+    assert not any(contains_any(training, [e]) for c in cases for e in c.evidence)
+
+
 def test_boilerplate_cases_ask_about_the_stripped_tail():
     _, tail = _article_body_and_tail()
     probes = [c for c in load_suite(SUITES / "article.yaml").cases if "boilerplate" in c.tags]

@@ -45,13 +45,14 @@ METRICS: dict[str, tuple[bool, str]] = {
 SUPPORT_OVERLAP = 0.6
 
 _QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
-_DIGIT_SEP = re.compile(r"(?<=\d)[,.](?=\d)")
+# a thousands separator only: "10,000" == "10000", but "1.6 kg" must not equal "16 kg"
+_DIGIT_SEP = re.compile(r"(?<=\d)[,.](?=\d{3}(?!\d))")
 _PUNCT = re.compile("[" + re.escape(string.punctuation) + "]")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
 def normalize(text: str) -> str:
-    """Unicode NFKC, lowercase, quotes unified, digit separators dropped ("10,000" == "10000"),
+    """Unicode NFKC, lowercase, quotes unified, thousands separators dropped ("10,000" == "10000"),
     other punctuation to spaces, articles removed, whitespace collapsed."""
     t = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
     t = _DIGIT_SEP.sub("", t)
@@ -114,6 +115,7 @@ class CaseScore:
     reasons: list[str]
     known_bad: int = 0  # citations that hit the case's forbidden_citations
     forbids: bool = False  # the case lists forbidden_citations
+    cause: str = ""  # why a failed case failed, one of CAUSES (empty when it passed)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -188,6 +190,39 @@ def _precise_citations(cites: list[dict[str, Any]], sentences: list[dict[str, An
     return precise
 
 
+# Failure causes, most upstream first: a failed case gets the first that applies (docs/evaluation.md).
+CAUSES: dict[str, str] = {
+    "error": "the question raised an error",
+    "retrieval miss": "no retrieved passage holds the evidence (answerable case)",
+    "gate abstained": "the evidence gate refused before generation, although a retrieved passage holds the evidence",
+    "generator abstained": "the generator (or its verifier) found no answering sentence in passages that hold the evidence",
+    "wrong sentence": "answered from sentences that hold neither an accepted answer nor an evidence phrase",
+    "partial answer": "the answer quotes an evidence phrase but no accepted answer: part of a multi-part answer, "
+                      "or an accepted answer missing from the case (check the gold)",
+    "answered unanswerable": "answered a question the sources do not settle (the gate and generator both let it through)",
+    "citation": "correct answer, but the citations miss the evidence or cite a passage marked as not supporting it",
+}
+
+
+def failure_cause(record: dict[str, Any], passed: bool, hit: float | None) -> str:
+    """The CAUSES key of a failed case ("" when it passed): where in the pipeline to look first."""
+    if passed:
+        return ""
+    if record.get("error"):
+        return "error"
+    if not record.get("answerable", True):
+        return "citation" if record.get("abstained") else "answered unanswerable"
+    if hit == 0.0:
+        return "retrieval miss"
+    if record.get("abstained"):
+        generator = re.search(r"\bgenerator found no answer|\bdraft failed verification", record.get("abstain_reason", ""))
+        return "generator abstained" if generator else "gate abstained"
+    answer = strip_markers(record.get("answer", ""))
+    if contains_any(answer, record.get("accepted_answers") or []):
+        return "citation"
+    return "partial answer" if contains_any(answer, record.get("evidence") or []) else "wrong sentence"
+
+
 def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | None) -> CaseScore:
     answerable = record.get("answerable", True)
     abstained = bool(record.get("abstained"))
@@ -227,13 +262,11 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
 
     forbidden = record.get("forbidden_citations") or []
     known_bad = 0 if abstained else _known_bad(cites, forbidden, reasons)
-    hit = rec = rr = None
-    if retrieval is not None:
-        hit, rec, rr = retrieval
+    hit, rec, rr = retrieval if retrieval is not None else (None, None, None)
     passed = (bool(correct) if accepted else True) if answerable else abstained
-    passed = passed and not known_bad
+    passed = passed and not known_bad and not record.get("error")
     return CaseScore(
-        passed=passed and not record.get("error"),
+        passed=passed,
         correct=correct,
         f1=f1,
         hit=hit,
@@ -247,6 +280,7 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
         reasons=reasons,
         known_bad=known_bad,
         forbids=bool(forbidden),
+        cause=failure_cause(record, passed, hit),
     )
 
 
@@ -308,6 +342,7 @@ def aggregate(records: list[dict[str, Any]], scores: dict[str, CaseScore]) -> di
             "errors": sum(bool(r.get("error")) for r in records),
             "retrieval_scored": sum(x.hit is not None for x in s),
         },
+        "causes": {c: n for c in CAUSES if (n := sum(x.cause == c for x in s))},
     }
     return out
 

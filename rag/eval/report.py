@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.eval.metrics import METRICS, CaseScore, case_key
+from rag.eval.metrics import CAUSES, METRICS, CaseScore, case_key
 
 RATE_METRICS = [m for m in METRICS if not m.endswith("_ms")]
 TAG_COLUMNS = ["pass_rate", "answer_correctness", "hit_at_k", "citation_recall", "abstention_accuracy"]
@@ -89,6 +89,9 @@ def render_markdown(summary: dict[str, Any], records: list[dict[str, Any]], scor
         for tag, m in summary["by_tag"].items():
             cells = " | ".join(_fmt(m.get(col)) for col in TAG_COLUMNS)
             lines.append(f"| {_md(tag)} | {m['counts']['cases']} | {cells} |")
+    if ov.get("causes"):
+        lines += ["", "## Failure causes", "", "| cause | cases | meaning |", "|---|---|---|"]
+        lines += [f"| {c} | {n} | {CAUSES[c]} |" for c, n in ov["causes"].items()]
     lines += feedback_markdown(summary.get("run", {}).get("feedback"))
     if summary.get("warnings"):
         lines += ["", "## Suite warnings", ""] + [f"- {_md(w)}" for w in summary["warnings"]]
@@ -99,7 +102,7 @@ def render_markdown(summary: dict[str, Any], records: list[dict[str, Any]], scor
         answer = "(abstained) " + r.get("answer", "") if r.get("abstained") else r.get("answer", "")
         lines.append(
             f"| {_md(case_key(r))} | {'pass' if s.passed else '**FAIL**'} | {_md(r['question'], 200)} | "
-            f"{_md(answer, 300)} | {_md(_expected(r), 200)} | {_md('; '.join(s.reasons), 200)} |"
+            f"{_md(answer, 300)} | {_md(_expected(r), 200)} | {_md('; '.join([s.cause] * bool(s.cause) + s.reasons), 200)} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -16,40 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.terms import coverage, term_set
+from rag.generate.answer_types import MONTHS, NUMBER, TIME, answer_type  # answer_type: assistant, reader_data
 from rag.generate.protocol import NOT_COVERED, GenerationRequest, NoAnswer
 from rag.verify.citations import place_markers
 from rag.verify.evidence import SentenceBank
 
 _REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|it|its)\b|^[\"“]", re.IGNORECASE)
 REFERS_BACK = _REFERS_BACK  # public: the LLM prompt adds the same antecedent sentence (rag.generate.llm)
-_NUMBER = re.compile(
-    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-    r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|twice)\b",
-    re.IGNORECASE,
-)
-_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
-_TIME = re.compile(
-    rf"\b(?:1\d{{3}}|20\d{{2}}|{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"ago|earlier|later|since|until|during|before|after|year|years|month|months|week|weeks|decade|"
-    r"decades|century|yesterday|today|recently|now|then|once|when)\b",
-    re.IGNORECASE,
-)
-
-
-_DATE = re.compile(rf"\b(?:{_MONTHS}|monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b", re.IGNORECASE)
+# the reader's features (rag/verify/reader.py) import these two from here
+_MONTHS, _NUMBER = MONTHS, NUMBER
 _WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom)\b|\bwho\s+(?:said|says|is|was|warned|added|noted)\b", re.IGNORECASE)
-
-
-def answer_type(question: str) -> re.Pattern | None:
-    """What the answer sentence must contain for some question kinds: a number, a date, or a time."""
-    q = question.lower()
-    if re.search(r"\bhow\s+(?:many|much|old|far|big|large|tall|heavy)\b|\bwhat\s+(?:number|percentage|share|amount|age)\b", q):
-        return _NUMBER
-    if re.search(r"\b(?:what|which)\s+(?:exact\s+)?(?:date|day)\b|\bon\s+what\s+day\b", q):
-        return _DATE
-    if re.search(r"^\s*when\b|\b(?:what|which)\s+(?:year|month|decade)\b|\bhow\s+long\b", q):
-        return _TIME
-    return None
 
 
 @dataclass(frozen=True)
@@ -124,10 +100,9 @@ class ExtractiveGenerator:
         """The learned reader's ranking; a candidate's score is its probability of holding the answer."""
         chunks = [p.chunk for p in request.passages]
         css = self.bank.get(chunks)
-        # a number or a calendar date is still required where asked; the time-word rule is not (it
-        # rejected "at 6:40 each morning" for "when"): the reader weighs those itself
+        # the answer types still apply, except the broad time-word rule for "when": the reader weighs that itself
         wants = answer_type(request.question)
-        wants = wants if wants in (_NUMBER, _DATE) else None
+        wants = None if wants is TIME else wants
         out = []
         for s in self.reader.rank(question, chunks, q_vec):
             text = css[s.passage].texts[s.sentence]

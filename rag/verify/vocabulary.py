@@ -55,6 +55,25 @@ for _canon, _forms in {
 }.items():
     for _f in _forms.split():
         UNITS[_f] = _canon
+# the dimension each canonical unit measures: answer types ask for one ("How far ...?" wants a length)
+UNIT_DIMENSIONS: dict[str, str] = {
+    **dict.fromkeys(("m", "km", "cm", "mm", "mile", "ft", "in", "yd"), "length"),
+    **dict.fromkeys(("kg", "g", "lb", "t"), "mass"),
+    **dict.fromkeys(("usd", "eur", "gbp", "yuan", "won", "rouble"), "money"),
+    "kmh": "speed",
+}
+# money words that are not units of the guard's comparisons (slang, ambiguous, or subunits)
+MONEY_WORDS = wordset("buck bucks quid pound pounds cent cents pence grand")
+# words after a number that make it a speed ("60 km/h" is tokenised as km / h)
+SPEED_FORMS = ("km/h", "km/hr", "m/s", "knots", "knot", "kilometres per hour", "kilometers per hour",
+               "miles per hour", "metres per second", "meters per second")
+# words that make a sentence state a duration without a digit ("a month earlier", "for decades")
+DURATION_WORDS = wordset(
+    """
+    second seconds sec secs minute minutes min mins hour hours hr hrs day days week weeks fortnight month
+    months year years yr yrs decade decades century centuries overnight ago earlier later since until
+    """
+)
 # words that sit between a number and its unit without changing it ("260,000 metric tons")
 UNIT_FILLERS = wordset("metric square cubic nautical short long more than over about around nearly almost")
 

@@ -1,0 +1,103 @@
+"""Answer types: what a sentence must contain to answer some kinds of question.
+
+"How many ...?" answered by a sentence without a number is wrong however similar it reads, so the
+extractive generator drops such candidates, and an LLM draft that loses the asked-for figure is not shown
+(rag/verify/draft.py). The types are deliberately coarse and permissive: a type that demands too much
+(e.g. a time word for "how long", which rejected "spans 312 metres") makes answerable questions abstain,
+while one that demands too little only leaves the decision to the sentence ranking.
+
+Kinds, first match wins: number, money, mass, length, speed, calendar date, duration ("how long"),
+clock time ("what time"), and time ("when", "what year"). Word lists come from rag/verify/vocabulary.py.
+"""
+
+from __future__ import annotations
+
+import re
+
+from rag.verify.vocabulary import (
+    DURATION_WORDS,
+    MONEY_WORDS,
+    NUMBER_WORDS,
+    SPEED_FORMS,
+    UNIT_DIMENSIONS,
+    UNITS,
+)
+
+MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+_NUMBER_WORDS = (r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+                 r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|twice)\b")
+NUMBER = re.compile(_NUMBER_WORDS, re.IGNORECASE)
+DATE = re.compile(rf"\b(?:{MONTHS}|{_WEEKDAYS})\b", re.IGNORECASE)
+# a clock time: "6:40", "6.40pm", "10 am", "noon", "half 10", "each morning"
+_CLOCK = (r"(?<![\d.,:])\d{1,2}[:.]\d{2}(?!\d)|(?<![\d.,:])\d{1,2}\s?[ap]\.?m\b|\bhalf\s+(?:past\s+)?\d|"
+          r"\b(?:noon|midday|midnight|o'clock|dawn|dusk|morning|mornings|afternoon|evening|evenings|night|tonight)\b")
+CLOCK = re.compile(_CLOCK, re.IGNORECASE)
+TIME = re.compile(
+    rf"\b(?:1\d{{3}}|20\d{{2}}|{MONTHS}|{_WEEKDAYS}|"
+    r"ago|earlier|later|since|until|during|before|after|year|years|month|months|week|weeks|decade|"
+    rf"decades|century|yesterday|today|recently|now|then|once|when)\b|{_CLOCK}",
+    re.IGNORECASE,
+)
+# "how long": a number (a duration or a length: "14 years", "spans 312 metres") or a duration word
+HOW_LONG = re.compile(rf"{_NUMBER_WORDS}|\b(?:{'|'.join(sorted(DURATION_WORDS))})\b", re.IGNORECASE)
+
+# a number as written before its unit: digits (one run, so scanning stays linear) or a number word
+_AMOUNT = rf"(?:(?<![\w.,])\d[\d,.]*+|\b(?:{'|'.join(sorted(NUMBER_WORDS))}))"
+
+
+def _quantity_of(dimension: str, extra: tuple[str, ...] = ()) -> re.Pattern:
+    """A number followed by a unit of `dimension` ("1.4 kilometres", "52-metre", "11,000 tonnes")."""
+    forms = [f for f, canon in UNITS.items() if UNIT_DIMENSIONS.get(canon) == dimension and f[0].isalpha()]
+    alts = "|".join(re.escape(f) for f in sorted({*forms, *extra}, key=len, reverse=True))
+    return re.compile(rf"{_AMOUNT}\s*+-?\s*+(?:(?:metric|square|cubic|nautical)\s+)?(?:{alts})(?![\w/])",
+                      re.IGNORECASE)
+
+
+LENGTH = _quantity_of("length")
+MASS = _quantity_of("mass")
+SPEED = _quantity_of("speed", SPEED_FORMS)
+_MONEY_AFTER = _quantity_of("money", tuple(MONEY_WORDS)).pattern
+# "$3.50", "£18", "90 bucks", "$214 million", or an amount right after a paying word ("I paid 165")
+MONEY = re.compile(
+    rf"[$€£¥]\s?\d|{_MONEY_AFTER}|\b(?:paid|pay|pays|paying|cost|costs|costing|priced|charged|spent)\s+"
+    r"(?:(?:about|around|roughly|only|just|nearly|almost|over|under)\s+)?\d",
+    re.IGNORECASE,
+)
+
+_Q_NUMBER = re.compile(r"\bhow\s+(?:many|old)\b|\bwhat\s+(?:number|percentage|share|amount|age)\b")
+# money: "how much" with a paying word anywhere ("How much is the toll for trucks?"), or "what" with a
+# narrower set ("What will a driver pay ...?"; "What happened to the ferry that was sold?" is not money).
+# Separate searches rather than one "how much.*cost" pattern, which would rescan the question from every start
+# not "charge": "How much charge does the battery hold?" is as common as a price in reviews
+_Q_MONEY_WORDS = re.compile(r"\b(?:cost|costs|costed|pay|paid|paying|price|priced|spend|spent|sold|sell|"
+                            r"worth|toll|fee|fare)\b")
+_Q_WHAT_MONEY_WORDS = re.compile(r"\b(?:cost|pay|paid|price|fee|fare|toll)\b")
+_Q_HOW_MUCH = re.compile(r"\bhow\s+much\b|\bhow\s+expensive\b")
+_Q_WHAT = re.compile(r"\bwhat\b")
+_Q_MASS = re.compile(r"\bhow\s+heavy\b|\bweigh(?:s|ed|t)?\b")
+_Q_LENGTH = re.compile(r"\bhow\s+(?:far|tall|high|deep|wide)\b|\bwhat\s+(?:distance|height|depth|width)\b")
+_Q_SPEED = re.compile(r"\bhow\s+fast\b|\bwhat\s+(?:[\w-]+\s+)?speed\b")
+_Q_NUMBERISH = re.compile(r"\bhow\s+(?:much|big|large)\b")
+_Q_DATE = re.compile(r"\b(?:what|which)\s+(?:exact\s+)?(?:date|day)\b|\bon\s+what\s+day\b")
+_Q_CLOCK = re.compile(r"\bwhat\s+time\b(?!\s+(?:period|frame|span|of\s+(?:the\s+)?year))")
+_Q_TIME = re.compile(r"^\s*when\b|\b(?:what|which)\s+(?:year|month|decade)\b")
+
+_RULES: tuple[tuple[re.Pattern, re.Pattern], ...] = (
+    (_Q_MASS, MASS), (_Q_LENGTH, LENGTH), (_Q_SPEED, SPEED), (_Q_NUMBERISH, NUMBER), (_Q_DATE, DATE),
+    (re.compile(r"\bhow\s+long\b"), HOW_LONG), (_Q_CLOCK, CLOCK), (_Q_TIME, TIME),
+)
+
+
+def answer_type(question: str) -> re.Pattern | None:
+    """The pattern an answering sentence must match for this kind of question, or None for any sentence."""
+    q = question.lower()
+    if _Q_NUMBER.search(q):  # "What share of the cost did Ottawa pay?" wants a number, not money
+        return NUMBER
+    if not _Q_MASS.search(q) and ((_Q_HOW_MUCH.search(q) and _Q_MONEY_WORDS.search(q))
+                                  or (_Q_WHAT.search(q) and _Q_WHAT_MONEY_WORDS.search(q))):
+        return MONEY
+    for asks, wants in _RULES:
+        if asks.search(q):
+            return wants
+    return None
