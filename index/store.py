@@ -119,6 +119,7 @@ class IndexStore:
         self._checked = 0.0
         self._swept = 0.0
         self._lock = threading.RLock()
+        self.lost_races = 0  # commits this process had to retry because another writer committed first
 
     # ------------------------------------------------------------------ paths
     @property
@@ -359,6 +360,7 @@ class IndexStore:
             if new is not None:
                 break
             tries += 1
+            self.lost_races += 1
             if time.monotonic() > deadline:
                 raise StoreBusyError(
                     f"other writers committed to {self.shared.where} {tries} times while this write tried to: "
