@@ -68,7 +68,7 @@ class SharedState:
 
     @property
     def where(self) -> str:
-        return f"{self.chroma_url} (collection {self.name})" if self.chroma_url else str(self.local_path)
+        return f"{self.chroma_url} (collection {self.name})" if self.chroma_url else str(self.local_path.parent)
 
     def local_missing(self) -> bool:
         """Embedded mode with no Chroma folder yet: nothing to open (and nothing should be created by asking)."""
@@ -115,7 +115,7 @@ class SharedState:
             hint = "check the data directory is readable and writable and not full, then retry; the existing " \
                    "index is unchanged"
         return StoreUnavailableError(f"the Chroma store at {self.where} is unavailable "
-                                     f"({type(e).__name__}: {str(e)[:200]}); {hint}")
+                                     f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); {hint}")
 
     def max_batch(self) -> int:
         with self.call():
