@@ -28,7 +28,8 @@ from core.errors import IndexCorruptError, RagError, StoreUnavailableError
 from index.manifest import DocEntry, entry_from_dict, entry_to_dict
 
 LAYOUT = 2  # 1: manifest.json + docs/*.txt in the data dir; 2: everything in Chroma (this module)
-KEEP_COMMITS = 50  # old commit records kept, so a reader a few generations behind still finds its own
+KEEP_COMMITS = 12  # old commit records kept (each holds the whole document map): a reader further behind
+# than this finds the newest generation through the head hint instead
 _PROBE = 16  # commit ids asked for in one call when looking for the newest generation
 _UNIT = [[1.0]]  # docs/meta records carry no meaningful vector; Chroma still wants one
 
@@ -65,6 +66,7 @@ class SharedState:
         self.name = name
         self._client = None
         self._cols: dict | None = None
+        self._batch: int | None = None
 
     @property
     def where(self) -> str:
@@ -118,8 +120,10 @@ class SharedState:
                                      f"({type(e).__name__}: {' '.join(str(e).split())[:200]}); {hint}")
 
     def max_batch(self) -> int:
-        with self.call():
-            return max(1, min(2000, self._client.get_max_batch_size()))
+        if self._batch is None:
+            with self.call():
+                self._batch = max(1, min(2000, self._client.get_max_batch_size()))
+        return self._batch
 
     def drop(self) -> None:
         """Delete all three collections (a rebuild)."""
@@ -178,11 +182,16 @@ class SharedState:
                 cols["meta"].delete(ids=old)
 
     # ------------------------------------------------------------------ document records
-    def put_doc(self, rid: str, entry: DocEntry, text: str) -> None:
-        meta = {"doc_id": entry.doc_id, "entry": json.dumps(entry_to_dict(entry), ensure_ascii=False),
-                "written_at": time.time()}
+    def put_docs(self, records: list[tuple[str, DocEntry, str]]) -> None:
+        """Upsert (record id, entry, cleaned text) records, in batches."""
+        now = time.time()
         with self.call() as cols:
-            cols["docs"].upsert(ids=[rid], embeddings=_UNIT, documents=[text], metadatas=[meta])
+            for b in range(0, len(records), 200):
+                part = records[b:b + 200]
+                cols["docs"].upsert(
+                    ids=[r for r, _, _ in part], embeddings=_UNIT * len(part), documents=[t for _, _, t in part],
+                    metadatas=[{"doc_id": e.doc_id, "entry": json.dumps(entry_to_dict(e), ensure_ascii=False),
+                                "written_at": now} for _, e, _ in part])
 
     def get_docs(self, rids: list[str], *, text: bool) -> dict[str, tuple[DocEntry, str | None]]:
         """Records by id (absent ids are left out); the text only when asked for."""

@@ -309,6 +309,7 @@ class IndexStore:
         with self._lock:
             self._snapshot()
             put: dict[str, str] = {}
+            records = []
             for doc, chunks, vecs in items:
                 if len(chunks) != len(vecs):
                     raise ValueError("one embedding per chunk is required")
@@ -316,11 +317,13 @@ class IndexStore:
                                  [(c.start, c.end) for c in chunks],
                                  {k: v for k, v in doc.meta.items() if k != "kind"}, flag_spans(doc.text))
                 rid = record_id(entry, _sha(doc.text))
-                self.shared.put_doc(rid, entry, doc.text)
+                records.append((rid, entry, doc.text))
                 self._cache[rid] = (entry, doc.text)
-                self._upsert(entry, chunks, vecs)
                 put[doc.doc_id] = rid
-            self._commit(lambda records: {**records, **put})
+            self.shared.put_docs(records)  # before the chunks: a record with no chunks yet is never committed
+            for (_, entry, _), (_, chunks, vecs) in zip(records, items, strict=True):
+                self._upsert(entry, chunks, vecs)
+            self._commit(lambda current: {**current, **put})
 
     def _upsert(self, entry: DocEntry, chunks: list[Chunk], vecs: np.ndarray) -> None:
         batch = self.shared.max_batch()
@@ -395,7 +398,7 @@ class IndexStore:
                     f"cannot migrate the index in {self.index_dir}: document text {e.text_file} is missing "
                     f"({err.strerror}); rebuild it with `python -m index build --rebuild`") from err
             rid = record_id(e, _sha(text))
-            self.shared.put_doc(rid, e, text)
+            self.shared.put_docs([(rid, e, text)])
             records[doc_id] = rid
         head = self.shared.claim(None, records, m.config, new_token()) or self.shared.head()
         assert head is not None
