@@ -14,6 +14,7 @@ owns generation G+1; a writer that reads another token lost the race, re-reads t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -108,6 +109,18 @@ class SharedState:
         except Exception as e:
             self._client = self._cols = None
             raise self.unavailable(e) from e
+
+    def reload(self) -> None:
+        """Another process committed. An embedded Chroma keeps its vector index in this process's memory and
+        does not see another process's writes, so open a fresh one for this path (a server needs nothing)."""
+        if self.chroma_url or self._client is None:
+            return
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        # private API (chromadb 1.5.9): the cached system for this path; others still holding it keep working
+        with contextlib.suppress(AttributeError, TypeError):
+            SharedSystemClient._identifier_to_system.pop(self._client._identifier, None)
+        self._client = self._cols = None
 
     def unavailable(self, e: Exception) -> RagError:
         if self.chroma_url:

@@ -178,6 +178,7 @@ class IndexStore:
                 if time.monotonic() - self._checked >= self.refresh_s:
                     self._checked = time.monotonic()
                     if self.shared.changed_since(snap.manifest.generation):
+                        self.shared.reload()
                         head = self.shared.head(at_least=snap.manifest.generation)
                         if head is None:
                             self._snap = None

@@ -5,13 +5,16 @@ Each instance has its own empty data directory; all state they share goes throug
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from core.errors import StoreBusyError, StoreUnavailableError
-from core.settings import load_settings
+from core.settings import PROJECT_ROOT, load_settings
 from index.embedding import SentenceTransformerEmbedder
 from index.manifest import DocEntry, entry_from_dict, entry_to_dict
 from index.pipeline import Indexer
@@ -66,6 +69,24 @@ def test_a_write_on_one_replica_is_read_by_another(tmp_path, server, real_embedd
     assert "quokka.txt" not in {d.doc_id for d in a.documents()}
     assert a.store.bm25_search("Rottnest quokkas", 3) == []
     assert a.verify() == [] and b.verify() == []
+
+
+def test_embedded_cli_write_is_seen_by_a_running_process(tmp_path, real_embedder):
+    """Embedded mode: `python -m index add` while this process serves; dense and keyword search both see it."""
+    data = tmp_path / "data"
+    ix = Indexer.from_settings(load_settings({"data_dir": data}, env={}), embedder=real_embedder)
+    ix.build_bundled()
+    ix.store.refresh_s = 0.0
+    vec = real_embedder.embed(["Where do quokkas live?"])[0]
+    assert ix.store.dense_search(vec, 1)[0][0].doc_id != "quokka.txt"
+    p = _doc(tmp_path / "in", "quokka.txt", "Quokkas\n\nQuokkas live on Rottnest Island and eat leaves.")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "index", "--data-dir", str(data), "add", str(p)], cwd=PROJECT_ROOT,
+                          env={k: v for k, v in env.items() if not k.startswith("RAG_")}, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert ix.store.dense_search(vec, 1)[0][0].doc_id == "quokka.txt"
+    assert ix.store.bm25_search("Rottnest quokkas", 1)[0][0].doc_id == "quokka.txt"
 
 
 def test_concurrent_writers_all_land(tmp_path, server, real_embedder):
