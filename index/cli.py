@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _build(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> int:
     if args.cmd == "build" and args.if_missing and indexer.store.exists():
-        print(f"index exists in {settings.index_dir} ({len(indexer.documents())} documents)")
+        print(f"index exists in {indexer.store.shared.where} ({len(indexer.documents())} documents)")
         return 0
     if args.cmd == "build" and args.rebuild:
         indexer.store.destroy()
@@ -84,7 +84,7 @@ def _build(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> in
 def _list(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> int:
     docs = indexer.documents()
     if not docs:
-        print(f"no index in {settings.index_dir}: build it with `python -m index build`")
+        print(f"no index in {indexer.store.shared.where}: build it with `python -m index build`")
         return 0
     cfg = indexer.store.manifest.config
     print(f"model: {cfg.get('embed_model')} (dim {cfg.get('dimension')}), embedder: "
@@ -106,7 +106,8 @@ def _remove(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> i
 
 def _verify(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> int:
     if not indexer.store.exists():
-        print(f"error: no index in {settings.index_dir}", file=sys.stderr)
+        print(f"error: no index in {indexer.store.shared.where}: build it with `python -m index build`",
+              file=sys.stderr)
         return 2
     problems = indexer.verify()
     for pr in problems:

@@ -1,14 +1,16 @@
 """The manifest: what built the index, which documents it holds, and their chunk spans.
 
-It is the source of truth. It is replaced atomically (temp file, fsync, rename), so after any crash it is
-either the old or the new version, never half-written.
+Since layout 2 the truth lives in Chroma (index.shared: one commit record per generation); a `Manifest` is
+the in-memory snapshot of one generation. The JSON file form (manifest.json) is the layout-1 format, read
+only to migrate an old index into the store.
+DocEntry is serialised generically (every dataclass field), so a field added later travels unchanged.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
@@ -49,6 +51,24 @@ class DocEntry:
         return f"{_safe(self.doc_id)}--{self.content_hash[:16]}.txt"
 
 
+def entry_to_dict(e: DocEntry) -> dict:
+    """Every field of the entry (generic: a field added to DocEntry is carried without listing it here)."""
+    return {f.name: getattr(e, f.name) for f in fields(e)}
+
+
+def entry_from_dict(raw: dict) -> DocEntry:
+    """The inverse of entry_to_dict; list-of-pairs fields become tuples again, unknown keys are kept out."""
+    kw = {}
+    for f in fields(DocEntry):
+        if f.name not in raw:
+            continue
+        v = raw[f.name]
+        if str(f.type).startswith("list[tuple") and isinstance(v, list):
+            v = [tuple(x) for x in v]
+        kw[f.name] = v
+    return DocEntry(**kw)
+
+
 def _safe(doc_id: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in doc_id)[:120]
 
@@ -65,11 +85,8 @@ class Manifest:
                 "schema_version": SCHEMA_VERSION,
                 "config": self.config,
                 "generation": self.generation,
-                "documents": {
-                    k: {"title": d.title, "source": d.source, "content_hash": d.content_hash, "kind": d.kind,
-                        "spans": d.spans, "meta": d.meta, "quarantined": d.quarantined}
-                    for k, d in self.documents.items()
-                },
+                "documents": {k: {f: v for f, v in entry_to_dict(d).items() if f != "doc_id"}
+                              for k, d in self.documents.items()},
             },
             ensure_ascii=False,
         )
@@ -78,12 +95,8 @@ class Manifest:
     def load(cls, path: Path) -> Manifest:
         try:
             raw = json.loads(path.read_text("utf-8"))
-            docs = {
-                k: DocEntry(doc_id=k, title=v["title"], source=v["source"], content_hash=v["content_hash"],
-                            kind=v.get("kind", ""), spans=[tuple(s) for s in v["spans"]], meta=v.get("meta") or {},
-                            quarantined=[tuple(s) for s in v.get("quarantined", [])])
-                for k, v in raw["documents"].items()
-            }
+            docs = {k: entry_from_dict({"kind": "", **v, "meta": v.get("meta") or {}, "doc_id": k})
+                    for k, v in raw["documents"].items()}
             return cls(config=raw["config"], generation=int(raw["generation"]), documents=docs)
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise IndexCorruptError(

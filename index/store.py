@@ -1,42 +1,48 @@
-"""Write/read stage: a Chroma collection (embedded or server), a bm25s index and the manifest, kept consistent.
+"""Write/read stage: the index lives in Chroma (embedded PersistentClient or a server), one code path for both.
 
-Commit protocol for a write, so a crash at any point leaves the previous index usable:
-  1. cleaned document texts are written under new content-addressed names;
-  2. new chunks are upserted to Chroma under new content-addressed ids (invisible: not in the manifest yet);
-  3. the manifest is replaced atomically  <- the commit point;
-  4. old chunk ids and texts are deleted, and BM25 is rebuilt for the new generation.
-On open, anything left over from an interrupted write (orphan ids, stale BM25, unreferenced texts) is repaired.
+The store is the truth (layout in index.shared): a chunks collection, a documents collection (one immutable
+record per document version: the cleaned text and every DocEntry field) and a commit log, one record per
+generation mapping doc_id -> document record. Nothing in the data directory is needed to read the index; the
+local bm25s files are a per-process cache, rebuilt from the documents whenever the generation differs.
+
+Commit protocol for a write (add, replace or remove), so a crash at any step leaves the previous state readable:
+  1. document records and chunks are upserted under content-addressed ids (invisible: no commit names them);
+  2. the writer reads the newest generation G, applies its change to G's document map and adds the record
+     `gen-(G+1)`; Chroma keeps the first record under an id, so reading back its own token means it won
+     <- the commit point (compare-and-set). A writer that lost re-reads the head, re-applies its change on
+     top of the winner's and retries (bounded; then StoreBusyError, a retryable error), so two concurrent
+     writers both land and neither overwrites the other;
+  3. after the commit: the head hint moves forward, chunks and records the new generation no longer names
+     are deleted, commits far behind are forgotten.
+Readers check at most once per `refresh_s` (1 s) on the query path whether a newer generation exists (one
+Chroma call) and then load it (new document records only) and rebuild BM25. Records left by a writer that
+died before its commit are invisible; `repair` deletes those older than `grace_s` (younger ones may belong
+to a write still in flight in another process). An index of layout 1 (manifest.json + docs/) is migrated into
+the store on open. A failed Chroma call drops the connection, raises StoreUnavailableError, and the next
+call reconnects (a restarted server is picked up without restarting the app).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
-import os
+import random
 import shutil
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlparse
 
 import numpy as np
 
-from core.errors import (
-    IndexCorruptError,
-    IndexMismatchError,
-    IndexMissingError,
-    RagError,
-    StorageError,
-    StoreUnavailableError,
-)
+from core.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, StoreBusyError
 from core.types import Chunk, Document
 from index.keyword import KeywordIndex
 from index.manifest import LEGACY_CONFIG, SCHEMA_VERSION, DocEntry, Manifest, same_config_value
 from index.quarantine import flag_spans, spans_in
+from index.shared import Head, SharedState, new_token, record_id
 
 
 class DenseSearch(Protocol):
@@ -77,33 +83,48 @@ def _spans_meta(flagged: list[tuple[int, int]], c: Chunk) -> str:
     return ";".join(f"{s}-{e}" for s, e in spans_in(flagged, c.start, c.end))
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class _Snap:
+    """One generation as this process sees it; replaced whole, so a query reads one consistent generation."""
+
+    manifest: Manifest
+    records: dict[str, str]  # doc_id -> document record id
+    texts: dict[str, str]  # doc_id -> cleaned text
+    chunks: dict[str, tuple[str, int]]  # chunk_id -> (doc_id, ordinal)
+    keyword: KeywordIndex
+    missing: tuple[str, ...] = ()  # documents whose record could not be read (reported by verify)
+
+    def ordered_ids(self) -> list[str]:
+        return [cid for e in self.manifest.documents.values() for cid in e.chunk_ids()]
 
 
 class IndexStore:
-    """The index on disk. The manifest is the truth: chunk ids it does not list are invisible to search."""
+    """The index. A commit record in Chroma is the truth: chunk ids it does not name are invisible to search."""
 
-    def __init__(self, index_dir: Path, *, chroma_url: str = "", collection: str = "chunks") -> None:
+    def __init__(self, index_dir: Path, *, chroma_url: str = "", collection: str = "chunks",
+                 refresh_s: float = 1.0, grace_s: float = 600.0, commit_timeout_s: float = 30.0) -> None:
         self.index_dir = Path(index_dir)
         self.chroma_url = chroma_url
         self.collection_name = collection
-        self._client = None
-        self._collection = None
-        self._manifest: Manifest | None = None
-        self._keyword: KeywordIndex | None = None
-        self._chunks: dict[str, tuple[str, int]] = {}  # chunk_id -> (doc_id, ordinal)
-        self._texts: dict[str, str] = {}  # text file name (content-addressed) -> cleaned text, loaded on demand
+        self.shared = SharedState(self.index_dir / "chroma", chroma_url, collection)
+        self.refresh_s = refresh_s  # how often the query path asks whether another process committed
+        self.grace_s = grace_s  # uncommitted records younger than this may be another writer's, in flight
+        self.commit_timeout_s = commit_timeout_s
+        self._snap: _Snap | None = None
+        self._cache: dict[str, tuple[DocEntry, str | None]] = {}  # record id -> (entry, text); records are immutable
+        self._checked = 0.0
+        self._swept = 0.0
         self._lock = threading.RLock()
+        self.lost_races = 0  # commits this process had to retry because another writer committed first
 
     # ------------------------------------------------------------------ paths
     @property
     def manifest_path(self) -> Path:
+        """The layout-1 manifest: only read to migrate an old index into the store."""
         return self.index_dir / "manifest.json"
 
     @property
@@ -115,316 +136,334 @@ class IndexStore:
         return self.index_dir / "bm25"
 
     def exists(self) -> bool:
-        return self.manifest_path.is_file()
+        if self._snap is not None or self.manifest_path.is_file():
+            return True
+        if self.shared.local_missing():
+            return False
+        return self.shared.head() is not None
 
-    # ------------------------------------------------------------------ chroma
-    def _chroma(self):
-        if self._collection is not None:
-            return self._collection
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
+    def _chroma_call(self):
+        """The chunks collection for one call (reconnects after a failure)."""
+        return _ChunksCall(self.shared)
 
-        cs = ChromaSettings(anonymized_telemetry=False)
-        try:
-            if self.chroma_url:
-                u = urlparse(self.chroma_url)
-                self._client = chromadb.HttpClient(host=u.hostname or "127.0.0.1", port=u.port or 8000,
-                                                   ssl=u.scheme == "https", settings=cs)
-            else:
-                self._client = chromadb.PersistentClient(path=str(self.index_dir / "chroma"), settings=cs)
-            # embeddings are always passed in: no embedding function (Chroma's default would try to download one)
-            self._collection = self._client.get_or_create_collection(
-                self.collection_name, embedding_function=None, configuration={"hnsw": {"space": "cosine"}}
-            )
-        except Exception as e:
-            self._client = self._collection = None
-            raise self._unavailable(e) from e
-        return self._collection
-
-    def _unavailable(self, e: Exception) -> RagError:
-        if isinstance(e, RagError):
-            return e
-        where = self.chroma_url or str(self.index_dir / "chroma")
-        hint = "start it with `chroma run --path DIR --host 127.0.0.1 --port N`" if self.chroma_url else \
-            "check the data directory is readable and writable"
-        return StoreUnavailableError(f"the Chroma store at {where} is unavailable ({type(e).__name__}: {e}); {hint}")
-
-    @contextmanager
-    def _chroma_call(self) -> Iterator:
-        """Run a Chroma call; on failure drop the handle so the next call reconnects (server restarted)."""
-        col = self._chroma()
-        try:
-            yield col
-        except Exception as e:
-            self._client = self._collection = None
-            raise self._unavailable(e) from e
-
-    # ------------------------------------------------------------------ open / manifest
+    # ------------------------------------------------------------------ open / refresh
     def open(self, expect: dict | None = None) -> None:
-        """Load the manifest (and BM25). Raise when missing, or when built with other settings than `expect`."""
+        """Load the newest generation (and BM25). Raise when missing, or when built with other settings."""
         with self._lock:
-            if not self.exists():
+            head = self._load_head()
+            if head is None:
                 raise IndexMissingError(
-                    f"no index in {self.index_dir}: build it with `python -m index build` (bundled documents) "
+                    f"no index in {self.shared.where}: build it with `python -m index build` (bundled documents) "
                     "or `python -m index add PATH`"
                 )
-            m = Manifest.load(self.manifest_path)
             if expect is not None:
-                check_compatible(m.config, expect, self.index_dir)
-            self._set_manifest(m)
-            kw = KeywordIndex.load(self.bm25_dir)
-            if kw is None or kw.generation != m.generation or kw.ids != self._ordered_ids():
-                kw = self._build_keyword(m)
-                # a read-only data dir keeps the rebuilt index in memory only
-                with contextlib.suppress(OSError):
-                    kw.save(self.bm25_dir)
-            self._keyword = kw
+                check_compatible(head.config, expect, self.shared.where)
+            self._install(head)
+
+    def _load_head(self) -> Head | None:
+        head = None if self.shared.local_missing() else self.shared.head()
+        if head is None and self.manifest_path.is_file():
+            head = self._migrate()
+        return head
+
+    def _snapshot(self) -> _Snap:
+        """The current generation, re-checked against the store at most once per refresh_s."""
+        snap = self._snap
+        if snap is None:
+            self.open()
+            assert self._snap is not None
+            return self._snap
+        if time.monotonic() - self._checked >= self.refresh_s:
+            with self._lock:
+                if time.monotonic() - self._checked >= self.refresh_s:
+                    self._checked = time.monotonic()
+                    if self.shared.changed_since(snap.manifest.generation):
+                        self.shared.reload()
+                        head = self.shared.head(at_least=snap.manifest.generation)
+                        if head is None:
+                            self._snap = None
+                            self.open()
+                        else:
+                            self._install(head)
+        assert self._snap is not None
+        return self._snap
 
     @property
     def manifest(self) -> Manifest:
-        if self._manifest is None:
-            self.open()
-        assert self._manifest is not None
-        return self._manifest
+        return self._snapshot().manifest
 
-    def _set_manifest(self, m: Manifest) -> None:
-        self._manifest = m
-        self._chunks = {e.chunk_id(i): (d, i) for d, e in m.documents.items() for i in range(len(e.spans))}
-        live = {e.text_file for e in m.documents.values()}
-        self._texts = {k: v for k, v in self._texts.items() if k in live}
+    def _entries(self, records: dict[str, str], *, text: bool) -> dict[str, tuple[DocEntry, str | None]]:
+        """Document records by id, from the cache or one batched fetch; missing ones are left out."""
+        want = [r for r in records.values() if r not in self._cache or (text and self._cache[r][1] is None)]
+        if want:
+            self._cache.update(self.shared.get_docs(want, text=text))
+        return {r: self._cache[r] for r in records.values() if r in self._cache}
 
-    def _ordered_ids(self) -> list[str]:
-        return [cid for e in self.manifest.documents.values() for cid in e.chunk_ids()]
-
-    def _build_keyword(self, m: Manifest) -> KeywordIndex:
-        ids, texts = [], []
-        for doc_id, e in m.documents.items():
-            text = self._doc_text(doc_id, e)
-            for i, (s, t) in enumerate(e.spans):
-                ids.append(e.chunk_id(i))
-                texts.append(text[s:t])
-        return KeywordIndex.build(ids, texts, m.generation)
-
-    def _doc_text(self, doc_id: str, entry: DocEntry | None = None) -> str:
-        entry = entry or self.manifest.documents[doc_id]
-        if entry.text_file in self._texts:
-            return self._texts[entry.text_file]
-        path = self.docs_dir / entry.text_file
-        try:
-            text = path.read_text("utf-8")
-        except OSError as e:
-            raise IndexCorruptError(f"document text {path} is missing: run `python -m index verify`, "
-                                    "then re-add the document") from e
-        self._texts[entry.text_file] = text
-        return text
+    def _install(self, head: Head) -> None:
+        """Make `head` the generation this process reads; BM25 comes from the local cache when it matches."""
+        got = self._entries(head.records, text=True)
+        docs = {d: got[r][0] for d, r in head.records.items() if r in got}
+        texts = {d: got[r][1] or "" for d, r in head.records.items() if r in got}
+        missing = tuple(sorted(d for d, r in head.records.items() if r not in got))
+        m = Manifest(config=head.config, generation=head.generation, documents=docs)
+        chunks = {e.chunk_id(i): (d, i) for d, e in docs.items() for i in range(len(e.spans))}
+        ids = [cid for e in docs.values() for cid in e.chunk_ids()]
+        kw = self._snap.keyword if self._snap is not None else KeywordIndex.load(self.bm25_dir)
+        if kw is None or kw.ids != ids:
+            kw = KeywordIndex.build(ids, [texts[d][s:t] for d, e in docs.items() for s, t in e.spans],
+                                    head.generation)
+            with contextlib.suppress(OSError):  # a cache: a read-only data dir keeps it in memory only
+                self.index_dir.mkdir(parents=True, exist_ok=True)
+                kw.save(self.bm25_dir)
+        kw.generation = head.generation
+        live = set(head.records.values())
+        self._cache = {r: v for r, v in self._cache.items() if r in live}
+        self._snap = _Snap(m, dict(head.records), texts, chunks, kw, missing)
+        self._checked = time.monotonic()
 
     # ------------------------------------------------------------------ reading
-    def get_chunk(self, chunk_id: str) -> Chunk:
-        doc_id, i = self._chunks[chunk_id]
-        e = self.manifest.documents[doc_id]
+    def get_chunk(self, chunk_id: str, snap: _Snap | None = None) -> Chunk:
+        snap = snap or self._snapshot()
+        doc_id, i = snap.chunks[chunk_id]
+        e = snap.manifest.documents[doc_id]
         s, t = e.spans[i]
         return Chunk(chunk_id=chunk_id, doc_id=doc_id, title=e.title, ordinal=i, start=s, end=t,
-                     text=self._doc_text(doc_id, e)[s:t])
+                     text=snap.texts[doc_id][s:t])
 
     def has_chunk(self, chunk_id: str) -> bool:
-        return chunk_id in self._chunks
+        return chunk_id in self._snapshot().chunks
 
     def chunks_of(self, doc_id: str) -> list[Chunk]:
-        e = self.manifest.documents[doc_id]
-        return [self.get_chunk(e.chunk_id(i)) for i in range(len(e.spans))]
+        snap = self._snapshot()
+        e = snap.manifest.documents[doc_id]
+        return [self.get_chunk(e.chunk_id(i), snap) for i in range(len(e.spans))]
 
     def document(self, doc_id: str) -> Document:
-        e = self.manifest.documents.get(doc_id)
+        snap = self._snapshot()
+        e = snap.manifest.documents.get(doc_id)
         if e is None:
             raise KeyError(doc_id)
-        return Document(doc_id=doc_id, title=e.title, source=e.source, text=self._doc_text(doc_id, e),
+        return Document(doc_id=doc_id, title=e.title, source=e.source, text=snap.texts[doc_id],
                         content_hash=e.content_hash,
                         meta={**e.meta, "kind": e.kind, "quarantined": len(e.quarantined)})
 
     def documents(self) -> list[DocInfo]:
         return [DocInfo(d, e.title, e.source, e.content_hash, e.kind, len(e.spans), dict(e.meta), len(e.quarantined))
-                for d, e in self.manifest.documents.items()]
+                for d, e in self._snapshot().manifest.documents.items()]
 
     def count(self) -> int:
-        return len(self._chunks)
+        return len(self._snapshot().chunks)
 
     def dense_search(self, query_vec: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
         """Top-n chunks by cosine similarity (higher is better)."""
-        total = self.count()
+        snap = self._snapshot()
+        total = len(snap.chunks)
         if total == 0 or n <= 0:
             return []
         q = np.asarray(query_vec, dtype=np.float32).reshape(1, -1)
-        # ask for a few extra in case orphans from an interrupted write are still in Chroma
-        with self._chroma_call() as col:
-            res = col.query(query_embeddings=q, n_results=min(n + 8, total + 8), include=["distances"])
-        out = []
-        for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True):
-            if cid in self._chunks:
-                out.append((self.get_chunk(cid), 1.0 - float(dist)))
+        # ask for a few extra: uncommitted chunks of a write in flight (or interrupted) may be nearer
+        with self.shared.call() as cols:
+            res = cols["chunks"].query(query_embeddings=q, n_results=min(n + 8, total + 8), include=["distances"])
+        out = [(self.get_chunk(cid, snap), 1.0 - float(dist))
+               for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True) if cid in snap.chunks]
         return out[:n]
 
     def bm25_search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
         """Top-n chunks by BM25 score (higher is better); empty when no query term is in the corpus."""
-        if self._keyword is None:
-            self.open()
-        assert self._keyword is not None
-        return [(self.get_chunk(cid), s) for cid, s in self._keyword.search(query, n) if cid in self._chunks]
+        snap = self._snapshot()
+        return [(self.get_chunk(cid, snap), s) for cid, s in snap.keyword.search(query, n) if cid in snap.chunks]
 
     # ------------------------------------------------------------------ writing
-    @contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        """One writer at a time across processes; the OS drops the lock if the writer is killed."""
-        try:
-            self.index_dir.mkdir(parents=True, exist_ok=True)
-            with self._lock, open(self.index_dir / ".lock", "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-        except OSError as e:
-            # the commit protocol guarantees the previous index is intact: say so, and how to fix
-            raise StorageError(
-                f"cannot write the index in {self.index_dir} ({e.strerror or e}): the data directory is "
-                "read-only or full. Free disk space or make it writable (or point RAG_DATA_DIR elsewhere), "
-                "then retry; the existing index is unchanged"
-            ) from e
-
     def destroy(self) -> None:
-        """Delete the whole index (the server-side collection too), for a rebuild."""
-        with self._write_lock():
-            if self.chroma_url or (self.index_dir / "chroma").exists():
-                col = self._chroma()
-                try:
-                    self._client.delete_collection(col.name)
-                except Exception as e:
-                    raise self._unavailable(e) from e
-            self._client = self._collection = None
-            # not the chroma folder: its collection is gone, and deleting the files under Chroma's cached
-            # client for this path made the rebuild fail with "attempt to write a readonly database"
+        """Delete the whole index (the server-side collections too), for a rebuild."""
+        with self._lock:
+            if self.chroma_url or self.shared.local_path.exists():
+                self.shared.drop()
+            # not the chroma folder: deleting the files under Chroma's cached client for this path made the
+            # rebuild fail with "attempt to write a readonly database"
             for name in ("manifest.json", "docs", "bm25"):
                 p = self.index_dir / name
                 if p.is_dir():
                     shutil.rmtree(p)
                 else:
                     p.unlink(missing_ok=True)
-            self._manifest, self._keyword, self._chunks, self._texts = None, None, {}, {}
+            self._snap, self._cache = None, {}
 
     def initialize(self, config: dict) -> None:
-        """Create an empty index recording what builds it (no-op when one exists)."""
-        with self._write_lock():
-            if not self.exists():
-                self.docs_dir.mkdir(parents=True, exist_ok=True)
-                Manifest(config={**config, "schema_version": SCHEMA_VERSION}).save(self.manifest_path)
-            self.open(expect=config)
-            self.repair()
+        """Create an empty index recording what builds it (no-op when one exists); refuses another config."""
+        with self._lock:
+            head = self._load_head()
+            if head is None:
+                cfg = {**config, "schema_version": SCHEMA_VERSION}
+                head = self.shared.claim(None, {}, cfg, new_token()) or self.shared.head()
+                assert head is not None
+            check_compatible(head.config, config, self.shared.where)
+            self._install(head)
+            if time.monotonic() - self._swept > 60:
+                self.repair()
 
     def write(self, items: list[tuple[Document, list[Chunk], np.ndarray]], kinds: dict[str, str] | None = None) -> None:
         """Add or replace documents (with their chunks and embeddings) in one commit."""
         if not items:
             return
         kinds = kinds or {}
-        with self._write_lock():
-            m = Manifest.load(self.manifest_path)
-            self._set_manifest(m)
-            new_docs = dict(m.documents)
-            self.docs_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock:
+            self._snapshot()
+            put: dict[str, str] = {}
+            records = []
             for doc, chunks, vecs in items:
                 if len(chunks) != len(vecs):
                     raise ValueError("one embedding per chunk is required")
                 entry = DocEntry(doc.doc_id, doc.title, doc.source, doc.content_hash, kinds.get(doc.doc_id, ""),
                                  [(c.start, c.end) for c in chunks],
                                  {k: v for k, v in doc.meta.items() if k != "kind"}, flag_spans(doc.text))
-                _atomic_write_text(self.docs_dir / entry.text_file, doc.text)
+                rid = record_id(entry, _sha(doc.text))
+                records.append((rid, entry, doc.text))
+                self._cache[rid] = (entry, doc.text)
+                put[doc.doc_id] = rid
+            self.shared.put_docs(records)  # before the chunks: a record with no chunks yet is never committed
+            for (_, entry, _), (_, chunks, vecs) in zip(records, items, strict=True):
                 self._upsert(entry, chunks, vecs)
-                new_docs[doc.doc_id] = entry
-            self._commit(m, new_docs)
+            self._commit(lambda current: {**current, **put})
 
     def _upsert(self, entry: DocEntry, chunks: list[Chunk], vecs: np.ndarray) -> None:
-        with self._chroma_call() as col:
-            batch = max(1, min(2000, self._client.get_max_batch_size()))
+        batch = self.shared.max_batch()
+        now = time.time()
+        with self.shared.call() as cols:
             for b in range(0, len(chunks), batch):
                 part = chunks[b:b + batch]
-                col.upsert(
+                cols["chunks"].upsert(
                     ids=[entry.chunk_id(c.ordinal) for c in part],
                     embeddings=np.asarray(vecs[b:b + batch], dtype=np.float32),
                     documents=[c.text for c in part],
                     metadatas=[{"doc_id": c.doc_id, "title": c.title, "ordinal": c.ordinal, "start": c.start,
-                                "end": c.end, "content_hash": entry.content_hash,
+                                "end": c.end, "content_hash": entry.content_hash, "written_at": now,
                                 "quarantined": _spans_meta(entry.quarantined, c)} for c in part],
                 )
 
     def remove(self, doc_id: str) -> None:
-        with self._write_lock():
-            m = Manifest.load(self.manifest_path)
-            if doc_id not in m.documents:
+        def drop(records: dict[str, str]) -> dict[str, str]:
+            if doc_id not in records:
                 raise KeyError(doc_id)
-            new_docs = {k: v for k, v in m.documents.items() if k != doc_id}
-            self._commit(m, new_docs)
+            return {k: v for k, v in records.items() if k != doc_id}
 
-    def _commit(self, old: Manifest, new_docs: dict[str, DocEntry]) -> None:
-        new = Manifest(config=old.config, generation=old.generation + 1, documents=new_docs)
-        new.save(self.manifest_path)  # commit point
-        self._set_manifest(new)
-        self.repair()
+        with self._lock:
+            self._snapshot()
+            self._commit(drop)
 
-    def repair(self) -> list[str]:
-        """Finish an interrupted write: drop orphan chunks and texts, rebuild a stale BM25. Returns what was fixed."""
-        fixed: list[str] = []
-        m = self.manifest
-        live = set(self._chunks)
-        with self._chroma_call() as col:
-            stored = set(col.get(include=[])["ids"])
-            orphans = sorted(stored - live)
-            for b in range(0, len(orphans), 2000):
-                col.delete(ids=orphans[b:b + 2000])
-        if orphans:
-            fixed.append(f"removed {len(orphans)} orphan chunks from Chroma")
-        keep = {e.text_file for e in m.documents.values()}
-        if self.docs_dir.is_dir():
-            for f in self.docs_dir.iterdir():
-                if f.name not in keep:
-                    f.unlink(missing_ok=True)
-                    fixed.append(f"removed unreferenced text {f.name}")
-        kw = KeywordIndex.load(self.bm25_dir)
-        if kw is None or kw.generation != m.generation or kw.ids != self._ordered_ids():
-            kw = self._build_keyword(m)
-            kw.save(self.bm25_dir)
-            fixed.append(f"rebuilt BM25 for generation {m.generation}")
-        self._keyword = kw
-        return fixed
+    def _commit(self, change: Callable[[dict[str, str]], dict[str, str]]) -> None:
+        """Apply `change` to the newest generation's document map and commit it as the next (compare-and-set)."""
+        token, deadline, tries = new_token(), time.monotonic() + self.commit_timeout_s, 0
+        at = self._snap.manifest.generation if self._snap is not None else 0
+        while True:
+            parent = self.shared.head(at_least=at)
+            if parent is None:
+                raise IndexMissingError(f"the index in {self.shared.where} was deleted meanwhile: "
+                                        "rebuild it with `python -m index build`")
+            new = self.shared.claim(parent, change(dict(parent.records)), parent.config, token)
+            if new is not None:
+                break
+            tries += 1
+            self.lost_races += 1
+            if time.monotonic() > deadline:
+                raise StoreBusyError(
+                    f"other writers committed to {self.shared.where} {tries} times while this write tried to: "
+                    "nothing of it is visible; retry the same command (already-written parts are reused)")
+            at = parent.generation
+            time.sleep(random.uniform(0.005, 0.03) * min(tries, 10))  # jitter: racing writers spread out
+        self._after_commit(parent, new)
 
-    def verify(self) -> list[str]:
-        """Problems found; an empty list means Chroma, BM25 and the manifest agree."""
-        problems: list[str] = []
+    def _after_commit(self, parent: Head, new: Head) -> None:
+        """Read the new generation, then delete what it superseded (best effort: repair finishes the job)."""
+        gone = [r for r in set(parent.records.values()) - set(new.records.values())]
+        old = self._entries({r: r for r in gone}, text=False)
+        self._install(new)
+        live = set(self._snap.chunks) if self._snap else set()
+        dead = sorted({cid for e, _ in old.values() for cid in e.chunk_ids()} - live)
+        self.shared.advance_hint(new.generation)
+        if dead:
+            self.shared.delete("chunks", dead)
+        if gone:
+            self.shared.delete("docs", sorted(gone))
+
+    # ------------------------------------------------------------------ legacy layout
+    def _migrate(self) -> Head:
+        """Move a layout-1 index (manifest.json + docs/*.txt, chunks already in Chroma) into the store."""
         m = Manifest.load(self.manifest_path)
-        self._set_manifest(m)
-        live = set(self._chunks)
-        with self._chroma_call() as col:
-            stored = set(col.get(include=[])["ids"])
-        if live - stored:
-            problems.append(f"{len(live - stored)} manifest chunks are missing from Chroma")
-        if stored - live:
-            problems.append(f"{len(stored - live)} Chroma chunks are not in the manifest (orphans)")
-        kw = KeywordIndex.load(self.bm25_dir)
-        if kw is None:
-            problems.append("BM25 index is missing or unreadable")
-        elif kw.generation != m.generation or kw.ids != self._ordered_ids():
-            problems.append(f"BM25 index is stale (generation {kw.generation}, manifest {m.generation})")
+        records: dict[str, str] = {}
         for doc_id, e in m.documents.items():
             try:
                 text = (self.docs_dir / e.text_file).read_text("utf-8")
-            except OSError:
-                problems.append(f"{doc_id}: document text file is missing")
-                continue
-            if hashlib.sha256(text.encode()).hexdigest() != e.content_hash:
+            except OSError as err:
+                raise IndexCorruptError(
+                    f"cannot migrate the index in {self.index_dir}: document text {e.text_file} is missing "
+                    f"({err.strerror}); rebuild it with `python -m index build --rebuild`") from err
+            rid = record_id(e, _sha(text))
+            self.shared.put_docs([(rid, e, text)])
+            records[doc_id] = rid
+        head = self.shared.claim(None, records, m.config, new_token()) or self.shared.head()
+        assert head is not None
+        with contextlib.suppress(OSError):  # the old files stay, renamed, until the user deletes them
+            self.manifest_path.rename(self.manifest_path.with_name("manifest.json.migrated"))
+        return head
+
+    # ------------------------------------------------------------------ repair / verify
+    def repair(self) -> list[str]:
+        """Delete records no generation names that are older than grace_s (interrupted writes). Returns what was fixed."""
+        with self._lock:
+            self._swept = time.monotonic()
+            head = self.shared.head()
+            if head is None:
+                return []
+            self._install(head)
+            assert self._snap is not None
+            cutoff, fixed = time.time() - self.grace_s, []
+            for role, live in (("chunks", set(self._snap.chunks)), ("docs", set(head.records.values()))):
+                orphans = self.shared.older_than(role, sorted(self.shared.ids(role) - live), cutoff)
+                if orphans:
+                    self.shared.delete(role, orphans)
+                    fixed.append(f"removed {len(orphans)} orphan {role} records from Chroma")
+            return fixed
+
+    def verify(self) -> list[str]:
+        """Problems found; an empty list means the commit, the documents, Chroma's chunks and BM25 agree."""
+        with self._lock:
+            self._snap = None
+            snap = self._snapshot()
+        problems = [f"{d}: its document record is missing from Chroma: re-add the document" for d in snap.missing]
+        stored = self.shared.ids("chunks")
+        live = set(snap.chunks)
+        if live - stored:
+            problems.append(f"{len(live - stored)} chunks of the committed generation are missing from Chroma: "
+                            "re-add their documents")
+        old = self.shared.older_than("chunks", sorted(stored - live), time.time() - self.grace_s)
+        if old:
+            problems.append(f"{len(old)} Chroma chunks are in no generation (orphans): the next write removes them")
+        if snap.keyword.ids != snap.ordered_ids():
+            problems.append(f"BM25 index is stale (generation {snap.manifest.generation})")
+        for doc_id, e in snap.manifest.documents.items():
+            text = snap.texts[doc_id]
+            if _sha(text) != e.content_hash:
                 problems.append(f"{doc_id}: document text does not match its content hash")
             if any(not (0 <= s < t <= len(text)) for s, t in e.spans):
                 problems.append(f"{doc_id}: a chunk span lies outside the document")
         return problems
 
 
-def check_compatible(built: dict, expect: dict, where: Path) -> None:
+class _ChunksCall:
+    """`with store._chroma_call() as col:` -> the chunks collection (kept for tests and tools)."""
+
+    def __init__(self, shared: SharedState) -> None:
+        self._cm = shared.call()
+
+    def __enter__(self):
+        return self._cm.__enter__()["chunks"]
+
+    def __exit__(self, *exc) -> bool | None:
+        return self._cm.__exit__(*exc)
+
+
+def check_compatible(built: dict, expect: dict, where: Path | str) -> None:
     """Refuse an index built by another model, dimension, chunker or schema."""
     if built.get("schema_version") != SCHEMA_VERSION:
         raise IndexMismatchError(

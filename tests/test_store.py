@@ -171,21 +171,16 @@ def test_embedder_contract_real_and_fake(real_embedder):
 _CRASH_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     from index.pipeline import Indexer
+    from index.shared import SharedState
     from index.store import IndexStore
     from core.settings import load_settings
     where = sys.argv[2]
-    target = IndexStore._commit if where == "before-commit" else IndexStore.repair
     def die(*a, **k):
         os.kill(os.getpid(), signal.SIGKILL)
     if where == "before-commit":
-        IndexStore._commit = die       # chunks are in Chroma, the manifest is not yet replaced
+        IndexStore._commit = die       # records and chunks are in Chroma, no commit names them yet
     else:
-        from index.manifest import Manifest
-        real_save = Manifest.save
-        def save_then_die(self, path):
-            real_save(self, path)      # committed, but old chunks and BM25 not yet cleaned up
-            die()
-        Manifest.save = save_then_die
+        SharedState.advance_hint = die  # committed, but old chunks not yet cleaned up, the hint not moved
     ix = Indexer.from_settings(load_settings({"data_dir": sys.argv[1]}))
     ix.add([sys.argv[3]])
 """)
