@@ -36,6 +36,7 @@ from core.errors import (
 from core.types import Chunk, Document
 from index.keyword import KeywordIndex
 from index.manifest import LEGACY_CONFIG, SCHEMA_VERSION, DocEntry, Manifest, same_config_value
+from index.pages import chunk_pages, to_metadata
 from index.quarantine import flag_spans, spans_in
 
 
@@ -224,7 +225,7 @@ class IndexStore:
         e = self.manifest.documents[doc_id]
         s, t = e.spans[i]
         return Chunk(chunk_id=chunk_id, doc_id=doc_id, title=e.title, ordinal=i, start=s, end=t,
-                     text=self._doc_text(doc_id, e)[s:t])
+                     text=self._doc_text(doc_id, e)[s:t], **chunk_pages(e.meta.get("page_starts"), s, t))
 
     def has_chunk(self, chunk_id: str) -> bool:
         return chunk_id in self._chunks
@@ -351,7 +352,8 @@ class IndexStore:
                     documents=[c.text for c in part],
                     metadatas=[{"doc_id": c.doc_id, "title": c.title, "ordinal": c.ordinal, "start": c.start,
                                 "end": c.end, "content_hash": entry.content_hash,
-                                "quarantined": _spans_meta(entry.quarantined, c)} for c in part],
+                                "quarantined": _spans_meta(entry.quarantined, c),
+                                **to_metadata(c.page, c.page_breaks)} for c in part],
                 )
 
     def remove(self, doc_id: str) -> None:
