@@ -12,6 +12,7 @@ import io
 import json
 import re
 import zipfile
+from functools import cache
 from pathlib import Path
 
 import docx
@@ -116,6 +117,15 @@ def _with_part(raw: bytes, name: str, data: bytes) -> bytes:
     return _zip({**{i: src.read(i) for i in src.namelist()}, name: data})
 
 
+@cache
+def _seed_docx() -> bytes:
+    d = docx.Document()
+    _sample(d)
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
 HOSTILE = {
     "not a zip": (lambda raw: b"This is plain text pretending to be a Word file.\n" * 20,
                   "not a DOCX (not a zip archive)", "save it as .docx"),
@@ -143,6 +153,23 @@ def test_hostile_docx_is_one_clear_line(tmp_path, case):
     msg = str(e.value)
     assert problem in e.value.problem and fix in e.value.fix, msg
     assert "\n" not in msg and msg.startswith(str(f))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cut=st.integers(0, 100), flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)),
+                                               max_size=4))
+def test_truncated_and_bit_flipped_docx_fail_cleanly(tmp_path, cut, flips):
+    """Hostile bytes give a document or an IngestError, never another exception (zlib, lxml, zipfile...)."""
+    data = bytearray(_seed_docx())
+    for where, xor in flips:
+        data[int(where * len(data))] ^= xor
+    f = tmp_path / "fuzz.docx"
+    f.write_bytes(bytes(data[: max(1, len(data) * (100 - cut) // 100)]))
+    try:
+        load_file(f)
+    except IngestError as e:
+        assert "\n" not in str(e) and e.fix
 
 
 def test_empty_docx_and_old_word_formats(tmp_path):
