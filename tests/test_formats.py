@@ -13,6 +13,7 @@ import json
 import re
 import zipfile
 from functools import cache
+from html import unescape
 from pathlib import Path
 
 import docx
@@ -33,6 +34,7 @@ from index.pipeline import prepare_document
 from index.quarantine import flag_spans
 from index.sentences import split_sentences
 from tests.pdf_builder import pdf_pages
+from tests.test_ui_render import assert_safe, parse
 from ui import render
 
 CHUNKER = ChunkerConfig(size=300, overlap=60)
@@ -241,11 +243,26 @@ def _check_highlights(doc, chunks) -> None:
         h = render.highlight_for(_answer(cit), "cite", 1)
         html = render.source_html(doc, h)
         marks = re.findall(r'<mark class="(cite-\w+)"(?: id="cite-target")?>(.*?)</mark>', html, re.S)
-        unescape = __import__("html").unescape
         assert unescape("".join(m[1] for m in marks)) == c.text
         assert unescape("".join(m[1] for m in marks if m[0] == "cite-quote")) == c.text[qs:qe]
         if cit.page is not None:
             assert page_label(cit.page, cit.page_end) in html
+    _check_page_marks(doc, render.document_html(doc))
+
+
+def _check_page_marks(doc, html: str) -> None:
+    """The reader's text is the document's, exactly, and an empty page-start element sits at each later page."""
+    assert_safe(html)
+    body = html[html.index('<div class="doc-text">'):]
+    assert "".join(parse(body).text) == doc.text  # the parser has decoded the entities
+    labels = re.findall(r'<span class="page-start" title="p\. (\d+)"></span>', body)
+    starts = doc.meta.get("page_starts") or []
+    want = {s: n for n, s in enumerate(starts, 1) if n > 1 and 0 < s < len(doc.text)}
+    assert [int(x) for x in labels] == sorted(want.values())
+    for n, s in enumerate(starts, 1):
+        if n in want.values():
+            left = re.sub(r"<[^>]+>", "", body[:body.index(f'<span class="page-start" title="p. {n}">')])
+            assert len(unescape(left)) == s  # the mark sits exactly at the page's first character
 
 
 def _answer(cit: Citation):

@@ -82,6 +82,9 @@ def test_docx_and_pdf_page_citations_in_the_browser(server, browser, tmp_path):
     assert mark_in_view(page, "#source-viewer #cite-target")
     full = page.inner_text("#source-viewer .doc-text")
     assert "canal was dug in 1791" in full and "dredged again in 1952" in full  # pages 1 and 3 around it
+    assert page.locator("#source-viewer .page-start").evaluate_all("els => els.map(e => e.title)") == ["p. 2", "p. 3"]
+    label = page.evaluate("getComputedStyle(document.querySelector('#source-viewer .page-start'), '::before').content")
+    assert label == '"p. 2"', "the page's label is drawn where page 2 starts"
     page.screenshot(path=ARTIFACTS / "ui-formats-pdf-page.png", full_page=True)
 
     ask(page, "Which river does the Morrow bridge cross?")

@@ -282,11 +282,13 @@ def source_html(doc: Document, h: Highlight) -> str:
     start, end, qs, qe, found = _relocate(text, h)
     notice = "" if found else ('<div class="notice">This document changed since the answer was given: the cited '
                                "passage is no longer in it.</div>")
-    cuts = sorted({0, len(text), start, end, *(x for x in (qs, qe) if x is not None)})
+    pages = _page_marks(doc)
+    cuts = sorted({0, len(text), start, end, *(x for x in (qs, qe) if x is not None), *pages})
     out, target_done = [], False
     for a, b in itertools.pairwise(cuts):
         if a >= b:
             continue
+        out.append(pages.get(a, ""))
         seg = escape(text[a:b])
         in_chunk = found and start <= a and b <= end
         in_quote = in_chunk and qs is not None and qe is not None and qs <= a and b <= qe
@@ -304,8 +306,24 @@ def source_html(doc: Document, h: Highlight) -> str:
 
 def document_html(doc: Document) -> str:
     """A whole document to read, nothing highlighted."""
+    pages = _page_marks(doc)
+    cuts = sorted({0, len(doc.text), *pages})
+    body = "".join(pages.get(a, "") + escape(doc.text[a:b]) for a, b in itertools.pairwise(cuts))
     return (f'<div class="source-view">{_doc_header(doc)}'
-            f'<div class="doc-text">{escape(doc.text)}</div></div>')
+            f'<div class="doc-text">{body}</div></div>')
+
+
+def _page_marks(doc: Document) -> dict[int, str]:
+    """Offset -> an empty element where a page (after the first) starts, for paged documents (PDF).
+
+    Empty, its label drawn by CSS from the title (`.page-start::before`), so the document's text, its
+    copy-paste and every highlight stay exactly the characters of the document."""
+    starts = doc.meta.get("page_starts") or []
+    marks: dict[int, str] = {}
+    for n, offset in enumerate(starts, 1):
+        if n > 1 and 0 < offset < len(doc.text):
+            marks[offset] = f'<span class="page-start" title="{escape(page_label(n))}"></span>'
+    return marks
 
 
 def placeholder_html(message: str) -> str:
