@@ -416,3 +416,18 @@ def test_api_citation_records_carry_the_page(formats_app):
     rec = citation_records(answer)[0]
     assert rec["page"] == 2 and "47 metres" in rec["quote"]
     assert "p. 2" in sources_footnote(answer)
+
+
+def test_mcp_ask_and_search_carry_the_page(formats_app):
+    """The MCP tools in-process (tests/test_clients_mcp.py drives them over HTTP)."""
+    import anyio
+
+    from ui.mcp_tools import build_mcp
+
+    app = formats_app[0]
+    mcp = build_mcp(app.assistant, app.indexer)
+    asked = anyio.run(mcp.call_tool, "ask", {"question": "How tall is the Harwick lighthouse?"}).structured_content
+    assert asked["citations"][0]["page"] == 2 and asked["citations"][0]["page_end"] == 2
+    found = anyio.run(mcp.call_tool, "search", {"query": "Morrow bridge Ell river", "k": 3}).structured_content
+    by_doc = {p["doc_id"]: p["page"] for p in found["passages"]}
+    assert by_doc.get("bridge.docx", "missing") is None and by_doc.get("survey.pdf", 1) == 1
