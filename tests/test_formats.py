@@ -431,3 +431,24 @@ def test_mcp_ask_and_search_carry_the_page(formats_app):
     found = anyio.run(mcp.call_tool, "search", {"query": "Morrow bridge Ell river", "k": 3}).structured_content
     by_doc = {p["doc_id"]: p["page"] for p in found["passages"]}
     assert by_doc.get("bridge.docx", "missing") is None and by_doc.get("survey.pdf", 1) == 1
+
+
+def test_zz_pdf_indexed_before_pages_is_reindexed_once_then_skipped(formats_app):
+    """Last in the module: it rewrites the shared index. An index from before page-aware loading (no
+    page_starts in the manifest) gets the pages when the same PDF is added again; then it is unchanged."""
+    from index.manifest import Manifest
+
+    app, _, src = formats_app
+    store = app.indexer.store
+    m = Manifest.load(store.manifest_path)
+    m.documents["survey.pdf"].meta.pop("page_starts")
+    m.save(store.manifest_path)
+    store.open()
+    assert store.chunks_of("survey.pdf")[0].page is None
+    first = app.indexer.add([src / "survey.pdf"])
+    assert first.replaced == ["survey.pdf"] and not first.errors
+    assert store.chunks_of("survey.pdf")[0].page == 1
+    again = app.indexer.add([src / "survey.pdf"])
+    assert again.skipped == ["survey.pdf"] and not again.replaced
+    assert app.ask("How tall is the Harwick lighthouse?").citations[0].page == 2
+    assert app.indexer.verify() == []
