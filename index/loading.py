@@ -15,8 +15,8 @@ from core.errors import IngestError
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 # formats a user may well try, with what to do instead
-_CONVERT = {".doc": "An old binary Word file: save it as .docx (File > Save As), then add it again",
-            ".docm": "A macro-enabled Word file: save it as a plain .docx without macros, then add it again"}
+CONVERT_HINTS = {".doc": "An old binary Word file: save it as .docx (File > Save As), then add it again",
+                 ".docm": "A macro-enabled Word file: save it as a plain .docx without macros, then add it again"}
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -39,7 +39,7 @@ def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name
     ext = p.suffix.lower()
     if ext not in SUPPORTED:
         raise IngestError(name, f"unsupported file type {ext or '(no extension)'!r}",
-                          _CONVERT.get(ext, f"Supported types: {', '.join(SUPPORTED)}"))
+                          CONVERT_HINTS.get(ext, f"Supported types: {', '.join(SUPPORTED)}"))
     if not p.exists():
         raise IngestError(name, "file not found", "Check the path")
     if not p.is_file():
