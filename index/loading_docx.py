@@ -22,8 +22,11 @@ from core.errors import IngestError
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # compound file: an encrypted OOXML package or a Word 97 .doc
 _MAX_PARTS = 5000
-_MAX_EXPANDED = 256 * 2**20  # all parts together, inflated
-_MAX_RATIO = 200  # inflated / compressed, for parts over 1 MiB (text XML compresses about 10:1)
+_MAX_EXPANDED = 256 * 2**20  # all parts together, inflated (images included)
+_MAX_XML = 64 * 2**20  # one XML part: lxml's tree takes several times the XML's size in memory
+# inflated / compressed, for parts over 1 MiB: ordinary XML is 10-30:1, 20,000 identical paragraphs 195-271:1;
+# only runs of identical bytes come near deflate's ceiling (about 1030:1)
+_MAX_RATIO = 500
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _SKIP = {f"{_W}del", f"{_W}moveFrom", "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"}
 
@@ -79,7 +82,8 @@ def _check_package(raw: bytes, name: str) -> None:
 def _check_sizes(infos: list[zipfile.ZipInfo], name: str) -> None:
     expanded = sum(i.file_size for i in infos)
     bomb = any(i.file_size > 2**20 and i.file_size > _MAX_RATIO * max(1, i.compress_size) for i in infos)
-    if len(infos) > _MAX_PARTS or expanded > _MAX_EXPANDED or bomb:
+    huge_xml = any(i.file_size > _MAX_XML and i.filename.endswith((".xml", ".rels")) for i in infos)
+    if len(infos) > _MAX_PARTS or expanded > _MAX_EXPANDED or bomb or huge_xml:
         raise IngestError(name, f"DOCX expands to {expanded / 2**20:.0f} MiB in {len(infos)} parts "
                           "(a zip bomb, or far larger than a text document)",
                           "Save the text as a smaller .docx (images removed) or as plain text")

@@ -174,6 +174,23 @@ def test_truncated_and_bit_flipped_docx_fail_cleanly(tmp_path, cut, flips):
         assert "\n" not in str(e) and e.fix
 
 
+def test_big_but_ordinary_docx_is_read_and_an_oversized_xml_part_is_refused(tmp_path, monkeypatch):
+    """20,000 identical paragraphs compress 271:1 (measured): not a bomb. An XML part over the cap is refused."""
+    import index.loading_docx as ld
+
+    def build(d):
+        from copy import deepcopy
+
+        p = d.add_paragraph("The same sentence again, word for word, in every paragraph of this document.")._p
+        for _ in range(19_999):  # copies of the element: python-docx's add_paragraph is slow at this count
+            p.addnext(deepcopy(p))
+    f = write_docx(tmp_path / "long.docx", build)
+    assert load_file(f).text.count("The same sentence") == 20_000
+    monkeypatch.setattr(ld, "_MAX_XML", 2**20)  # document.xml here is about 2.1 MiB
+    with pytest.raises(IngestError, match="zip bomb, or far larger"):
+        load_file(f)
+
+
 def test_empty_docx_and_old_word_formats(tmp_path):
     with pytest.raises(IngestError, match="DOCX has no text"):
         load_file(write_docx(tmp_path / "empty.docx", lambda d: None))
