@@ -30,6 +30,14 @@ class Chunk:
     start: int
     end: int
     text: str
+    page: int | None = None  # 1-based page where the chunk starts (paged documents: PDF); None otherwise
+    page_breaks: tuple[int, ...] = ()  # document offsets inside the chunk where a later page begins
+
+    def page_at(self, offset: int) -> int | None:
+        """The page of a document offset inside this chunk (None for a document without pages)."""
+        if self.page is None:
+            return None
+        return self.page + sum(1 for b in self.page_breaks if b <= offset)
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,8 @@ class Citation:
     text: str  # the cited chunk's full text
     quote_start: int | None = None  # span of the best-supporting sentence inside the document
     quote_end: int | None = None
+    page: int | None = None  # page where the cited span (the quote, else the chunk) starts; None: no pages
+    page_end: int | None = None  # page where it ends (== page unless it crosses a page break)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from core.types import Chunk, Document
+from index.pages import chunk_pages
 from index.sentences import split_sentences
 
 _PARA_BREAK = re.compile(r"\n\s*\n")
@@ -80,6 +81,7 @@ def chunk_spans(text: str, cfg: ChunkerConfig) -> list[tuple[int, int]]:
 
 
 def chunk_document(doc: Document, cfg: ChunkerConfig) -> list[Chunk]:
+    starts = doc.meta.get("page_starts")
     return [
         Chunk(
             chunk_id=f"{doc.doc_id}::{doc.content_hash[:12]}::{n:05d}",
@@ -89,6 +91,7 @@ def chunk_document(doc: Document, cfg: ChunkerConfig) -> list[Chunk]:
             start=s,
             end=e,
             text=doc.text[s:e],
+            **chunk_pages(starts, s, e),
         )
         for n, (s, e) in enumerate(chunk_spans(doc.text, cfg))
     ]

@@ -88,3 +88,25 @@ def clean_with_counts(text: str) -> tuple[str, dict[str, int]]:
     """clean(), plus what was removed that a reader could not see (kept in the document's metadata)."""
     text, invisible = strip_format_chars(text)
     return strip_boilerplate(normalize(text)), {"invisible_chars_removed": invisible}
+
+
+def clean_pages(pages: list[str]) -> tuple[str, dict[str, int], list[int]]:
+    """clean() of the pages joined by blank lines, plus where each page starts in the cleaned text.
+
+    Each page is normalised on its own (normalisation never crosses a blank line, so this is the same
+    text as cleaning the joined pages) and its offset is recorded; a page with no text starts where the
+    next one does. A page start past a cut-off trailing boilerplate block is clamped to the text's end.
+    """
+    parts: list[str] = []
+    starts: list[int] = []
+    invisible, pos = 0, 0
+    for page in pages:
+        text, n = strip_format_chars(page)
+        invisible += n
+        text = normalize(text)
+        starts.append(pos)
+        if text:
+            parts.append(text)
+            pos += len(text) + 2
+    text = strip_boilerplate("\n\n".join(parts))
+    return text, {"invisible_chars_removed": invisible}, [min(s, len(text)) for s in starts]

@@ -9,6 +9,8 @@ case and !important inside CSS do not change the verdict.
 
 Not decided: combinators and pseudo-classes in selectors, external stylesheets, JavaScript, text behind
 images, colours that are merely close, and `currentColor`/variables.
+
+PDF (visible_pdf_text) and DOCX (docx_hides) text drawn invisibly is decided at the end of this module.
 """
 
 from __future__ import annotations
@@ -229,3 +231,34 @@ def visible_pdf_text(page: Any) -> tuple[str, int]:
         # set in place (replace_contents needs a writer in pypdf 7); the reader's page is only read after this
         page[NameObject("/Contents")] = stream
     return page.extract_text() or "", dropped
+
+
+# --- DOCX ------------------------------------------------------------------------------------------------
+_DOCX_HIDING = ("vanish", "specVanish", "webHidden")  # hidden text, and text shown only in web layout
+_DOCX_MIN_HALF_POINTS = 2  # w:sz is in half-points: 1 pt or less is unreadable, the DOCX "font-size: 0"
+
+
+def _docx_on(props: dict[str, str], key: str) -> bool:
+    """An OOXML toggle: present and not switched off with w:val="0"/"false"/"off"."""
+    return key in props and props[key].lower() not in ("0", "false", "off")
+
+
+def docx_hides(props: dict[str, str]) -> bool:
+    """Is a DOCX run with these effective run properties invisible on a white page?
+
+    props: run-property name -> its w:val (w:fill for "shd"), styles resolved and direct formatting last,
+    e.g. {"vanish": "", "color": "FFFFFF", "sz": "2", "highlight": "yellow"}. Hidden: the vanish family,
+    a size of 1 pt or less, white text with no coloured highlight or shading behind it, or text coloured
+    like its own shading."""
+    if any(_docx_on(props, k) for k in _DOCX_HIDING):
+        return True
+    size = _number(props.get("sz", ""))
+    if size is not None and size <= _DOCX_MIN_HALF_POINTS:
+        return True
+    text = props.get("color", "").lower()
+    if not text or text == "auto":
+        return False
+    shade = props.get("shd", "").lower()
+    if shade in ("", "auto") and props.get("highlight", "none").lower() not in ("none", "white"):
+        return False  # a coloured highlight behind the text: readable (named highlight colours are not compared)
+    return text == (shade if shade not in ("", "auto") else "ffffff")

@@ -63,7 +63,7 @@ class Isolation:
         if result["status"] == "error":
             raise IngestError(result["path"], result["problem"], result["fix"])
         doc = Document(**result["doc"])
-        return doc, [Chunk(**c) for c in result["chunks"]]
+        return doc, [Chunk(**{**c, "page_breaks": tuple(c.get("page_breaks", ()))}) for c in result["chunks"]]
 
 
 def _limit(memory_bytes: int, cpu_s: int) -> None:

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import IngestError
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+# formats a user may well try, with what to do instead
+CONVERT_HINTS = {".doc": "An old binary Word file: save it as .docx (File > Save As), then add it again",
+                 ".docm": "A macro-enabled Word file: save it as a plain .docx without macros, then add it again"}
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 
@@ -26,6 +29,8 @@ class Loaded:
     title: str
     kind: str
     raw_sha256: str
+    pages: tuple[str, ...] = ()  # paged formats (PDF): the text of each page, in order; text joins them
+    meta: dict = field(default_factory=dict)  # what loading removed, e.g. {"hidden_text_removed": 2}
 
 
 def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name: str = "") -> Loaded:
@@ -34,7 +39,7 @@ def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name
     ext = p.suffix.lower()
     if ext not in SUPPORTED:
         raise IngestError(name, f"unsupported file type {ext or '(no extension)'!r}",
-                          f"Supported types: {', '.join(SUPPORTED)}")
+                          CONVERT_HINTS.get(ext, f"Supported types: {', '.join(SUPPORTED)}"))
     if not p.exists():
         raise IngestError(name, "file not found", "Check the path")
     if not p.is_file():
@@ -47,9 +52,17 @@ def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name
                           "Split it, or raise RAG_MAX_UPLOAD_BYTES")
     raw = p.read_bytes()
     sha = hashlib.sha256(raw).hexdigest()
+    pages: tuple[str, ...] = ()
+    meta: dict = {}
     if ext == ".pdf":
-        text, title = _pdf(raw, name)
-        kind = "pdf"
+        pages, title, hidden = _pdf(raw, name)
+        text, kind, meta = "\n\n".join(pg.strip() for pg in pages if pg.strip()), "pdf", {"hidden_text_removed": hidden}
+        title = title or _first_line_title(text)
+    elif ext == ".docx":
+        from index.loading_docx import docx_text
+
+        text, title, hidden = docx_text(raw, name)
+        kind, meta, title = "docx", {"hidden_text_removed": hidden}, title or _first_line_title(text)
     else:
         decoded = _decode_text(raw, name)
         if ext in (".html", ".htm"):
@@ -63,13 +76,13 @@ def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name
             kind = "text"
     if not text.strip():
         raise IngestError(name, "no readable text found", "Is it a scanned PDF or an empty page? Provide a text version")
-    return Loaded(path=name, text=text, title=title, kind=kind, raw_sha256=sha)
+    return Loaded(path=name, text=text, title=title, kind=kind, raw_sha256=sha, pages=pages, meta=meta)
 
 
 def _decode_text(raw: bytes, name: str) -> str:
     if b"\x00" in raw[:8192]:
         raise IngestError(name, "looks like a binary file (NUL bytes), not text",
-                          "Convert it to .txt, .md, .html or .pdf first")
+                          "Convert it to .txt, .md, .html, .pdf or .docx first")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -79,7 +92,7 @@ def _decode_text(raw: bytes, name: str) -> str:
     ctrl = sum(1 for ch in text[:8192] if ord(ch) < 32 and ch not in "\n\r\t\f")
     if ctrl > 0.05 * max(1, min(len(text), 8192)):
         raise IngestError(name, "looks like a binary file (control characters), not text",
-                          "Convert it to .txt, .md, .html or .pdf first")
+                          "Convert it to .txt, .md, .html, .pdf or .docx first")
     return text
 
 
@@ -188,7 +201,8 @@ def _block_text(root) -> str:
     return "".join(out)
 
 
-def _pdf(raw: bytes, name: str) -> tuple[str, str]:
+def _pdf(raw: bytes, name: str) -> tuple[tuple[str, ...], str, int]:
+    """(text of each page, title, text operations drawn invisibly and cut)."""
     import io
     import logging
 
@@ -204,7 +218,7 @@ def _pdf(raw: bytes, name: str) -> tuple[str, str]:
             raise IngestError(name, "PDF is encrypted", "Provide an unencrypted copy")
         from index.hidden import visible_pdf_text
 
-        pages = [visible_pdf_text(page)[0] for page in reader.pages]  # invisible text drawn on a page is cut
+        seen = [visible_pdf_text(page) for page in reader.pages]  # invisible text drawn on a page is cut
         meta_title = ""
         try:
             meta_title = (reader.metadata.title or "") if reader.metadata else ""
@@ -215,5 +229,4 @@ def _pdf(raw: bytes, name: str) -> tuple[str, str]:
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as e:
         raise IngestError(name, f"malformed PDF ({type(e).__name__}: {str(e)[:120]})",
                           "Re-export it, or convert it to text") from None
-    text = "\n\n".join(p.strip() for p in pages if p.strip())
-    return text, (meta_title.strip() or _first_line_title(text))
+    return tuple(text for text, _ in seen), meta_title.strip(), sum(n for _, n in seen)

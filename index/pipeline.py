@@ -19,7 +19,7 @@ from core.progress import Progress
 from core.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
 from core.types import Chunk, Document
 from index.chunking import ChunkerConfig, chunk_document
-from index.cleaning import clean_with_counts
+from index.cleaning import clean_pages, clean_with_counts
 from index.embedding import Embedder
 from index.embedding_onnx import embedder_from_settings
 from index.isolation import Isolation
@@ -79,7 +79,12 @@ def _display_path(path: Path) -> str:
 def prepare_document(path: Path, name: str, max_file_bytes: int) -> Document:
     """Load and clean one file into a Document (raises IngestError naming the file)."""
     loaded = load_file(path, max_bytes=max_file_bytes, display_name=name or str(path))
-    text, counts = clean_with_counts(loaded.text)
+    if loaded.pages:  # a paged format: record where each page starts in the cleaned text (index.pages)
+        text, counts, starts = clean_pages(list(loaded.pages))
+        counts = {**counts, "page_starts": starts}
+    else:
+        text, counts = clean_with_counts(loaded.text)
+    counts = {**loaded.meta, **counts}
     if not text:
         raise IngestError(loaded.path, "no text left after cleaning", "Check the file has readable content")
     source = name or _display_path(path)
@@ -164,7 +169,9 @@ class Indexer:
                 report.errors.append(IngestError(shown, f"another file in this batch has the id {doc.doc_id!r}",
                                                  "Rename one of them"))
                 continue
-            if existing.get(doc.doc_id) == doc.content_hash:
+            # unchanged, unless an index from before page-aware loading lacks this PDF's pages
+            if existing.get(doc.doc_id) == doc.content_hash and ("page_starts" not in doc.meta
+                                                                 or "page_starts" in infos[doc.doc_id].meta):
                 report.skipped.append(doc.doc_id)
                 continue
             (report.replaced if doc.doc_id in infos else report.added).append(doc.doc_id)

@@ -41,6 +41,7 @@ from core.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from core.types import Chunk, Document
 from index.keyword import KeywordIndex
 from index.manifest import LEGACY_CONFIG, SCHEMA_VERSION, DocEntry, Manifest, same_config_value
+from index.pages import chunk_pages, to_metadata
 from index.quarantine import flag_spans, spans_in
 from index.shared import Head, SharedState, new_token, record_id
 
@@ -228,7 +229,7 @@ class IndexStore:
         e = snap.manifest.documents[doc_id]
         s, t = e.spans[i]
         return Chunk(chunk_id=chunk_id, doc_id=doc_id, title=e.title, ordinal=i, start=s, end=t,
-                     text=snap.texts[doc_id][s:t])
+                     text=snap.texts[doc_id][s:t], **chunk_pages(e.meta.get("page_starts"), s, t))
 
     def has_chunk(self, chunk_id: str) -> bool:
         return chunk_id in self._snapshot().chunks
@@ -338,7 +339,8 @@ class IndexStore:
                     documents=[c.text for c in part],
                     metadatas=[{"doc_id": c.doc_id, "title": c.title, "ordinal": c.ordinal, "start": c.start,
                                 "end": c.end, "content_hash": entry.content_hash, "written_at": now,
-                                "quarantined": _spans_meta(entry.quarantined, c)} for c in part],
+                                "quarantined": _spans_meta(entry.quarantined, c),
+                                **to_metadata(c.page, c.page_breaks)} for c in part],
                 )
 
     def remove(self, doc_id: str) -> None:

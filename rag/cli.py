@@ -14,6 +14,7 @@ import textwrap
 from core.errors import RagError
 from core.progress import terminal_progress
 from core.settings import GENERATORS
+from index.pages import page_label
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,7 +73,8 @@ def format_answer(answer, width: int = 100) -> str:
     if answer.citations:
         lines += ["", "Sources:"]
         for c in answer.citations:
-            lines.append(f"[{c.marker}] {c.title} (chars {c.start}-{c.end})")
+            page = page_label(c.page, c.page_end)
+            lines.append(f"[{c.marker}] {c.title}{', ' + page if page else ''} (chars {c.start}-{c.end})")
             lines.append(textwrap.indent(textwrap.fill(" ".join(c.text.split()), width - 4), "    "))
     elif answer.abstained and answer.retrieved:
         lines += ["", "Closest passages:"]

@@ -156,8 +156,8 @@ def test_upload_limits_and_per_file_errors(served, tmp_path):
     c = client(url)
     good = tmp_path / "ok-note.md"
     good.write_text("# Lighthouse log\n\nThe Skerryvore lighthouse keeper logged nine storms in 1844.", "utf-8")
-    wrong_type = tmp_path / "notes.docx"
-    wrong_type.write_bytes(b"PK\x03\x04 not really a docx")
+    wrong_type = tmp_path / "notes.doc"  # Word 97: refused before reading, with the fix (.docx is read)
+    wrong_type.write_bytes(b"\xd0\xcf\x11\xe0 not really a doc")
     empty = tmp_path / "empty.txt"
     empty.write_text("", "utf-8")
     broken = tmp_path / "broken.pdf"
@@ -165,7 +165,7 @@ def test_upload_limits_and_per_file_errors(served, tmp_path):
     files = [handle_file(str(p)) for p in (good, wrong_type, empty, broken)]
     status, table, *_ = c.predict(files, api_name="/add_documents")
     assert "ok-note.md: added" in status
-    assert "notes.docx: type .docx is not supported" in status
+    assert "notes.doc: type .doc is not supported. An old binary Word file: save it as .docx" in status
     assert "empty.txt" in status and "broken.pdf" in status  # ingestion errors, named per file
     ids = _doc_ids(table)
     assert "ok-note.md" in ids and "elephant-in-the-room.txt" in ids

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.types import Answer, Citation
+from index.pages import page_label
 
 
 def quote_text(c: Citation) -> str:
@@ -18,9 +19,14 @@ def quote_text(c: Citation) -> str:
 def citation_records(answer: Answer) -> list[dict]:
     """One JSON-ready record per [n] marker: where the cited text lives and what it says."""
     return [{"index": c.marker, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "title": c.title,
-             "start": c.start, "end": c.end, "page": None,  # pages arrive with page-aware loading
+             "start": c.start, "end": c.end, "page": c.page, "page_end": c.page_end,
              "quote": quote_text(c), "quote_start": c.quote_start, "quote_end": c.quote_end}
             for c in answer.citations]
+
+
+def _page(c: Citation) -> str:
+    label = page_label(c.page, c.page_end)
+    return f"{label}, " if label else ""
 
 
 def _one_line(text: str) -> str:
@@ -31,7 +37,7 @@ def sources_footnote(answer: Answer) -> str:
     """'Sources:' and one line per marker, or "" when nothing is cited."""
     if not answer.citations:
         return ""
-    lines = [f'[{c.marker}] {_one_line(c.title)} ({c.doc_id}, characters {c.start}-{c.end}): '
+    lines = [f'[{c.marker}] {_one_line(c.title)} ({c.doc_id}, {_page(c)}characters {c.start}-{c.end}): '
              f'"{_one_line(quote_text(c))}"' for c in answer.citations]
     return "Sources:\n" + "\n".join(lines)
 
@@ -57,6 +63,6 @@ def conversation_markdown(turns: Sequence[tuple[str, Answer]], title: str = "Con
         if answer.notice:
             out += [f"_Note: {answer.notice}_", ""]
         for c in answer.citations:
-            out += [f"[{c.marker}] **{_one_line(c.title)}** ({c.doc_id}, characters {c.start}-{c.end})", "",
+            out += [f"[{c.marker}] **{_one_line(c.title)}** ({c.doc_id}, {_page(c)}characters {c.start}-{c.end})", "",
                     f"> {_one_line(quote_text(c))}", ""]
     return "\n".join(out).rstrip() + "\n"

@@ -79,7 +79,7 @@ def _chat_column(ui: SimpleNamespace, settings: Settings) -> None:
 
 
 def _documents_tab(ui: SimpleNamespace, settings: Settings) -> None:
-    gr.Markdown(f"Add `.txt`, `.md`, `.html` or `.pdf` files, up to "
+    gr.Markdown(f"Add `.txt`, `.md`, `.html`, `.pdf` or `.docx` files, up to "
                 f"{human_bytes(settings.max_upload_bytes)} each and "
                 f"{settings.max_uploads_per_session} an hour. Re-adding a file with the same "
                 "name replaces its earlier version.")

@@ -34,7 +34,8 @@ class CitationOut(BaseModel):
     title: str
     start: int = Field(description="character span of the cited passage in the document")
     end: int
-    page: int | None = None
+    page: int | None = Field(None, description="PDF page where the quote starts (1-based); null: no pages")
+    page_end: int | None = Field(None, description="PDF page where the quote ends")
     quote: str = Field(description="the sentence (or passage) that supports the claim")
 
 
@@ -54,6 +55,7 @@ class PassageOut(BaseModel):
     end: int
     text: str
     score: float
+    page: int | None = Field(None, description="PDF page where the passage starts (1-based); null: no pages")
 
 
 class SearchResult(BaseModel):
@@ -108,7 +110,8 @@ def build_mcp(assistant: Assistant, library: Indexer) -> MCPServer:
             raise ToolError(str(e)) from e
         return SearchResult(query=query, passages=[
             PassageOut(rank=p.rank, chunk_id=p.chunk.chunk_id, doc_id=p.chunk.doc_id, title=p.chunk.title,
-                       start=p.chunk.start, end=p.chunk.end, text=p.chunk.text, score=p.score)
+                       start=p.chunk.start, end=p.chunk.end, text=p.chunk.text, score=p.score,
+                       page=p.chunk.page)
             for p in found.passages])
 
     @mcp.tool(description="List the indexed documents.")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.types import Answer, Citation, Document, Passage
+from index.pages import page_label
 from rag.verify.citations import VERIFIED_MARKER
 
 _STOP = re.compile(r"(?<![.!?])[.!?]++$")  # from a run's start only: linear on "!!!...x"
@@ -96,8 +97,13 @@ def _body_html(answer: Answer, turn: int) -> str:
     return " ".join(out)
 
 
+def _page_span(label: str) -> str:
+    return f'<span class="card-page">{escape(label)}</span>' if label else ""
+
+
 def _passage_card(p: Passage, turn: int, i: int, show_scores: bool) -> str:
     c = p.chunk
+    page = page_label(c.page, c.page_at(c.end - 1))
     scores = ""
     if show_scores:
         parts = [f"rank {p.rank}", f"fused {p.score:.4f}"]
@@ -107,7 +113,7 @@ def _passage_card(p: Passage, turn: int, i: int, show_scores: bool) -> str:
             parts.append(f"bm25 {p.lexical:.2f}")
         scores = f'<span class="scores">{escape(" · ".join(parts))}</span>'
     return (f'<button type="button" class="source-card passage {ref_classes("passage", turn, i)}">'
-            f'<span class="card-title">{escape(c.title)}</span>{scores}'
+            f'<span class="card-title">{escape(c.title)}</span>{_page_span(page)}{scores}'
             f'<span class="card-snippet">{escape(_snippet(c.text))}</span></button>')
 
 
@@ -117,6 +123,7 @@ def _citation_card(c: Citation, turn: int) -> str:
         quote = c.text[c.quote_start - c.start: c.quote_end - c.start]
     return (f'<button type="button" class="source-card {ref_classes("cite", turn, c.marker)}">'
             f'<span class="card-marker">{c.marker}</span><span class="card-title">{escape(c.title)}</span>'
+            f'{_page_span(page_label(c.page, c.page_end))}'
             f'<span class="card-snippet">{escape(_snippet(quote))}</span></button>')
 
 
@@ -214,6 +221,7 @@ class Highlight:
     quote_end: int | None
     label: str
     expected: str  # the passage text the span should cover, to detect a document changed since
+    page: str = ""  # "p. 3" where the highlighted passage lies in a paged document (PDF), else ""
 
 
 def highlight_for(answer: Answer, kind: str, n: int) -> Highlight | None:
@@ -222,12 +230,13 @@ def highlight_for(answer: Answer, kind: str, n: int) -> Highlight | None:
         for c in answer.citations:
             if c.marker == n:
                 return Highlight(c.doc_id, c.start, c.end, c.quote_start, c.quote_end,
-                                 f"[{c.marker}] cited passage", c.text)
+                                 f"[{c.marker}] cited passage", c.text, page_label(c.page, c.page_end))
         return None
     if kind == "passage" and 0 <= n < len(answer.retrieved):
         p = answer.retrieved[n]
         return Highlight(p.chunk.doc_id, p.chunk.start, p.chunk.end, None, None,
-                         f"retrieved passage #{p.rank}", p.chunk.text)
+                         f"retrieved passage #{p.rank}", p.chunk.text,
+                         page_label(p.chunk.page, p.chunk.page_at(p.chunk.end - 1)))
     return None
 
 
@@ -254,8 +263,9 @@ def quarantine_badge(n: int) -> str:
     return f"contains text addressed to AI assistants ({n} sentence{'s' if n != 1 else ''})" if n else ""
 
 
-def _doc_header(doc: Document, label: str = "") -> str:
+def _doc_header(doc: Document, label: str = "", page: str = "") -> str:
     lab = f'<span class="badge">{escape(label)}</span> ' if label else ""
+    lab += f'<span class="badge page">{escape(page)}</span> ' if page else ""
     flagged = quarantine_badge(int(doc.meta.get("quarantined", 0) or 0))
     warn = (f' <span class="badge quarantine" title="These sentences are never quoted or shown to a model">'
             f"{escape(flagged)}</span>") if flagged else ""
@@ -272,11 +282,13 @@ def source_html(doc: Document, h: Highlight) -> str:
     start, end, qs, qe, found = _relocate(text, h)
     notice = "" if found else ('<div class="notice">This document changed since the answer was given: the cited '
                                "passage is no longer in it.</div>")
-    cuts = sorted({0, len(text), start, end, *(x for x in (qs, qe) if x is not None)})
+    pages = _page_marks(doc)
+    cuts = sorted({0, len(text), start, end, *(x for x in (qs, qe) if x is not None), *pages})
     out, target_done = [], False
     for a, b in itertools.pairwise(cuts):
         if a >= b:
             continue
+        out.append(pages.get(a, ""))
         seg = escape(text[a:b])
         in_chunk = found and start <= a and b <= end
         in_quote = in_chunk and qs is not None and qe is not None and qs <= a and b <= qe
@@ -288,14 +300,30 @@ def source_html(doc: Document, h: Highlight) -> str:
         target_done = target_done or wants_target
         cls = "cite-quote" if in_quote else "cite-chunk"
         out.append(f'<mark class="{cls}"{tid}>{seg}</mark>')
-    return (f'<div class="source-view">{_doc_header(doc, h.label)}{notice}'
+    return (f'<div class="source-view">{_doc_header(doc, h.label, h.page)}{notice}'
             f'<div class="doc-text">{"".join(out)}</div></div>')
 
 
 def document_html(doc: Document) -> str:
     """A whole document to read, nothing highlighted."""
+    pages = _page_marks(doc)
+    cuts = sorted({0, len(doc.text), *pages})
+    body = "".join(pages.get(a, "") + escape(doc.text[a:b]) for a, b in itertools.pairwise(cuts))
     return (f'<div class="source-view">{_doc_header(doc)}'
-            f'<div class="doc-text">{escape(doc.text)}</div></div>')
+            f'<div class="doc-text">{body}</div></div>')
+
+
+def _page_marks(doc: Document) -> dict[int, str]:
+    """Offset -> an empty element where a page (after the first) starts, for paged documents (PDF).
+
+    Empty, its label drawn by CSS from the title (`.page-start::before`), so the document's text, its
+    copy-paste and every highlight stay exactly the characters of the document."""
+    starts = doc.meta.get("page_starts") or []
+    marks: dict[int, str] = {}
+    for n, offset in enumerate(starts, 1):
+        if n > 1 and 0 < offset < len(doc.text):
+            marks[offset] = f'<span class="page-start" title="{escape(page_label(n))}"></span>'
+    return marks
 
 
 def placeholder_html(message: str) -> str:

@@ -13,7 +13,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from index.loading import SUPPORTED
+from index.loading import CONVERT_HINTS, SUPPORTED
 
 MAX_NAME_CHARS = 100
 
@@ -58,8 +58,8 @@ def accept_uploads(paths: list[str], uploads_dir: Path, *, max_bytes: int, alrea
         name = safe_filename(shown)
         ext = Path(name).suffix.lower()
         if ext not in SUPPORTED:
-            out.refused.append((shown, f"type {ext or '(none)'} is not supported; upload one of "
-                                       f"{', '.join(SUPPORTED)}"))
+            hint = CONVERT_HINTS.get(ext) or f"Upload one of {', '.join(SUPPORTED)}"  # .doc: save it as .docx
+            out.refused.append((shown, f"type {ext or '(none)'} is not supported. {hint}"))
             continue
         try:
             size = src.stat().st_size

@@ -185,6 +185,8 @@ class CitationVerifier:
                     text=c.text,
                     quote_start=c.start + qs,
                     quote_end=c.start + qe,
+                    page=c.page_at(c.start + qs),  # the page of the quoted sentence, not of the chunk
+                    page_end=c.page_at(c.start + qe - 1),
                 )
             )
         return Verified(" ".join(parts), sentences, citations)
