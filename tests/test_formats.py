@@ -396,8 +396,8 @@ def test_pdf_answer_cites_its_page_and_bad_docx_leaves_the_index_intact(formats_
 
 def test_chroma_metadata_carries_the_page(formats_app):
     app, _, _ = formats_app
-    col = app.indexer.store._chroma()
-    got = col.get(where={"doc_id": "survey.pdf"}, include=["metadatas"])["metadatas"]
+    with app.indexer.store._chroma_call() as col:
+        got = col.get(where={"doc_id": "survey.pdf"}, include=["metadatas"])["metadatas"]
     text = app.indexer.document("survey.pdf").text
     light, harbour = text.index("The Harwick lighthouse"), text.index("The harbour")
     found = set()
@@ -450,17 +450,24 @@ def test_mcp_ask_and_search_carry_the_page(formats_app):
     assert by_doc.get("bridge.docx", "missing") is None and by_doc.get("survey.pdf", 1) == 1
 
 
-def test_zz_pdf_indexed_before_pages_is_reindexed_once_then_skipped(formats_app):
+def test_zz_pdf_indexed_before_pages_is_reindexed_once_then_skipped(formats_app, monkeypatch):
     """Last in the module: it rewrites the shared index. An index from before page-aware loading (no
-    page_starts in the manifest) gets the pages when the same PDF is added again; then it is unchanged."""
-    from index.manifest import Manifest
+    page_starts in the document record) gets the pages when the same PDF is added again; then it is unchanged."""
+    import index.pipeline as pipeline
 
     app, _, src = formats_app
     store = app.indexer.store
-    m = Manifest.load(store.manifest_path)
-    m.documents["survey.pdf"].meta.pop("page_starts")
-    m.save(store.manifest_path)
-    store.open()
+    real = pipeline.prepare_document
+
+    def before_pages(*args, **kwargs):  # the loader as it was: no page starts recorded
+        doc = real(*args, **kwargs)
+        doc.meta.pop("page_starts", None)
+        return doc
+
+    monkeypatch.setattr(pipeline, "prepare_document", before_pages)
+    app.indexer.remove("survey.pdf")
+    app.indexer.add([src / "survey.pdf"])
+    monkeypatch.setattr(pipeline, "prepare_document", real)
     assert store.chunks_of("survey.pdf")[0].page is None
     first = app.indexer.add([src / "survey.pdf"])
     assert first.replaced == ["survey.pdf"] and not first.errors

@@ -68,7 +68,8 @@ def test_flags_are_stored_in_document_and_chunk_metadata(app) -> None:
     for doc_id, info in infos.items():
         doc = store.document(doc_id)
         assert doc.meta["quarantined"] == info.quarantined
-        got = store._chroma().get(where={"doc_id": doc_id}, include=["metadatas"])["metadatas"]
+        with store._chroma_call() as col:
+            got = col.get(where={"doc_id": doc_id}, include=["metadatas"])["metadatas"]
         spans = [tuple(map(int, p.split("-"))) for m in got for p in m["quarantined"].split(";") if p]
         chunks = {c.ordinal: c for c in store.chunks_of(doc_id)}
         texts = [chunks[m["ordinal"]].text for m in got]
