@@ -18,6 +18,7 @@ from core.errors import ConfigError
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Generator names, the one list behind validation, argparse choices and the UI (rag.generate.registry builds them).
 GENERATORS = ("auto", "extractive", "local", "openai")
+READERS = ("heuristic", "learned", "cascade")  # docs/reader.md
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "corpus"
 
 
@@ -47,7 +48,9 @@ class Settings:
     abstain_min_dense: float = 0.475  # best query-passage cosine below this: the sources don't cover it
     abstain_min_lexical: float = 0.66  # ...unless this share of the question's words is in one passage
     support_threshold: float = 0.575  # sentence-passage support score needed to keep a citation
-    reader: str = "heuristic"  # heuristic (the thresholds above) | learned (data/reader; docs/reader.md says why not default)
+    # heuristic (the thresholds above) | learned (trees, data/reader) | cascade (trees shortlist, cross-encoder
+    # rerank); docs/reader.md has the figures behind the default
+    reader: str = "heuristic"
     # --- generation ---
     generator: str = "auto"  # auto | extractive | local | openai
     local_model: str = "qwen2.5-coder-0.5b"
@@ -214,8 +217,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"embed_backend={s.embed_backend!r}: choose torch, onnx-fp32 or onnx-int8")
     if s.generator not in GENERATORS:
         raise ConfigError(f"generator={s.generator!r}: choose one of {', '.join(GENERATORS)}")
-    if s.reader not in ("learned", "heuristic"):
-        raise ConfigError(f"reader={s.reader!r}: choose learned or heuristic")
+    if s.reader not in READERS:
+        raise ConfigError(f"reader={s.reader!r}: choose one of {', '.join(READERS)}")
     if s.feedback_max_bytes < 64 * 1024 or s.feedback_keep < 0:
         raise ConfigError(f"feedback_max_bytes={s.feedback_max_bytes} must be >= 65536 and "
                           f"feedback_keep={s.feedback_keep} >= 0 (RAG_FEEDBACK_MAX_BYTES, RAG_FEEDBACK_KEEP)")

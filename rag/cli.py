@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--squad", help="SQuAD v1.1 dev json(.gz) (default: ../shared/data/squaddev_v1.1.json.gz)")
     tr.add_argument("--out", help="output directory (default: data/reader)")
     tr.add_argument("--cache", help="embedding cache file (default: .cache/reader-emb.npz)")
+    tr.add_argument("--ce", choices=("train", "reuse", "skip", "only"), default="train",
+                    help="the cascade's cross-encoder: train it (~30-40 min on 2 cores), reuse .cache/ce/ce.pt, "
+                         "skip it, or only rebuild it over the trees already in --out")
     sub.add_parser("eval", help="run evaluation suites (see `python -m rag eval --help`)", add_help=False)
     sub.add_parser("feedback", help="reader verdicts: list, show, export as a suite (see `python -m rag feedback --help`)",
                    add_help=False)
@@ -150,7 +153,7 @@ def _calibrate(args: argparse.Namespace) -> int:
 def _train_reader(args: argparse.Namespace) -> int:
     from rag.dev.train_reader import run
 
-    run(squad=args.squad, out=args.out, cache=args.cache, log=lambda m: print(m, file=sys.stderr))
+    run(squad=args.squad, out=args.out, cache=args.cache, log=lambda m: print(m, file=sys.stderr), ce=args.ce)
     return 0
 
 

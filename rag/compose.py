@@ -90,9 +90,9 @@ def build_assistant(settings: Settings, library: Indexer, progress: Progress | N
 
 
 def build_reader(settings: Settings, embedder: Embedder, bank: SentenceBank, retriever: HybridRetriever):
-    """The learned reader when `reader = learned` (RAG_READER), else None: the heuristic path measures best."""
-    if settings.reader != "learned":
+    """The learned reader when `reader` (RAG_READER) is learned or cascade, else None (the heuristic path)."""
+    if settings.reader not in ("learned", "cascade"):
         return None
     from rag.verify.reader import Reader
 
-    return Reader(embedder, bank, embed_query=retriever.embed_query)
+    return Reader(embedder, bank, embed_query=retriever.embed_query, cascade=settings.reader == "cascade")

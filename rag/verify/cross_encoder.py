@@ -1,0 +1,110 @@
+"""The cross-encoder: a MiniLM fine-tuned here to score (question, sentence in context) pairs.
+
+It reranks the shortlist the reader's trees pick (rag/verify/reader.py, mode `cascade`): reading the
+question and the sentence together catches paraphrase the hand features miss. Trained by
+`python -m rag train-reader` (rag/dev/train_reader_ce.py) from the packaged MiniLM's first layers;
+data/reader/card.md has the data and figures.
+
+Served as an int8 ONNX graph (data/reader/cross_encoder.onnx) with onnxruntime + tokenizers: no torch on
+the query path. The graph's sha256 sits in reader.json's `cross_encoder` entry and is checked on load.
+Nothing loads at import; the constructor is cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from core.errors import ModelError
+
+MAX_LEN = 80  # tokens per pair: question + sentence + the start of the previous sentence
+_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def pair_text(sentence: str, previous: str = "") -> str:
+    """The second segment: the sentence, then its predecessor (cut first when too long) for pronouns."""
+    return f"{sentence} | {previous}" if previous else sentence
+
+
+def make_tokenizer(tokenizer_json: Path, max_len: int = MAX_LEN):
+    """The packaged MiniLM's tokenizer, truncating only the sentence side (questions are short)."""
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(tokenizer_json))
+    tok.enable_truncation(max_length=max_len, strategy="only_second")
+    tok.no_padding()
+    return tok
+
+
+def encode(tok, questions: list[str], seconds: list[str]) -> dict[str, np.ndarray]:
+    """Padded model inputs for (question, second segment) pairs; shared by training and serving."""
+    encs = tok.encode_batch(list(zip(questions, seconds, strict=True)))
+    width = max((len(e.ids) for e in encs), default=1)
+    feed = {k: np.zeros((len(encs), width), dtype=np.int64) for k in _INPUTS}
+    for i, e in enumerate(encs):
+        n = len(e.ids)
+        feed["input_ids"][i, :n] = e.ids
+        feed["attention_mask"][i, :n] = e.attention_mask
+        feed["token_type_ids"][i, :n] = e.type_ids
+    return feed
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class CrossEncoder:
+    """Logits for (question, sentence) pairs from the int8 ONNX graph; loads on first use."""
+
+    def __init__(self, graph: Path, tokenizer_json: Path, sha256: str, *, threads: int = 1,
+                 batch_size: int = 32) -> None:
+        self.graph = Path(graph)
+        self.tokenizer_json = Path(tokenizer_json)
+        self.sha256 = sha256
+        self.threads = threads
+        self.batch_size = batch_size
+        self._session = None
+        self._tok = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if self._session is None:
+                self._tok, self._session = self._open()
+
+    def _open(self):
+        fix = "Restore it with `git checkout data/reader` or rebuild it with `python -m rag train-reader`."
+        if not self.graph.is_file():
+            raise ModelError(f"the cross-encoder file {self.graph} is missing. {fix}")
+        actual = sha256_file(self.graph)
+        if actual != self.sha256:
+            raise ModelError(f"the cross-encoder {self.graph} is corrupt: sha256 {actual[:12]}... does not match "
+                             f"{self.sha256[:12]}... in reader.json. {fix}")
+        if not self.tokenizer_json.is_file():
+            raise ModelError(f"the MiniLM tokenizer {self.tokenizer_json} is missing: reinstall the embedding "
+                             "model (`make install`)")
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            session = ort.InferenceSession(str(self.graph), so, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's exception types are not public API
+            raise ModelError(f"the cross-encoder {self.graph} cannot be loaded ({e}). {fix}") from e
+        return make_tokenizer(self.tokenizer_json), session
+
+    def logits(self, questions: list[str], seconds: list[str]) -> np.ndarray:
+        """One logit per pair (higher: the sentence more likely answers the question)."""
+        self.warm_up()
+        out = np.zeros(len(questions), dtype=np.float64)
+        order = sorted(range(len(questions)), key=lambda i: -len(seconds[i]))  # similar lengths batch together
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b:b + self.batch_size]
+            feed = encode(self._tok, [questions[i] for i in idx], [seconds[i] for i in idx])
+            out[idx] = self._session.run(None, feed)[0].reshape(-1)
+        return out
