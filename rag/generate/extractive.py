@@ -18,6 +18,7 @@ import numpy as np
 from core.terms import coverage, term_set
 from rag.generate.answer_types import MONTHS, NUMBER, TIME, answer_type  # answer_type: assistant, reader_data
 from rag.generate.protocol import NOT_COVERED, GenerationRequest, NoAnswer
+from rag.retrieve.places import with_country_names
 from rag.verify.citations import place_markers
 from rag.verify.evidence import SentenceBank
 
@@ -76,7 +77,7 @@ class ExtractiveGenerator:
         q_vec = self.embed_query(question)
         if self.reader is not None:
             return self._read(request, question, q_vec)
-        q_terms = term_set(question)
+        q_terms = term_set(with_country_names(question))
         wants = answer_type(request.question)
         out = []
         for j, cs in enumerate(self.bank.get([p.chunk for p in request.passages])):

@@ -18,6 +18,7 @@ from core.terms import jaccard, term_set
 from core.types import Chunk, Passage
 from index.embedding import Embedder
 from index.store import ChunkSearch
+from rag.retrieve.places import with_country_names
 from rag.retrieve.protocol import Retrieval
 
 
@@ -112,7 +113,7 @@ class HybridRetriever:
     def search(self, query: str, k: int) -> Retrieval:
         n = max(self.candidates, k)
         dense = self.store.dense_search(self.embed_query(query), n) if self.dense_weight > 0 else []
-        lexical = self.store.bm25_search(query, n) if self.bm25_weight > 0 else []
+        lexical = self.store.bm25_search(with_country_names(query), n) if self.bm25_weight > 0 else []
         chunks: dict[str, Chunk] = {}
         dense_score: dict[str, float] = {}
         bm25_score: dict[str, float] = {}

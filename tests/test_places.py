@@ -1,0 +1,19 @@
+"""Capitals and government seats in a question gain the country's name for the lexical search."""
+
+from rag.retrieve.places import with_country_names
+
+
+def test_capitals_and_seats_add_their_country():
+    assert with_country_names("What did Seoul convene?").endswith("south korea")
+    got = with_country_names("Has Beijing sent weapons to help the Kremlin fight?")
+    assert "china" in got and "russia" in got
+
+
+def test_nothing_is_added_when_the_country_is_named_or_no_place_is_capitalised():
+    assert with_country_names("What does China want from Beijing?") == "What does China want from Beijing?"
+    assert with_country_names("Did they tell us about seoul food?") == "Did they tell us about seoul food?"
+
+
+def test_each_country_is_added_once():
+    got = with_country_names("Did Moscow and the Kremlin agree with Pyongyang?")
+    assert got.count("russia") == 1 and got.count("north korea") == 1
