@@ -17,3 +17,13 @@ def test_nothing_is_added_when_the_country_is_named_or_no_place_is_capitalised()
 def test_each_country_is_added_once():
     got = with_country_names("Did Moscow and the Kremlin agree with Pyongyang?")
     assert got.count("russia") == 1 and got.count("north korea") == 1
+
+
+def test_a_name_question_needs_a_name_the_question_does_not_hold():
+    from rag.generate.answer_types import answer_type
+
+    wants = answer_type("What is the name of the harbour master who closed the port?")
+    assert wants.search("The harbour master, Ines Valcourt, closed the port at dawn.")
+    assert not wants.search("A harbour master for Japan's coast guard closed the port.")  # a place, no name
+    assert not wants.search("The harbour master closed the port in June.")  # a month is no name
+    assert answer_type("Who closed the port?") is None  # "who" may be answered by a role

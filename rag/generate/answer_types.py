@@ -6,8 +6,9 @@ extractive generator drops such candidates, and an LLM draft that loses the aske
 (e.g. a time word for "how long", which rejected "spans 312 metres") makes answerable questions abstain,
 while one that demands too little only leaves the decision to the sentence ranking.
 
-Kinds, first match wins: number, money, mass, length, speed, calendar date, duration ("how long"),
-clock time ("what time"), and time ("when", "what year"). Word lists come from rag/verify/vocabulary.py.
+Kinds, first match wins: a name ("What is the name of ...?"), number, money, mass, length, speed, calendar
+date, duration ("how long"), clock time ("what time"), and time ("when", "what year"). Word lists come from
+rag/verify/vocabulary.py.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from rag.verify.vocabulary import (
     DURATION_WORDS,
     MONEY_WORDS,
     NUMBER_WORDS,
+    PLACE_ALIASES,
+    SENTENCE_OPENERS,
     SPEED_FORMS,
     UNIT_DIMENSIONS,
     UNITS,
@@ -89,9 +92,38 @@ _RULES: tuple[tuple[re.Pattern, re.Pattern], ...] = (
 )
 
 
-def answer_type(question: str) -> re.Pattern | None:
+_Q_NAME = re.compile(r"\bname\s+of\b|\b(?:his|her|their|its)\s+name\b|'s\s+name\b")
+_CAPITALISED = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*+")
+_PLACE_FORMS = frozenset(f for group in PLACE_ALIASES for f in group)
+
+
+class NewName:
+    """A name the question does not already hold: "What is the name of the spokesperson who ...?" is not
+    answered by "A spokesperson for China's Foreign Ministry declined ...". Places and the sentence's first
+    word do not count. Duck-types the two methods of re.Pattern that callers use."""
+
+    def __init__(self, question: str) -> None:
+        self.known = frozenset(w.lower() for w in re.findall(r"[A-Za-z]+", question))
+
+    def finditer(self, text: str):
+        for m in _CAPITALISED.finditer(text):
+            words = [w for w in re.split(r"[ -]", m.group()) if w]
+            if m.start() == 0 or text[:m.start()].rstrip().endswith((".", "!", "?", '"', "“")):
+                words = words[1:] if (words and words[0].lower() in SENTENCE_OPENERS) or len(words) > 1 else []
+            name = " ".join(words).lower()
+            if words and name not in _PLACE_FORMS and not DATE.fullmatch(name) and \
+                    not all(w.lower() in self.known or w.lower() in _PLACE_FORMS for w in words):
+                yield m
+
+    def search(self, text: str):
+        return next(self.finditer(text), None)
+
+
+def answer_type(question: str) -> re.Pattern | NewName | None:
     """The pattern an answering sentence must match for this kind of question, or None for any sentence."""
     q = question.lower()
+    if _Q_NAME.search(q):
+        return NewName(question)
     if _Q_NUMBER.search(q):  # "What share of the cost did Ottawa pay?" wants a number, not money
         return NUMBER
     if not _Q_MASS.search(q) and ((_Q_HOW_MUCH.search(q) and _Q_MONEY_WORDS.search(q))

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.terms import coverage, term_set
-from rag.generate.answer_types import MONTHS, NUMBER, TIME, answer_type  # answer_type: assistant, reader_data
+from rag.generate.answer_types import (  # answer_type: assistant, reader_data
+    MONTHS,
+    NUMBER,
+    TIME,
+    NewName,
+    answer_type,
+)
 from rag.generate.protocol import NOT_COVERED, GenerationRequest, NoAnswer
 from rag.retrieve.places import with_country_names
 from rag.verify.citations import place_markers
@@ -79,7 +85,7 @@ class ExtractiveGenerator:
             return self._read(request, question, q_vec)
         q_terms = term_set(with_country_names(question))
         wants = answer_type(request.question)
-        out = []
+        out, best = [], 0.0
         for j, cs in enumerate(self.bank.get([p.chunk for p in request.passages])):
             cos = cs.cosines(q_vec)
             for i, text in enumerate(cs.texts):
@@ -91,9 +97,12 @@ class ExtractiveGenerator:
                 # the sentence's own words count most; its passage's words give context credit
                 lex = 0.75 * coverage(q_terms, terms) + 0.25 * coverage(q_terms, cs.chunk_terms)
                 score = 0.6 * float(cos[i]) + 0.4 * lex
+                best = max(best, score)
                 if wants and not wants.search(text):
                     continue  # "how many" answered without a number is wrong, however similar it reads
                 out.append(Candidate(j, i, text, score, cs.sentence_vec(i)))
+        if isinstance(wants, NewName):  # a name is asked of the sentence about that role, not of any other one
+            out = [c for c in out if c.score >= self.keep_ratio * best]
         out.sort(key=lambda c: -c.score)
         return out
 
