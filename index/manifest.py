@@ -13,8 +13,11 @@ from functools import cached_property
 from pathlib import Path
 
 from core.errors import IndexCorruptError
+from core.settings import DEFAULT_COLLECTION
 
-SCHEMA_VERSION = 1
+# 2: documents belong to a named collection, and chunks carry it in their Chroma metadata. A version-1 index
+# (one pile) is migrated in place on open: its documents become collection "default" (index.store).
+SCHEMA_VERSION = 2
 # config keys added after indexes were built without them: the value those indexes implicitly have
 LEGACY_CONFIG = {"embed_variant": "torch"}
 # embedder variants whose vectors are interchangeable (tests/test_embedding_onnx.py: cosine >= 0.9999)
@@ -37,6 +40,7 @@ class DocEntry:
     spans: list[tuple[int, int]]  # chunk ordinal -> (start, end) in the cleaned text
     meta: dict = field(default_factory=dict)  # e.g. {"bundled": true, "invisible_chars_removed": 3}
     quarantined: list[tuple[int, int]] = field(default_factory=list)  # index.quarantine sentence spans
+    collection: str = DEFAULT_COLLECTION
 
     def chunk_id(self, ordinal: int) -> str:
         return f"{self.doc_id}::{self.content_hash[:12]}::{ordinal:05d}"
@@ -67,7 +71,8 @@ class Manifest:
                 "generation": self.generation,
                 "documents": {
                     k: {"title": d.title, "source": d.source, "content_hash": d.content_hash, "kind": d.kind,
-                        "spans": d.spans, "meta": d.meta, "quarantined": d.quarantined}
+                        "spans": d.spans, "meta": d.meta, "quarantined": d.quarantined,
+                        "collection": d.collection}
                     for k, d in self.documents.items()
                 },
             },
@@ -81,7 +86,8 @@ class Manifest:
             docs = {
                 k: DocEntry(doc_id=k, title=v["title"], source=v["source"], content_hash=v["content_hash"],
                             kind=v.get("kind", ""), spans=[tuple(s) for s in v["spans"]], meta=v.get("meta") or {},
-                            quarantined=[tuple(s) for s in v.get("quarantined", [])])
+                            quarantined=[tuple(s) for s in v.get("quarantined", [])],
+                            collection=v.get("collection") or DEFAULT_COLLECTION)
                 for k, v in raw["documents"].items()
             }
             return cls(config=raw["config"], generation=int(raw["generation"]), documents=docs)

@@ -6,6 +6,13 @@ Commit protocol for a write, so a crash at any point leaves the previous index u
   3. the manifest is replaced atomically  <- the commit point;
   4. old chunk ids and texts are deleted, and BM25 is rebuilt for the new generation.
 On open, anything left over from an interrupted write (orphan ids, stale BM25, unreferenced texts) is repaired.
+
+Collections: every document belongs to one (DocEntry.collection) and every chunk carries it in its Chroma
+metadata. A search given `collections` sees only those: Chroma applies a `where` filter before ranking, and
+BM25 zeroes the other chunks' scores before taking its top n (bm25s weight_mask), so neither side can return
+another collection's chunk nor come back empty while the chosen collections have matches.
+A schema-1 index (before collections) is migrated on open: chunk metadata gains collection "default" first,
+then the manifest is rewritten as schema 2 (the commit point; a crash in between just migrates again).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from core.errors import (
     StorageError,
     StoreUnavailableError,
 )
+from core.settings import DEFAULT_COLLECTION
 from core.types import Chunk, Document
 from index.keyword import KeywordIndex
 from index.manifest import LEGACY_CONFIG, SCHEMA_VERSION, DocEntry, Manifest, same_config_value
@@ -40,14 +48,17 @@ from index.quarantine import flag_spans, spans_in
 
 
 class DenseSearch(Protocol):
-    def dense_search(self, query_vec: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
-        """The n chunks nearest to an L2-normalised query vector, with cosine similarity, best first."""
+    def dense_search(self, query_vec: np.ndarray, n: int,
+                     collections: tuple[str, ...] | None = None) -> list[tuple[Chunk, float]]:
+        """The n chunks nearest to an L2-normalised query vector, with cosine similarity, best first.
+        `collections`: only chunks of documents in these collections (None: all)."""
         ...
 
 
 class KeywordSearch(Protocol):
-    def bm25_search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
-        """The n chunks with the highest BM25 score for `query`, best first."""
+    def bm25_search(self, query: str, n: int,
+                    collections: tuple[str, ...] | None = None) -> list[tuple[Chunk, float]]:
+        """The n chunks with the highest BM25 score for `query`, best first (only in `collections`)."""
         ...
 
 
@@ -65,6 +76,7 @@ class DocInfo:
     n_chunks: int
     meta: dict = field(default_factory=dict)
     quarantined: int = 0  # sentences addressed to AI assistants (index.quarantine), set aside as evidence
+    collection: str = DEFAULT_COLLECTION
 
     @property
     def bundled(self) -> bool:
@@ -99,7 +111,9 @@ class IndexStore:
         self._keyword: KeywordIndex | None = None
         self._chunks: dict[str, tuple[str, int]] = {}  # chunk_id -> (doc_id, ordinal)
         self._texts: dict[str, str] = {}  # text file name (content-addressed) -> cleaned text, loaded on demand
+        self._masks: dict[tuple[int, tuple[str, ...]], np.ndarray] = {}  # BM25 weight masks per collections
         self._lock = threading.RLock()
+        self._lock_depth = 0  # _write_lock is re-entrant within this process (open() may migrate)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -169,6 +183,8 @@ class IndexStore:
                     "or `python -m index add PATH`"
                 )
             m = Manifest.load(self.manifest_path)
+            if m.config.get("schema_version") == 1:
+                m = self._migrate_v1()
             if expect is not None:
                 check_compatible(m.config, expect, self.index_dir)
             self._set_manifest(m)
@@ -192,6 +208,36 @@ class IndexStore:
         self._chunks = {e.chunk_id(i): (d, i) for d, e in m.documents.items() for i in range(len(e.spans))}
         live = {e.text_file for e in m.documents.values()}
         self._texts = {k: v for k, v in self._texts.items() if k in live}
+        self._masks = {}
+
+    def _migrate_v1(self) -> Manifest:
+        """Schema 1 -> 2: every document joins collection "default", and so do its chunks in Chroma."""
+        try:
+            return self._migrate_v1_locked()
+        except StorageError as e:
+            raise IndexMismatchError(
+                f"the index in {self.index_dir} predates collections (schema 1) and is migrated once on open, "
+                f"which needs write access ({e}): open it once with write access (`python -m index list`), "
+                "or rebuild it with `python -m index build --rebuild`") from e
+
+    def _migrate_v1_locked(self) -> Manifest:
+        with self._write_lock():
+            m = Manifest.load(self.manifest_path)
+            if m.config.get("schema_version") != 1:
+                return m  # another process migrated it meanwhile
+            ids = [cid for e in m.documents.values() for cid in e.chunk_ids()]
+            with self._chroma_call() as col:
+                for b in range(0, len(ids), 2000):
+                    part = col.get(ids=ids[b:b + 2000], include=[])["ids"]
+                    if part:  # chunks missing from Chroma stay missing; `index verify` reports them
+                        col.update(ids=part, metadatas=[{"collection": DEFAULT_COLLECTION}] * len(part))
+            m.config = {**m.config, "schema_version": SCHEMA_VERSION}
+            m.save(self.manifest_path)  # commit point: from here on the index is schema 2
+            return m
+
+    def collections(self) -> list[str]:
+        """The collections that hold at least one document, sorted."""
+        return sorted({e.collection for e in self.manifest.documents.values()})
 
     def _ordered_ids(self) -> list[str]:
         return [cid for e in self.manifest.documents.values() for cid in e.chunk_ids()]
@@ -239,56 +285,82 @@ class IndexStore:
             raise KeyError(doc_id)
         return Document(doc_id=doc_id, title=e.title, source=e.source, text=self._doc_text(doc_id, e),
                         content_hash=e.content_hash,
-                        meta={**e.meta, "kind": e.kind, "quarantined": len(e.quarantined)})
+                        meta={**e.meta, "kind": e.kind, "quarantined": len(e.quarantined), "collection": e.collection})
 
     def documents(self) -> list[DocInfo]:
-        return [DocInfo(d, e.title, e.source, e.content_hash, e.kind, len(e.spans), dict(e.meta), len(e.quarantined))
+        return [DocInfo(d, e.title, e.source, e.content_hash, e.kind, len(e.spans), dict(e.meta), len(e.quarantined),
+                        e.collection)
                 for d, e in self.manifest.documents.items()]
 
     def count(self) -> int:
         return len(self._chunks)
 
-    def dense_search(self, query_vec: np.ndarray, n: int) -> list[tuple[Chunk, float]]:
-        """Top-n chunks by cosine similarity (higher is better)."""
+    def dense_search(self, query_vec: np.ndarray, n: int,
+                     collections: tuple[str, ...] | None = None) -> list[tuple[Chunk, float]]:
+        """Top-n chunks by cosine similarity (higher is better), only in `collections` when given."""
         total = self.count()
-        if total == 0 or n <= 0:
+        if total == 0 or n <= 0 or (collections is not None and not collections):
             return []
         q = np.asarray(query_vec, dtype=np.float32).reshape(1, -1)
+        where = None if collections is None else (
+            {"collection": collections[0]} if len(collections) == 1 else {"collection": {"$in": list(collections)}})
         # ask for a few extra in case orphans from an interrupted write are still in Chroma
         with self._chroma_call() as col:
-            res = col.query(query_embeddings=q, n_results=min(n + 8, total + 8), include=["distances"])
+            res = col.query(query_embeddings=q, n_results=min(n + 8, total + 8), where=where, include=["distances"])
         out = []
         for cid, dist in zip(res["ids"][0], res["distances"][0], strict=True):
             if cid in self._chunks:
                 out.append((self.get_chunk(cid), 1.0 - float(dist)))
         return out[:n]
 
-    def bm25_search(self, query: str, n: int) -> list[tuple[Chunk, float]]:
-        """Top-n chunks by BM25 score (higher is better); empty when no query term is in the corpus."""
+    def bm25_search(self, query: str, n: int,
+                    collections: tuple[str, ...] | None = None) -> list[tuple[Chunk, float]]:
+        """Top-n chunks by BM25 score (higher is better); empty when no query term is in the corpus.
+        With `collections`, other chunks score 0 before the top n is taken (a filtered query)."""
         if self._keyword is None:
             self.open()
         assert self._keyword is not None
-        return [(self.get_chunk(cid), s) for cid, s in self._keyword.search(query, n) if cid in self._chunks]
+        mask = None if collections is None else self._mask(self._keyword, collections)
+        return [(self.get_chunk(cid), s) for cid, s in self._keyword.search(query, n, mask=mask)
+                if cid in self._chunks]
+
+    def _mask(self, kw: KeywordIndex, collections: tuple[str, ...]) -> np.ndarray:
+        """1.0 for the BM25 rows whose document is in `collections`, else 0.0; cached per generation."""
+        key = (kw.generation, tuple(sorted(collections)))
+        mask = self._masks.get(key)
+        if mask is None or len(mask) != len(kw.ids):
+            docs = self.manifest.documents
+            wanted = set(collections)
+            mask = np.fromiter((1.0 if cid in self._chunks and docs[self._chunks[cid][0]].collection in wanted
+                                else 0.0 for cid in kw.ids), dtype=np.float32, count=len(kw.ids))
+            self._masks[key] = mask
+        return mask
 
     # ------------------------------------------------------------------ writing
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
         """One writer at a time across processes; the OS drops the lock if the writer is killed."""
-        try:
-            self.index_dir.mkdir(parents=True, exist_ok=True)
-            with self._lock, open(self.index_dir / ".lock", "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-        except OSError as e:
-            # the commit protocol guarantees the previous index is intact: say so, and how to fix
-            raise StorageError(
-                f"cannot write the index in {self.index_dir} ({e.strerror or e}): the data directory is "
-                "read-only or full. Free disk space or make it writable (or point RAG_DATA_DIR elsewhere), "
-                "then retry; the existing index is unchanged"
-            ) from e
+        with self._lock:
+            if self._lock_depth:  # held by this thread already (open() migrating inside initialize()):
+                yield  # a second flock on another descriptor would deadlock
+                return
+            try:
+                self.index_dir.mkdir(parents=True, exist_ok=True)
+                with open(self.index_dir / ".lock", "a+") as fh:
+                    fcntl.flock(fh, fcntl.LOCK_EX)
+                    self._lock_depth += 1
+                    try:
+                        yield
+                    finally:
+                        self._lock_depth -= 1
+                        fcntl.flock(fh, fcntl.LOCK_UN)
+            except OSError as e:
+                # the commit protocol guarantees the previous index is intact: say so, and how to fix
+                raise StorageError(
+                    f"cannot write the index in {self.index_dir} ({e.strerror or e}): the data directory is "
+                    "read-only or full. Free disk space or make it writable (or point RAG_DATA_DIR elsewhere), "
+                    "then retry; the existing index is unchanged"
+                ) from e
 
     def destroy(self) -> None:
         """Delete the whole index (the server-side collection too), for a rebuild."""
@@ -334,7 +406,8 @@ class IndexStore:
                     raise ValueError("one embedding per chunk is required")
                 entry = DocEntry(doc.doc_id, doc.title, doc.source, doc.content_hash, kinds.get(doc.doc_id, ""),
                                  [(c.start, c.end) for c in chunks],
-                                 {k: v for k, v in doc.meta.items() if k != "kind"}, flag_spans(doc.text))
+                                 {k: v for k, v in doc.meta.items() if k not in ("kind", "collection")},
+                                 flag_spans(doc.text), doc.meta.get("collection") or DEFAULT_COLLECTION)
                 _atomic_write_text(self.docs_dir / entry.text_file, doc.text)
                 self._upsert(entry, chunks, vecs)
                 new_docs[doc.doc_id] = entry
@@ -350,7 +423,7 @@ class IndexStore:
                     embeddings=np.asarray(vecs[b:b + batch], dtype=np.float32),
                     documents=[c.text for c in part],
                     metadatas=[{"doc_id": c.doc_id, "title": c.title, "ordinal": c.ordinal, "start": c.start,
-                                "end": c.end, "content_hash": entry.content_hash,
+                                "end": c.end, "content_hash": entry.content_hash, "collection": entry.collection,
                                 "quarantined": _spans_meta(entry.quarantined, c)} for c in part],
                 )
 

@@ -62,6 +62,7 @@ class _Run:
 
     question: str
     history: list[Turn]
+    collections: tuple[str, ...] = ()
     query: str = ""
     passages: list[Passage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -155,25 +156,30 @@ class Assistant:
         passages = self.retriever.search("warm up", self.settings.k).passages
         self.verifier.bank.get([p.chunk for p in passages])
 
-    def ask(self, question: str, history: Sequence[Turn] | None = None, *, k: int | None = None) -> Answer:
+    def ask(self, question: str, history: Sequence[Turn] | None = None, *, k: int | None = None,
+            collections: Sequence[str] | None = None) -> Answer:
         final = None
-        for event in self.stream(question, history, k=k):
+        for event in self.stream(question, history, k=k, collections=collections):
             if isinstance(event, Final):
                 final = event.answer
         assert final is not None
         return final
 
     def stream(
-        self, question: str, history: Sequence[Turn] | None = None, *, k: int | None = None
+        self, question: str, history: Sequence[Turn] | None = None, *, k: int | None = None,
+        collections: Sequence[str] | None = None,
     ) -> Iterator[TextDelta | Final]:
-        """Yield the answer text as it is generated (TextDelta), then the verified answer (Final)."""
+        """Yield the answer text as it is generated (TextDelta), then the verified answer (Final).
+        `collections`: the document collections to search (default: settings.collection_names); the edges
+        check the names (rag.collections), the store enforces them."""
         run = _Run(clean_question(question, self.settings.max_question_chars),
-                   [t for t in (history or []) if t.content and t.content.strip()])
+                   [t for t in (history or []) if t.content and t.content.strip()],
+                   tuple(collections) if collections else self.settings.collection_names)
         self.open()  # one-time index/model loading is not part of an answer's timings
         run.started = run.mark = time.perf_counter()
         run.query = self.rewriter.rewrite(run.question, run.history)
         run.lap("rewrite")
-        retrieval = self.retriever.search(run.query, k or self.settings.k)
+        retrieval = self.retriever.search(run.query, k or self.settings.k, run.collections)
         run.passages = retrieval.passages
         run.lap("retrieve")
         decision = self.gate.check(run.query, retrieval)

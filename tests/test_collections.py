@@ -1,0 +1,248 @@
+"""Collections: a question sees only the collections it names, on both Chroma backends.
+
+Two collections hold documents on the same four topics with the same keywords and different facts (names,
+years, counts), and one holds a long "flood" document that outranks everything on one topic. Every
+retrieved passage and every citation must come from the chosen collections; the flood must not crowd the
+chosen collection's passage out (the filter is in the store's query, not applied after a top n). Real
+MiniLM embedder, real Chroma (embedded and a `chroma run` server), extractive generator.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from core.errors import IndexMismatchError, InputError, UnknownCollectionError
+from core.settings import load_settings
+from rag.collections import resolve_collections
+from tests.chroma_server import ChromaServer
+
+ROOT = Path(__file__).resolve().parent.parent
+
+TOPICS = {
+    "lighthouse": ("The Marrow Point lighthouse stands on the northern cape. Its keeper, {name}, kept the "
+                   "lighthouse log for {n} years. The lighthouse lamp was replaced in {year} after a winter "
+                   "storm cracked the lens. Visitors climb {m} steps to reach the lighthouse gallery."),
+    "orchard": ("The Hollin Vale orchard grows old apple varieties. The orchard manager, {name}, planted {n} "
+                "apple trees along the river. The orchard cider press was built in {year}. Each autumn the "
+                "orchard harvest fills {m} barrels of apples."),
+    "bridge": ("The Calder footbridge crosses the canal near the old mill. The footbridge was designed by the "
+               "engineer {name}. It opened to walkers in {year}. The footbridge deck is {n} metres long and "
+               "rests on {m} stone piers."),
+    "railway": ("The Greyhaven railway branch line carried slate from the quarry. The station master of the "
+                "branch line was {name}. The railway line closed in {year}. Its locomotives pulled {n} wagons "
+                "of slate a day over {m} viaducts."),
+}
+FACTS = {
+    "alpha": [("Edda Lunn", 23, 1931, 117), ("Mirela Okafor", 340, 1902, 61), ("Jonas Petrakis", 48, 1887, 5),
+              ("Ruth Abernathy", 14, 1964, 9)],
+    "beta": [("Tomas Reed", 31, 1958, 204), ("Sanjay Kulkarni", 275, 1921, 83), ("Greta Holm", 72, 1913, 7),
+             ("Ivo Marsh", 22, 1949, 3)],
+}
+QUESTIONS = {
+    "lighthouse": ["Who kept the Marrow Point lighthouse log?", "In what year was the lighthouse lamp replaced?",
+                   "How many steps do visitors climb to reach the lighthouse gallery?"],
+    "orchard": ["Who is the manager of the Hollin Vale orchard?", "When was the orchard cider press built?",
+                "How many apple trees did the orchard manager plant?"],
+    "bridge": ["Which engineer designed the Calder footbridge?", "When did the footbridge open to walkers?",
+               "How long is the footbridge deck?"],
+    "railway": ["Who was the station master of the Greyhaven branch line?", "When did the railway line close?",
+                "How many wagons of slate did the locomotives pull a day?"],
+}
+SCOPES = [("alpha",), ("beta",), ("alpha", "beta"), ("default",)]
+FLOOD = "\n\n".join(f"Storm log entry {i}: the Marrow Point lighthouse keeper recorded wind from the north, and "
+                    f"the lighthouse lamp burned all night while {i % 7 + 2} ships passed the cape." for i in range(120))
+SHARED = "The harbour notice: the Marrow Point pier is closed for repairs until the spring tide."
+
+
+def _write_corpus(root: Path) -> dict[str, Path]:
+    dirs = {}
+    for name, facts in FACTS.items():
+        d = root / name
+        d.mkdir(parents=True)
+        for (topic, template), (person, n, year, m) in zip(TOPICS.items(), facts, strict=True):
+            (d / f"{topic}.txt").write_text(template.format(name=person, n=n, year=year, m=m), "utf-8")
+        (d / "harbour-notice.txt").write_text(SHARED, "utf-8")  # the same file in both collections
+        dirs[name] = d
+    (root / "beta" / "storm-log.txt").write_text(FLOOD, "utf-8")
+    (root / "default").mkdir()
+    (root / "default" / "pier.txt").write_text("The Marrow Point pier was rebuilt in 1990 by the harbour board.", "utf-8")
+    dirs["default"] = root / "default"
+    return dirs
+
+
+@pytest.fixture(scope="module", params=["embedded", "server"])
+def two_collections(request, tmp_path_factory):
+    from rag.compose import build
+
+    root = tmp_path_factory.mktemp(f"collections-{request.param}")
+    server = None
+    if request.param == "server":
+        server = ChromaServer(root / "chroma")
+        server.start()
+    dirs = _write_corpus(root / "corpus")
+    s = load_settings({"data_dir": root / "data", "generator": "extractive",
+                       "chroma_url": server.url if server else ""}, env={})
+    parts = build(s)
+    for name, d in dirs.items():
+        report = parts.library.add([d], collection=name)
+        assert not report.errors, report.errors
+    parts.assistant.warm_up()
+    yield SimpleNamespace(library=parts.library, assistant=parts.assistant, dirs=dirs)
+    if server:
+        server.stop()
+
+
+def _collection_of(library) -> dict[str, str]:
+    return {d.doc_id: d.collection for d in library.documents()}
+
+
+def test_documents_belong_to_their_collection(two_collections) -> None:
+    lib = two_collections.library
+    owner = _collection_of(lib)
+    assert lib.collections() == ["alpha", "beta", "default"]
+    assert owner["alpha/lighthouse.txt"] == "alpha" and owner["beta/lighthouse.txt"] == "beta"
+    assert owner["beta/storm-log.txt"] == "beta" and owner["pier.txt"] == "default"
+    # the same file in two collections is two documents, each with its own chunks
+    a, b = lib.document("alpha/harbour-notice.txt"), lib.document("beta/harbour-notice.txt")
+    assert a.text == b.text and a.content_hash == b.content_hash
+    assert {c.chunk_id for c in lib.store.chunks_of(a.doc_id)}.isdisjoint(c.chunk_id for c in lib.store.chunks_of(b.doc_id))
+
+
+def test_store_filters_before_ranking(two_collections) -> None:
+    """The flood (30+ beta chunks on the lighthouse) fills an unfiltered top n; alpha's passage still comes back."""
+    lib = two_collections.library
+    store, owner = lib.store, _collection_of(lib)
+    q = "Storm log: the Marrow Point lighthouse keeper recorded wind and the lighthouse lamp burned all night"
+    vec = np.asarray(lib.embedder.embed([q])[0], dtype=np.float32)
+    n = two_collections.assistant.settings.candidates  # the depth the retriever asks each side for
+    for search, arg in ((store.dense_search, vec), (store.bm25_search, q)):
+        unfiltered = search(arg, n)
+        assert {owner[c.doc_id] for c, _ in unfiltered} == {"beta"}, "the scenario needs a crowding collection"
+        hits = search(arg, n, ("alpha",))
+        assert hits and {owner[c.doc_id] for c, _ in hits} == {"alpha"}
+        assert any(c.doc_id == "alpha/lighthouse.txt" for c, _ in hits)
+        assert search(arg, 5, ("nothing-here",)) == []
+
+
+def test_no_passage_or_citation_from_another_collection(two_collections) -> None:
+    lib, assistant = two_collections.library, two_collections.assistant
+    owner = _collection_of(lib)
+    answered = right = 0
+    for topic, questions in QUESTIONS.items():
+        for q in questions:
+            for scope in SCOPES:
+                answer = assistant.ask(q, collections=scope)
+                seen = {owner[p.chunk.doc_id] for p in answer.retrieved}
+                cited = {owner[c.doc_id] for c in answer.citations}
+                assert seen <= set(scope) and cited <= set(scope), (q, scope, seen, cited)
+                if len(scope) == 1 and scope[0] != "default" and not answer.abstained:
+                    answered += 1
+                    i = list(TOPICS).index(topic)
+                    own = FACTS[scope[0]][i]
+                    right += any(str(v) in answer.text for v in own)
+    # not a vacuous pass: most single-collection questions are answered, from that collection's facts
+    assert answered >= 18 and right >= 0.8 * answered, (answered, right)
+
+
+def test_same_document_in_two_collections_is_removed_separately(two_collections) -> None:
+    lib, assistant = two_collections.library, two_collections.assistant
+    q = "Why is the Marrow Point pier closed?"
+    before = assistant.ask(q, collections=("alpha",))
+    assert any(c.doc_id == "alpha/harbour-notice.txt" for c in before.citations)
+    lib.remove("beta/harbour-notice.txt")
+    try:
+        assert "alpha/harbour-notice.txt" in _collection_of(lib)
+        assert all(p.chunk.doc_id != "beta/harbour-notice.txt"
+                   for p in assistant.ask(q, collections=("beta",)).retrieved)
+        assert any(c.doc_id == "alpha/harbour-notice.txt" for c in assistant.ask(q, collections=("alpha",)).citations)
+    finally:  # the module's fixture is shared: put the beta copy back
+        assert lib.add([two_collections.dirs["beta"] / "harbour-notice.txt"], collection="beta").added
+
+
+def test_collection_names_are_checked() -> None:
+    assert resolve_collections(None, ["alpha"]) == ("default",)
+    assert resolve_collections("alpha, default", ["alpha"]) == ("alpha", "default")
+    with pytest.raises(UnknownCollectionError, match="available: alpha, default"):
+        resolve_collections(["nope"], ["alpha"])
+    with pytest.raises(UnknownCollectionError, match="not valid"):
+        resolve_collections("../etc", ["alpha"])
+
+
+def test_adding_into_several_collections_is_refused(settings, tmp_path) -> None:
+    from index.pipeline import Indexer
+
+    f = tmp_path / "a.txt"
+    f.write_text("Some text about a pier.", "utf-8")
+    with pytest.raises(InputError, match="one collection at a time"):
+        Indexer.from_settings(settings()).add([f], collection="a,b")
+
+
+# ---------------------------------------------------------------- migration from schema 1 (one pile)
+def _downgrade_to_schema_1(data_dir: Path) -> None:
+    """Make an index look exactly like one built before collections: no collection anywhere, schema 1."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    path = data_dir / "index" / "manifest.json"
+    raw = json.loads(path.read_text("utf-8"))
+    raw["schema_version"] = raw["config"]["schema_version"] = 1
+    for entry in raw["documents"].values():
+        del entry["collection"]
+    path.write_text(json.dumps(raw), "utf-8")
+    client = chromadb.PersistentClient(path=str(data_dir / "index" / "chroma"),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    col = client.get_collection("chunks")
+    ids = col.get(include=[])["ids"]
+    col.update(ids=ids, metadatas=[{"collection": None}] * len(ids))
+    assert all("collection" not in m for m in col.get(include=["metadatas"])["metadatas"])
+
+
+def test_schema_1_index_migrates_to_the_default_collection(tmp_path) -> None:
+    from rag.compose import build
+
+    data = tmp_path / "data"
+    env = {"RAG_DATA_DIR": str(data)}
+    run = dict(cwd=ROOT, capture_output=True, text=True, env={**_base_env(), **env}, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "index", "build"], **run)
+    assert done.returncode == 0, done.stderr
+    _downgrade_to_schema_1(data)
+    listed = subprocess.run([sys.executable, "-m", "index", "list", "--collection", "default"], **run)
+    assert listed.returncode == 0, listed.stderr
+    assert "elephant-in-the-room.txt" in listed.stdout
+    raw = json.loads((data / "index" / "manifest.json").read_text("utf-8"))
+    assert raw["config"]["schema_version"] == 2
+    assert {e["collection"] for e in raw["documents"].values()} == {"default"}
+    parts = build(load_settings({"data_dir": data, "generator": "extractive"}, env={}))
+    assert parts.library.verify() == []
+    answer = parts.assistant.ask("How many shipping containers has Russia received from North Korea?")
+    assert not answer.abstained and answer.citations
+
+
+def test_newer_schema_is_refused_with_the_rebuild_command(article_index, tmp_path) -> None:
+    import shutil
+
+    from index.pipeline import Indexer
+
+    data = tmp_path / "copy"
+    shutil.copytree(article_index, data)
+    path = data / "index" / "manifest.json"
+    raw = json.loads(path.read_text("utf-8"))
+    raw["config"]["schema_version"] = 99
+    path.write_text(json.dumps(raw), "utf-8")
+    with pytest.raises(IndexMismatchError, match=r"python -m index build --rebuild"):
+        Indexer.from_settings(load_settings({"data_dir": data}, env={})).open()
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    keep = ("PATH", "HOME", "LANG", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TMPDIR")
+    return {k: os.environ[k] for k in keep if k in os.environ} | {"ANONYMIZED_TELEMETRY": "False",
+                                                                   "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
