@@ -246,3 +246,97 @@ def _base_env() -> dict[str, str]:
     keep = ("PATH", "HOME", "LANG", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TMPDIR")
     return {k: os.environ[k] for k in keep if k in os.environ} | {"ANONYMIZED_TELEMETRY": "False",
                                                                    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+
+
+# ---------------------------------------------------------------- the edges: page API, OpenAI API, MCP, runnable
+HR = ("The Quokka Preservation Society pays its volunteers a travel allowance of 42 dollars a month. "
+      "The society's volunteer coordinator is Amelia Stonebridge.")
+HR_Q = "What travel allowance does the Quokka Preservation Society pay its volunteers?"
+
+
+@pytest.fixture(scope="module")
+def served(article_index: Path, tmp_path_factory: pytest.TempPathFactory):
+    """The page over a private copy of the article index, as tests/test_ui_api.py serves it."""
+    import shutil
+
+    from rag.compose import build
+    from tests.chroma_server import free_port
+    from ui.app import build_app, launch
+
+    data = tmp_path_factory.mktemp("collections-ui") / "data"
+    shutil.copytree(article_index, data)
+    s = load_settings({"data_dir": data, "generator": "extractive", "port": free_port()}, env={})
+    parts = build(s)
+    parts.assistant.warm_up()
+    app = build_app(parts.assistant, parts.library, s)
+    launch(app, s, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{s.port}", s, parts
+    app.close()
+
+
+def test_page_uploads_into_a_typed_collection_and_asks_within_it(served, tmp_path) -> None:
+    from gradio_client import Client, handle_file
+
+    url, s, _ = served
+    doc = tmp_path / "quokka-pay.txt"
+    doc.write_text(HR, "utf-8")
+    c = Client(url, verbose=False, download_files=False)
+    status, table, *_ = c.predict([handle_file(str(doc))], "hr-policies", api_name="/add_documents")
+    assert "added" in status and [r[-1] for r in table["data"]] == ["hr-policies/quokka-pay.txt"]
+    assert (s.uploads_dir / "hr-policies" / "quokka-pay.txt").is_file()
+    _, _, inside = c.predict(HR_Q, ["hr-policies"], api_name="/ask")
+    assert "42" in inside["text"] and {x["doc_id"] for x in inside["citations"]} == {"hr-policies/quokka-pay.txt"}
+    _, _, outside = c.predict(HR_Q, api_name="/ask")  # the default collection: the article only
+    assert all(not p["chunk"]["doc_id"].startswith("hr-policies/") for p in outside["retrieved"])
+    table = c.predict("default", api_name="/documents")[0]
+    assert "hr-policies/quokka-pay.txt" not in [r[-1] for r in table["data"]]
+    bad = c.predict([handle_file(str(doc))], "no such/name", api_name="/add_documents")[0]
+    assert "not a collection name" in bad
+
+
+def test_openai_model_names_select_a_collection(served) -> None:
+    from fastapi.testclient import TestClient
+
+    from ui.server import build_server
+
+    _, s, parts = served
+    if "hr-policies" not in parts.library.collections():
+        pytest.skip("needs the upload of test_page_uploads_into_a_typed_collection_and_asks_within_it")
+    api = TestClient(build_server(parts.assistant, parts.library, s))  # /v1 as `python -m ui` wires it
+    models = api.get("/v1/models").json()["data"]
+    assert {"cited-answers", "cited-answers:default", "cited-answers:hr-policies"} <= {m["id"] for m in models}
+    body = {"model": "cited-answers:hr-policies", "messages": [{"role": "user", "content": HR_Q}]}
+    r = api.post("/v1/chat/completions", json=body).json()
+    assert "42" in r["choices"][0]["message"]["content"]
+    assert {x["doc_id"] for x in r["citations"]} == {"hr-policies/quokka-pay.txt"}
+    r = api.post("/v1/chat/completions", json={**body, "model": "cited-answers:payroll"})
+    assert r.status_code == 404 and "hr-policies" in r.json()["error"]["message"]
+
+
+def test_runnable_and_mcp_take_a_collection(served) -> None:
+    import asyncio
+
+    from ui.mcp_tools import build_mcp
+
+    _, _, parts = served
+    if "hr-policies" not in parts.library.collections():
+        pytest.skip("needs the upload of test_page_uploads_into_a_typed_collection_and_asks_within_it")
+    runnable = parts.assistant.as_runnable()
+    answer = runnable.invoke({"question": HR_Q, "collection": "hr-policies"})
+    assert {c.doc_id for c in answer.citations} == {"hr-policies/quokka-pay.txt"}
+    assert all(not c.doc_id.startswith("hr-policies/") for c in runnable.invoke(HR_Q).citations)
+    with pytest.raises(UnknownCollectionError, match="available: default, hr-policies"):
+        runnable.invoke({"question": HR_Q, "collection": "payroll"})
+    mcp = build_mcp(parts.assistant, parts.library)
+
+    async def calls():
+        found = await mcp.call_tool("search", {"query": HR_Q, "k": 3, "collection": "hr-policies"})
+        listed = await mcp.call_tool("list_documents", {"collection": "hr-policies"})
+        return found, listed
+
+    found, listed = asyncio.run(calls())
+    passages = found[1]["passages"] if isinstance(found, tuple) else found.structured_content["passages"]
+    docs = listed[1] if isinstance(listed, tuple) else listed.structured_content
+    assert passages and {p["doc_id"] for p in passages} == {"hr-policies/quokka-pay.txt"}
+    assert [d["doc_id"] for d in docs["documents"]] == ["hr-policies/quokka-pay.txt"]
+    assert docs["available"] == ["default", "hr-policies"]
