@@ -113,7 +113,6 @@ class IndexStore:
         self._texts: dict[str, str] = {}  # text file name (content-addressed) -> cleaned text, loaded on demand
         self._masks: dict[tuple[int, tuple[str, ...]], np.ndarray] = {}  # BM25 weight masks per collections
         self._lock = threading.RLock()
-        self._lock_depth = 0  # _write_lock is re-entrant within this process (open() may migrate)
 
     # ------------------------------------------------------------------ paths
     @property
@@ -340,27 +339,21 @@ class IndexStore:
     @contextmanager
     def _write_lock(self) -> Iterator[None]:
         """One writer at a time across processes; the OS drops the lock if the writer is killed."""
-        with self._lock:
-            if self._lock_depth:  # held by this thread already (open() migrating inside initialize()):
-                yield  # a second flock on another descriptor would deadlock
-                return
-            try:
-                self.index_dir.mkdir(parents=True, exist_ok=True)
-                with open(self.index_dir / ".lock", "a+") as fh:
-                    fcntl.flock(fh, fcntl.LOCK_EX)
-                    self._lock_depth += 1
-                    try:
-                        yield
-                    finally:
-                        self._lock_depth -= 1
-                        fcntl.flock(fh, fcntl.LOCK_UN)
-            except OSError as e:
-                # the commit protocol guarantees the previous index is intact: say so, and how to fix
-                raise StorageError(
-                    f"cannot write the index in {self.index_dir} ({e.strerror or e}): the data directory is "
-                    "read-only or full. Free disk space or make it writable (or point RAG_DATA_DIR elsewhere), "
-                    "then retry; the existing index is unchanged"
-                ) from e
+        try:
+            self.index_dir.mkdir(parents=True, exist_ok=True)
+            with self._lock, open(self.index_dir / ".lock", "a+") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        except OSError as e:
+            # the commit protocol guarantees the previous index is intact: say so, and how to fix
+            raise StorageError(
+                f"cannot write the index in {self.index_dir} ({e.strerror or e}): the data directory is "
+                "read-only or full. Free disk space or make it writable (or point RAG_DATA_DIR elsewhere), "
+                "then retry; the existing index is unchanged"
+            ) from e
 
     def destroy(self) -> None:
         """Delete the whole index (the server-side collection too), for a rebuild."""
@@ -388,7 +381,8 @@ class IndexStore:
             if not self.exists():
                 self.docs_dir.mkdir(parents=True, exist_ok=True)
                 Manifest(config={**config, "schema_version": SCHEMA_VERSION}).save(self.manifest_path)
-            self.open(expect=config)
+        self.open(expect=config)  # outside the lock: opening an index from before collections migrates it, under the lock
+        with self._write_lock():
             self.repair()
 
     def write(self, items: list[tuple[Document, list[Chunk], np.ndarray]], kinds: dict[str, str] | None = None) -> None:
