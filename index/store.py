@@ -473,6 +473,7 @@ class IndexStore:
             problems.append(f"{len(live - stored)} manifest chunks are missing from Chroma")
         if stored - live:
             problems.append(f"{len(stored - live)} Chroma chunks are not in the manifest (orphans)")
+        problems += _collection_problems(m, self._chroma_call, sorted(live & stored))
         kw = KeywordIndex.load(self.bm25_dir)
         if kw is None:
             problems.append("BM25 index is missing or unreadable")
@@ -489,6 +490,22 @@ class IndexStore:
             if any(not (0 <= s < t <= len(text)) for s, t in e.spans):
                 problems.append(f"{doc_id}: a chunk span lies outside the document")
         return problems
+
+
+def _collection_problems(m: Manifest, chroma_call, ids: list[str]) -> list[str]:
+    """A chunk whose Chroma metadata names another collection than its document would be seen from there."""
+    if m.config.get("schema_version") == 1:
+        return ["the index predates collections (schema 1): any command that opens it migrates it, "
+                "e.g. `python -m index list`"]
+    owner = {cid: e.collection for e in m.documents.values() for cid in e.chunk_ids()}
+    wrong = 0
+    with chroma_call() as col:
+        for b in range(0, len(ids), 2000):
+            got = col.get(ids=ids[b:b + 2000], include=["metadatas"])
+            wrong += sum((meta or {}).get("collection") != owner[cid]
+                         for cid, meta in zip(got["ids"], got["metadatas"], strict=True))
+    return [f"{wrong} Chroma chunks are filed under another collection than their document's: rebuild with "
+            "`python -m index build --rebuild`"] if wrong else []
 
 
 def check_compatible(built: dict, expect: dict, where: Path) -> None:

@@ -188,20 +188,24 @@ def test_adding_into_several_collections_is_refused(settings, tmp_path) -> None:
 
 
 # ---------------------------------------------------------------- migration from schema 1 (one pile)
-def _downgrade_to_schema_1(data_dir: Path) -> None:
-    """Make an index look exactly like one built before collections: no collection anywhere, schema 1."""
+def _chunks_collection(data_dir: Path):
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
+    client = chromadb.PersistentClient(path=str(data_dir / "index" / "chroma"),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    return client.get_collection("chunks")
+
+
+def _downgrade_to_schema_1(data_dir: Path) -> None:
+    """Make an index look exactly like one built before collections: no collection anywhere, schema 1."""
     path = data_dir / "index" / "manifest.json"
     raw = json.loads(path.read_text("utf-8"))
     raw["schema_version"] = raw["config"]["schema_version"] = 1
     for entry in raw["documents"].values():
         del entry["collection"]
     path.write_text(json.dumps(raw), "utf-8")
-    client = chromadb.PersistentClient(path=str(data_dir / "index" / "chroma"),
-                                       settings=ChromaSettings(anonymized_telemetry=False))
-    col = client.get_collection("chunks")
+    col = _chunks_collection(data_dir)
     ids = col.get(include=[])["ids"]
     col.update(ids=ids, metadatas=[{"collection": None}] * len(ids))
     assert all("collection" not in m for m in col.get(include=["metadatas"])["metadatas"])
@@ -216,6 +220,10 @@ def test_schema_1_index_migrates_to_the_default_collection(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "index", "build"], **run)
     assert done.returncode == 0, done.stderr
     _downgrade_to_schema_1(data)
+    from index.pipeline import Indexer
+
+    old = Indexer.from_settings(load_settings({"data_dir": data}, env={}))
+    assert any("predates collections" in p for p in old.verify())
     listed = subprocess.run([sys.executable, "-m", "index", "list", "--collection", "default"], **run)
     assert listed.returncode == 0, listed.stderr
     assert "elephant-in-the-room.txt" in listed.stdout
@@ -226,6 +234,10 @@ def test_schema_1_index_migrates_to_the_default_collection(tmp_path) -> None:
     assert parts.library.verify() == []
     answer = parts.assistant.ask("How many shipping containers has Russia received from North Korea?")
     assert not answer.abstained and answer.citations
+    # verify catches a chunk filed under another collection in Chroma (it would be seen from there)
+    col = _chunks_collection(data)
+    col.update(ids=[answer.citations[0].chunk_id], metadatas=[{"collection": "elsewhere"}])
+    assert any("1 Chroma chunks are filed under another collection" in p for p in parts.library.verify())
 
 
 def test_newer_schema_is_refused_with_the_rebuild_command(article_index, tmp_path) -> None:
