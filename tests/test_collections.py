@@ -22,6 +22,7 @@ from core.errors import IndexMismatchError, InputError, UnknownCollectionError
 from core.settings import load_settings
 from rag.collections import resolve_collections
 from tests.chroma_server import ChromaServer
+from tests.test_ui_browser import browser, server  # noqa: F401  (fixtures of the browser test below)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,21 +83,21 @@ def two_collections(request, tmp_path_factory):
     from rag.compose import build
 
     root = tmp_path_factory.mktemp(f"collections-{request.param}")
-    server = None
+    chroma = None
     if request.param == "server":
-        server = ChromaServer(root / "chroma")
-        server.start()
+        chroma = ChromaServer(root / "chroma")
+        chroma.start()
     dirs = _write_corpus(root / "corpus")
     s = load_settings({"data_dir": root / "data", "generator": "extractive",
-                       "chroma_url": server.url if server else ""}, env={})
+                       "chroma_url": chroma.url if chroma else ""}, env={})
     parts = build(s)
     for name, d in dirs.items():
         report = parts.library.add([d], collection=name)
         assert not report.errors, report.errors
     parts.assistant.warm_up()
     yield SimpleNamespace(library=parts.library, assistant=parts.assistant, dirs=dirs)
-    if server:
-        server.stop()
+    if chroma:
+        chroma.stop()
 
 
 def _collection_of(library) -> dict[str, str]:
@@ -382,3 +383,40 @@ def test_command_lines(article_index: Path, tmp_path: Path) -> None:
     removed = cli("index", "remove", "quokka-pay.txt", "--collection", "hr-policies")
     assert removed.returncode == 0 and "removed hr-policies/quokka-pay.txt" in removed.stdout
     assert "hr-policies" not in cli("index", "list").stdout
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_browser_collection_selectors(server, browser, tmp_path) -> None:  # noqa: F811
+    """Type a new collection in the Documents tab, upload into it, then ask within it from the chat."""
+    from tests.test_ui_browser import ARTIFACTS, DESKTOP, ask, last_answer, open_page, upload
+
+    url, data = server
+    ctx, page, watch = open_page(browser, url, DESKTOP)
+    page.get_by_role("tab", name="Documents").click()
+    box = page.locator("#doc-collection input")
+    box.fill("hr-policies")
+    box.press("Enter")
+    doc = tmp_path / "quokka-pay.txt"
+    doc.write_text(HR, "utf-8")
+    assert "hr-policies/quokka-pay.txt: added" in upload(page, doc, "quokka-pay.txt: added")
+    page.wait_for_function("document.querySelector('#doc-table')?.innerText.includes('hr-policies/quokka-pay.txt')")
+    assert "elephant-in-the-room.txt" not in page.inner_text("#doc-table")  # the table shows one collection
+    assert (data / "uploads" / "hr-policies" / "quokka-pay.txt").is_file()
+    page.screenshot(path=ARTIFACTS / "ui-collections-documents.png", full_page=True)
+
+    page.get_by_role("tab", name="Chat").click()
+    ask(page, HR_Q)  # the chat still asks "default": the quokka document is not there
+    assert "42" not in last_answer(page).inner_text()
+    chooser = page.locator("#chat-collections input")
+    chooser.click()
+    page.get_by_role("option", name="hr-policies").click()
+    page.get_by_role("option", name="default", exact=True).click()  # a second click deselects it
+    chooser.press("Escape")
+    assert page.locator("#chat-collections [title^='Remove ']").count() == 1  # one chosen: hr-policies
+    ask(page, HR_Q)
+    answer = last_answer(page)
+    assert "42" in answer.inner_text() and "quokka" in answer.locator(":scope > .cards").inner_text().lower()
+    page.screenshot(path=ARTIFACTS / "ui-collections-chat.png", full_page=True)
+    assert not watch.errors, watch.errors
+    ctx.close()
