@@ -71,6 +71,10 @@ def _build(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> in
     if args.cmd == "build" and args.if_missing and indexer.store.exists():
         print(f"index exists in {settings.index_dir} ({len(indexer.documents())} documents)")
         return 0
+    if args.cmd == "build" and not args.paths and args.collection not in (None, "default"):
+        print(f"error: the bundled documents always go into 'default', not {args.collection!r}: give the PATHS "
+              "to index into that collection", file=sys.stderr)
+        return 2
     if args.cmd == "build" and args.rebuild:
         indexer.store.destroy()
     update, close = terminal_progress()

@@ -112,6 +112,7 @@ class IndexStore:
         self._chunks: dict[str, tuple[str, int]] = {}  # chunk_id -> (doc_id, ordinal)
         self._texts: dict[str, str] = {}  # text file name (content-addressed) -> cleaned text, loaded on demand
         self._masks: dict[tuple[int, tuple[str, ...]], np.ndarray] = {}  # BM25 weight masks per collections
+        self._present: frozenset[str] = frozenset()  # the collections holding documents
         self._lock = threading.RLock()
 
     # ------------------------------------------------------------------ paths
@@ -208,6 +209,12 @@ class IndexStore:
         live = {e.text_file for e in m.documents.values()}
         self._texts = {k: v for k, v in self._texts.items() if k in live}
         self._masks = {}
+        self._present = frozenset(e.collection for e in m.documents.values())
+
+    def _narrows(self, collections: tuple[str, ...] | None) -> bool:
+        """Whether `collections` leaves out a collection of this index (if not, filtering is a no-op: Chroma's
+        `where` made dense queries about 3.6x slower, 2.2 vs 0.6 ms on 1,100 chunks, docs/collections.md)."""
+        return collections is not None and not self._present <= set(collections)
 
     def _migrate_v1(self) -> Manifest:
         """Schema 1 -> 2: every document joins collection "default", and so do its chunks in Chroma."""
@@ -236,7 +243,9 @@ class IndexStore:
 
     def collections(self) -> list[str]:
         """The collections that hold at least one document, sorted."""
-        return sorted({e.collection for e in self.manifest.documents.values()})
+        if self._manifest is None:
+            self.open()
+        return sorted(self._present)
 
     def _ordered_ids(self) -> list[str]:
         return [cid for e in self.manifest.documents.values() for cid in e.chunk_ids()]
@@ -301,7 +310,7 @@ class IndexStore:
         if total == 0 or n <= 0 or (collections is not None and not collections):
             return []
         q = np.asarray(query_vec, dtype=np.float32).reshape(1, -1)
-        where = None if collections is None else (
+        where = None if not self._narrows(collections) else (
             {"collection": collections[0]} if len(collections) == 1 else {"collection": {"$in": list(collections)}})
         # ask for a few extra in case orphans from an interrupted write are still in Chroma
         with self._chroma_call() as col:
@@ -319,7 +328,7 @@ class IndexStore:
         if self._keyword is None:
             self.open()
         assert self._keyword is not None
-        mask = None if collections is None else self._mask(self._keyword, collections)
+        mask = self._mask(self._keyword, collections) if self._narrows(collections) else None
         return [(self.get_chunk(cid), s) for cid, s in self._keyword.search(query, n, mask=mask)
                 if cid in self._chunks]
 
