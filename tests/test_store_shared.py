@@ -5,6 +5,7 @@ Each instance has its own empty data directory; all state they share goes throug
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -200,7 +201,12 @@ def _write_layout_1(data: Path, embedder) -> None:
         col.upsert(ids=e.chunk_ids(), embeddings=embedder.embed([c.text for c in chunks]),
                    documents=[c.text for c in chunks], metadatas=[{"doc_id": doc.doc_id} for _ in chunks])
         docs[doc.doc_id] = e
-    Manifest(config=ix.config(), generation=7, documents=docs).save(index_dir / "manifest.json")
+    # the previous manifest format: schema 1, documents without a collection
+    raw = json.loads(Manifest(config={**ix.config(), "schema_version": 1}, generation=7, documents=docs).to_json())
+    raw["schema_version"] = 1
+    for entry in raw["documents"].values():
+        del entry["collection"]
+    (index_dir / "manifest.json").write_text(json.dumps(raw), "utf-8")
 
 
 def test_layout_1_index_migrates_on_open(tmp_path, real_embedder):
@@ -213,3 +219,14 @@ def test_layout_1_index_migrates_on_open(tmp_path, real_embedder):
     assert (data / "index" / "manifest.json.migrated").is_file() and not (data / "index" / "manifest.json").exists()
     assert "10,000 shipping containers" in ix.store.bm25_search("shipping containers", 1)[0][0].text
     assert ix.verify() == []
+    # schema 1 had no collections: everything is in "default", chunks included (Chroma's where needs the key)
+    assert ix.store.manifest.config["schema_version"] == 2 and ix.collections() == ["default"]
+    with ix.store._chroma_call() as col:
+        metas = col.get(include=["metadatas"])["metadatas"]
+    assert metas and all(m["collection"] == "default" and m["doc_id"] for m in metas)
+    ix.add([_doc(tmp_path, "ships.txt", "Shipping containers from North Korea were counted at the port.")],
+           collection="other")
+    q = real_embedder.embed(["shipping containers from North Korea"])[0]
+    assert "other/ships.txt" in {c.doc_id for c, _ in ix.store.dense_search(q, 3)}
+    found = ix.store.dense_search(q, 3, collections=("default",))  # a where filter: matches migrated chunks
+    assert len(found) == 3 and all(c.doc_id in BUNDLED for c, _ in found)
