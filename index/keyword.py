@@ -10,6 +10,10 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _STOPWORDS = "english"
 
@@ -40,7 +44,8 @@ class KeywordIndex:
             retriever.index(tokens, show_progress=False)
         return cls(ids, retriever, tok, generation)
 
-    def search(self, query: str, n: int) -> list[tuple[str, float]]:
+    def search(self, query: str, n: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        """Top-n (id, score) with score > 0. `mask` (one weight per id, 0 or 1) filters before the top n."""
         if self._retriever is None or not self.ids or not query.strip():
             return []
         q = self._tokenizer.tokenize([query], update_vocab=False, return_as="string", show_progress=False)
@@ -50,7 +55,7 @@ class KeywordIndex:
             return []
         k = min(n, len(self.ids))
         # n_threads=0 runs in this thread; any other value starts a thread pool for every query
-        docs, scores = self._retriever.retrieve(q, k=k, show_progress=False, n_threads=0)
+        docs, scores = self._retriever.retrieve(q, k=k, show_progress=False, n_threads=0, weight_mask=mask)
         out = []
         for idx, sc in zip(docs[0], scores[0], strict=True):
             if sc > 0:

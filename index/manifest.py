@@ -15,8 +15,12 @@ from functools import cached_property
 from pathlib import Path
 
 from core.errors import IndexCorruptError
+from core.settings import DEFAULT_COLLECTION
 
-SCHEMA_VERSION = 1
+# 2: documents belong to a named collection (DocEntry.collection), and chunks carry it in their Chroma metadata.
+# A version-1 index (one pile) is migrated on open, whichever layout it has: its documents become collection
+# "default" (index.store).
+SCHEMA_VERSION = 2
 # config keys added after indexes were built without them: the value those indexes implicitly have
 LEGACY_CONFIG = {"embed_variant": "torch"}
 # embedder variants whose vectors are interchangeable (tests/test_embedding_onnx.py: cosine >= 0.9999)
@@ -39,6 +43,7 @@ class DocEntry:
     spans: list[tuple[int, int]]  # chunk ordinal -> (start, end) in the cleaned text
     meta: dict = field(default_factory=dict)  # e.g. {"bundled": true, "invisible_chars_removed": 3}
     quarantined: list[tuple[int, int]] = field(default_factory=list)  # index.quarantine sentence spans
+    collection: str = DEFAULT_COLLECTION  # records written before collections lack it: they are in "default"
 
     def chunk_id(self, ordinal: int) -> str:
         return f"{self.doc_id}::{self.content_hash[:12]}::{ordinal:05d}"

@@ -6,6 +6,7 @@ progress is reported per stage so long runs are visible.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import IngestError
+from core.errors import IngestError, InputError
 from core.progress import Progress
-from core.settings import BUNDLED_CORPUS, PROJECT_ROOT, Settings
+from core.settings import BUNDLED_CORPUS, DEFAULT_COLLECTION, PROJECT_ROOT, Settings, collection_names
 from core.types import Chunk, Document
 from index.chunking import ChunkerConfig, chunk_document
 from index.cleaning import clean_pages, clean_with_counts
@@ -48,6 +49,27 @@ def doc_id_for(name: str) -> str:
     base = Path(name).name
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "document"
     return slug[:100]
+
+
+def doc_id_in(collection: str, doc_id: str) -> str:
+    """A document's id within its collection: the bare id in "default" (so indexes from before collections
+    keep their ids), "NAME/id" elsewhere. The same file in two collections is two documents (docs/collections.md)."""
+    return doc_id if collection == DEFAULT_COLLECTION else f"{collection}/{doc_id}"
+
+
+def _into_collection(doc: Document, chunks: list[Chunk], collection: str) -> tuple[Document, list[Chunk]]:
+    doc_id = doc_id_in(collection, doc.doc_id)
+    doc = dataclasses.replace(doc, doc_id=doc_id, meta={**doc.meta, "collection": collection})
+    return doc, [dataclasses.replace(c, doc_id=doc_id, chunk_id=f"{doc_id}::{doc.content_hash[:12]}::{c.ordinal:05d}")
+                 for c in chunks]
+
+
+def one_collection(raw: str) -> str:
+    names = collection_names(raw)
+    if len(names) != 1:
+        raise InputError(f"documents go into one collection at a time, not {', '.join(names)}: "
+                         "give one name (--collection NAME or RAG_COLLECTION)")
+    return names[0]
 
 
 def iter_files(paths: Iterable[str | Path]) -> Iterable[tuple[Path | None, str, IngestError | None]]:
@@ -135,10 +157,12 @@ class Indexer:
         return doc, chunk_document(doc, self.chunker)
 
     def add(self, paths: Iterable[str | Path], progress: Progress | None = None,
-            names: dict[str, str] | None = None, *, bundled: bool = False) -> IngestReport:
-        """Ingest files/folders. `names` maps a path to the name to show and derive the id from (uploads).
-        bundled=True marks the documents in the manifest as shipped with the app (they cannot be removed
-        or replaced by an upload); only build_bundled() sets it."""
+            names: dict[str, str] | None = None, *, bundled: bool = False,
+            collection: str = DEFAULT_COLLECTION) -> IngestReport:
+        """Ingest files/folders into `collection` (created by its first document). `names` maps a path to
+        the name to show and derive the id from (uploads). bundled=True marks the documents in the manifest
+        as shipped with the app (they cannot be removed or replaced by an upload); only build_bundled() sets it."""
+        collection = one_collection(collection)
         report = IngestReport()
         self.store.initialize(self.config())
         infos = {d.doc_id: d for d in self.store.documents()}
@@ -155,7 +179,7 @@ class Indexer:
             assert path is not None
             try:
                 name = (names or {}).get(str(path), "")
-                doc, chunks = self._prepare_and_chunk(path, name)
+                doc, chunks = _into_collection(*self._prepare_and_chunk(path, name), collection)
             except IngestError as e:
                 report.errors.append(e)
                 continue
@@ -223,6 +247,11 @@ class Indexer:
 
     def remove(self, doc_id: str) -> None:
         self.store.remove(doc_id)
+
+    def collections(self) -> list[str]:
+        """Collections holding documents, with "default" always listed (it is where documents go unasked)."""
+        found = self.store.collections() if self.store.exists() else []
+        return sorted({DEFAULT_COLLECTION, *found})
 
     def verify(self) -> list[str]:
         return self.store.verify()

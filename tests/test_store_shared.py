@@ -5,6 +5,7 @@ Each instance has its own empty data directory; all state they share goes throug
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -171,9 +172,11 @@ def test_server_restart_raises_clearly_then_reconnects(tmp_path, server, real_em
 
 
 def test_entry_fields_travel_generically():
-    e = DocEntry("d.txt", "D", "d.txt", "ab" * 32, "text", [(0, 5), (3, 9)], {"bundled": True}, [(1, 2)])
+    e = DocEntry("d.txt", "D", "d.txt", "ab" * 32, "text", [(0, 5), (3, 9)], {"bundled": True}, [(1, 2)], "hr")
     back = entry_from_dict(entry_to_dict(e))
-    assert back == e and isinstance(back.spans[0], tuple)
+    assert back == e and isinstance(back.spans[0], tuple) and back.collection == "hr"
+    before = {k: v for k, v in entry_to_dict(e).items() if k != "collection"}  # a record from before collections
+    assert entry_from_dict(before).collection == "default"
 
 
 def _write_layout_1(data: Path, embedder) -> None:
@@ -200,7 +203,12 @@ def _write_layout_1(data: Path, embedder) -> None:
         col.upsert(ids=e.chunk_ids(), embeddings=embedder.embed([c.text for c in chunks]),
                    documents=[c.text for c in chunks], metadatas=[{"doc_id": doc.doc_id} for _ in chunks])
         docs[doc.doc_id] = e
-    Manifest(config=ix.config(), generation=7, documents=docs).save(index_dir / "manifest.json")
+    # the previous manifest format: schema 1, documents without a collection
+    raw = json.loads(Manifest(config={**ix.config(), "schema_version": 1}, generation=7, documents=docs).to_json())
+    raw["schema_version"] = 1
+    for entry in raw["documents"].values():
+        del entry["collection"]
+    (index_dir / "manifest.json").write_text(json.dumps(raw), "utf-8")
 
 
 def test_layout_1_index_migrates_on_open(tmp_path, real_embedder):
@@ -213,3 +221,50 @@ def test_layout_1_index_migrates_on_open(tmp_path, real_embedder):
     assert (data / "index" / "manifest.json.migrated").is_file() and not (data / "index" / "manifest.json").exists()
     assert "10,000 shipping containers" in ix.store.bm25_search("shipping containers", 1)[0][0].text
     assert ix.verify() == []
+    # schema 1 had no collections: everything is in "default", chunks included (Chroma's where needs the key)
+    assert ix.store.manifest.config["schema_version"] == 2 and ix.collections() == ["default"]
+    with ix.store._chroma_call() as col:
+        metas = col.get(include=["metadatas"])["metadatas"]
+    assert metas and all(m["collection"] == "default" and m["doc_id"] for m in metas)
+    ix.add([_doc(tmp_path, "ships.txt", "Shipping containers from North Korea were counted at the port.")],
+           collection="other")
+    q = real_embedder.embed(["shipping containers from North Korea"])[0]
+    assert "other/ships.txt" in {c.doc_id for c, _ in ix.store.dense_search(q, 3)}
+    found = ix.store.dense_search(q, 3, collections=("default",))  # a where filter: matches migrated chunks
+    assert len(found) == 3 and all(c.doc_id in BUNDLED for c, _ in found)
+
+
+def test_schema_1_migration_relabels_after_losing_the_commit_race(tmp_path, real_embedder):
+    """A schema-1 index (Chroma records, chunks without collection) is migrated on open; an older-version
+    writer that commits between the labelling and the migration's commit (its chunk unlabelled) makes the
+    migration retry on top of it and label again, so no committed chunk is left invisible to a where filter."""
+    data = tmp_path / "data"
+    ix = Indexer.from_settings(load_settings({"data_dir": data}, env={}), embedder=real_embedder)
+    ix.build_bundled()
+    shared = ix.store.shared
+    with shared.call() as cols:
+        ids = cols["chunks"].get(include=[])["ids"]
+        cols["chunks"].update(ids=ids, metadatas=[{"collection": None}] * len(ids))
+    head = shared.head()
+    old = shared.claim(head, head.records, {**head.config, "schema_version": 1}, new_token())
+    assert old is not None
+
+    fresh = Indexer.from_settings(load_settings({"data_dir": data}, env={}), embedder=real_embedder)
+    real_claim, raced = fresh.store.shared.claim, []
+
+    def claim(parent, records, config, token):
+        if not raced:  # the older writer: an unlabelled chunk, then its schema-1 commit wins G+1
+            raced.append(ids[0])
+            with shared.call() as cols:
+                cols["chunks"].update(ids=[ids[0]], metadatas=[{"collection": None}])
+            assert real_claim(parent, records, dict(parent.config), new_token()) is not None
+        return real_claim(parent, records, config, token)
+
+    fresh.store.shared.claim = claim
+    fresh.open()
+    assert raced and fresh.store.manifest.generation == old.generation + 2
+    assert fresh.store.manifest.config["schema_version"] == 2
+    with shared.call() as cols:
+        metas = cols["chunks"].get(include=["metadatas"])["metadatas"]
+    assert all(m.get("collection") == "default" for m in metas)
+    assert fresh.verify() == []

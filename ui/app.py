@@ -63,10 +63,11 @@ def build_app(assistant: Assistant, library: Indexer, settings: Settings) -> gr.
 def _wire_chat(ui: Any, chat: ChatHandlers, limit: int) -> None:
     chat_out = [ui.chatbot, ui.question, ui.session, ui.answer_json]
     ask_opts = dict(concurrency_limit=limit, concurrency_id="chat", show_progress="hidden")
-    ui.send.click(chat.ask, [ui.question, ui.session], chat_out, api_name="ask", **ask_opts)
-    ui.question.submit(chat.ask, [ui.question, ui.session], chat_out, api_visibility="private", **ask_opts)
+    ask_in = [ui.question, ui.session, ui.chat_collections]
+    ui.send.click(chat.ask, ask_in, chat_out, api_name="ask", **ask_opts)
+    ui.question.submit(chat.ask, ask_in, chat_out, api_visibility="private", **ask_opts)
     ui.chatbot.example_select(_example_text, None, ui.question, api_visibility="private", queue=False).then(
-        chat.ask, [ui.question, ui.session], chat_out, api_visibility="private", **ask_opts)
+        chat.ask, ask_in, chat_out, api_visibility="private", **ask_opts)
     reset_out = [ui.chatbot, ui.question, ui.session, ui.answer_json, ui.viewer]
     ui.new.click(chat.new_chat, [ui.session], reset_out, api_name="new_chat")
     ui.chatbot.clear(chat.new_chat, [ui.session], reset_out, api_visibility="private")
@@ -77,23 +78,29 @@ def _wire_chat(ui: Any, chat: ChatHandlers, limit: int) -> None:
 
 def _wire_documents(ui: Any, app: gr.Blocks, docs: DocumentHandlers) -> None:
     doc_out = [ui.docs_table, ui.doc_pick, ui.status]
+    selectors = ([ui.chat_collections, ui.doc_collection], [ui.chat_collections, ui.doc_collection])
     write = dict(concurrency_limit=1, concurrency_id="index-write")
-    ui.files.upload(_add_documents(docs), [ui.files, ui.session], [ui.upload_status, *doc_out, ui.session, ui.files],
-                    api_name="add_documents", **write)
+    private = dict(api_visibility="private", show_progress="hidden")
+    ui.files.upload(_add_documents(docs), [ui.files, ui.session, ui.doc_collection],
+                    [ui.upload_status, *doc_out, ui.session, ui.files], api_name="add_documents", **write).then(
+        docs.collection_choices, *selectors, **private)
     ui.read_btn.click(docs.read, ui.doc_pick, ui.reader, api_name="read_document")
     ui.doc_pick.input(docs.read, ui.doc_pick, ui.reader, api_visibility="private")
     ui.remove_btn.click(docs.remove, ui.doc_pick, [ui.upload_status, *doc_out, ui.reader],
-                        api_name="remove_document", **write)
-    app.load(docs.views, None, doc_out, api_name="documents").then(
-        docs.read, ui.doc_pick, ui.reader, api_visibility="private")
+                        api_name="remove_document", **write).then(docs.collection_choices, *selectors, **private)
+    ui.doc_collection.change(docs.views, ui.doc_collection, doc_out, **private).then(
+        docs.read, ui.doc_pick, ui.reader, **private)
+    app.load(docs.views, ui.doc_collection, doc_out, api_name="documents").then(
+        docs.read, ui.doc_pick, ui.reader, api_visibility="private").then(
+        docs.collection_choices, *selectors, **private)
 
 
 # Gradio injects a progress tracker only into a function whose signature has a gr.Progress default, and
 # names the API endpoint after the function: these wrappers keep the endpoint names and the tracker.
 def _add_documents(docs: DocumentHandlers):
-    def add_documents(files: list[str] | None, session: Session, request: gr.Request,
+    def add_documents(files: list[str] | None, session: Session, collection: str | None, request: gr.Request,
                       progress=gr.Progress()):  # noqa: B008
-        return docs.add(files, session, progress, client=client_key(request))
+        return docs.add(files, session, progress, client=client_key(request), collection=collection)
 
     return add_documents
 

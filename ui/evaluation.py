@@ -102,7 +102,9 @@ def run(assistant: Any, suite_path: Path, runs_dir: Path, progress: Callable[[in
 
     records = feedback.records() if feedback is not None else []
     info = {"source": "ui", "feedback": feedback_signal(records) if records else None}
-    return run_suites([suite], assistant, out, progress=progress, show_bar=False, run_info=info, store=store)
+    asked = getattr(settings, "collection_names", None)  # what assistant.ask sees by default
+    return run_suites([suite], assistant, out, progress=progress, show_bar=False, run_info=info, store=store,
+                      collections=asked)
 
 
 def metric_rows(summary: dict[str, Any]) -> list[list[Any]]:

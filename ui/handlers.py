@@ -17,7 +17,7 @@ from typing import Any
 import gradio as gr
 
 from core.errors import RagError
-from core.settings import Settings
+from core.settings import DEFAULT_COLLECTION, Settings, collection_names
 from core.types import Answer, Final, TextDelta, Turn
 from index.pipeline import Indexer
 from rag.assistant import Assistant
@@ -71,8 +71,9 @@ class ChatHandlers:
         self.assistant = assistant
         self.library = library
 
-    def ask(self, question: str, session: Session) -> Iterator[tuple]:
-        """Stream the answer into the chat: (messages, question box, session, answer JSON)."""
+    def ask(self, question: str, session: Session, collections: list[str] | str | None = None) -> Iterator[tuple]:
+        """Stream the answer into the chat: (messages, question box, session, answer JSON). `collections`:
+        the chat's selector (none chosen: the server's default, RAG_COLLECTION)."""
         question = (question or "").strip()
         if not question:
             yield session.messages(), "", session, gr.skip()
@@ -82,7 +83,7 @@ class ChatHandlers:
         yield _assistant_says(shown, render.streaming_html("")), "", session, gr.skip()
         partial, answer, error = "", None, ""
         try:
-            for event in self.assistant.stream(question, session.history()):
+            for event in self.assistant.stream(question, session.history(), collections=collections or None):
                 if isinstance(event, TextDelta):
                     partial += event.text
                     yield _assistant_says(shown, render.streaming_html(partial)), "", session, gr.skip()
@@ -136,32 +137,44 @@ class DocumentHandlers:
         self.generator_name = generator_name
         self.quota = UploadQuota(settings.max_uploads_per_session, window_s=3600)
 
-    def views(self) -> tuple:
-        """(table rows, picker update, status line) for the current documents."""
-        docs = sorted(self.library.documents(), key=lambda d: (not d.bundled, d.title.lower()))
+    def views(self, collection: str | None = None) -> tuple:
+        """(table rows, picker update, status line) for the documents of `collection` (None: all)."""
+        every = self.library.documents()
+        docs = sorted((d for d in every if collection in (None, d.collection)), key=lambda d: (not d.bundled, d.title.lower()))
         rows = [[" · ⚠ ".join(filter(None, (d.title, render.quarantine_badge(d.quarantined)))), d.n_chunks, d.kind,
                  d.doc_id] for d in docs]
         choices = [(f"{d.title} ({d.doc_id})", d.doc_id) for d in docs]
-        chunks = sum(d.n_chunks for d in docs)
-        status = (f"Ready · generator **{self.generator_name}** · {len(docs)} document"
-                  f"{'s' if len(docs) != 1 else ''}, {chunks} chunks")
+        chunks = sum(d.n_chunks for d in every)
+        status = (f"Ready · generator **{self.generator_name}** · {len(every)} document"
+                  f"{'s' if len(every) != 1 else ''}, {chunks} chunks")
         value = choices[0][1] if choices else None
         return rows, gr.update(choices=choices, value=value), status
 
-    def add(self, files: list[str] | None, session: Session, progress: Any = None, client: str = "") -> tuple:
-        """Accept and index uploads. The cap counts per login or client address over a window, so neither a
-        page reload nor a fresh API session resets it."""
+    def uploads_dir(self, collection: str) -> Path:
+        """Where a collection's uploads are kept: the same file name may be in two collections."""
+        root = self.settings.uploads_dir
+        return root if collection == DEFAULT_COLLECTION else root / collection
+
+    def add(self, files: list[str] | None, session: Session, progress: Any = None, client: str = "",
+            collection: str | None = None) -> tuple:
+        """Accept and index uploads into `collection` (a new name creates it). The cap counts per login or
+        client address over a window, so neither a page reload nor a fresh API session resets it."""
+        try:
+            (collection,) = collection_names(collection or DEFAULT_COLLECTION)
+        except (RagError, ValueError):
+            problem = f"✗ {collection!r} is not a collection name: use letters, digits, '-' or '_' (one name)"
+            return (status_html([problem]), *self.views(), session, None)
         paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
         lines = [] if paths else ["Choose one or more files first."]
-        acc = accept_uploads(paths, self.settings.uploads_dir, max_bytes=self.settings.max_upload_bytes,
+        acc = accept_uploads(paths, self.uploads_dir(collection), max_bytes=self.settings.max_upload_bytes,
                              already=self.quota.used(client), max_files=self.quota.max_files)
         self.quota.record(client, len(acc.stored))
         lines += [f"✗ {name}: {why}" for name, why in acc.refused]
         if acc.stored:
-            lines += self._ingest(acc.stored, progress)
-        return (status_html(lines), *self.views(), session, None)
+            lines += self._ingest(acc.stored, progress, collection)
+        return (status_html(lines), *self.views(collection), session, None)
 
-    def _ingest(self, stored: dict[str, str], progress: Any) -> list[str]:
+    def _ingest(self, stored: dict[str, str], progress: Any, collection: str = DEFAULT_COLLECTION) -> list[str]:
         def report(stage: str, done: int, total: int) -> None:
             if progress is not None:
                 progress((done, max(total, 1)), desc=f"{stage} {done}/{total}")
@@ -169,16 +182,16 @@ class DocumentHandlers:
         if progress is not None:
             progress(0, desc="reading files")
         try:
-            rep = self.library.add(list(stored), progress=report, names=stored)
+            rep = self.library.add(list(stored), progress=report, names=stored, collection=collection)
         except RagError as e:
             return [f"✗ indexing failed, the index is unchanged: {e}"]
         lines = [f"✓ {d}: added" for d in rep.added]
         lines += [f"✓ {d}: replaced the earlier version" for d in rep.replaced]
         lines += [f"• {d}: already indexed, unchanged" for d in rep.skipped]
-        kept = {d.source for d in self.library.documents()}
+        kept = {d.source for d in self.library.documents() if d.collection == collection}
         for err in rep.errors:
             lines.append(f"✗ {err}")
-            bad = upload_path(self.settings.uploads_dir, Path(err.path).name)
+            bad = upload_path(self.uploads_dir(collection), Path(err.path).name)
             if bad is not None and bad.name not in kept:
                 bad.unlink(missing_ok=True)
         return [*lines, rep.summary()]
@@ -191,6 +204,13 @@ class DocumentHandlers:
         except KeyError:
             return render.placeholder_html(f"{doc_id} is not in the index.")
 
+    def collection_choices(self, chat: list[str] | None, shown: str | None) -> tuple:
+        """Updates for the chat's and the documents tab's collection selectors (the chat keeps its choice)."""
+        names = self.library.collections()
+        kept = [c for c in (chat or []) if c in names] or [DEFAULT_COLLECTION]
+        return (gr.update(choices=names, value=kept),
+                gr.update(choices=sorted({*names, shown or DEFAULT_COLLECTION}), value=shown or DEFAULT_COLLECTION))
+
     def remove(self, doc_id: str | None) -> tuple:
         info = next((d for d in self.library.documents() if d.doc_id == doc_id), None) if doc_id else None
         problem = ("Pick a document to remove." if not doc_id else f"✗ {doc_id} is not in the index." if info is None
@@ -202,12 +222,12 @@ class DocumentHandlers:
             except (RagError, KeyError) as e:
                 problem = f"✗ could not remove {doc_id}: {e}"
         if problem:
-            return (status_html([problem]), *self.views(), gr.skip())
+            return (status_html([problem]), *self.views(info.collection if info else None), gr.skip())
         assert info is not None
-        stored = upload_path(self.settings.uploads_dir, info.source)
+        stored = upload_path(self.uploads_dir(info.collection), info.source)
         if stored is not None:
             stored.unlink(missing_ok=True)
-        return (status_html([f"✓ removed {info.title} ({doc_id})"]), *self.views(),
+        return (status_html([f"✓ removed {info.title} ({doc_id})"]), *self.views(info.collection),
                 render.placeholder_html(READER_HINT))
 
 

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from core.settings import Settings
+from core.settings import DEFAULT_COLLECTION, Settings
 from ui import evaluation, render
 from ui.feedback import build_feedback_panel
 from ui.handlers import READER_HINT, VIEWER_HINT, Session
@@ -58,6 +58,12 @@ def build_layout(settings: Settings) -> SimpleNamespace:  # declarative layout: 
 
 def _chat_column(ui: SimpleNamespace, settings: Settings) -> None:
     with gr.Column(scale=3, min_width=340):
+        # choices are filled from the index on load (ui.app); answers come only from the chosen collections
+        ui.chat_collections = gr.Dropdown(
+            choices=list(settings.collection_names), value=list(settings.collection_names), multiselect=True,
+            allow_custom_value=True,  # an API client may name a collection made after its page loaded
+            label="Collections", info="Answers come only from the documents in these collections.",
+            elem_id="chat-collections")
         ui.chatbot = gr.Chatbot(
             elem_id="chat", label="Conversation", show_label=False, height=560, render_markdown=False,
             sanitize_html=True, latex_delimiters=[], allow_tags=False, feedback_options=None,
@@ -83,6 +89,10 @@ def _documents_tab(ui: SimpleNamespace, settings: Settings) -> None:
                 f"{human_bytes(settings.max_upload_bytes)} each and "
                 f"{settings.max_uploads_per_session} an hour. Re-adding a file with the same "
                 "name replaces its earlier version.")
+    ui.doc_collection = gr.Dropdown(
+        choices=[DEFAULT_COLLECTION], value=DEFAULT_COLLECTION, allow_custom_value=True, label="Collection",
+        info="Uploads go into this collection, and the list below shows it. Type a new name to create one.",
+        elem_id="doc-collection")
     ui.files = gr.File(label="Add documents", file_count="multiple", elem_id="upload", height=140)
     ui.upload_status = gr.HTML(elem_id="upload-status")
     ui.docs_table = gr.Dataframe(headers=DOC_COLUMNS, label="Indexed documents", interactive=False,

@@ -17,12 +17,13 @@ from pydantic import BaseModel, Field
 from core.errors import RagError
 from index.pipeline import Indexer
 from rag.assistant import Assistant
-from rag.collections import resolve_collection
 from ui.export import citation_records
 
 INSTRUCTIONS = (
     "Answers questions about the indexed documents with numbered [n] citations that point at exact "
     "passages. Use `ask` for an answer, `search` for raw passages, `list_documents` to see what is indexed. "
+    "Documents live in named collections: pass `collection` (one name, or several as 'A,B') to ask within "
+    "them; list_documents shows the available ones. "
     "An answer with abstained=true means the documents do not cover the question."
 )
 
@@ -68,16 +69,22 @@ class DocumentOut(BaseModel):
     title: str
     kind: str
     chunks: int
+    collection: str = "default"
 
 
 class DocumentList(BaseModel):
-    collection: str
+    collection: str = Field(description="the collections listed, comma-separated")
     documents: list[DocumentOut]
+    available: list[str] = Field(default_factory=list, description="every collection a tool call may name")
 
 
-def _checked(collection: str | None) -> str:
+COLLECTION = Field(default=None, description="collection(s) to use, e.g. 'default' or 'hr,legal' (default: the "
+                   "server's; list_documents shows the available ones)")
+
+
+def _checked(assistant: Assistant, collection: str | None) -> tuple[str, ...]:
     try:
-        return resolve_collection(collection)
+        return assistant.resolve(collection)
     except RagError as e:
         raise ToolError(str(e)) from e
 
@@ -88,10 +95,10 @@ def build_mcp(assistant: Assistant, library: Indexer) -> MCPServer:
 
     @mcp.tool(description="Answer a question from the documents, with citations to exact passages.")
     async def ask(question: Annotated[str, Field(min_length=1, description="the question")],
-                  collection: str | None = None) -> AskResult:
-        _checked(collection)
+                  collection: Annotated[str | None, COLLECTION] = None) -> AskResult:
+        names = await anyio.to_thread.run_sync(_checked, assistant, collection)
         try:
-            answer = await anyio.to_thread.run_sync(assistant.ask, question)
+            answer = await anyio.to_thread.run_sync(lambda: assistant.ask(question, collections=names))
         except RagError as e:
             raise ToolError(str(e)) from e
         cites = [CitationOut(**{k: v for k, v in r.items() if k in CitationOut.model_fields})
@@ -101,11 +108,11 @@ def build_mcp(assistant: Assistant, library: Indexer) -> MCPServer:
     @mcp.tool(description="Search the documents: the best-matching passages with their character spans.")
     async def search(query: Annotated[str, Field(min_length=1)],
                      k: Annotated[int, Field(ge=1, le=50, description="how many passages")] = 5,
-                     collection: str | None = None) -> SearchResult:
-        _checked(collection)
+                     collection: Annotated[str | None, COLLECTION] = None) -> SearchResult:
+        names = await anyio.to_thread.run_sync(_checked, assistant, collection)
         try:
             await anyio.to_thread.run_sync(assistant.open)
-            found = await anyio.to_thread.run_sync(assistant.retriever.search, query, k)
+            found = await anyio.to_thread.run_sync(assistant.retriever.search, query, k, names)
         except RagError as e:
             raise ToolError(str(e)) from e
         return SearchResult(query=query, passages=[
@@ -115,10 +122,11 @@ def build_mcp(assistant: Assistant, library: Indexer) -> MCPServer:
             for p in found.passages])
 
     @mcp.tool(description="List the indexed documents.")
-    async def list_documents(collection: str | None = None) -> DocumentList:
-        name = _checked(collection)
+    async def list_documents(collection: Annotated[str | None, COLLECTION] = None) -> DocumentList:
+        names = await anyio.to_thread.run_sync(_checked, assistant, collection)
         docs = await anyio.to_thread.run_sync(library.documents)
-        return DocumentList(collection=name, documents=[
-            DocumentOut(doc_id=d.doc_id, title=d.title, kind=d.kind, chunks=d.n_chunks) for d in docs])
+        return DocumentList(collection=",".join(names), available=assistant.collections(), documents=[
+            DocumentOut(doc_id=d.doc_id, title=d.title, kind=d.kind, chunks=d.n_chunks, collection=d.collection)
+            for d in docs if d.collection in names])
 
     return mcp

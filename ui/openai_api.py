@@ -6,8 +6,9 @@ the response (the last chunk, when streaming) carries a machine-readable `citati
 verified, so a stream sends the verified text after verification (with keep-alive comments meanwhile),
 never raw text that the verifier would later change.
 
-Model names: `cited-answers` (the default collection) or `cited-answers:COLLECTION`; rag.collections
-decides which collections exist. Errors are OpenAI-shaped: {"error": {"message", "type", "param", "code"}}.
+Model names: `cited-answers` (the server's collections: RAG_COLLECTION, normally "default") or
+`cited-answers:COLLECTION` (or `cited-answers:A,B` for several); rag.collections checks them against the
+index, and /v1/models lists one model per collection. Errors are OpenAI-shaped: {"error": {"message", "type", "param", "code"}}.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +40,7 @@ from core.errors import (
 from core.settings import Settings
 from core.types import Answer, Final, Turn
 from rag.assistant import Assistant
-from rag.collections import DEFAULT_COLLECTION, resolve_collection
+from rag.collections import DEFAULT_COLLECTION, resolve_collections
 from ui.export import answer_content, citation_records, conversation_markdown
 
 log = logging.getLogger(__name__)
@@ -90,11 +91,17 @@ def translate(e: Exception) -> ApiError:
 @dataclass(frozen=True)
 class ModelChoice:
     name: str  # as the client sent it, echoed back in responses
-    collection: str
+    collection: str  # the collections asked, comma-separated
+
+    @property
+    def collections(self) -> tuple[str, ...]:
+        return tuple(self.collection.split(","))
 
 
-def parse_model(name: Any) -> ModelChoice:
-    """`cited-answers` or `cited-answers:COLLECTION`; anything else is an OpenAI-style model_not_found."""
+def parse_model(name: Any, known: Iterable[str] = (DEFAULT_COLLECTION,),
+                default: Sequence[str] = (DEFAULT_COLLECTION,)) -> ModelChoice:
+    """`cited-answers` (the `default` collections) or `cited-answers:COLLECTION[,COLLECTION]`, checked against
+    `known`; anything else is an OpenAI-style model_not_found."""
     if not isinstance(name, str) or not name.strip():
         raise ApiError(400, f"'model' is required: use {MODEL!r}", code="invalid_value", param="model")
     base, _, collection = name.strip().partition(":")
@@ -102,7 +109,7 @@ def parse_model(name: Any) -> ModelChoice:
         raise ApiError(404, f"The model {name!r} does not exist: use {MODEL!r} or '{MODEL}:COLLECTION' "
                        "(GET /v1/models lists them)", code="model_not_found", param="model")
     try:
-        return ModelChoice(name, resolve_collection(collection or None))
+        return ModelChoice(name, ",".join(resolve_collections(collection or None, known, default)))
     except UnknownCollectionError as e:
         raise ApiError(404, f"The model {name!r} does not exist: {e} (model {MODEL!r})", code="model_not_found",
                        param="model") from e
@@ -133,10 +140,10 @@ class ChatRequest:
     stream: bool
 
 
-def parse_request(body: Any, settings: Settings) -> ChatRequest:
+def parse_request(body: Any, settings: Settings, known: Iterable[str] = (DEFAULT_COLLECTION,)) -> ChatRequest:
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object with 'model' and 'messages'")
-    model = parse_model(body.get("model"))
+    model = parse_model(body.get("model"), known, settings.collection_names)
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(400, "'messages' must be a non-empty list ending with the user's question",
@@ -177,15 +184,17 @@ def _sse(data: dict | str) -> str:
 class OpenAIService:
     """The /v1 routes over one Assistant. `limit` bounds answers computed at once (as the page's queue does)."""
 
-    def __init__(self, assistant: Assistant, settings: Settings, limit: int) -> None:
+    def __init__(self, assistant: Assistant, settings: Settings, limit: int,
+                 collections: Callable[[], Iterable[str]] = lambda: (DEFAULT_COLLECTION,)) -> None:
         self.assistant = assistant
         self.settings = settings
+        self.collections = collections  # the index's collections now (library.collections)
         self._slots = threading.BoundedSemaphore(max(1, limit))
         self._stored: OrderedDict[str, tuple[ChatRequest, Answer]] = OrderedDict()
         self._stored_lock = threading.Lock()
 
     def models(self) -> dict:
-        names = [MODEL, f"{MODEL}:{DEFAULT_COLLECTION}"]
+        names = [MODEL, *(f"{MODEL}:{c}" for c in sorted({DEFAULT_COLLECTION, *self.collections()}))]
         return {"object": "list", "data": [{"id": n, "object": "model", "created": 0, "owned_by": "cited-rag"}
                                            for n in names]}
 
@@ -199,7 +208,7 @@ class OpenAIService:
 
     async def _model(self, model: str) -> Response:
         try:
-            choice = parse_model(model)
+            choice = parse_model(model, self.collections(), self.settings.collection_names)
         except ApiError as e:
             return e.response()
         return JSONResponse({"id": choice.name, "object": "model", "created": 0, "owned_by": "cited-rag"})
@@ -214,7 +223,7 @@ class OpenAIService:
                 data = json.loads(body)
             except ValueError as e:
                 raise ApiError(400, f"the request body is not valid JSON: {e}") from e
-            chat = parse_request(data, self.settings)
+            chat = parse_request(data, self.settings, await run_in_threadpool(self.collections))
             if chat.stream:
                 events = await run_in_threadpool(self._start, chat)
                 return StreamingResponse(self._sse_stream(chat, events), media_type="text/event-stream",
@@ -226,11 +235,11 @@ class OpenAIService:
 
     def _answer(self, chat: ChatRequest) -> Answer:
         with self._slots:
-            return self.assistant.ask(chat.question, chat.history)
+            return self.assistant.ask(chat.question, chat.history, collections=chat.model.collections)
 
     def _start(self, chat: ChatRequest) -> Iterator:
         """Begin answering and run up to the first event, so bad input is a 4xx before the stream opens."""
-        events = self.assistant.stream(chat.question, chat.history)
+        events = self.assistant.stream(chat.question, chat.history, collections=chat.model.collections)
         first = next(events)
         return _prepend(first, events)
 

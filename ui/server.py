@@ -84,7 +84,8 @@ def build_server(assistant: Assistant, library: Indexer, settings: Settings) -> 
     mcp = build_mcp(assistant, library)
     # stateless: each MCP request stands alone, no session to lose when the client reconnects
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, host=settings.host)
-    api = OpenAIService(assistant, settings, chat_concurrency(settings, assistant.generator_name))
+    api = OpenAIService(assistant, settings, chat_concurrency(settings, assistant.generator_name),
+                        collections=library.collections)
     app = FastAPI(title="cited-answers", docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lambda _app: mcp.session_manager.run())
     app.include_router(api.router())

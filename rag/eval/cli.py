@@ -35,6 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, metavar="N", help="passages retrieved per question (default: settings)")
     p.add_argument("--data-dir", metavar="D", help="data directory holding the index (default: RAG_DATA_DIR)")
     p.add_argument("--chroma-url", metavar="URL", help="use a Chroma server instead of the embedded store")
+    p.add_argument("--collection", action="append", metavar="NAME",
+                   help="ask only these document collections (NAME, NAME1,NAME2 or repeated; default: RAG_COLLECTION "
+                        "or 'default')")
     p.add_argument(
         "--fail-under",
         nargs="+",
@@ -112,7 +115,8 @@ def _run(args: argparse.Namespace) -> int:
 
     thresholds = parse_thresholds(args.fail_under)  # before the run: a typo must not waste one
     suites = load_suites(args.suites)
-    overrides = {"data_dir": args.data_dir, "generator": args.generator, "k": args.k, "chroma_url": args.chroma_url}
+    overrides = {"data_dir": args.data_dir, "generator": args.generator, "k": args.k, "chroma_url": args.chroma_url,
+                 "collections": ",".join(args.collection) if args.collection else None}
     settings = load_settings({k: v for k, v in overrides.items() if v is not None})
     if args.judge:
         from rag.eval.judge import check_judge_available
@@ -121,13 +125,16 @@ def _run(args: argparse.Namespace) -> int:
     from rag.compose import build
 
     parts = build(settings)
+    from rag.collections import resolve_collections
+
+    resolve_collections(settings.collection_names, parts.library.collections())  # the assistant asks only these
     assistant = parts.assistant
     out = Path(args.out)
     from rag.feedback.signal import signal_for
 
     info = {"settings": settings.public_dict(), "argv": sys.argv[1:], "feedback": signal_for(settings.feedback_dir)}
     result = run_suites(suites, assistant, out, k=settings.k, show_bar=not args.quiet, run_info=info,
-                         store=parts.library.store)
+                         store=parts.library.store, collections=settings.collection_names)
     summary = result.summary
     if args.judge:
         from rag.eval.judge import judge_records

@@ -119,12 +119,15 @@ def new_run_dir(runs_root: str | Path, suite_name: str) -> Path:
     return out
 
 
-def corpus_chunks(store: Any) -> list[tuple[str, str]] | None:
-    """(chunk_id, text) of every indexed chunk (for relevance by evidence), or None without a store."""
+def corpus_chunks(store: Any, collections: tuple[str, ...] | None = None) -> list[tuple[str, str]] | None:
+    """(chunk_id, text) of every indexed chunk (for relevance by evidence) in `collections` (None: all),
+    or None without a store."""
     if store is None:
         return None
     out = []
     for doc in store.documents():
+        if collections is not None and getattr(doc, "collection", None) not in collections:
+            continue  # a passage the assistant cannot see is not a miss
         doc_id = doc if isinstance(doc, str) else doc.doc_id
         out += [(ch.chunk_id, ch.text) for ch in store.chunks_of(doc_id)]
     return out
@@ -140,15 +143,17 @@ def run_suites(
     show_bar: bool = True,
     run_info: dict[str, Any] | None = None,
     store: Any = None,
+    collections: tuple[str, ...] | None = None,
 ) -> RunResult:
-    """Ask every case, score, and write the four output files into out_dir."""
+    """Ask every case, score, and write the four output files into out_dir. `collections`: those the
+    assistant asks (settings.collection_names), so relevance counts only passages it could retrieve."""
     from tqdm import tqdm
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if hasattr(assistant, "warm_up"):
         assistant.warm_up()  # model loading must not be billed to the first case's latency
-    chunks = corpus_chunks(store)
+    chunks = corpus_chunks(store, collections)
     generator = str(getattr(assistant, "generator_name", ""))
     total = sum(len(s.cases) for s in suites)
     records: list[dict[str, Any]] = []

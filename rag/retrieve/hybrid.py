@@ -106,14 +106,16 @@ class HybridRetriever:
                 self._qcache.popitem(last=False)
         return vec
 
-    def retrieve(self, query: str, k: int) -> list[Passage]:
+    def retrieve(self, query: str, k: int, collections: tuple[str, ...] | None = None) -> list[Passage]:
         """Passages only, for adapters that have no use for the gate's signals (LangChain)."""
-        return self.search(query, k).passages
+        return self.search(query, k, collections).passages
 
-    def search(self, query: str, k: int) -> Retrieval:
+    def search(self, query: str, k: int, collections: tuple[str, ...] | None = None) -> Retrieval:
+        """`collections` is enforced by the store's query (index.store), not by dropping results here."""
         n = max(self.candidates, k)
-        dense = self.store.dense_search(self.embed_query(query), n) if self.dense_weight > 0 else []
-        lexical = self.store.bm25_search(with_country_names(query), n) if self.bm25_weight > 0 else []
+        dense = self.store.dense_search(self.embed_query(query), n, collections) if self.dense_weight > 0 else []
+        lexical = (self.store.bm25_search(with_country_names(query), n, collections)
+                   if self.bm25_weight > 0 else [])
         chunks: dict[str, Chunk] = {}
         dense_score: dict[str, float] = {}
         bm25_score: dict[str, float] = {}

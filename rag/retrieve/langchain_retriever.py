@@ -47,15 +47,16 @@ class RagRetriever(BaseRetriever):
 
     retriever: Any = Field(description="a rag.retrieve.hybrid.Retriever: has retrieve(query, k) -> list[Passage]")
     k: int = Field(default=5, ge=1, description="passages to return unless invoke() is given k")
+    collections: tuple[str, ...] | None = Field(default=None, description="only these collections (None: all)")
 
     def _get_relevant_documents(
         self, query: str, *, run_manager: CallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
-        return [to_document(p) for p in self.retriever.retrieve(query, k or self.k)]
+        return [to_document(p) for p in self.retriever.retrieve(query, k or self.k, self.collections)]
 
     async def _aget_relevant_documents(
         self, query: str, *, run_manager: AsyncCallbackManagerForRetrieverRun, k: int | None = None
     ) -> list[Document]:
         # retrieval is CPU-bound and synchronous (embedding, Chroma, bm25s): keep it off the event loop
-        passages = await asyncio.to_thread(self.retriever.retrieve, query, k or self.k)
+        passages = await asyncio.to_thread(self.retriever.retrieve, query, k or self.k, self.collections)
         return [to_document(p) for p in passages]

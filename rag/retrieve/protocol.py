@@ -18,6 +18,7 @@ class Retrieval:
 
 
 class Retriever(Protocol):
-    def search(self, query: str, k: int) -> Retrieval:
-        """The k best passages for `query`, best first, with the signals behind them."""
+    def search(self, query: str, k: int, collections: tuple[str, ...] | None = None) -> Retrieval:
+        """The k best passages for `query`, best first, with the signals behind them; only from documents
+        in `collections` when given (None: every collection)."""
         ...
