@@ -68,6 +68,20 @@ def draft_problem(sentences: list[Sentence], text: str, question: str, evidence:
     return ""
 
 
+def uncovered(draft: str, question: str, reference: list[str], min_share: float = 0.5) -> list[int]:
+    """The extractive answer's sentences a shown draft leaves out: those whose new words (beyond the
+    question's) the draft mostly lacks. The extractive answer keeps only sentences ranked nearly as well
+    as the best, so a draft that copies one of two such sentences can drop the fact asked for (measured
+    on Qwen 0.5B: "what did they promise" answered with the visit, not the vow in the next sentence)."""
+    have, asked = term_set(draft), term_set(question)
+    out = []
+    for i, sentence in enumerate(reference):
+        new = term_set(sentence) - asked
+        if new and len(new & have) < min_share * len(new):
+            out.append(i)
+    return out
+
+
 def _word_before(text: str, end: int) -> str:
     r"""The run of word characters, commas and dots ending at `end`: a backward scan (a `[\w,.]*$` search
     from every start would be quadratic on a long run)."""
