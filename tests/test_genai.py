@@ -181,10 +181,11 @@ def test_a_draft_that_leaves_out_an_extractive_sentence_is_completed(article_ass
     chosen = article_assistant.generator.select(GenerationRequest(q, q, passages))
     assert len(chosen) >= 2, [c.text for c in chosen]
     best = max(chosen, key=lambda c: c.score)
-    reply = f"{best.text} [{best.passage + 1}]"
+    reply = f"[{best.passage + 1}] {best.text.rstrip('.')}"  # Qwen's habit: marker first, no final stop
     _, answer, _, _ = _stream(article_assistant, reply, q)
     assert answer.generator == "local" and not answer.unsupported_sentences, answer.notice
     assert all(c.text[:40] in answer.text for c in chosen), answer.text
+    assert len(answer.sentences) == len(chosen), "the draft's last sentence and the added one stay two sentences"
     assert answer.draft.strip() == reply
 
 

@@ -72,8 +72,12 @@ class DraftJudge:
         missing = uncovered(" ".join(s.text for s in verified.sentences), self.question, [c.text for c in chosen])
         if not missing:
             return verified
-        extra = " ".join(place_markers(chosen[i].text, (chosen[i].passage + 1,)) for i in missing)
-        return self.verifier.verify(f"{raw.rstrip()} {extra}", self.passages)
+        # rebuilt sentence by sentence, each ending with a stop: a draft "[1] February" followed by a quoted
+        # sentence must not read as one sentence "February According to ..."
+        parts = [place_markers(s if s[-1] in ".!?\"”'" else s + ".", tuple(nums))
+                 for s, nums in parse_sentences(neutralise(raw))]
+        parts += [place_markers(chosen[i].text, (chosen[i].passage + 1,)) for i in missing]
+        return self.verifier.verify(" ".join(parts), self.passages)
 
 
 class DraftRelease:
