@@ -235,8 +235,10 @@ class Assistant:
         """Show an LLM draft only when it passes every check; else the extractive answer, with a notice."""
         assert self.reference is not None
         problem = judge.problem(verified, raw)
+        shown = judge.complete(raw, verified) if not problem else verified
+        if not problem and any(not s.supported for s in shown.sentences):
+            problem = "with the source sentences it left out, a sentence is not supported"
         if not problem:
-            shown = judge.complete(raw, verified)
             if tail := release.advance(shown.text):
                 yield TextDelta(tail)
             yield Final(run.answer(shown.text, generator.name, sentences=shown.sentences,

@@ -201,3 +201,18 @@ def test_release_waits_for_a_complete_sentence_and_its_marker() -> None:
     assert release.advance("Something else.") == "", "what is shown is never rewritten"
     held = DraftRelease(lambda prefix: None)
     assert [held.feed(p) for p in ["A is B [1]. ", "C is D [1]. E"]] == ["", ""] and held.shown == ""
+
+
+def test_only_a_near_copy_covers_an_extractive_sentence() -> None:
+    """Measured on Qwen 0.5B (article-hard dev case hard-beijing-fear): the rewording lost "enable"."""
+    from rag.verify.draft import uncovered
+
+    q = "What does Beijing fear Moscow's help might do to the Pyongyang regime?"
+    ref = ["Beijing is concerned that Moscow's assistance to Pyongyang might further enable and embolden the "
+           "erratic Kim regime, which has rapidly accelerated its nuclear weapons and missile programs."]
+    reworded = ("Beijing fears Moscow's help might lead to the erratic Kim regime emboldening it, which has rapidly "
+                "accelerated its nuclear weapons and missile programs.")
+    near_copy = ("Beijing is concerned that Moscow's assistance to Pyongyang might enable and embolden the erratic "
+                 "Kim regime, which has rapidly accelerated its nuclear weapons and missile programs.")
+    assert uncovered(reworded, q, ref) == [0]
+    assert uncovered(near_copy, q, ref) == [], "one dropped word ('further') is still a copy"
