@@ -190,7 +190,7 @@ class Assistant:
                                     history=run.history, max_tokens=self.settings.max_answer_tokens)
         judge = self._judge(run, request)
         # an LLM draft is streamed one verified sentence at a time; other generators' text as it comes
-        release = DraftRelease(judge.showable) if judge is not None else None
+        release = DraftRelease(judge.showable, lambda: bool(judge.doomed)) if judge is not None else None
         pieces: list[str] = []
         generator, notice = yield from self._generate(request, run, pieces, release)
         raw = "".join(pieces)
@@ -267,7 +267,8 @@ class Assistant:
         With `release`, only the draft's verified sentences are yielded (our own NoAnswer text passes)."""
         generator, notice = self.generator, ""
         try:
-            for piece in generator.generate(request):
+            stream = iter(generator.generate(request))
+            for piece in stream:
                 if not pieces:
                     run.timings["first_token"] = round((time.perf_counter() - run.mark) * 1000, 2)
                 pieces.append(piece)
@@ -275,6 +276,9 @@ class Assistant:
                 if text:
                     run.timings.setdefault("first_shown", round((time.perf_counter() - run.mark) * 1000, 2))
                     yield TextDelta(text)
+                if release is not None and release.doomed():
+                    getattr(stream, "close", lambda: None)()  # stops the model: the draft will be replaced
+                    break
         except GeneratorError as e:
             if self.fallback is None:
                 raise

@@ -216,3 +216,16 @@ def test_only_a_near_copy_covers_an_extractive_sentence() -> None:
                  "Kim regime, which has rapidly accelerated its nuclear weapons and missile programs.")
     assert uncovered(reworded, q, ref) == [0]
     assert uncovered(near_copy, q, ref) == [], "one dropped word ('further') is still a copy"
+
+
+def test_an_unsupported_sentence_stops_the_model(article_assistant) -> None:
+    """No later sentence can make such a draft pass: the model stops and the extractive answer shows."""
+    first, second = _two_sentences(article_assistant)
+    reply = f"The Moon was sold to Norway in 1802 for cheese [1]. {first} [1] {second} [1]"
+    chat = _CountingChat(reply)
+    gen = LLMGenerator(chat, 128, name="local", evidence=RankedEvidence(article_assistant.generator))
+    events = list(article_assistant.with_generator(gen, reference=article_assistant.generator).stream(Q))
+    answer = events[-1].answer
+    assert chat.sent < len(reply.split(" ")) // 2, "the model went on after the unsupported sentence"
+    assert answer.generator == "extractive" and "not supported" in answer.notice
+    assert "cheese" not in "".join(e.text for e in events if isinstance(e, TextDelta))

@@ -4,7 +4,9 @@ The model streams tokens; the user sees a sentence only once it is complete (the
 the stream ended) and the draft up to and including it passes every check a whole draft must pass
 (rag.verify.citations, then rag.verify.draft). A sentence that fails is held back, and so is everything
 after it, until the end of the draft decides: shown, completed with the extractive sentences it left
-out, or replaced by the extractive answer with a notice. So time to first character is the model's first
+out, or replaced by the extractive answer with a notice. A failure no later sentence can undo (an
+unsupported sentence, a loop) stops the model at once: the extractive answer shows without waiting for the
+rest of a draft that will be replaced. So time to first character is the model's first
 sentence plus one verification (tens of ms), not the whole draft.
 """
 
@@ -25,7 +27,7 @@ from rag.verify.citations import (
     parse_sentences,
     place_markers,
 )
-from rag.verify.draft import draft_problem, uncovered
+from rag.verify.draft import draft_problem, repeats, uncovered
 
 _LETTER = re.compile(r"[^\W\d_]")
 
@@ -43,6 +45,9 @@ class DraftJudge:
     question: str
     reference: Callable[[], tuple[list[str], list[Any]]]
     wants: re.Pattern | None = None
+    # set when a shown prefix fails in a way no later sentence can undo (an unsupported sentence, a loop):
+    # the draft will be replaced, so the model can stop now and the extractive answer show at once
+    doomed: str = field(default="", init=False)
     _ref: tuple[list[str], list[Any]] | None = field(default=None, init=False, repr=False)
 
     def extractive(self) -> tuple[list[str], list[Any]]:
@@ -63,7 +68,10 @@ class DraftJudge:
     def showable(self, prefix: str) -> str | None:
         """The verified text of a draft's complete first sentences, or None while they must stay hidden."""
         verified = self.verifier.verify(prefix, self.passages)
-        return None if self.problem(verified, prefix) else verified.text
+        problem = self.problem(verified, prefix)
+        if problem and (any(not s.supported for s in verified.sentences) or repeats(prefix)):
+            self.doomed = problem
+        return None if problem else verified.text
 
     def complete(self, raw: str, verified: Verified) -> Verified:
         """A shown draft plus the extractive answer's sentences it leaves out, cited and verified together:
@@ -83,8 +91,9 @@ class DraftJudge:
 class DraftRelease:
     """Turns streamed draft pieces into the text the reader may see now (see the module docstring)."""
 
-    def __init__(self, showable: Callable[[str], str | None]) -> None:
+    def __init__(self, showable: Callable[[str], str | None], doomed: Callable[[], bool] = lambda: False) -> None:
         self.showable = showable
+        self.doomed = doomed  # True once the draft cannot pass whatever follows: stop generating
         self.raw = ""
         self.shown = ""
         self._judged = 0  # complete sentences already judged
