@@ -5,7 +5,7 @@ the stream ended) and the draft up to and including it passes every check a whol
 (rag.verify.citations, then rag.verify.draft). A sentence that fails is held back, and so is everything
 after it, until the end of the draft decides: shown, completed with the extractive sentences it left
 out, or replaced by the extractive answer with a notice. A failure no later sentence can undo (an
-unsupported sentence, a loop) stops the model at once: the extractive answer shows without waiting for the
+unsupported sentence, a loop, two complete sentences that still fail) stops the model at once: the extractive answer shows without waiting for the
 rest of a draft that will be replaced. So time to first character is the model's first
 sentence plus one verification (tens of ms), not the whole draft.
 """
@@ -45,8 +45,8 @@ class DraftJudge:
     question: str
     reference: Callable[[], tuple[list[str], list[Any]]]
     wants: re.Pattern | None = None
-    # set when a shown prefix fails in a way no later sentence can undo (an unsupported sentence, a loop):
-    # the draft will be replaced, so the model can stop now and the extractive answer show at once
+    # set when a prefix fails in a way no later sentence can undo (an unsupported sentence, a loop, two
+    # failing sentences): the draft will be replaced, so the model stops and the extractive answer shows now
     doomed: str = field(default="", init=False)
     _ref: tuple[list[str], list[Any]] | None = field(default=None, init=False, repr=False)
 
@@ -69,7 +69,10 @@ class DraftJudge:
         """The verified text of a draft's complete first sentences, or None while they must stay hidden."""
         verified = self.verifier.verify(prefix, self.passages)
         problem = self.problem(verified, prefix)
-        if problem and (any(not s.supported for s in verified.sentences) or repeats(prefix)):
+        # the prompt asks for one or two sentences: two complete sentences that still fail will not be saved
+        # by a third, and waiting for the rest of a rambling draft kept the first character 20-50 s away
+        if problem and (len(verified.sentences) >= 2 or any(not s.supported for s in verified.sentences)
+                        or repeats(prefix)):
             self.doomed = problem
         return None if problem else verified.text
 
