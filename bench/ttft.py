@@ -1,13 +1,15 @@
 """Time to first token as a user sees it: question -> first streamed character.
 
 Three paths on the same questions, in one run, so their ratios hold on a loaded machine:
-- `Assistant.stream` (rewrite, retrieval, gate, evidence selection, prompt, model) to the first TextDelta;
+- `Assistant.stream` (rewrite, retrieval, gate, evidence selection, prompt, model, and for an LLM the first
+  verified sentence: drafts are shown one verified sentence at a time) to the first TextDelta, and to the
+  model's first token (from the answer's timings);
 - the UI's HTTP API through gradio_client (a real `python -m ui` subprocess) to the first streamed update
   that holds answer text;
 - the raw llama.cpp call (`Llama.create_chat_completion(stream=True)`) on the exact messages our generator
   rendered, to its first content piece: what the model alone costs.
-Cold is the first question after loading (the system prompt is not yet in llama.cpp's cache); warm is every
-later one, a follow-up included. Prints a JSON summary (p50/p95 in ms, and the load average).
+Cold is the first question after loading (warm-up has evaluated the fixed system prompt into llama.cpp's
+cache); warm is every later one, a follow-up included. Prints a JSON summary (p50/p95 in ms, and the load average).
 
     python -m bench.ttft [--generator local] [--questions 6] [--no-ui] [--out bench/results/ttft.json]
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from core.settings import PROJECT_ROOT, load_settings
-from core.types import TextDelta, Turn
+from core.types import Final, TextDelta, Turn
 
 QUESTIONS = [
     "How many shipping containers has Russia received from North Korea?",
@@ -51,12 +53,21 @@ def _summary(cold: float | None, warm: list[float]) -> dict:
     return {"cold_ms": None if cold is None else round(cold, 1), "warm": _stats(warm)}
 
 
-def stream_ttft(assistant, question: str, history=None) -> float:
+def stream_ttft(assistant, question: str, history=None) -> tuple[float, float | None]:
+    """(ms to the first streamed character the user sees, ms to the model's first token). The stream runs to
+    its end, so the next question starts with the model idle. An LLM draft streams one verified sentence at
+    a time, so the first character waits for the first sentence (rag.verify.release)."""
     t0 = time.perf_counter()
+    shown, final = None, None
     for event in assistant.stream(question, history):
-        if isinstance(event, TextDelta) and event.text.strip():
-            return (time.perf_counter() - t0) * 1000
-    return (time.perf_counter() - t0) * 1000
+        if shown is None and isinstance(event, TextDelta) and event.text.strip():
+            shown = (time.perf_counter() - t0) * 1000
+        elif isinstance(event, Final):
+            final = event.answer
+    end = (time.perf_counter() - t0) * 1000
+    t = final.timings if final is not None else {}
+    model = t["rewrite"] + t["retrieve"] + t["first_token"] if "first_token" in t else None
+    return (shown if shown is not None else end), model
 
 
 def raw_ttft(assistant, question: str) -> float | None:
@@ -82,7 +93,23 @@ def raw_ttft(assistant, question: str) -> float | None:
     return ms
 
 
+def prompt_tokens(assistant, question: str) -> dict | None:
+    """Tokens of the system prompt (cached) and of the per-question message, for the model's tokenizer."""
+    from rag.generate.protocol import GenerationRequest
+
+    gen = assistant.generator
+    llama = getattr(getattr(gen, "chat", None), "llama", None)
+    if llama is None:
+        return None
+    request = GenerationRequest(question, question, assistant.retriever.search(question, assistant.settings.k).passages)
+    system, user = gen.messages(request)
+    return {"system": len(llama.tokenize(system["content"].encode())), "user": len(llama.tokenize(user["content"].encode()))}
+
+
 def bench_stream(generator: str, data_dir: Path, n: int) -> dict:
+    """Each question through Assistant.stream, then the raw call on the previous question's prompt: the
+    pair runs under the same load, and the raw call shares only the system prompt with what the KV cache
+    holds (the prompt it would reuse whole is the one just answered)."""
     from rag.compose import build
 
     parts = build(load_settings({"data_dir": data_dir, "generator": generator}))
@@ -91,12 +118,19 @@ def bench_stream(generator: str, data_dir: Path, n: int) -> dict:
     a = parts.assistant
     a.warm_up()
     qs = QUESTIONS[:n]
-    times = [stream_ttft(a, q) for q in qs]
-    follow = stream_ttft(a, FOLLOW_UP[0], FOLLOW_UP[1])
-    raw = [t for t in (raw_ttft(a, q) for q in qs) if t is not None]
-    rewriter_calls = dict(getattr(a.rewriter, "calls", {}))
-    return {"stream": _summary(times[0], [*times[1:], follow]), "follow_up_ms": round(follow, 1),
-            "raw_llama_cpp_warm": _stats(raw), "rewriter_calls": rewriter_calls, "generator": a.generator_name}
+    shown, model, raw = [], [], []
+    for i, (q, h) in enumerate([*[(q, None) for q in qs], FOLLOW_UP]):
+        s, m = stream_ttft(a, q, h)
+        shown.append(s)
+        model.append(m)
+        if i > 0 and (r := raw_ttft(a, qs[i - 1])) is not None:
+            raw.append(r)
+    models = [m for m in model if m is not None]
+    tokens = [t for t in (prompt_tokens(a, q) for q in qs) if t]
+    return {"stream": _summary(shown[0], shown[1:]), "follow_up_ms": round(shown[-1], 1),
+            "model_first_token": _summary(models[0], models[1:]) if models else {},
+            "raw_llama_cpp_warm": _stats(raw), "prompt_tokens": tokens,
+            "rewriter_calls": dict(getattr(a.rewriter, "calls", {})), "generator": a.generator_name}
 
 
 def _free_port() -> int:

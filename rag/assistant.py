@@ -27,7 +27,7 @@ from rag.retrieve.protocol import Retriever
 from rag.retrieve.rewrite import Rewriter
 from rag.verify.abstention import EvidenceGate, is_refusal
 from rag.verify.citations import CitationVerifier, Verified, neutralise, parse_markers
-from rag.verify.draft import draft_problem
+from rag.verify.release import DraftJudge, DraftRelease
 
 _SPACE = re.compile(r"\s+")
 
@@ -206,8 +206,11 @@ class Assistant:
     def _generate_and_verify(self, run: _Run) -> Iterator[TextDelta | Final]:
         request = GenerationRequest(question=run.question, query=run.query, passages=run.passages,
                                     history=run.history, max_tokens=self.settings.max_answer_tokens)
+        judge = self._judge(run, request)
+        # an LLM draft is streamed one verified sentence at a time; other generators' text as it comes
+        release = DraftRelease(judge.showable, lambda: bool(judge.doomed)) if judge is not None else None
         pieces: list[str] = []
-        generator, notice = yield from self._generate(request, run, pieces)
+        generator, notice = yield from self._generate(request, run, pieces, release)
         raw = "".join(pieces)
         if any(isinstance(p, Truncated) for p in pieces):
             notice = (notice + " " if notice else "") + (
@@ -217,7 +220,7 @@ class Assistant:
         bare = parse_markers(neutralise(raw))[0]
         no_answer = any(isinstance(p, NoAnswer) for p in pieces)
         # an LLM's refusal or empty draft is replaced like any failing draft; the extractive one is final
-        replaceable = self.reference is not None and generator is not self.reference and not no_answer
+        replaceable = judge is not None and generator is not self.reference and not no_answer
         if not replaceable and (no_answer or is_refusal(raw) or not re.search(r"\w", bare)):
             run.timings["verify"] = 0.0  # a refusal, or only markers (a bare "[1]"), answers nothing
             reason = f"the {generator.name} generator found no answer in the passages"
@@ -227,54 +230,73 @@ class Assistant:
         verified = self.verifier.verify(raw, run.passages)
         run.lap("verify")
         if replaceable:
-            yield from self._keep_or_replace(run, request, generator, verified, raw, notice)
+            assert judge is not None and release is not None
+            yield from self._keep_or_replace(run, judge, release, generator, verified, raw, notice)
             return
         yield Final(run.answer(verified.text, generator.name, sentences=verified.sentences,
                                citations=verified.citations, notice=notice))
 
-    def _keep_or_replace(self, run: _Run, request: GenerationRequest, generator: Generator, verified: Verified,
-                         raw: str, notice: str) -> Iterator[TextDelta | Final]:
+    def _judge(self, run: _Run, request: GenerationRequest) -> DraftJudge | None:
+        """The checks an LLM draft must pass, against the extractive answer; None when nothing replaces it."""
+        reference = self.reference
+        if reference is None or self.generator is reference:
+            return None
+
+        def extractive() -> tuple[list[str], list]:  # cheap: the ranking is cached
+            return list(reference.generate(request)), getattr(reference, "select", lambda _r: [])(request)
+
+        return DraftJudge(self.verifier, run.passages, f"{run.question} {run.query}", extractive,
+                          answer_type(run.question))
+
+    def _keep_or_replace(self, run: _Run, judge: DraftJudge, release: DraftRelease, generator: Generator,
+                         verified: Verified, raw: str, notice: str) -> Iterator[TextDelta | Final]:
         """Show an LLM draft only when it passes every check; else the extractive answer, with a notice."""
         assert self.reference is not None
-        pieces = list(self.reference.generate(request))  # cheap: the ranking is cached; needed to compare
-        text = "".join(pieces)
-        evidence = " ".join(p.chunk.text for p in run.passages)
-        problem = ("the model said the sources do not answer" if is_refusal(raw)
-                   else draft_problem(verified.sentences, " ".join(s.text for s in verified.sentences),
-                                      f"{run.question} {run.query}", evidence, reference=parse_markers(text)[0],
-                                      wants=answer_type(run.question), best=self._best_sentence(request)))
+        problem = judge.problem(verified, raw)
+        shown = judge.complete(raw, verified) if not problem else verified
+        if not problem and any(not s.supported for s in shown.sentences):
+            problem = "with the source sentences it left out, a sentence is not supported"
         if not problem:
-            yield Final(run.answer(verified.text, generator.name, sentences=verified.sentences,
-                                   citations=verified.citations, notice=notice, draft=raw))
+            if tail := release.advance(shown.text):
+                yield TextDelta(tail)
+            yield Final(run.answer(shown.text, generator.name, sentences=shown.sentences,
+                                   citations=shown.citations, notice=notice, draft=raw))
             return
         warning = (f"The {generator.name} model's wording could not be verified ({problem}); "
                    "showing the source sentences instead.")
         notice = f"{notice} {warning}".strip()
+        pieces = judge.extractive()[0]
+        lead = "\n\n" if release.shown else ""  # after the sentences already shown, which stay verified
         if any(isinstance(p, NoAnswer) for p in pieces):
             run.lap("replace")
-            yield TextDelta("\n\n" + NOT_COVERED)
+            yield TextDelta(lead + NOT_COVERED)
             yield Final(run.answer(NOT_COVERED, self.reference.name, abstained=True, notice=notice, draft=raw,
                                    abstain_reason=f"the {generator.name} draft failed verification: {problem}"))
             return
-        replaced = self.verifier.verify(text, run.passages)
+        replaced = self.verifier.verify("".join(pieces), run.passages)
         run.lap("replace")
+        yield TextDelta(lead + replaced.text)
         yield Final(run.answer(replaced.text, self.reference.name, sentences=replaced.sentences,
                                citations=replaced.citations, notice=notice, draft=raw))
 
-    def _best_sentence(self, request: GenerationRequest) -> str:
-        """The reference ranker's top-scored sentence (its select() reads in source order)."""
-        chosen = getattr(self.reference, "select", lambda _r: [])(request)
-        return max(chosen, key=lambda c: c.score).text if chosen else ""
-
-    def _generate(self, request: GenerationRequest, run: _Run, pieces: list[str]):
-        """Stream the generator's pieces into `pieces`; on failure, the fallback's. Returns (generator, notice)."""
+    def _generate(self, request: GenerationRequest, run: _Run, pieces: list[str],
+                  release: DraftRelease | None = None):
+        """Stream the generator's pieces into `pieces`; on failure, the fallback's. Returns (generator, notice).
+        With `release`, only the draft's verified sentences are yielded (our own NoAnswer text passes)."""
         generator, notice = self.generator, ""
         try:
-            for piece in generator.generate(request):
+            stream = iter(generator.generate(request))
+            for piece in stream:
                 if not pieces:
                     run.timings["first_token"] = round((time.perf_counter() - run.mark) * 1000, 2)
                 pieces.append(piece)
-                yield TextDelta(piece)
+                text = piece if release is None or isinstance(piece, NoAnswer) else release.feed(piece)
+                if text:
+                    run.timings.setdefault("first_shown", round((time.perf_counter() - run.mark) * 1000, 2))
+                    yield TextDelta(text)
+                if release is not None and release.doomed():
+                    getattr(stream, "close", lambda: None)()  # stops the model: the draft will be replaced
+                    break
         except GeneratorError as e:
             if self.fallback is None:
                 raise

@@ -119,3 +119,113 @@ def test_a_draft_that_answers_from_another_sentence_is_not_shown() -> None:
     assert "best answers" in draft_problem([Sentence(draft, (1,), True, 0.9)], draft, q, ev, best=best)
     good = "A senior US military commander likened it to a new axis of evil."
     assert draft_problem([Sentence(good, (1,), True, 0.9)], good, q, ev, best=best) == ""
+
+
+# --- streaming: only verified sentences reach the reader; a shown draft never says less than extractive ---
+
+class _CountingChat(ScriptedChat):
+    """Counts the pieces handed out, so a test can tell whether text was shown before the draft ended."""
+
+    def chat(self, messages: list[dict], max_tokens: int):
+        self.sent = 0
+        for piece in super().chat(messages, max_tokens):
+            self.sent += 1
+            yield piece
+
+
+def _stream(assistant, reply: str, question: str = Q):
+    chat = _CountingChat(reply)
+    gen = LLMGenerator(chat, 128, name="local", evidence=RankedEvidence(assistant.generator))
+    shown_at, events = [], []
+    for event in assistant.with_generator(gen, reference=assistant.generator).stream(question):
+        if isinstance(event, TextDelta) and event.text:
+            shown_at.append(chat.sent)
+        events.append(event)
+    return events, events[-1].answer, shown_at, len(reply.split(" "))
+
+
+def _two_sentences(assistant) -> tuple[str, str]:
+    """The answer sentence for Q and the sentence after it in its passage, both verbatim (so supported)."""
+    passages = assistant.retriever.search(Q, 5).passages
+    best = assistant.generator.select(GenerationRequest(Q, Q, passages))[0]
+    texts = assistant.verifier.bank.get([passages[best.passage].chunk])[0].texts
+    assert best.sentence + 1 < len(texts), "the answer sentence is not its passage's last"
+    return best.text, texts[best.sentence + 1]
+
+
+def test_a_verified_sentence_is_shown_before_the_draft_ends(article_assistant) -> None:
+    first, second = _two_sentences(article_assistant)
+    reply = f"{first} [1] {second} [1]"
+    events, answer, shown_at, total = _stream(article_assistant, reply)
+    assert answer.generator == "local" and not answer.notice
+    assert shown_at and shown_at[0] < total, "the first sentence waits for the whole draft"
+    streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert streamed == answer.text, "what streamed is exactly the verified answer"
+
+
+def test_an_unverified_sentence_is_never_streamed(article_assistant) -> None:
+    first, _ = _two_sentences(article_assistant)
+    events, answer, _, _ = _stream(article_assistant, f"{first} [1] The Moon was sold to Norway in 1802 for cheese [1].")
+    streamed = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert "cheese" not in streamed and "Norway" not in streamed
+    assert first.split()[0] in streamed, "the verified first sentence was shown while the draft went on"
+    assert answer.generator == "extractive" and "could not be verified" in answer.notice
+    assert streamed.endswith(answer.text), "the replacement follows what was shown"
+
+
+def test_a_draft_that_leaves_out_an_extractive_sentence_is_completed(article_assistant) -> None:
+    """Measured on Qwen 0.5B (fu-xi-promise): the draft kept the first of two evidence sentences; the
+    answer was in the second. The shown answer now holds the draft and the sentence it left out."""
+    q = "What did Xi and Kim vow to do when Xi visited Pyongyang five years ago?"
+    passages = article_assistant.retriever.search(q, 5).passages
+    chosen = article_assistant.generator.select(GenerationRequest(q, q, passages))
+    assert len(chosen) >= 2, [c.text for c in chosen]
+    best = max(chosen, key=lambda c: c.score)
+    reply = f"[{best.passage + 1}] {best.text.rstrip('.')}"  # Qwen's habit: marker first, no final stop
+    _, answer, _, _ = _stream(article_assistant, reply, q)
+    assert answer.generator == "local" and not answer.unsupported_sentences, answer.notice
+    assert all(c.text[:40] in answer.text for c in chosen), answer.text
+    assert len(answer.sentences) == len(chosen), "the draft's last sentence and the added one stay two sentences"
+    assert answer.draft.strip() == reply
+
+
+def test_release_waits_for_a_complete_sentence_and_its_marker() -> None:
+    from rag.verify.release import DraftRelease
+
+    seen = []
+    release = DraftRelease(lambda prefix: seen.append(prefix) or prefix)
+    out = [release.feed(p) for p in ["Russia got ", "10,000 containers", ". [", "1] Then", " more"]]
+    assert out[:3] == ["", "", ""], "nothing before the next sentence starts"
+    assert out[3] == "Russia got 10,000 containers [1]." and seen == [out[3]]
+    assert release.advance(out[3] + " Then more.") == " Then more."
+    assert release.advance("Something else.") == "", "what is shown is never rewritten"
+    held = DraftRelease(lambda prefix: None)
+    assert [held.feed(p) for p in ["A is B [1]. ", "C is D [1]. E"]] == ["", ""] and held.shown == ""
+
+
+def test_only_a_near_copy_covers_an_extractive_sentence() -> None:
+    """Measured on Qwen 0.5B (article-hard dev case hard-beijing-fear): the rewording lost "enable"."""
+    from rag.verify.draft import uncovered
+
+    q = "What does Beijing fear Moscow's help might do to the Pyongyang regime?"
+    ref = ["Beijing is concerned that Moscow's assistance to Pyongyang might further enable and embolden the "
+           "erratic Kim regime, which has rapidly accelerated its nuclear weapons and missile programs."]
+    reworded = ("Beijing fears Moscow's help might lead to the erratic Kim regime emboldening it, which has rapidly "
+                "accelerated its nuclear weapons and missile programs.")
+    near_copy = ("Beijing is concerned that Moscow's assistance to Pyongyang might enable and embolden the erratic "
+                 "Kim regime, which has rapidly accelerated its nuclear weapons and missile programs.")
+    assert uncovered(reworded, q, ref) == [0]
+    assert uncovered(near_copy, q, ref) == [], "one dropped word ('further') is still a copy"
+
+
+def test_an_unsupported_sentence_stops_the_model(article_assistant) -> None:
+    """No later sentence can make such a draft pass: the model stops and the extractive answer shows."""
+    first, second = _two_sentences(article_assistant)
+    reply = f"The Moon was sold to Norway in 1802 for cheese [1]. {first} [1] {second} [1]"
+    chat = _CountingChat(reply)
+    gen = LLMGenerator(chat, 128, name="local", evidence=RankedEvidence(article_assistant.generator))
+    events = list(article_assistant.with_generator(gen, reference=article_assistant.generator).stream(Q))
+    answer = events[-1].answer
+    assert chat.sent < len(reply.split(" ")) // 2, "the model went on after the unsupported sentence"
+    assert answer.generator == "extractive" and "not supported" in answer.notice
+    assert "cheese" not in "".join(e.text for e in events if isinstance(e, TextDelta))

@@ -126,6 +126,23 @@ def test_llm_generator_over_smollm_yields_text(smollm_chat: LlamaCppChat) -> Non
 
 
 @pytest.mark.slow
+def test_warm_up_caches_the_system_prompt_for_the_first_question(smollm_chat: LlamaCppChat) -> None:  # noqa: F811
+    """The first question after start-up evaluates only its own tokens: warm-up primes llama.cpp's KV cache
+    with the fixed system prompt, and an answer keeps that prefix (so the next question reuses it too)."""
+    gen = LLMGenerator(smollm_chat, max_tokens=8)
+    llama = smollm_chat.llama
+    llama.reset()
+    gen.warm_up()
+    system = len(llama.tokenize(gen.messages(request("Q?", [CONTAINERS]))[0]["content"].encode(), add_bos=False))
+    primed = list(llama.input_ids[: llama.n_tokens])
+    assert len(primed) > system, "warm-up evaluated the system prompt"
+    "".join(gen.generate(request("How many shipping containers has Russia received?", [CONTAINERS])))
+    after = list(llama.input_ids[: llama.n_tokens])
+    shared = next((i for i, (a, b) in enumerate(zip(primed, after, strict=False)) if a != b), len(primed))
+    assert shared >= system, f"the answer re-evaluated the system prompt (shared {shared} of {system} tokens)"
+
+
+@pytest.mark.slow
 def test_warm_up_loads_once_and_closing_a_stream_releases_the_lock(smollm_chat: LlamaCppChat) -> None:  # noqa: F811
     llama = smollm_chat.llama
     smollm_chat.warm_up()

@@ -120,6 +120,13 @@ class LlamaCppChat:
         self.warm_up()
         return self._stream(messages, max_tokens)
 
+    def prime(self, messages: list[dict]) -> None:
+        """Evaluate a prompt now (the fixed system prompt, at warm-up): llama.cpp keeps its tokens cached,
+        so the first question evaluates only its own tokens, like every later one."""
+        self.warm_up()
+        with self._lock.hold():
+            self._llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
+
     def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
         # The lock is held for the whole stream; closing the iterator early releases it (GeneratorExit).
         with self._lock.hold():

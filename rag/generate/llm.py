@@ -122,6 +122,10 @@ class LLMGenerator:
         warm = getattr(self.chat, "warm_up", None)
         if warm is not None:
             warm()
+        prime = getattr(self.chat, "prime", None)  # in-process models only: no request to a server at start-up
+        if prime is not None:
+            prime([{"role": "system", "content": self._system.render().strip()},
+                   {"role": "user", "content": "<<<SOURCES>>>"}])
 
     def generate(self, request: GenerationRequest) -> Iterator[str]:
         request = _first_passages(request, self.max_passages)

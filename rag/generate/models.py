@@ -40,6 +40,7 @@ class ModelSpec:
     pattern: str  # fnmatch pattern of the part file(s) inside each distribution's file list
     chunked: bool  # True: parts are joined into models_dir; False: the single file is used in place
     summary: str
+    make_target: str = "llm"  # the Makefile target that installs its packages
 
     @property
     def requirements(self) -> list[str]:
@@ -84,7 +85,8 @@ MODELS: dict[str, ModelSpec] = {
             version="0.2.0",
             pattern="*/data/part*.bin",
             chunked=True,
-            summary="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (better answers, slower; optional, not a default dependency)",
+            summary="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (slower; optional, not a default dependency)",
+            make_target="llm-large",
         ),
     )
 }
@@ -127,7 +129,7 @@ def part_files(name: str) -> list[Path]:
         parts.extend(found)
     if missing:
         raise ModelError(
-            f"local model {name!r} is not installed (missing {', '.join(missing)}): run `make install`, "
+            f"local model {name!r} is not installed (missing {', '.join(missing)}): run `make {spec.make_target}`, "
             f"or `{spec.pip_command}`, or choose --generator extractive"
         )
     return parts

@@ -30,8 +30,10 @@ def local_available(settings: Settings) -> bool:
     return settings.local_model in models.MODELS and models.is_installed(settings.local_model)
 
 
-# What `auto` means: the generator that scores best on the bundled suite (docs/reader.md). The extractive
-# reader answers 90%+ of the article suite; the packaged 0.5B LLM answered 30-37% on unseen sets.
+# What `auto` means: the generator that scores best on the bundled suites. `local` would be picked only if it
+# beat `extractive` on correctness; with verify-or-replace it ties at best (an LLM answer differs from the
+# extractive one only where its draft passes every check), is 100x slower and needs llama.cpp, so `auto`
+# stays `extractive`. Figures: docs/generators.md ("Model choice").
 BEST_MEASURED = "extractive"
 
 
