@@ -185,7 +185,7 @@ def test_uploaded_names_cannot_escape_the_data_dir(guarded) -> None:
         assert r.status_code == 200, r.text
         (stored,) = r.json()
         kind, out = _sse_result(c, "add_documents", [[{"path": stored, "orig_name": name,
-                                                        "meta": {"_type": "gradio.FileData"}}]])
+                                                        "meta": {"_type": "gradio.FileData"}}], None, None])
         assert kind == "complete", out
         status = out[0]
         assert "added" in status or "replaced" in status or "unchanged" in status, status
@@ -203,9 +203,9 @@ def test_forged_file_reference_cannot_ingest_outside_files(guarded) -> None:
     secret = root / "outside-secret.txt"
     for path in (str(secret), f"{s.uploads_dir}/../../outside-secret.txt", str(s.data_dir / "index" / "manifest.json")):
         kind, out = _sse_result(c, "add_documents", [[{"path": path, "orig_name": "notes.txt",
-                                                        "meta": {"_type": "gradio.FileData"}}]])
+                                                        "meta": {"_type": "gradio.FileData"}}], None, None])
         assert kind == "error" or (out and "added" not in str(out[0])), (path, kind, out)
-    kind, out = _sse_result(c, "documents", [])
+    kind, out = _sse_result(c, "documents", [None])
     assert kind == "complete"
     assert "outside-secret" not in json.dumps(out) and "manifest" not in json.dumps(out)
     kind, out = _sse_result(c, "ask", ["What is the vault code?"])
