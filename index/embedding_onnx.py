@@ -38,6 +38,18 @@ VARIANTS = ("fp32", "int8")
 # Bump when the export recipe below changes: cached graphs made by an older recipe are re-exported.
 RECIPE = 2
 _INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def padded_inputs(encs: list) -> dict[str, np.ndarray]:
+    """BERT's three inputs for tokenizers' encodings, zero-padded to the longest (the bi- and cross-encoder)."""
+    width = max((len(e.ids) for e in encs), default=1)
+    feed = {k: np.zeros((len(encs), width), dtype=np.int64) for k in _INPUTS}
+    for i, e in enumerate(encs):
+        n = len(e.ids)
+        feed["input_ids"][i, :n] = e.ids
+        feed["attention_mask"][i, :n] = e.attention_mask
+        feed["token_type_ids"][i, :n] = e.type_ids
+    return feed
 _WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 
 Progress = Callable[[str], None]
@@ -288,14 +300,7 @@ class OnnxEmbedder:
         # sentence-transformers strips each text before tokenising
         tok = self._tok
         encs = tok.encode_batch([t.strip() for t in texts]) if len(texts) > 1 else [tok.encode(texts[0].strip())]
-        width = max(len(e.ids) for e in encs)
-        feed = {k: np.zeros((len(encs), width), dtype=np.int64) for k in _INPUTS}
-        for i, e in enumerate(encs):
-            n = len(e.ids)
-            feed["input_ids"][i, :n] = e.ids
-            feed["attention_mask"][i, :n] = e.attention_mask
-            feed["token_type_ids"][i, :n] = e.type_ids
-        return feed
+        return padded_inputs(encs)
 
     def _run(self, session, texts: list[str]) -> np.ndarray:
         return session.run(None, self.tokenize(texts))[0]

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import ModelError
+from index.embedding_onnx import padded_inputs
 
 MAX_LEN = 80  # tokens per pair: question + sentence + the start of the previous sentence
-_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def pair_text(sentence: str, previous: str = "") -> str:
@@ -41,15 +41,7 @@ def make_tokenizer(tokenizer_json: Path, max_len: int = MAX_LEN):
 
 def encode(tok, questions: list[str], seconds: list[str]) -> dict[str, np.ndarray]:
     """Padded model inputs for (question, second segment) pairs; shared by training and serving."""
-    encs = tok.encode_batch(list(zip(questions, seconds, strict=True)))
-    width = max((len(e.ids) for e in encs), default=1)
-    feed = {k: np.zeros((len(encs), width), dtype=np.int64) for k in _INPUTS}
-    for i, e in enumerate(encs):
-        n = len(e.ids)
-        feed["input_ids"][i, :n] = e.ids
-        feed["attention_mask"][i, :n] = e.attention_mask
-        feed["token_type_ids"][i, :n] = e.type_ids
-    return feed
+    return padded_inputs(tok.encode_batch(list(zip(questions, seconds, strict=True))))
 
 
 def sha256_file(path: Path) -> str:
