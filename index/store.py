@@ -45,7 +45,7 @@ from typing import Protocol
 
 import numpy as np
 
-from core.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, StoreBusyError
+from core.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, StorageError, StoreBusyError
 from core.settings import DEFAULT_COLLECTION
 from core.types import Chunk, Document
 from index.keyword import KeywordIndex
@@ -371,10 +371,31 @@ class IndexStore:
                 records.append((rid, entry, doc.text))
                 self._cache[rid] = (entry, doc.text)
                 put[doc.doc_id] = rid
+            self._ensure_room(records, items)
             self.shared.put_docs(records)  # before the chunks: a record with no chunks yet is never committed
             for (_, entry, _), (_, chunks, vecs) in zip(records, items, strict=True):
                 self._upsert(entry, chunks, vecs)
             self._commit(lambda current: {**current, **put})
+
+    def _ensure_room(self, records: list[tuple[str, DocEntry, str]], items: list) -> None:
+        """Embedded Chroma blocks forever on a full disk instead of failing, so refuse before writing."""
+        if self.shared.chroma_url:
+            return
+        texts = sum(len(text.encode()) for _, _, text in records)
+        vectors = sum(np.asarray(vecs).nbytes for _, _, vecs in items)
+        # the text twice (document record, chunk documents) and its full-text index, the vectors in the WAL and
+        # the HNSW segment, plus headroom for SQLite's journal
+        needed = 4 * texts + 3 * vectors + (32 << 20)
+        where = self.shared.local_path if self.shared.local_path.exists() else self.shared.local_path.parent
+        try:
+            free = shutil.disk_usage(where).free
+        except OSError:
+            return
+        if free < needed:
+            raise StorageError(
+                f"not enough free disk space for this write in {where} (about {needed >> 20} MB needed, "
+                f"{free >> 20} MB free): free up space or move RAG_DATA_DIR, then add the documents again; "
+                "nothing was changed")
 
     def _upsert(self, entry: DocEntry, chunks: list[Chunk], vecs: np.ndarray) -> None:
         batch = self.shared.max_batch()
