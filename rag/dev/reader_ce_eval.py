@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.dev.reader_data import Article, heuristic_scores, question_pool, rank_passages
+from rag.dev.reader_data import Article, candidate_passages, heuristic_scores, rank_passages
 from rag.verify.cross_encoder import pair_text
 from rag.verify.reader import features, load_model
 
@@ -58,8 +58,6 @@ def build(arts: list[Article], directory: Path, *, whole_article: bool = False, 
     """Answerable (every `answerable_every`-th question) and unanswerable (every `every`-th) cascade pools
     of these articles (one split). Subsampling only saves CPU time: the cross-encoder costs ~20 ms a pair
     on the shared machine."""
-    from rag.dev.reader_data import answer_sentences
-
     trees, meta = load_model(directory)
     out = []
     for art in arts:
@@ -67,12 +65,7 @@ def build(arts: list[Article], directory: Path, *, whole_article: bool = False, 
         for n, q in enumerate(art.questions):
             if q.paragraph < 0:
                 continue
-            if whole_article:
-                order = rank_passages(q, art.css, k=len(art.css))
-                css, pos = [art.css[i] for i in order], order.index(q.paragraph)
-            else:
-                css, pos = question_pool(q, art, force_gold=False)
-            gold = answer_sentences(art.css[q.paragraph], q.answers)
+            css, pos, gold = candidate_passages(q, art, force_gold=False, whole_article=whole_article)
             if n % answerable_every == 0:
                 out.append(cascade_pool("answerable", q, css, pos, gold, trees, meta))
             if not whole_article and n % every == 0:

@@ -155,6 +155,17 @@ def heuristic_scores(q: Question, css: list[ChunkSentences], keys: list[tuple[in
     return np.asarray(out)
 
 
+def candidate_passages(q, art: Article, *, force_gold: bool, whole_article: bool):
+    """(passages, position of the gold one or None, gold sentence indexes) for an answerable question: its
+    retrieval-like pool, or with whole_article every passage of its article, best first."""
+    if whole_article:
+        order = rank_passages(q, art.css, k=len(art.css))
+        css, pos = [art.css[i] for i in order], order.index(q.paragraph)
+    else:
+        css, pos = question_pool(q, art, force_gold=force_gold)
+    return css, pos, answer_sentences(art.css[q.paragraph], q.answers)
+
+
 def answerable_pools(arts: list[Article], *, force_gold: bool = True, whole_article: bool = False) -> list[Pool]:
     """Each question against its retrieval-like pool (or, whole_article, every passage of its article)."""
     pools = []
@@ -162,12 +173,7 @@ def answerable_pools(arts: list[Article], *, force_gold: bool = True, whole_arti
         for q in art.questions:
             if q.paragraph < 0:
                 continue
-            if whole_article:
-                order = rank_passages(q, art.css, k=len(art.css))
-                css, pos = [art.css[i] for i in order], order.index(q.paragraph)
-            else:
-                css, pos = question_pool(q, art, force_gold=force_gold)
-            gold = answer_sentences(art.css[q.paragraph], q.answers) if q.paragraph >= 0 else set()
+            css, pos, gold = candidate_passages(q, art, force_gold=force_gold, whole_article=whole_article)
             X, keys, _, _ = features(q.text, q.vec, css)
             pools.append(Pool("answerable", q.qid, X, _labels(keys, pos, gold), keys,
                               heuristic_scores(q, css, keys)))
