@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
-from core.errors import IndexCorruptError
+from core.errors import IndexCorruptError, IndexMismatchError
 from core.settings import DEFAULT_COLLECTION
 
 # 2: documents belong to a named collection (DocEntry.collection), and chunks carry it in their Chroma metadata.
@@ -120,3 +120,20 @@ class Manifest:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+def check_compatible(built: dict, expect: dict, where: Path | str) -> None:
+    """Refuse an index built by another model, dimension, chunker or schema."""
+    if built.get("schema_version") != SCHEMA_VERSION:
+        raise IndexMismatchError(
+            f"the index in {where} has schema version {built.get('schema_version')}, this version needs "
+            f"{SCHEMA_VERSION}: rebuild it with `python -m index build --rebuild`"
+        )
+    built = {**LEGACY_CONFIG, **built}
+    diffs = [f"{k}: index has {built.get(k)!r}, settings ask for {v!r}" for k, v in expect.items()
+             if k != "schema_version" and not same_config_value(k, built.get(k), v)]
+    if diffs:
+        hint = (f" (RAG_EMBED_BACKEND={built['embed_variant']})" if "embed_variant" in expect
+                and not same_config_value("embed_variant", built["embed_variant"], expect["embed_variant"]) else "")
+        raise IndexMismatchError(
+            f"the index in {where} was built with other settings ({'; '.join(diffs)}): rebuild it with "
+            f"`python -m index build --rebuild`, or use the settings it was built with{hint}"
+        )

@@ -45,11 +45,12 @@ from typing import Protocol
 
 import numpy as np
 
-from core.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, StorageError, StoreBusyError
+from core.errors import IndexMissingError, StorageError, StoreBusyError
 from core.settings import DEFAULT_COLLECTION
 from core.types import Chunk, Document
 from index.keyword import KeywordIndex
-from index.manifest import LEGACY_CONFIG, SCHEMA_VERSION, DocEntry, Manifest, same_config_value
+from index.manifest import SCHEMA_VERSION, DocEntry, Manifest, check_compatible
+from index.migration import migrate_layout_1, upgrade_schema
 from index.pages import chunk_pages, to_metadata
 from index.quarantine import flag_spans, spans_in
 from index.shared import Head, SharedState, new_token, record_id
@@ -196,8 +197,12 @@ class IndexStore:
     def _load_head(self) -> Head | None:
         head = None if self.shared.local_missing() else self.shared.head()
         if head is None and self.manifest_path.is_file():
-            head = self._migrate()
+            head = migrate_layout_1(self.shared, self.manifest_path, self.docs_dir)
         return self._upgraded(head) if head is not None else None
+
+    def _upgraded(self, head: Head) -> Head:
+        return upgrade_schema(self.shared, head, lambda h: self._entries(h.records, text=False).values(),
+                              self.commit_timeout_s)
 
     def _snapshot(self) -> _Snap:
         """The current generation, re-checked against the store at most once per refresh_s."""
@@ -459,72 +464,6 @@ class IndexStore:
         if gone:
             self.shared.delete("docs", sorted(gone))
 
-    # ------------------------------------------------------------------ legacy layout
-    def _migrate(self) -> Head:
-        """Move a layout-1 index (manifest.json + docs/*.txt, chunks already in Chroma) into the store; its
-        chunks are labelled with their collection first, so one commit also brings schema 1 up to date."""
-        m = Manifest.load(self.manifest_path)
-        if m.config.get("schema_version") not in (1, SCHEMA_VERSION):
-            check_compatible(m.config, {}, self.index_dir)  # a newer manifest: says to rebuild
-        records: dict[str, str] = {}
-        for doc_id, e in m.documents.items():
-            try:
-                text = (self.docs_dir / e.text_file).read_text("utf-8")
-            except OSError as err:
-                raise IndexCorruptError(
-                    f"cannot migrate the index in {self.index_dir}: document text {e.text_file} is missing "
-                    f"({err.strerror}); rebuild it with `python -m index build --rebuild`") from err
-            rid = record_id(e, _sha(text))
-            self.shared.put_docs([(rid, e, text)])
-            records[doc_id] = rid
-        self._label_chunks((e, None) for e in m.documents.values())  # schema 1 chunks have no collection
-        config = {**m.config, "schema_version": SCHEMA_VERSION}
-        head = self.shared.claim(None, records, config, new_token()) or self.shared.head()
-        assert head is not None
-        with contextlib.suppress(OSError):  # the old files stay, renamed, until the user deletes them
-            self.manifest_path.rename(self.manifest_path.with_name("manifest.json.migrated"))
-        return head
-
-    def _upgraded(self, head: Head) -> Head:
-        """`head`, or the generation that migrates it from schema 1 (before collections) to this schema.
-
-        Schema 1 chunks have no `collection` in their Chroma metadata, and a `where` filter never matches a
-        missing key, so the chunks are patched first (idempotent); the commit of the same document map with
-        schema 2 is the commit point. Losing the race to another writer re-reads the head and patches its
-        chunks too (an old-version writer may have added chunks without the field meanwhile)."""
-        version = head.config.get("schema_version")
-        if version != 1:
-            if isinstance(version, int) and version > SCHEMA_VERSION:
-                check_compatible(head.config, {}, self.shared.where)  # says to upgrade or rebuild
-            return head
-        token, deadline = new_token(), time.monotonic() + self.commit_timeout_s
-        while head.config.get("schema_version") == 1:
-            self._label_chunks(self._entries(head.records, text=False).values())
-            new = self.shared.claim(head, head.records, {**head.config, "schema_version": SCHEMA_VERSION}, token)
-            if new is not None:
-                self.shared.advance_hint(new.generation)
-                return new
-            if time.monotonic() > deadline:
-                raise StoreBusyError(f"other writers kept committing to {self.shared.where} while this process "
-                                     "migrated it to collections: retry the same command")
-            newer = self.shared.head(at_least=head.generation)
-            if newer is None:
-                raise IndexMissingError(f"the index in {self.shared.where} was deleted meanwhile: "
-                                        "rebuild it with `python -m index build`")
-            head = newer
-        return head
-
-    def _label_chunks(self, entries) -> None:
-        """Set each entry's collection in the Chroma metadata of its chunks (other keys are kept)."""
-        ids = {cid: e.collection for e, _ in entries for cid in e.chunk_ids()}
-        batch = self.shared.max_batch()
-        order = sorted(ids)
-        with self.shared.call() as cols:
-            for b in range(0, len(order), batch):
-                part = cols["chunks"].get(ids=order[b:b + batch], include=[])["ids"]
-                if part:  # chunks missing from Chroma stay missing; `index verify` reports them
-                    cols["chunks"].update(ids=part, metadatas=[{"collection": ids[c]} for c in part])
-
     # ------------------------------------------------------------------ repair / verify
     def repair(self) -> list[str]:
         """Delete records no generation names that are older than grace_s (interrupted writes). Returns what was fixed."""
@@ -593,22 +532,3 @@ class _ChunksCall:
 
     def __exit__(self, *exc) -> bool | None:
         return self._cm.__exit__(*exc)
-
-
-def check_compatible(built: dict, expect: dict, where: Path | str) -> None:
-    """Refuse an index built by another model, dimension, chunker or schema."""
-    if built.get("schema_version") != SCHEMA_VERSION:
-        raise IndexMismatchError(
-            f"the index in {where} has schema version {built.get('schema_version')}, this version needs "
-            f"{SCHEMA_VERSION}: rebuild it with `python -m index build --rebuild`"
-        )
-    built = {**LEGACY_CONFIG, **built}
-    diffs = [f"{k}: index has {built.get(k)!r}, settings ask for {v!r}" for k, v in expect.items()
-             if k != "schema_version" and not same_config_value(k, built.get(k), v)]
-    if diffs:
-        hint = (f" (RAG_EMBED_BACKEND={built['embed_variant']})" if "embed_variant" in expect
-                and not same_config_value("embed_variant", built["embed_variant"], expect["embed_variant"]) else "")
-        raise IndexMismatchError(
-            f"the index in {where} was built with other settings ({'; '.join(diffs)}): rebuild it with "
-            f"`python -m index build --rebuild`, or use the settings it was built with{hint}"
-        )
