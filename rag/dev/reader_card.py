@@ -122,6 +122,17 @@ def update_cascade_section(path: Path, ce: dict) -> None:
     path.write_text(head + "\n\n" + "\n".join(cascade_section(ce)), "utf-8")
 
 
+def _paragraph_rows(t: dict) -> list[str]:
+    """SQuAD's usual setting (the gold paragraph alone), when measured: easier than the pools above."""
+    if "paragraph_cascade_top1" not in t:
+        return []
+    return ["", "| test articles, the gold paragraph alone (SQuAD's usual sentence selection; easier) | cascade | trees "
+            "| heuristic |", "|---|---|---|---|",
+            f"| answer-sentence top-1 ({t['paragraph_pools']} questions) | {_pct(t['paragraph_cascade_top1'])} | "
+            f"{_pct(t['paragraph_trees_top1'])} | {_pct(t['paragraph_heuristic_top1'])} |",
+            f"| cross-encoder alone | {_pct(t['paragraph_ce_only_top1'])} | | |"]
+
+
 def cascade_section(ce: dict) -> list[str]:
     t, v, tr = ce["test"], ce["val"], ce.get("train", {})
     a = t["answerability"]
@@ -144,6 +155,7 @@ def cascade_section(ce: dict) -> list[str]:
              f"| {_pct(t['shortlist_recall'])} | | |",
              f"| abstention accuracy | {_pct(a['accuracy'])} | | |",
              f"| false abstention / abstention recall | {_pct(a['false_abstention'])} / {_pct(a['abstention_recall'])} | | |",
+             *_paragraph_rows(t),
              "", "Test pools: all 1,868 answerable questions; unanswerable: every 2nd question against the other "
              "test articles (CPU time). Validation pools: every 2nd question, every 4th unanswerable.", "",
              f"Validation: cascade top-1 {_pct(v['cascade_top1'])}, trees {_pct(v['trees_top1'])}, heuristic "

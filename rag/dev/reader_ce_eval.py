@@ -53,6 +53,15 @@ def cascade_pool(kind: str, q, css: list, pos: int | None, gold: set[int], trees
                  bool(y.any()), bool(len(y) and y[int(np.argmax(h))]), bool(len(y) and y[int(np.argmax(p))]))
 
 
+def build_paragraph(arts: list[Article], directory: Path) -> list[CPool]:
+    """Each answerable question against its own paragraph only (kind "paragraph"): SQuAD's usual
+    sentence-selection setting, easier than the retrieval-like pools; reported beside them, never fitted on."""
+    trees, meta = load_model(directory)
+    return [cascade_pool("paragraph", q, *candidate_passages(q, art, force_gold=True, whole_article=False,
+                                                             gold_only=True), trees, meta)
+            for art in arts for q in art.questions if q.paragraph >= 0]
+
+
 def build(arts: list[Article], directory: Path, *, whole_article: bool = False, every: int = 1,
           answerable_every: int = 1) -> list[CPool]:
     """Answerable (every `answerable_every`-th question) and unanswerable (every `every`-th) cascade pools
@@ -112,9 +121,21 @@ def _top1(pools: list[CPool], scores: Callable[[CPool], np.ndarray], *, only_wit
     return round(float(np.mean(hits)), 4)
 
 
+def paragraph_figures(pools: list[CPool], w: list[float], b: float) -> dict:
+    """Top-1 within the gold paragraph (kind "paragraph" pools) for the cascade, each part and the heuristic."""
+    par = [replace(p, kind="answerable") for p in pools if p.kind == "paragraph"]
+    if not par:
+        return {}
+    return {"paragraph_cascade_top1": _top1(par, lambda p: combined(p, w, b)),
+            "paragraph_ce_only_top1": _top1(par, lambda p: p.ce),
+            "paragraph_trees_top1": round(float(np.mean([p.tree_hit for p in par])), 4),
+            "paragraph_heuristic_top1": round(float(np.mean([p.heuristic_hit for p in par])), 4),
+            "paragraph_pools": len(par)}
+
+
 def _figures(pools: list[CPool], w: list[float], b: float) -> dict:
     ans = [p for p in pools if p.kind == "answerable"]
-    return {"cascade_top1": _top1(pools, lambda p: combined(p, w, b)),
+    return {**paragraph_figures(pools, w, b),"cascade_top1": _top1(pools, lambda p: combined(p, w, b)),
             "cascade_top1_when_retrieved": _top1(pools, lambda p: combined(p, w, b), only_with_answer=True),
             "ce_only_top1": _top1(pools, lambda p: p.ce),
             "trees_top1": round(float(np.mean([p.tree_hit for p in ans])), 4),
@@ -172,8 +193,9 @@ def measure(val: list[CPool], test: list[CPool], ce, ce_fp32=None, log: Callable
     test = cut(test, n)
     score_ce(test, ce.logits)
     ta, tu = _split_scores(test, w, b)
-    rows = np.concatenate([combined(p, w, b) for p in test])
-    table, ece = reliability(rows, np.concatenate([p.y for p in test]))
+    ranked = [p for p in test if p.kind != "paragraph"]
+    rows = np.concatenate([combined(p, w, b) for p in ranked])
+    table, ece = reliability(rows, np.concatenate([p.y for p in ranked]))
     out["test"] = {**_figures(test, w, b), "answerability": abstention(ta, tu, thr["threshold"]),
                    "reliability": table, "ece": ece}
     log(f"cascade TEST: {json.dumps({k: v for k, v in out['test'].items() if k != 'reliability'})}")

@@ -155,10 +155,13 @@ def heuristic_scores(q: Question, css: list[ChunkSentences], keys: list[tuple[in
     return np.asarray(out)
 
 
-def candidate_passages(q, art: Article, *, force_gold: bool, whole_article: bool):
+def candidate_passages(q, art: Article, *, force_gold: bool, whole_article: bool, gold_only: bool = False):
     """(passages, position of the gold one or None, gold sentence indexes) for an answerable question: its
-    retrieval-like pool, or with whole_article every passage of its article, best first."""
-    if whole_article:
+    retrieval-like pool, with whole_article every passage of its article, best first, or with gold_only its
+    own paragraph alone (SQuAD's usual sentence-selection setting)."""
+    if gold_only:
+        css, pos = [art.css[q.paragraph]], 0
+    elif whole_article:
         order = rank_passages(q, art.css, k=len(art.css))
         css, pos = [art.css[i] for i in order], order.index(q.paragraph)
     else:
