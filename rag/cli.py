@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--ce", choices=("train", "reuse", "skip", "only"), default="train",
                     help="the cascade's cross-encoder: train it (~30-40 min on 2 cores), reuse .cache/ce/ce.pt, "
                          "skip it, or only rebuild it over the trees already in --out")
+    ck = sub.add_parser("check-reader", help="measure the shipped reader on the SQuAD test articles (needs ../shared)")
+    ck.add_argument("--squad", help="SQuAD v1.1 dev json(.gz) (default: ../shared/data/squaddev_v1.1.json.gz)")
+    ck.add_argument("--cache", help="embedding cache file (default: .cache/reader-emb.npz)")
+    ck.add_argument("--out", help="also write the figures as JSON here")
+    ck.add_argument("--fail-under", nargs="+", default=[], metavar="NAME=VALUE",
+                    help="exit 1 when a figure is below VALUE (above it for *false_abstention)")
     sub.add_parser("eval", help="run evaluation suites (see `python -m rag eval --help`)", add_help=False)
     sub.add_parser("feedback", help="reader verdicts: list, show, export as a suite (see `python -m rag feedback --help`)",
                    add_help=False)
@@ -170,6 +176,20 @@ def _train_reader(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_reader(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.settings import PROJECT_ROOT
+    from rag.dev.reader_check import parse_floors, run
+    from rag.dev.squad import SQUAD
+    from rag.verify.reader import READER_DIR
+
+    floors = parse_floors(args.fail_under)
+    return run(Path(args.squad) if args.squad else SQUAD, READER_DIR,
+               Path(args.cache) if args.cache else PROJECT_ROOT / ".cache" / "reader-emb.npz",
+               Path(args.out) if args.out else None, floors, log=lambda m: print(m, file=sys.stderr))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "probes":
@@ -190,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     args = _parser().parse_args(argv)
     try:
-        return {"ask": _ask, "chat": _chat, "calibrate": _calibrate, "train-reader": _train_reader}[args.cmd](args)
+        return {"ask": _ask, "chat": _chat, "calibrate": _calibrate, "train-reader": _train_reader,
+                "check-reader": _check_reader}[args.cmd](args)
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

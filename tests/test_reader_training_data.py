@@ -30,3 +30,20 @@ def test_nothing_useful_left_gives_none():
 def test_an_answer_in_another_sentence_is_not_cut():
     start = PARAGRAPH.index("New France")
     assert answer_deleted(PARAGRAPH, [("New France", start)], 0) is None
+
+
+def test_reader_check_floors_and_ceilings():
+    import pytest
+
+    from core.errors import ConfigError
+    from rag.dev.reader_check import failures, parse_floors
+
+    figures = {"cascade_top1": 0.80, "cascade_abstention": {"accuracy": 0.96, "false_abstention": 0.04}}
+    assert failures(figures, {"cascade_top1": 0.78, "cascade_abstention.false_abstention": 0.05}) == []
+    missed = failures(figures, {"cascade_top1": 0.85, "cascade_abstention.false_abstention": 0.03})
+    assert missed == ["cascade_top1 = 0.8000 below 0.85", "cascade_abstention.false_abstention = 0.0400 above 0.03"]
+    with pytest.raises(ConfigError, match="no such figure"):
+        failures(figures, {"top1": 0.5})
+    with pytest.raises(ConfigError, match="NAME=NUMBER"):
+        parse_floors(["cascade_top1"])
+    assert parse_floors(["cascade_top1=0.8"]) == {"cascade_top1": 0.8}
