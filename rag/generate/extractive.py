@@ -32,6 +32,7 @@ _REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|it|its)\b|^[\"“]", 
 REFERS_BACK = _REFERS_BACK  # public: the LLM prompt adds the same antecedent sentence (rag.generate.llm)
 # the reader's features (rag/verify/reader.py) import these two from here
 _MONTHS, _NUMBER = MONTHS, NUMBER
+_ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
 _WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom)\b|\bwho\s+(?:said|says|is|was|warned|added|noted)\b", re.IGNORECASE)
 
 
@@ -165,4 +166,7 @@ class ExtractiveGenerator:
             yield NoAnswer(NOT_COVERED)
             return
         for n, c in enumerate(chosen):
-            yield ("" if n == 0 else " ") + place_markers(c.text, (c.passage + 1,))
+            # a headline or "Reply from X:" line has no full stop: a space would glue it to the next sentence
+            # and the verifier would then check (and reject) the pair as one
+            gap = "" if n == 0 else (" " if _ENDS_SENTENCE.search(chosen[n - 1].text) else "\n")
+            yield gap + place_markers(c.text, (c.passage + 1,))
