@@ -25,6 +25,7 @@ from rag.generate.answer_types import (  # answer_type: assistant, reader_data
 )
 from rag.generate.protocol import NOT_COVERED, GenerationRequest, NoAnswer
 from rag.retrieve.places import with_country_names
+from rag.verify.attribution import facts
 from rag.verify.citations import place_markers
 from rag.verify.evidence import SentenceBank
 
@@ -34,6 +35,20 @@ REFERS_BACK = _REFERS_BACK  # public: the LLM prompt adds the same antecedent se
 _MONTHS, _NUMBER = MONTHS, NUMBER
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
 _WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom)\b|\bwho\s+(?:said|says|is|was|warned|added|noted)\b", re.IGNORECASE)
+
+
+def speaker_chain(texts: tuple[str, ...] | list[str], i: int, reach: int = 2) -> list[int]:
+    """Earlier sentences of the passage back to the one naming who speaks in sentence i: '"...," she said.'
+    needs the sentence before it, and a second quote may need two. Empty when sentence i names its speaker."""
+    if i == 0 or not REFERS_BACK.search(texts[i]):
+        return []
+    chain = []
+    for j in range(i - 1, max(-1, i - 1 - reach), -1):
+        chain.append(j)
+        f = facts(texts[j])
+        if f.names or not f.refers_back:  # the speaker is named here, or the chain of references ends
+            return chain
+    return chain[:1]  # nobody named within reach: the sentence before, as ever
 
 
 @dataclass(frozen=True)
@@ -142,22 +157,23 @@ class ExtractiveGenerator:
             chosen.append(c)
             length += len(c.text)
         if _WHO.search(request.question):
-            chosen = self._with_speakers(chosen, cands)
+            chosen = self._with_speakers(chosen, self.bank.get([p.chunk for p in request.passages]))
         # read in source order within a passage, passages in rank order
         return sorted(chosen, key=lambda c: (c.passage, c.sentence))
 
-    def _with_speakers(self, chosen: list[Candidate], cands: list[Candidate]) -> list[Candidate]:
+    def _with_speakers(self, chosen: list[Candidate], css: list) -> list[Candidate]:
         """For "who said..." questions: a quote ending in "she added" needs the sentence naming her."""
         out = list(chosen)
         for c in chosen:
-            if c.sentence == 0 or not _REFERS_BACK.search(c.text):
+            chain = [i for i in speaker_chain(css[c.passage].texts, c.sentence)
+                     if not any(o.passage == c.passage and o.sentence == i for o in out)]
+            if not chain:
                 continue
-            if any(o.passage == c.passage and o.sentence == c.sentence - 1 for o in out):
-                continue
-            prev = next((p for p in cands if p.passage == c.passage and p.sentence == c.sentence - 1), None)
-            if prev is not None:
-                keep = [o for o in out if o is c or o.score >= c.score][: self.max_sentences - 1]
-                out = [*keep, prev]
+            keep = [o for o in out if o is c or o.score >= c.score][: max(1, self.max_sentences - len(chain))]
+            if c not in keep:
+                keep[-1] = c
+            cs = css[c.passage]
+            out = [*keep, *(Candidate(c.passage, i, cs.texts[i], c.score, cs.sentence_vec(i)) for i in chain)]
         return out
 
     def generate(self, request: GenerationRequest) -> Iterator[str]:

@@ -1,0 +1,30 @@
+"""Who said it: the extractive answer walks back to the sentence that names the speaker of a quote."""
+
+from __future__ import annotations
+
+from rag.generate.extractive import speaker_chain
+
+TEXTS = [
+    "The route was moved 200 metres north in 2021 after a review.",
+    'Marta Okafor of the Narrows Conservation Trust said the group was "cautiously satisfied" with the result.',
+    '"A bridge lasts a century," she said.',
+    '"We will be counting fish for a long time."',
+]
+
+
+def test_a_second_quote_reaches_back_two_sentences_to_the_name():
+    assert speaker_chain(TEXTS, 3) == [2, 1]
+
+
+def test_a_quote_with_she_said_needs_the_sentence_before():
+    assert speaker_chain(TEXTS, 2) == [1]
+
+
+def test_a_sentence_naming_its_speaker_needs_nothing():
+    assert speaker_chain(TEXTS, 1) == []
+    assert speaker_chain(TEXTS, 0) == []
+
+
+def test_nobody_named_within_reach_falls_back_to_the_sentence_before():
+    texts = ['"One," she said.', '"Two," she said.', '"Three," she said.', '"Four."']
+    assert speaker_chain(texts, 3) == [2]
