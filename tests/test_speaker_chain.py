@@ -28,3 +28,9 @@ def test_a_sentence_naming_its_speaker_needs_nothing():
 def test_nobody_named_within_reach_falls_back_to_the_sentence_before():
     texts = ['"One," she said.', '"Two," she said.', '"Three," she said.', '"Four."']
     assert speaker_chain(texts, 3) == [2]
+
+
+def test_a_sentence_with_a_named_speaker_and_a_pronoun_needs_nothing():
+    texts = ['"Russia knows full well that China does not want to be left out."',
+             "Yun Sun, director of the China program, said China doesn't feel it can control the engagement."]
+    assert speaker_chain(texts, 1) == []

@@ -28,6 +28,7 @@ from rag.retrieve.places import with_country_names
 from rag.verify.attribution import facts
 from rag.verify.citations import place_markers
 from rag.verify.evidence import SentenceBank
+from rag.verify.vocabulary import SPEECH_VERBS
 
 _REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|it|its)\b|^[\"“]", re.IGNORECASE)
 REFERS_BACK = _REFERS_BACK  # public: the LLM prompt adds the same antecedent sentence (rag.generate.llm)
@@ -35,18 +36,26 @@ REFERS_BACK = _REFERS_BACK  # public: the LLM prompt adds the same antecedent se
 _MONTHS, _NUMBER = MONTHS, NUMBER
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
 _WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom)\b|\bwho\s+(?:said|says|is|was|warned|added|noted)\b", re.IGNORECASE)
+def asks_for_speaker(question: str) -> bool:
+    """"Who said ...", or a speaker asked for by role: "Which Oxford lecturer said ..." (a speech verb
+    within the three words after the role's first word)."""
+    words = [w.lower() for w in re.findall(r"[\w'-]+", question)[:5]]
+    by_role = len(words) > 2 and words[0] in ("which", "what") and any(w in SPEECH_VERBS for w in words[2:5])
+    return bool(_WHO.search(question)) or by_role
 
 
 def speaker_chain(texts: tuple[str, ...] | list[str], i: int, reach: int = 2) -> list[int]:
     """Earlier sentences of the passage back to the one naming who speaks in sentence i: '"...," she said.'
     needs the sentence before it, and a second quote may need two. Empty when sentence i names its speaker."""
-    if i == 0 or not REFERS_BACK.search(texts[i]):
+    own = facts(texts[i])
+    if i == 0 or own.speakers or not own.refers_back:
         return []
     chain = []
     for j in range(i - 1, max(-1, i - 1 - reach), -1):
         chain.append(j)
         f = facts(texts[j])
-        if f.names or not f.refers_back:  # the speaker is named here, or the chain of references ends
+        # the speaker is named here (or someone is, outside a "she said"), or the chain of references ends
+        if f.speakers or not f.refers_back or (f.names and not f.pronoun_speaker):
             return chain
     return chain[:1]  # nobody named within reach: the sentence before, as ever
 
@@ -156,7 +165,7 @@ class ExtractiveGenerator:
                 continue
             chosen.append(c)
             length += len(c.text)
-        if _WHO.search(request.question):
+        if asks_for_speaker(request.question):
             chosen = self._with_speakers(chosen, self.bank.get([p.chunk for p in request.passages]))
         # read in source order within a passage, passages in rank order
         return sorted(chosen, key=lambda c: (c.passage, c.sentence))
