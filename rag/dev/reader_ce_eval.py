@@ -62,6 +62,26 @@ def build_paragraph(arts: list[Article], directory: Path) -> list[CPool]:
             for art in arts for q in art.questions if q.paragraph >= 0]
 
 
+def near_miss_passages(q, art: Article) -> list:
+    """The question's own article without any paragraph holding one of its answers (case-folded): the
+    documents touch the topic but do not settle the question, the hard kind of unanswerable."""
+    answers = [a.casefold() for a, _ in q.answers]
+    rest = [cs for i, cs in enumerate(art.css)
+            if i != q.paragraph and not any(a in cs.chunk.text.casefold() for a in answers)]
+    return [rest[i] for i in rank_passages(q, rest)] if rest else []
+
+
+def build_near_miss(arts: list[Article], directory: Path, every: int = 2) -> list[CPool]:
+    """Kind "near-miss": every `every`-th question against near_miss_passages; never fitted on."""
+    trees, meta = load_model(directory)
+    out = []
+    for art in arts:
+        for n, q in enumerate(art.questions):
+            if q.paragraph >= 0 and n % every == 0 and (css := near_miss_passages(q, art)):
+                out.append(cascade_pool("near-miss", q, css, None, set(), trees, meta))
+    return out
+
+
 def build(arts: list[Article], directory: Path, *, whole_article: bool = False, every: int = 1,
           answerable_every: int = 1) -> list[CPool]:
     """Answerable (every `answerable_every`-th question) and unanswerable (every `every`-th) cascade pools

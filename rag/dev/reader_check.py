@@ -21,7 +21,16 @@ from core.errors import ConfigError
 def measure(squad: Path, reader_dir: Path, cache: Path, log: Callable[[str], None]) -> dict:
     """Top-1 (retrieval-like pools and the gold paragraph alone) and abstention on the test articles."""
     from index.embedding import SentenceTransformerEmbedder
-    from rag.dev.reader_ce_eval import _figures, _split_scores, build, build_paragraph, cut, score_ce
+    from rag.dev.reader_ce_eval import (
+        _figures,
+        _split_scores,
+        build,
+        build_near_miss,
+        build_paragraph,
+        combined,
+        cut,
+        score_ce,
+    )
     from rag.dev.reader_data import CachedEmbedder, build_articles, prepare, split_articles
     from rag.dev.squad import load_squad
     from rag.dev.train_reader import abstention
@@ -36,14 +45,19 @@ def measure(squad: Path, reader_dir: Path, cache: Path, log: Callable[[str], Non
     _, meta = load_model(reader_dir)
     cfg = meta["cross_encoder"]
     log("[2/4] trees: features and shortlists")
-    pools = cut(build(test, reader_dir, every=2) + build_paragraph(test, reader_dir), int(cfg["shortlist"]))
+    pools = cut(build(test, reader_dir, every=2) + build_paragraph(test, reader_dir)
+                + build_near_miss(test, reader_dir), int(cfg["shortlist"]))
     log(f"[3/4] cross-encoder on {sum(len(p.texts) for p in pools)} (question, sentence) pairs")
     score_ce(pools, load_cross_encoder(reader_dir, meta).logits)
     log("[4/4] figures")
     w, b = cfg["weights"], cfg["bias"]
     ta, tu = _split_scores(pools, w, b)
     trees = ([p.tree_p for p in pools if p.kind == "answerable"], [p.tree_p for p in pools if p.kind == "unanswerable"])
-    return {**_figures(pools, w, b),
+    near = [p for p in pools if p.kind == "near-miss"]
+    near_abst = {"cascade": float(np.mean([combined(p, w, b).max() < float(cfg["answer_threshold"]) for p in near])),
+                 "trees": float(np.mean([p.tree_p.max() < float(meta["answer_threshold"]) for p in near])),
+                 "pools": len(near)}
+    return {**_figures(pools, w, b), "near_miss_abstention": near_abst,
             "cascade_abstention": abstention(ta, tu, float(cfg["answer_threshold"])),
             "trees_abstention": abstention(*trees, float(meta["answer_threshold"])),
             "seconds": round(time.time() - t0, 1)}
@@ -89,6 +103,9 @@ def report(figures: dict) -> str:
         lines.append(f"abstention ({name}): accuracy {100 * a['accuracy']:.1f}%, false abstention "
                      f"{100 * a['false_abstention']:.1f}%, recall {100 * a['abstention_recall']:.1f}% "
                      f"({a['answerable']} answerable, {a['unanswerable']} unanswerable)")
+    n = figures["near_miss_abstention"]
+    lines.append(f"abstention on near misses (own article, no paragraph holding the answer): cascade "
+                 f"{100 * n['cascade']:.1f}%, trees {100 * n['trees']:.1f}% ({n['pools']} questions)")
     lines.append(f"({figures['seconds']} s)")
     return "\n".join(lines)
 
