@@ -155,6 +155,8 @@ def cascade_section(ce: dict) -> list[str]:
              f"| {_pct(t['shortlist_recall'])} | | |",
              f"| abstention accuracy | {_pct(a['accuracy'])} | | |",
              f"| false abstention / abstention recall | {_pct(a['false_abstention'])} / {_pct(a['abstention_recall'])} | | |",
+             f"| abstention on near misses (own article without the paragraphs holding the answer; "
+             f"{t.get('near_miss_pools', 0)} questions) | {_pct(t.get('near_miss_abstention'))} | | |",
              *_paragraph_rows(t),
              "", "Test pools: all 1,868 answerable questions; unanswerable: every 2nd question against the other "
              "test articles (CPU time). Validation pools: every 2nd question, every 4th unanswerable.", "",

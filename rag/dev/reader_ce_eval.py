@@ -213,10 +213,13 @@ def measure(val: list[CPool], test: list[CPool], ce, ce_fp32=None, log: Callable
     test = cut(test, n)
     score_ce(test, ce.logits)
     ta, tu = _split_scores(test, w, b)
-    ranked = [p for p in test if p.kind != "paragraph"]
+    ranked = [p for p in test if p.kind in ("answerable", "unanswerable")]
     rows = np.concatenate([combined(p, w, b) for p in ranked])
     table, ece = reliability(rows, np.concatenate([p.y for p in ranked]))
+    near = [combined(p, w, b).max() < thr["threshold"] for p in test if p.kind == "near-miss"]
     out["test"] = {**_figures(test, w, b), "answerability": abstention(ta, tu, thr["threshold"]),
+                   "near_miss_abstention": round(float(np.mean(near)), 4) if near else None,
+                   "near_miss_pools": len(near),
                    "reliability": table, "ece": ece}
     log(f"cascade TEST: {json.dumps({k: v for k, v in out['test'].items() if k != 'reliability'})}")
     return out

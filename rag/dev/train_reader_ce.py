@@ -306,12 +306,13 @@ def stage(splits: dict, cases: list, out_dir: Path, *, cache: Path, steps: int =
 
 def build_pools(splits: dict, out_dir: Path) -> tuple[list, list]:
     """Validation: every 2nd question answerable, every 4th unanswerable; test: every answerable question,
-    every 2nd unanswerable (the cross-encoder's CPU time on the shared machine decided these), and every
-    answerable question against its own paragraph alone."""
-    from rag.dev.reader_ce_eval import build, build_paragraph
+    every 2nd unanswerable (the cross-encoder's CPU time on the shared machine decided these), every
+    answerable question against its own paragraph alone, and every 2nd against its article's near misses."""
+    from rag.dev.reader_ce_eval import build, build_near_miss, build_paragraph
 
+    test = splits["test"]
     return (build(splits["val"], out_dir, every=4, answerable_every=2),
-            build(splits["test"], out_dir, every=2) + build_paragraph(splits["test"], out_dir))
+            build(test, out_dir, every=2) + build_paragraph(test, out_dir) + build_near_miss(test, out_dir))
 
 
 def finish(val: list, test: list, ckpt: Path, cache: Path, out_dir: Path, info: dict, layers: int, log) -> dict:
