@@ -36,6 +36,8 @@ REFERS_BACK = _REFERS_BACK  # public: the LLM prompt adds the same antecedent se
 _MONTHS, _NUMBER = MONTHS, NUMBER
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
 _WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom)\b|\bwho\s+(?:said|says|is|was|warned|added|noted)\b", re.IGNORECASE)
+
+
 def asks_for_speaker(question: str) -> bool:
     """"Who said ...", or a speaker asked for by role: "Which Oxford lecturer said ..." (a speech verb
     within the three words after the role's first word)."""
@@ -188,7 +190,7 @@ class ExtractiveGenerator:
             if not chain:
                 continue
             keep = [o for o in out if o is c or o.score >= c.score][: max(1, self.max_sentences - len(chain))]
-            if c not in keep:
+            if not any(o is c for o in keep):  # identity: Candidate holds an array, == would be ambiguous
                 keep[-1] = c
             cs = css[c.passage]
             out = [*keep, *(Candidate(c.passage, i, cs.texts[i], c.score, cs.sentence_vec(i)) for i in chain)]
