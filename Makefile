@@ -79,15 +79,15 @@ eval-ci: install
 	  --fail-under answer_correctness=0.74 citation_recall=0.95 abstention_accuracy=0.85 abstention_recall=0.75 \
 	  citation_precision=0.95
 	$(EVAL_CI_RUN) suites/article-hard.yaml --out $(EVAL_CI)/article-hard --data-dir $(EVAL_CI)/data \
-	  --fail-under answer_correctness=0.74 pass_rate=0.68 citation_precision=0.95
+	  --fail-under answer_correctness=0.74 pass_rate=0.71 citation_precision=0.95
 	$(EVAL_CI_RUN) suites/kessick-bridge.yaml --out $(EVAL_CI)/kessick-bridge --data-dir $(EVAL_CI)/data \
-	  --fail-under answer_correctness=0.74 abstention_accuracy=0.75 citation_precision=0.95
+	  --fail-under answer_correctness=0.77 abstention_accuracy=0.75 citation_precision=0.95
 	@if [ -f $(SQUAD) ] || [ -n "$$CI" ]; then \
 	  $(PY) -m rag check-reader --out $(EVAL_CI)/reader.json --fail-under $(READER_FLOORS); \
 	else echo "check-reader skipped: $(SQUAD) not found (the SQuAD dev set sits in ../shared/data)"; fi
 	$(PY) -m index --data-dir $(EVAL_CI)/informal-data build data/informal
 	$(EVAL_CI_RUN) suites/informal.yaml --out $(EVAL_CI)/informal --data-dir $(EVAL_CI)/informal-data \
-	  --fail-under answer_correctness=0.29 abstention_recall=0.70 citation_precision=0.95
+	  --fail-under answer_correctness=0.39 abstention_recall=0.52 citation_precision=0.95
 
 lint: install-dev
 	$(PY) -m ruff check .

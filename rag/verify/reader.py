@@ -32,6 +32,7 @@ import numpy as np
 from core.errors import ModelError
 from core.terms import content_terms, coverage, fold, term_set, words
 from rag.generate.extractive import _MONTHS, _NUMBER
+from rag.retrieve.places import with_country_names
 from rag.verify.cross_encoder import CrossEncoder, pair_text
 from rag.verify.evidence import ChunkSentences, SentenceBank, Support
 
@@ -365,6 +366,8 @@ class Reader:
 
     def rank(self, question: str, passages_chunks: list, q_vec: np.ndarray | None = None) -> list[Scored]:
         """Rank the sentences of these chunks for a question (cached for the last few calls)."""
+        # "Tokyo" for Japan, "Moscow" for Russia: the same expansion retrieval and the heuristic use
+        question = with_country_names(question)
         key = (question, tuple((c.chunk_id, hash(c.text)) for c in passages_chunks))
         with self._lock:
             if key in self._recent:
