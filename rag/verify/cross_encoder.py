@@ -30,11 +30,12 @@ def pair_text(sentence: str, previous: str = "") -> str:
 
 
 def make_tokenizer(tokenizer_json: Path, max_len: int = MAX_LEN):
-    """The packaged MiniLM's tokenizer, truncating only the sentence side (questions are short)."""
+    """The packaged MiniLM's tokenizer. Truncation cuts the longer side first: the sentence, for any question
+    shorter than it (as in training); a question too long to fit is cut too instead of raising."""
     from tokenizers import Tokenizer
 
     tok = Tokenizer.from_file(str(tokenizer_json))
-    tok.enable_truncation(max_length=max_len, strategy="only_second")
+    tok.enable_truncation(max_length=max_len, strategy="longest_first")
     tok.no_padding()
     return tok
 
