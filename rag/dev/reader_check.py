@@ -129,9 +129,9 @@ def parse_floors(items: list[str]) -> dict[str, float]:
     for item in items:
         name, sep, value = item.partition("=")
         try:
-            floors[name] = float(value) if sep else float("nan")
+            floors[name] = float(value)
         except ValueError:
-            floors[name] = float("nan")
-        if np.isnan(floors[name]):
+            sep = ""
+        if not sep or not name:
             raise ConfigError(f"--fail-under {item!r}: write NAME=NUMBER, e.g. cascade_top1=0.80")
     return floors
