@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", help="output directory (default: data/reader)")
     tr.add_argument("--cache", help="embedding cache file (default: .cache/reader-emb.npz)")
     tr.add_argument("--ce", choices=("train", "reuse", "skip", "only"), default="train",
-                    help="the cascade's cross-encoder: train it (~30-40 min on 2 cores), reuse .cache/ce/ce.pt, "
+                    help="the cascade's cross-encoder: train it (~30-40 min on 2 cores), reuse .cache/ce/ce.pt and ce_hard.pt, "
                          "skip it, or only rebuild it over the trees already in --out")
     ck = sub.add_parser("check-reader", help="measure the shipped reader on the SQuAD test articles (needs ../shared)")
     ck.add_argument("--squad", help="SQuAD v1.1 dev json(.gz) (default: ../shared/data/squaddev_v1.1.json.gz)")

@@ -22,6 +22,7 @@ from rag.verify.reader import features, load_model
 
 SHORTLIST = 8  # sentences the trees pass on (the longest tried; choose_shortlist may cut)
 SHORTLISTS = (4, 6, 8)
+RATIOS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # cross-encoder logit weight per unit of trees logit
 
 
 @dataclass
@@ -122,13 +123,16 @@ def design(p: CPool) -> np.ndarray:
     return np.stack([p.ce, _logit(p.tree_p)], axis=1)
 
 
-def fit_combiner(pools: list[CPool]) -> tuple[list[float], float]:
+def fit_combiner(pools: list[CPool], ratio: float) -> tuple[list[float], float]:
+    """Calibrate the ranking score z = ratio * ce logit + trees logit (Platt on validation rows); returned as
+    weights on [ce, trees logit], so the shipped combine() keeps the ranking that `ratio` chose."""
     from sklearn.linear_model import LogisticRegression
 
-    X = np.concatenate([design(p) for p in pools])
+    z = np.concatenate([design(p) @ np.asarray([ratio, 1.0]) for p in pools])
     y = np.concatenate([p.y for p in pools])
-    lr = LogisticRegression(C=1e4, max_iter=1000).fit(X, y)
-    return [float(w) for w in lr.coef_[0]], float(lr.intercept_[0])
+    lr = LogisticRegression(C=1e4, max_iter=1000).fit(z[:, None], y)
+    a = float(lr.coef_[0][0])
+    return [a * ratio, a], float(lr.intercept_[0])
 
 
 def combined(p: CPool, w: list[float], b: float) -> np.ndarray:
@@ -175,17 +179,16 @@ def cut(pools: list[CPool], n: int) -> list[CPool]:
                     ce=None if p.ce is None else p.ce[:n]) for p in pools]
 
 
-def choose_shortlist(val: list[CPool], log: Callable[[str], None]) -> int:
-    """The shortest shortlist within half a point of the best validation top-1 (each cross-encoder pair
-    costs query time)."""
-    top = {}
-    for n in SHORTLISTS:
-        pools = cut(val, n)
-        w, b = fit_combiner(pools)
-        top[n] = _top1(pools, lambda p, w=w, b=b: combined(p, w, b))
-    log(f"validation top-1 by shortlist length: {top}")
+def choose_cascade(val: list[CPool], log: Callable[[str], None]) -> tuple[int, float]:
+    """Shortlist length and the cross-encoder's weight against the trees, by validation top-1: the shortest
+    shortlist within half a point of the best (each pair costs query time), then its best ratio. A
+    calibration fit alone weighted the cross-encoder too little for ranking (card)."""
+    top = {(n, r): _top1(cut(val, n), lambda p, r=r: design(p) @ np.asarray([r, 1.0]))
+           for n in SHORTLISTS for r in RATIOS}
+    log(f"validation top-1 by (shortlist, ratio): {top}")
     best = max(top.values())
-    return min(n for n, t in top.items() if t >= best - 0.005)
+    n = min(n for (n, _), t in top.items() if t >= best - 0.005)
+    return n, max((r for m, r in top if m == n), key=lambda r: top[(n, r)])
 
 
 def measure(val: list[CPool], test: list[CPool], ce, ce_fp32=None, log: Callable[[str], None] = print) -> dict:
@@ -193,14 +196,14 @@ def measure(val: list[CPool], test: list[CPool], ce, ce_fp32=None, log: Callable
     from rag.dev.train_reader import abstention, choose_answer_threshold, reliability
 
     score_ce(val, ce.logits)
-    n = choose_shortlist(val, log)
+    n, ratio = choose_cascade(val, log)
     val = cut(val, n)
-    w, b = fit_combiner(val)
+    w, b = fit_combiner(val, ratio)
     va, vu = _split_scores(val, w, b)
     thr = choose_answer_threshold(va, vu)
     rows = np.concatenate([combined(p, w, b) for p in val])
     table, ece = reliability(rows, np.concatenate([p.y for p in val]))
-    out = {"shortlist": n, "weights": w, "bias": b, "answer_threshold": thr["threshold"],
+    out = {"shortlist": n, "ratio": ratio, "weights": w, "bias": b, "answer_threshold": thr["threshold"],
            "val": {**_figures(val, w, b), "answerability": thr, "reliability": table, "ece": ece}}
     log(f"cascade val: {json.dumps({k: v for k, v in out['val'].items() if k != 'reliability'})}")
     if ce_fp32 is not None:  # int8 against fp32 on every 8th validation answerable pool

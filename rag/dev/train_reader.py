@@ -340,7 +340,7 @@ def run_ce_only(squad: str | None, out: str | None, cache: str | None, log: Call
     out_dir = Path(out) if out else READER_DIR
     splits = split_articles(build_articles(load_squad(path, "train-reader")))
     embedder = CachedEmbedder(SentenceTransformerEmbedder(), Path(cache) if cache else PROJECT_ROOT / ".cache" / "reader-emb.npz")
-    prepare(splits["val"] + splits["test"], embedder)
+    prepare(splits["train"] + splits["val"] + splits["test"], embedder)  # train: the hard-negative phase
     embedder.save()
     info = json.loads((out_dir / "metrics.json").read_text("utf-8"))
     info["cross_encoder"] = stage(splits, load_cases(), out_dir, cache=PROJECT_ROOT / ".cache" / "ce",

@@ -9,6 +9,8 @@ A dev step of `python -m rag train-reader` (or `python -m rag.dev.train_reader_c
   (idf-weighted) words with the question, another sentence of the gold paragraph, a sentence of another
   train article; and the answer sentence with its answer cut out (answer_deleted). Loss: softmax over the group (ranking) + binary cross-entropy (a usable absolute score).
 - Hand-written cases (data/reader/cases.jsonl) with an answer join the groups, twice.
+- Then a hard-negative phase from that checkpoint (hard_negative_groups): the negatives are the sentences the
+  shipped trees shortlist from each train question's retrieval-like pool, the confusions the cascade settles.
 - Export: ONNX (torch.onnx.export, dynamo=False), then dynamic int8 quantisation of the MatMuls.
 """
 
@@ -36,6 +38,8 @@ _SPACE_BEFORE_STOP = re.compile(r"(?<!\s)\s++([,.;:!?])")
 NEG = 5
 GROUPS_PER_STEP = 4
 LR = 5e-5
+HARD_NEG = 6  # trees-shortlist negatives per question in the hard-negative phase
+HARD_LR = 2e-5
 SEED = 18
 
 
@@ -126,6 +130,32 @@ def answer_deleted(paragraph: str, answers: list[tuple[str, int]], sentence: int
     return text if len(text.split()) >= 4 and merged else None
 
 
+def hard_negative_groups(arts: list, directory: Path, rng: random.Random, *, keep: int = HARD_NEG
+                         ) -> list[tuple[str, list[str]]]:
+    """(question, [positive, negatives...]) where the negatives are the sentences the shipped trees shortlist
+    from the question's retrieval-like pool (rag/dev/reader_ce_eval.py): the exact confusions the cascade
+    must settle, plus the answer-deleted sentence so the phase keeps the abstention signal."""
+    from rag.dev.reader_ce_eval import build
+
+    by_text = {q.text: (art, q) for art in arts for q in art.questions if q.paragraph >= 0}
+    out = []
+    for pool in build(arts, directory, every=10 ** 9):
+        if pool.kind != "answerable" or not pool.y.any():
+            continue
+        pos = pool.texts[int(np.argmax(pool.y))]
+        negs = [t for t, y in zip(pool.texts, pool.y, strict=True) if not y][:keep]
+        art, q = by_text[pool.question]
+        gold = gold_index(art.chunks[q.paragraph].text, q.answers)
+        sents = _sentences(art.chunks[q.paragraph].text)
+        hollow = answer_deleted(art.chunks[q.paragraph].text, q.answers, min(gold)) if gold else None
+        if hollow:
+            negs.append(pair_text(hollow, sents[min(gold) - 1] if min(gold) else ""))
+        if negs:
+            out.append((pool.question, [pos, *negs]))
+    rng.shuffle(out)
+    return out
+
+
 def case_groups(cases: list) -> list[tuple[str, list[str]]]:
     out = []
     for art in cases:
@@ -191,18 +221,20 @@ def _loss(logits, sizes: list[int]):
 
 
 def train(groups: list, out: Path, *, steps: int, stop: int | None = None, layers: int = LAYERS, threads: int = 1,
-          log=print, save_every: int = 50) -> dict:
+          log=print, save_every: int = 50, init: Path | None = None, lr: float = LR) -> dict:
     """Fine-tune with a learning-rate schedule planned for `steps` steps of GROUPS_PER_STEP groups, stopping
-    after `stop` of them (the shipped model: see STOP); checkpoints to `out` as it goes."""
+    after `stop` of them (the shipped model: see STOP); checkpoints to `out` as it goes. With `init`, start
+    from that checkpoint (the hard-negative phase) instead of the packaged MiniLM."""
     import torch
 
     torch.manual_seed(SEED)
     torch.set_num_threads(threads)
     tok = make_tokenizer(model_dir() / "tokenizer.json", MAX_LEN)
-    model = build_model(layers).train()
+    model = (load_checkpoint(init)[0] if init else build_model(layers)).train()
     head = list(model.head.parameters())
     body = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("head")]
-    opt = torch.optim.AdamW([{"params": body, "lr": LR}, {"params": head, "lr": 1e-3}], weight_decay=0.01)
+    opt = torch.optim.AdamW([{"params": body, "lr": lr}, {"params": head, "lr": 1e-3 if init is None else lr}],
+                            weight_decay=0.01)
     warm = max(1, steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * max(0.05, 1 - s / steps))
     t0, losses = time.time(), []
@@ -283,14 +315,18 @@ if __name__ == "__main__":
 GRAPH = "cross_encoder.onnx"
 STEPS = 2800  # the learning-rate schedule's horizon: about 1.7 epochs of the train questions
 STOP = 2800  # steps actually run for the shipped model
+HARD_STEPS = 1600  # the hard-negative phase: one pass over the train questions
+HARD_THREADS = 2
 
 
 def stage(splits: dict, cases: list, out_dir: Path, *, cache: Path, steps: int = STEPS, layers: int = LAYERS,
           retrain: bool = True, log=print) -> dict:
-    """train-reader's cross-encoder stage: fine-tune (or reuse cache/ce.pt), export int8, fit the cascade on
-    validation, test once; record the graph's sha256 and the cascade's parameters in reader.json."""
+    """train-reader's cross-encoder stage: fine-tune (or reuse cache/ce.pt), then a hard-negative phase over
+    the trees' shortlists (or reuse cache/ce_hard.pt), export int8, fit the cascade on validation, test once;
+    record the graph's sha256 and the cascade's parameters in reader.json. The trees must be in out_dir and
+    the train questions embedded."""
     cache.mkdir(parents=True, exist_ok=True)
-    ckpt = cache / "ce.pt"
+    ckpt, hard = cache / "ce.pt", cache / "ce_hard.pt"
     info: dict = {}
     if retrain or not ckpt.is_file():
         rng = random.Random(SEED)
@@ -301,8 +337,17 @@ def stage(splits: dict, cases: list, out_dir: Path, *, cache: Path, steps: int =
         (cache / "train.json").write_text(json.dumps(info, indent=1), "utf-8")
     elif (cache / "train.json").is_file():
         info = json.loads((cache / "train.json").read_text("utf-8"))
+    if retrain or not hard.is_file():
+        rng = random.Random(SEED)
+        groups = hard_negative_groups(splits["train"], out_dir, rng) + case_groups(cases) * 2
+        rng.shuffle(groups)
+        log(f"cross-encoder, hard negatives: {len(groups)} groups, {HARD_STEPS} steps")
+        info["hard"] = train(groups, hard, steps=HARD_STEPS, init=ckpt, lr=HARD_LR, threads=HARD_THREADS, log=log)
+        (cache / "train_hard.json").write_text(json.dumps(info["hard"], indent=1), "utf-8")
+    elif (cache / "train_hard.json").is_file():
+        info["hard"] = json.loads((cache / "train_hard.json").read_text("utf-8"))
     val, test = build_pools(splits, out_dir)
-    return finish(val, test, ckpt, cache, out_dir, info, layers, log)
+    return finish(val, test, hard, cache, out_dir, info, layers, log)
 
 
 def build_pools(splits: dict, out_dir: Path) -> tuple[list, list]:
@@ -334,5 +379,5 @@ def finish(val: list, test: list, ckpt: Path, cache: Path, out_dir: Path, info: 
     meta = json.loads(meta_path.read_text("utf-8"))
     meta["cross_encoder"] = entry
     meta_path.write_text(json.dumps(meta, indent=1) + "\n", "utf-8")
-    return {**entry, "train": info, "measure_s": round(time.time() - t0, 1), "bytes": int8.stat().st_size,
+    return {**entry, "ratio": figures["ratio"], "train": info, "measure_s": round(time.time() - t0, 1), "bytes": int8.stat().st_size,
             "val": figures["val"], "test": figures["test"]}
