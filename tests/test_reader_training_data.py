@@ -47,3 +47,37 @@ def test_reader_check_floors_and_ceilings():
     with pytest.raises(ConfigError, match="NAME=NUMBER"):
         parse_floors(["cascade_top1"])
     assert parse_floors(["cascade_top1=0.8"]) == {"cascade_top1": 0.8}
+
+
+def _squad_like() -> dict:
+    p1 = ("The bridge opened in 1932 after six years of work. It spans 503 metres across the harbour. "
+          "Tolls were charged until 1988. Engineers painted it grey.")
+    p2 = ("The ferry leaves the north pier at 6:40 each morning. The crossing takes twenty minutes. "
+          "Bicycles ride free on weekdays.")
+    q = [("How long is the span of the bridge?", "503 metres", p1, 0),
+         ("When does the first ferry leave?", "6:40 each morning", p2, 1)]
+    paragraphs = [{"context": p1, "qas": []}, {"context": p2, "qas": []}]
+    for n, (text, answer, ctx, i) in enumerate(q):
+        paragraphs[i]["qas"].append({"id": str(n), "question": text,
+                                     "answers": [{"text": answer, "answer_start": ctx.index(answer)}]})
+    return {"data": [{"title": "Harbour", "paragraphs": paragraphs}]}
+
+
+def test_hard_negatives_are_the_trees_wrong_picks_and_the_answer_deleted_sentence():
+    import random
+
+    from index.embedding import SentenceTransformerEmbedder
+    from rag.dev.reader_data import build_articles, prepare
+    from rag.dev.train_reader_ce import hard_negative_groups
+    from rag.verify.reader import READER_DIR
+
+    arts = build_articles(_squad_like())
+    prepare(arts, SentenceTransformerEmbedder())
+    groups = dict(hard_negative_groups(arts, READER_DIR, random.Random(0)))
+    span = groups["How long is the span of the bridge?"]
+    assert span[0].startswith("It spans 503 metres")  # the positive first, with its previous sentence
+    negatives = span[1:]
+    assert not any("503" in t.split(" | ")[0] for t in negatives)
+    assert any(t.startswith("It spans across the harbour") for t in negatives)  # answer cut out
+    assert any("Tolls were charged" in t for t in negatives)  # a sentence of the pool the trees shortlisted
+    assert groups["When does the first ferry leave?"][0].startswith("The ferry leaves the north pier at 6:40")
