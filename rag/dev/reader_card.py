@@ -128,7 +128,7 @@ def _epochs(tr: dict) -> str:
 
 def _hard(tr: dict) -> str:
     h = tr.get("hard") or {}
-    return (f"{h.get('steps', '?')} steps at learning rate 2e-5, {h.get('train_s', '?')} s on {h.get('threads', '?')} "
+    return (f"{h.get('steps', '?')} steps at learning rate {h.get('lr', '?')}, {h.get('train_s', '?')} s on {h.get('threads', '?')} "
             "threads") if h else "not recorded"
 
 

@@ -3,8 +3,9 @@
 Pools are the ones the trees' card uses (rag/dev/reader_data.py): a question against the sentences of
 the 5 retrieval-like paragraphs of its article (gold not forced in), or against other articles' best
 paragraphs (unanswerable). The trees (data/reader/reader.npz, as shipped) shortlist the top SHORTLIST
-sentences, the cross-encoder scores those, and a logistic regression on [ce logit, trees logit], fitted on
-validation rows, gives the calibrated probability. The answer threshold is chosen on validation.
+sentences, the cross-encoder scores those; the ranking score ratio * ce logit + trees logit (shortlist and
+ratio chosen on validation top-1), Platt-scaled on validation rows, is the calibrated probability. The
+answer threshold is chosen on validation.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rag.dev.reader_data import Article, candidate_passages, heuristic_scores, r
 from rag.verify.cross_encoder import pair_text
 from rag.verify.reader import features, load_model
 
-SHORTLIST = 8  # sentences the trees pass on (the longest tried; choose_shortlist may cut)
+SHORTLIST = 8  # sentences the trees pass on (the longest tried; choose_cascade may cut)
 SHORTLISTS = (4, 6, 8)
 RATIOS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # cross-encoder logit weight per unit of trees logit
 

@@ -252,7 +252,7 @@ def train(groups: list, out: Path, *, steps: int, stop: int | None = None, layer
             torch.save({"state": model.state_dict(), "layers": layers, "step": step + 1}, out)
             log(f"step {step + 1}/{steps} loss {np.mean(losses[-save_every:]):.4f} {time.time() - t0:.0f}s")
     done = stop or steps
-    return {"steps": done, "planned_steps": steps, "layers": layers, "groups": done * GROUPS_PER_STEP, "train_s": round(time.time() - t0, 1),
+    return {"steps": done, "planned_steps": steps, "lr": lr, "layers": layers, "groups": done * GROUPS_PER_STEP, "train_s": round(time.time() - t0, 1),
             "final_loss": round(float(np.mean(losses[-save_every:])), 4), "threads": threads}
 
 
