@@ -188,7 +188,7 @@ def squad_heldout(folder: Path, n_articles: int = SQUAD_ARTICLES, n_questions: i
 
 
 def quality(retriever, store, embedder, cases: list[tuple[str, list[str]]], k: int = 5) -> dict:
-    from rag.eval.metrics import contains_any
+    from rag.eval.matching import contains_any
 
     def first_hit(texts: list[str], evidence: list[str]) -> int:
         return next((i + 1 for i, t in enumerate(texts) if contains_any(t, evidence)), 0)

@@ -6,14 +6,8 @@ import numpy as np
 import pytest
 
 from core.types import Answer, Chunk, Citation, Passage, Sentence
-from rag.eval.metrics import (
-    SUPPORT_OVERLAP,
-    contains,
-    lexical_support,
-    normalize,
-    summarize,
-    token_f1,
-)
+from rag.eval.matching import SUPPORT_OVERLAP, contains, lexical_support, normalize, token_f1
+from rag.eval.metrics import summarize
 from rag.eval.runner import answer_record
 from rag.eval.suite import Case
 

@@ -12,7 +12,7 @@ import pytest
 
 from core.settings import PROJECT_ROOT, load_settings
 from core.types import Answer, Chunk, Citation, Passage, Sentence
-from rag.eval.metrics import contains_any
+from rag.eval.matching import contains_any
 from rag.eval.runner import answer_record, corpus_chunks, load_run, run_suites, write_run
 from rag.eval.suite import Case, load_suite
 

@@ -9,7 +9,7 @@ import pytest
 
 from core.settings import PROJECT_ROOT
 from core.types import Turn
-from rag.eval.metrics import contains_any
+from rag.eval.matching import contains_any
 from rag.eval.suite import SuiteError, load_suite, load_suites, parse_yaml
 
 SUITES = PROJECT_ROOT / "suites"

@@ -11,7 +11,8 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.settings import Settings
-from rag.eval.metrics import case_key, strip_markers
+from rag.eval.matching import strip_markers
+from rag.eval.metrics import case_key
 
 
 def check_judge_available(settings: Settings) -> None:

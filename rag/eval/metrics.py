@@ -8,17 +8,21 @@ Ranking metrics come from ir-measures (Success@k, R@k, RR@k) so they match the s
 from __future__ import annotations
 
 import re
-import string
-import unicodedata
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from core.terms import STOPWORDS
-from rag.verify.citations import VERIFIED_MARKER
+from rag.eval.goals import score_goals
+from rag.eval.matching import (
+    SUPPORT_OVERLAP,
+    contains,
+    contains_any,
+    lexical_support,
+    strip_markers,
+    token_f1,
+)
 
 # name -> (higher is better, one-line definition). Order is the report's order.
 METRICS: dict[str, tuple[bool, str]] = {
@@ -28,6 +32,8 @@ METRICS: dict[str, tuple[bool, str]] = {
     "hit_at_k": (True, "answerable cases with at least one relevant passage among the top k retrieved"),
     "recall_at_k": (True, "mean share of the corpus's relevant passages found in the top k"),
     "mrr": (True, "mean reciprocal rank of the first relevant passage (0 when none in the top k)"),
+    "key_points_covered": (True, "open answers: mean share of the case's key points the answer covers "
+                           "(each key point is a list of acceptable phrasings)"),
     "citation_recall": (True, "correctly answered cases whose cited passages contain an evidence phrase"),
     "citation_precision": (True, "citations whose passage contains evidence or lexically supports the citing sentence"),
     "known_bad_citation_rate": (False, "citations of a passage readers marked as not supporting it "
@@ -40,62 +46,6 @@ METRICS: dict[str, tuple[bool, str]] = {
     "latency_p50_ms": (False, "median end-to-end time of ask(), milliseconds"),
     "latency_p95_ms": (False, "95th percentile end-to-end time of ask(), milliseconds"),
 }
-
-# A citing sentence is judged supported by a passage when this share of its content words occur in it.
-SUPPORT_OVERLAP = 0.6
-
-_QUOTES = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'", "–": "-", "—": "-"})
-# a thousands separator only: "10,000" == "10000", but "1.6 kg" must not equal "16 kg"
-_DIGIT_SEP = re.compile(r"(?<=\d)[,.](?=\d{3}(?!\d))")
-_PUNCT = re.compile("[" + re.escape(string.punctuation) + "]")
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
-def normalize(text: str) -> str:
-    """Unicode NFKC, lowercase, quotes unified, thousands separators dropped ("10,000" == "10000"),
-    other punctuation to spaces, articles removed, whitespace collapsed."""
-    t = unicodedata.normalize("NFKC", text).translate(_QUOTES).lower()
-    t = _DIGIT_SEP.sub("", t)
-    t = _PUNCT.sub(" ", t)
-    t = _ARTICLES.sub(" ", t)
-    return " ".join(t.split())
-
-
-def strip_markers(text: str) -> str:
-    return VERIFIED_MARKER.sub("", text)
-
-
-def contains(haystack: str, needle: str) -> bool:
-    """Normalized needle occurs in normalized haystack on word boundaries."""
-    n = normalize(needle)
-    return bool(n) and f" {n} " in f" {normalize(haystack)} "
-
-
-def contains_any(haystack: str, needles: Iterable[str]) -> bool:
-    h = f" {normalize(haystack)} "
-    return any((n := normalize(x)) and f" {n} " in h for x in needles)
-
-
-def token_f1(prediction: str, gold: str) -> float:
-    """SQuAD-style token F1 on normalized tokens."""
-    p, g = normalize(prediction).split(), normalize(gold).split()
-    if not p or not g:
-        return float(p == g)
-    common = sum((Counter(p) & Counter(g)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
-def lexical_support(sentence: str, passage: str) -> float:
-    """Share of the sentence's content words that occur in the passage."""
-    words = [w for w in normalize(strip_markers(sentence)).split() if w not in STOPWORDS]
-    if not words:
-        return 0.0
-    have = set(normalize(passage).split())
-    return sum(w in have for w in words) / len(words)
-
 
 @dataclass
 class CaseScore:
@@ -116,6 +66,7 @@ class CaseScore:
     known_bad: int = 0  # citations that hit the case's forbidden_citations
     forbids: bool = False  # the case lists forbidden_citations
     cause: str = ""  # why a failed case failed, one of CAUSES (empty when it passed)
+    key_points: float | None = None  # share of the case's key points covered (open answers)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -200,6 +151,8 @@ CAUSES: dict[str, str] = {
     "partial answer": "the answer quotes an evidence phrase but no accepted answer: part of a multi-part answer, "
                       "or an accepted answer missing from the case (check the gold)",
     "answered unanswerable": "answered a question the sources do not settle (the gate and generator both let it through)",
+    "goals unmet": "an open answer misses key points, citations or length, or repeats what the conversation "
+                   "already showed",
     "citation": "correct answer, but the citations miss the evidence or cite a passage marked as not supporting it",
 }
 
@@ -210,13 +163,17 @@ def failure_cause(record: dict[str, Any], passed: bool, hit: float | None) -> st
         return ""
     if record.get("error"):
         return "error"
+    if not record.get("answerable", True) and not record.get("abstained"):
+        return "answered unanswerable"
     if not record.get("answerable", True):
-        return "citation" if record.get("abstained") else "answered unanswerable"
+        return "citation" if score_goals(record).met else "goals unmet"
     if hit == 0.0:
         return "retrieval miss"
     if record.get("abstained"):
         generator = re.search(r"\bgenerator found no answer|\bdraft failed verification", record.get("abstain_reason", ""))
         return "generator abstained" if generator else "gate abstained"
+    if not score_goals(record).met:
+        return "goals unmet"
     answer = strip_markers(record.get("answer", ""))
     if contains_any(answer, record.get("accepted_answers") or []):
         return "citation"
@@ -233,18 +190,22 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
     if record.get("error"):
         reasons.append(f"error: {record['error']}")
 
+    goals = score_goals(record)
     correct = f1 = None
-    if answerable and not accepted:
+    if answerable and not accepted and not goals.total:
         pass  # a citation-only case (forbidden_citations): what is cited is checked, not the answer
     elif answerable:
-        correct = not abstained and not record.get("error") and contains_any(answer, accepted)
+        found = contains_any(answer, accepted) if accepted else True
+        correct = not abstained and not record.get("error") and found and goals.met
         f1 = 0.0 if abstained or not accepted else max(token_f1(answer, a) for a in accepted)
         if abstained:
             reasons.append("abstained on an answerable question")
-        elif not correct:
+        elif not found:
             reasons.append("no accepted answer in the answer")
     elif not abstained:
         reasons.append("answered a question the sources do not settle")
+    if not abstained or not answerable:
+        reasons.extend(goals.reasons)
 
     cites = record.get("citations", [])
     citation_ok = None
@@ -263,7 +224,7 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
     forbidden = record.get("forbidden_citations") or []
     known_bad = 0 if abstained else _known_bad(cites, forbidden, reasons)
     hit, rec, rr = retrieval if retrieval is not None else (None, None, None)
-    passed = (bool(correct) if accepted else True) if answerable else abstained
+    passed = (bool(correct) if accepted or goals.total else True) if answerable else abstained and goals.met
     passed = passed and not known_bad and not record.get("error")
     return CaseScore(
         passed=passed,
@@ -281,6 +242,7 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
         known_bad=known_bad,
         forbids=bool(forbidden),
         cause=failure_cause(record, passed, hit),
+        key_points=goals.share,
     )
 
 
@@ -322,6 +284,7 @@ def aggregate(records: list[dict[str, Any]], scores: dict[str, CaseScore]) -> di
         "hit_at_k": _mean(x.hit for x in s),
         "recall_at_k": _mean(x.recall for x in s),
         "mrr": _mean(x.rr for x in s),
+        "key_points_covered": _mean(x.key_points for x in s),
         "citation_recall": _mean(x.citation_ok for x in s),
         "citation_precision": _ratio(sum(x.precise_citations for x in s), sum(x.citations for x in s)),
         "known_bad_citation_rate": _ratio(sum(x.known_bad for x in s), sum(x.citations for x in s if x.forbids)),

@@ -19,7 +19,8 @@ from typing import Any, Protocol
 
 from core.errors import GeneratorError, InputError, RagError
 from core.types import Answer, Turn
-from rag.eval.metrics import CaseScore, case_key, contains_any, summarize
+from rag.eval.matching import contains_any
+from rag.eval.metrics import CaseScore, case_key, summarize
 from rag.eval.report import render_html, render_markdown
 from rag.eval.suite import Case, Suite
 from rag.generate.priority import background
@@ -98,6 +99,7 @@ def answer_record(
         rec["forbidden_citations"] = list(case.forbidden_citations)
     if case.feedback_ids:
         rec["feedback_ids"] = list(case.feedback_ids)
+    rec.update(case.goals.to_dict())
     return rec
 
 

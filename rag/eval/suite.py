@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,10 @@ import yaml
 
 from core.errors import InputError
 from core.types import Turn
+from rag.eval.goals import GOAL_FIELDS, Goals, parse_goals
 
 CASE_FIELDS = ("id", "question", "answers", "evidence", "history", "answerable", "tags",
-               "forbidden_citations", "feedback_ids")
+               "forbidden_citations", "feedback_ids", *GOAL_FIELDS)
 SUITE_FIELDS = ("name", "description", "cases")
 ROLES = ("user", "assistant")
 
@@ -70,6 +71,7 @@ class Case:
     # chunk ids ("doc::hash::00003") or verbatim passage phrases that must not be cited (reader feedback)
     forbidden_citations: tuple[str, ...] = ()
     feedback_ids: tuple[str, ...] = ()  # the feedback records this case came from (rag.feedback)
+    goals: Goals = field(default_factory=Goals)  # what an open answer must hold: key points, citations, length, no repeats
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -82,6 +84,7 @@ class Case:
             "tags": list(self.tags),
             **({"forbidden_citations": list(self.forbidden_citations)} if self.forbidden_citations else {}),
             **({"feedback_ids": list(self.feedback_ids)} if self.feedback_ids else {}),
+            **self.goals.to_dict(),
         }
 
 
@@ -245,10 +248,15 @@ def _validate_case(item: Any, where: str) -> Case:
     tags = _strings(item.get("tags"), label, "tags")
     forbidden = _strings(item.get("forbidden_citations"), label, "forbidden_citations")
     feedback_ids = _strings(item.get("feedback_ids"), label, "feedback_ids")
-    if answerable and not answers and not forbidden:  # a citation-only case checks what is cited, not the answer
+    try:
+        goals = parse_goals(item)
+    except ValueError as e:
+        raise SuiteError(f"{label}: {e}") from None
+    # a citation-only case checks what is cited; an open case checks its key points
+    if answerable and not answers and not forbidden and not goals.key_points:
         raise SuiteError(
             f"{label}: field 'answers' is missing or empty for an answerable case: "
-            "list accepted answers, set `answerable: false`, or give `forbidden_citations`"
+            "list accepted answers or key_points, set `answerable: false`, or give `forbidden_citations`"
         )
     if not answerable and answers:
         raise SuiteError(f"{label}: field 'answers' is set but `answerable: false`: remove one of them")
@@ -263,18 +271,19 @@ def _validate_case(item: Any, where: str) -> Case:
         tags=tags,
         forbidden_citations=forbidden,
         feedback_ids=feedback_ids,
+        goals=goals,
     )
 
 
 def _check_case_limits(case: Case, label: str, limits: SuiteLimits) -> None:
     _check_len(case.id, label, "id", limits)
     _check_len(case.question, label, "question", limits)
-    for field in ("answers", "evidence", "tags", "history"):
-        items = getattr(case, field)
+    for name in ("answers", "evidence", "tags", "history"):
+        items = getattr(case, name)
         if len(items) > limits.max_items:
-            raise SuiteError(f"{label}: field {field!r} has {len(items)} items, over the {limits.max_items} limit")
+            raise SuiteError(f"{label}: field {name!r} has {len(items)} items, over the {limits.max_items} limit")
         for item in items:
-            _check_len(item.content if isinstance(item, Turn) else item, label, field, limits)
+            _check_len(item.content if isinstance(item, Turn) else item, label, name, limits)
 
 
 def _strings(value: Any, label: str, name: str) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from rag.eval.metrics import contains, normalize
+from rag.eval.matching import contains, normalize
 
 SUITE_NAME = "feedback"
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
