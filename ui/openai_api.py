@@ -42,6 +42,7 @@ from core.errors import (
 )
 from core.settings import Settings
 from core.types import Answer, Final, Turn
+from core.untrusted import inert
 from rag.assistant import Assistant
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
 from ui.export import answer_content, citation_records, conversation_markdown
@@ -239,7 +240,9 @@ def completion(answer: Answer, request: ChatRequest, cid: str, created: int) -> 
 
 def answer_fields(answer: Answer) -> dict:
     """The fields beyond OpenAI's: what was cited, and whether the assistant abstained."""
-    return {"citations": citation_records(answer), "abstained": answer.abstained,
+    # document text made inert (same length: quote_start/quote_end still slice the document)
+    records = [{**r, "quote": inert(r["quote"]), "title": inert(r["title"])} for r in citation_records(answer)]
+    return {"citations": records, "abstained": answer.abstained,
             "abstain_reason": answer.abstain_reason or None, "notice": answer.notice or None}
 
 
