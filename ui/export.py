@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.types import Answer, Citation
+from core.untrusted import inert
 from index.pages import page_label
 
 
@@ -30,7 +31,7 @@ def _page(c: Citation) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return inert(" ".join(text.split()))  # titles, quotes, questions: never markup or markers
 
 
 def sources_footnote(answer: Answer) -> str:

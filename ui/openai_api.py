@@ -13,6 +13,9 @@ index, and /v1/models lists one model per collection. Errors are OpenAI-shaped: 
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -20,7 +23,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +42,7 @@ from core.errors import (
 )
 from core.settings import Settings
 from core.types import Answer, Final, Turn
+from core.untrusted import inert
 from rag.assistant import Assistant
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
 from ui.export import answer_content, citation_records, conversation_markdown
@@ -46,10 +50,11 @@ from ui.export import answer_content, citation_records, conversation_markdown
 log = logging.getLogger(__name__)
 MODEL = "cited-answers"
 ROLES = ("system", "developer", "user", "assistant", "tool")
-_FOOTNOTE = re.compile(r"\n\n(?:Note: .*?\n\n)?Sources:\n.*\Z", re.S)
+_SOURCES, _NOTE = "\n\nSources:\n", "\n\nNote: "
 _PIECE = re.compile(r"(?:\S+\s*){1,6}|\s+")
 KEEPALIVE_S = 5.0
 MAX_BODY_BYTES = 1 << 20
+MAX_JSON_DEPTH = 32  # a chat request nests 4 levels; deeper is an attack on the parser
 STORED = 256  # completions kept for /export, most recent first out
 
 
@@ -126,10 +131,72 @@ def message_text(message: Any, i: int) -> tuple[str, str]:
         return message["role"], ""
     if isinstance(content, str):
         return message["role"], content
-    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" for p in content):
-        return message["role"], "".join(str(p.get("text", "")) for p in content)
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text"
+                                         and isinstance(p.get("text", ""), str) for p in content):
+        return message["role"], "".join(p.get("text", "") for p in content)
     raise ApiError(400, f"{where}.content must be text (a string or text parts); images and files are not "
                    "supported: add documents through the page instead", code="invalid_value", param=where)
+
+
+def strip_footnote(text: str) -> str:
+    """An earlier answer of ours without its "Sources:" footnote (and the notice before it).
+
+    String search from the end, not a regex: the footnote is the last block, and a lazy DOTALL pattern
+    rescanned the tail from every "\\n\\n" (quadratic: a 160 KB history froze the server for 25 s)."""
+    i = text.rfind(_SOURCES)
+    if i < 0:
+        return text
+    text = text[:i]
+    j = text.rfind(_NOTE)
+    return text[:j] if j >= 0 and "\n\n" not in text[j + len(_NOTE):] else text
+
+
+def _too_deep(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON data nests deeper than `limit` (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((x, depth + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return False
+
+
+def decode_body(body: bytes) -> Any:
+    """The request's JSON, or a 400 that says what is wrong (never a 500 for a hostile body)."""
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        data = None  # nested past the parser's own limit
+    except ValueError as e:
+        raise ApiError(400, f"the request body is not valid JSON: {e}") from e
+    if data is None or _too_deep(data):
+        raise ApiError(400, f"the request body nests JSON deeper than {MAX_JSON_DEPTH} levels: send the "
+                       "chat request's plain shape (model, messages with text content)", code="invalid_value")
+    return data
+
+
+async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The body, refused with 413 as soon as it is over `limit`: by its Content-Length before reading,
+    and while reading (a chunked or lying client), so an oversized body is never held in memory."""
+    too_large = ApiError(413, f"the request body is over {limit} bytes: send shorter messages",
+                         code="request_too_large")
+    declared = request.headers.get("content-length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise too_large
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def owner_of(request: Request) -> str:
+    """Who may read a stored completion back: a digest of the API key that created it."""
+    return hashlib.sha256(request.headers.get("authorization", "").encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -160,7 +227,7 @@ def parse_request(body: Any, settings: Settings, known: Iterable[str] = (DEFAULT
         raise ApiError(400, "the last message must be the user's question (role 'user')",
                        code="invalid_value", param="messages")
     # A client sends our earlier answers back with their footnotes: the history needs only the answer.
-    history = [Turn(r, _FOOTNOTE.sub("", t)) for r, t in turns[:-1] if r in ("user", "assistant")]
+    history = [Turn(r, strip_footnote(t)) for r, t in turns[:-1] if r in ("user", "assistant")]
     return ChatRequest(model, question, history, bool(body.get("stream", False)))
 
 
@@ -173,7 +240,9 @@ def completion(answer: Answer, request: ChatRequest, cid: str, created: int) -> 
 
 def answer_fields(answer: Answer) -> dict:
     """The fields beyond OpenAI's: what was cited, and whether the assistant abstained."""
-    return {"citations": citation_records(answer), "abstained": answer.abstained,
+    # document text made inert (same length: quote_start/quote_end still slice the document)
+    records = [{**r, "quote": inert(r["quote"]), "title": inert(r["title"])} for r in citation_records(answer)]
+    return {"citations": records, "abstained": answer.abstained,
             "abstain_reason": answer.abstain_reason or None, "notice": answer.notice or None}
 
 
@@ -182,15 +251,18 @@ def _sse(data: dict | str) -> str:
 
 
 class OpenAIService:
-    """The /v1 routes over one Assistant. `limit` bounds answers computed at once (as the page's queue does)."""
+    """The /v1 routes over one Assistant. `limit` bounds answers computed at once (as the page's queue does),
+    streamed or not: a request waits for a slot before its first stage (rewrite) and holds it to the end."""
 
     def __init__(self, assistant: Assistant, settings: Settings, limit: int,
                  collections: Callable[[], Iterable[str]] = lambda: (DEFAULT_COLLECTION,)) -> None:
         self.assistant = assistant
         self.settings = settings
         self.collections = collections  # the index's collections now (library.collections)
-        self._slots = threading.BoundedSemaphore(max(1, limit))
-        self._stored: OrderedDict[str, tuple[ChatRequest, Answer]] = OrderedDict()
+        # taken on the event loop, never in a worker thread: waiting requests must not hold the threads
+        # that the running answers need to finish
+        self._slots = asyncio.Semaphore(max(1, limit))
+        self._stored: OrderedDict[str, tuple[str, ChatRequest, Answer]] = OrderedDict()
         self._stored_lock = threading.Lock()
 
     def models(self) -> dict:
@@ -215,35 +287,44 @@ class OpenAIService:
 
     async def _chat(self, request: Request) -> Response:
         try:
-            body = await request.body()
-            if len(body) > MAX_BODY_BYTES:
-                raise ApiError(413, f"the request body is over {MAX_BODY_BYTES} bytes: send shorter messages",
-                               code="request_too_large")
-            try:
-                data = json.loads(body)
-            except ValueError as e:
-                raise ApiError(400, f"the request body is not valid JSON: {e}") from e
-            chat = parse_request(data, self.settings, await run_in_threadpool(self.collections))
+            body = await read_body(request)
+            known = await run_in_threadpool(self.collections)
+            chat = await run_in_threadpool(self._parse, body, known)  # CPU work stays off the event loop
+            owner = owner_of(request)
             if chat.stream:
-                events = await run_in_threadpool(self._start, chat)
-                return StreamingResponse(self._sse_stream(chat, events), media_type="text/event-stream",
-                                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-            answer = await run_in_threadpool(self._answer, chat)
+                return await self._open_stream(chat, owner)
+            async with self._slots:
+                answer = await run_in_threadpool(self._answer, chat)
         except Exception as e:  # translated once, here
             return _logged(e).response()
-        return JSONResponse(completion(answer, chat, *self._store(chat, answer)))
+        return JSONResponse(completion(answer, chat, *self._store(owner, chat, answer)))
+
+    def _parse(self, body: bytes, known: Iterable[str]) -> ChatRequest:
+        return parse_request(decode_body(body), self.settings, known)
 
     def _answer(self, chat: ChatRequest) -> Answer:
-        with self._slots:
-            return self.assistant.ask(chat.question, chat.history, collections=chat.model.collections)
+        return self.assistant.ask(chat.question, chat.history, collections=chat.model.collections)
+
+    async def _open_stream(self, chat: ChatRequest, owner: str) -> Response:
+        """Take a slot, run up to the first event (bad input is a 4xx before the stream opens), then let the
+        answer finish in a task that gives the slot back, whatever the client does meanwhile."""
+        await self._slots.acquire()
+        try:
+            events = await run_in_threadpool(self._start, chat)
+        except BaseException:
+            self._slots.release()
+            raise
+        work = asyncio.ensure_future(run_in_threadpool(_final_answer, events))
+        work.add_done_callback(lambda t: (self._slots.release(), t.cancelled() or t.exception()))
+        return StreamingResponse(self._sse_stream(chat, owner, work), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     def _start(self, chat: ChatRequest) -> Iterator:
-        """Begin answering and run up to the first event, so bad input is a 4xx before the stream opens."""
         events = self.assistant.stream(chat.question, chat.history, collections=chat.model.collections)
         first = next(events)
         return _prepend(first, events)
 
-    def _sse_stream(self, chat: ChatRequest, events: Iterator) -> Iterator[str]:
+    async def _sse_stream(self, chat: ChatRequest, owner: str, work: asyncio.Future) -> AsyncIterator[str]:
         cid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         head = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": chat.model.name}
 
@@ -251,48 +332,54 @@ class OpenAIService:
             return _sse({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
 
         yield chunk({"role": "assistant", "content": ""})
-        answer, last = None, time.monotonic()
+        while not (await asyncio.wait({work}, timeout=KEEPALIVE_S))[0]:
+            yield ": answering\n\n"  # an SSE comment: keeps proxies from timing out
         try:
-            with self._slots:
-                for event in events:
-                    if isinstance(event, Final):
-                        answer = event.answer
-                    elif time.monotonic() - last > KEEPALIVE_S:
-                        last = time.monotonic()
-                        yield ": answering\n\n"  # an SSE comment: keeps proxies from timing out
+            answer = work.result()
         except Exception as e:  # the stream has started: the error becomes its last event
             yield _sse(_logged(e).body())
             yield _sse("[DONE]")
             return
-        assert answer is not None
-        self._store(chat, answer, cid)
+        self._store(owner, chat, answer, cid)
         for piece in _PIECE.findall(answer_content(answer)):
             yield chunk({"content": piece})
         yield chunk({}, "stop", **answer_fields(answer))
         yield _sse("[DONE]")
 
-    def _store(self, chat: ChatRequest, answer: Answer, cid: str = "") -> tuple[str, int]:
+    def _store(self, owner: str, chat: ChatRequest, answer: Answer, cid: str = "") -> tuple[str, int]:
         cid = cid or f"chatcmpl-{uuid.uuid4().hex}"
         with self._stored_lock:
-            self._stored[cid] = (chat, answer)
+            self._stored[cid] = (owner, chat, answer)
             while len(self._stored) > STORED:
                 self._stored.popitem(last=False)
         return cid, int(time.time())
 
-    async def _export(self, cid: str) -> Response:
-        """A recent completion's conversation as Markdown, with numbered citations and quoted passages."""
+    async def _export(self, cid: str, request: Request) -> Response:
+        """A recent completion's conversation as Markdown, with numbered citations and quoted passages.
+        Only for the API key that created it: another key gets the same 404 as an unknown id."""
         with self._stored_lock:
             found = self._stored.get(cid)
-        if found is None:
-            return ApiError(404, f"no recent completion {cid!r}: only the last {STORED} are kept; ask again",
-                            code="not_found", param="cid").response()
-        chat, answer = found
+        if found is None or not hmac.compare_digest(found[0], owner_of(request)):
+            return ApiError(404, f"no recent completion {cid!r} for this API key: only the last {STORED} are "
+                            "kept, each for the key that asked; ask again", code="not_found", param="cid").response()
+        _, chat, answer = found
         earlier = "".join(f"**{t.role}:** {t.content}\n\n" for t in chat.history)
         text = conversation_markdown([(chat.question, answer)])
         if earlier:
             text = text.replace("\n## 1.", f"\n## Earlier turns\n\n{earlier}## 1.", 1)
         return PlainTextResponse(text, media_type="text/markdown; charset=utf-8",
                                  headers={"Content-Disposition": f'attachment; filename="{cid}.md"'})
+
+
+def _final_answer(events: Iterator) -> Answer:
+    """Run an answer's stream to its end (in a worker thread); its Final event is the answer."""
+    answer = None
+    for event in events:
+        if isinstance(event, Final):
+            answer = event.answer
+    if answer is None:
+        raise RagError("the answer stream ended without an answer")
+    return answer
 
 
 def _prepend(first: Any, rest: Iterator) -> Iterator:

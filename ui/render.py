@@ -3,7 +3,8 @@
 Everything that comes from a document, a model or a user is untrusted and leaves here escaped: the chat
 is shown with markdown rendering off, so `[x](http://...)`, `![img](...)`, `<script>` and
 `<img onerror=...>` reach the reader as the characters they are. Only the markup built in this module
-(marker buttons, source cards, <mark>) is HTML.
+(marker buttons, source cards, <mark>) is HTML. Document text (titles, quotes, snippets, the viewer) also
+goes through core.untrusted.inert, so a "[1]" or "Sources:" inside a document never passes for ours.
 
 Clickable things carry the classes `ref ref-{kind} ref-t{turn} ref-n{n}` (kind "cite" or "passage"); the
 page's script turns a click on one into a request for the source viewer (ui/assets/viewer.js). Classes,
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.types import Answer, Citation, Document, Passage
+from core.untrusted import inert
 from index.pages import page_label
 from rag.verify.citations import VERIFIED_MARKER
 
@@ -33,7 +35,7 @@ def escape(text: object) -> str:
 
 
 def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
-    text = " ".join(text.split())
+    text = inert(" ".join(text.split()))
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
@@ -44,7 +46,7 @@ def ref_classes(kind: str, turn: int, n: int) -> str:
 
 def _marker_button(turn: int, n: int, title: str) -> str:
     return (f'<button type="button" class="cite-marker {ref_classes("cite", turn, n)}" '
-            f'title="Show source: {escape(title)}">{n}</button>')
+            f'title="Show source: {escape(inert(title))}">{n}</button>')
 
 
 def _text_with_markers(text: str, turn: int, titles: dict[int, str]) -> str:
@@ -113,7 +115,7 @@ def _passage_card(p: Passage, turn: int, i: int, show_scores: bool) -> str:
             parts.append(f"bm25 {p.lexical:.2f}")
         scores = f'<span class="scores">{escape(" · ".join(parts))}</span>'
     return (f'<button type="button" class="source-card passage {ref_classes("passage", turn, i)}">'
-            f'<span class="card-title">{escape(c.title)}</span>{_page_span(page)}{scores}'
+            f'<span class="card-title">{escape(inert(c.title))}</span>{_page_span(page)}{scores}'
             f'<span class="card-snippet">{escape(_snippet(c.text))}</span></button>')
 
 
@@ -122,7 +124,7 @@ def _citation_card(c: Citation, turn: int) -> str:
     if c.quote_start is not None and c.quote_end is not None and c.start <= c.quote_start < c.quote_end <= c.end:
         quote = c.text[c.quote_start - c.start: c.quote_end - c.start]
     return (f'<button type="button" class="source-card {ref_classes("cite", turn, c.marker)}">'
-            f'<span class="card-marker">{c.marker}</span><span class="card-title">{escape(c.title)}</span>'
+            f'<span class="card-marker">{c.marker}</span><span class="card-title">{escape(inert(c.title))}</span>'
             f'{_page_span(page_label(c.page, c.page_end))}'
             f'<span class="card-snippet">{escape(_snippet(quote))}</span></button>')
 
@@ -200,7 +202,7 @@ def feedback_bar_html(answer: Answer, turn: int) -> str:
 def feedback_target_html(answer: Answer, turn: int, marker: int | None = None) -> str:
     """What the feedback form is about: the answer (and the rejected source), escaped."""
     cited = next((c for c in answer.citations if c.marker == marker), None) if marker is not None else None
-    source = (f'<div class="fb-source">Source [{cited.marker}] {escape(cited.title)}: '
+    source = (f'<div class="fb-source">Source [{cited.marker}] {escape(inert(cited.title))}: '
               f"{escape(_snippet(cited.text))}</div>") if cited else ""
     return (f'<div class="fb-target"><b>Answer {turn + 1}</b> to “{escape(_snippet(answer.question, 120))}”: '
             f"{escape(_snippet(answer.text, 200))}{source}</div>")
@@ -269,7 +271,7 @@ def _doc_header(doc: Document, label: str = "", page: str = "") -> str:
     flagged = quarantine_badge(int(doc.meta.get("quarantined", 0) or 0))
     warn = (f' <span class="badge quarantine" title="These sentences are never quoted or shown to a model">'
             f"{escape(flagged)}</span>") if flagged else ""
-    return (f'<div class="doc-head">{lab}<span class="doc-title">{escape(doc.title)}</span>'
+    return (f'<div class="doc-head">{lab}<span class="doc-title">{escape(inert(doc.title))}</span>'
             f'<span class="doc-source">{escape(shown_source(doc.source))}</span>{warn}</div>')
 
 
@@ -289,7 +291,7 @@ def source_html(doc: Document, h: Highlight) -> str:
         if a >= b:
             continue
         out.append(pages.get(a, ""))
-        seg = escape(text[a:b])
+        seg = escape(inert(text[a:b]))  # same length: the cuts stay on the same characters
         in_chunk = found and start <= a and b <= end
         in_quote = in_chunk and qs is not None and qe is not None and qs <= a and b <= qe
         if not in_chunk:
@@ -308,7 +310,7 @@ def document_html(doc: Document) -> str:
     """A whole document to read, nothing highlighted."""
     pages = _page_marks(doc)
     cuts = sorted({0, len(doc.text), *pages})
-    body = "".join(pages.get(a, "") + escape(doc.text[a:b]) for a, b in itertools.pairwise(cuts))
+    body = "".join(pages.get(a, "") + escape(inert(doc.text[a:b])) for a, b in itertools.pairwise(cuts))
     return (f'<div class="source-view">{_doc_header(doc)}'
             f'<div class="doc-text">{body}</div></div>')
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from core.terms import term_set
 from core.types import Citation, Passage, Sentence
+from core.untrusted import inert
 from index.sentences import split_sentences
 from rag.verify.attribution import check_sentence
 from rag.verify.evidence import ChunkSentences, SentenceBank, Support, support
@@ -164,6 +165,7 @@ class CitationVerifier:
         quote_of: dict[int, tuple[float, int]] = {}  # passage -> (best score, sentence index in chunk)
         for (sent, _), (idxs, score, sups) in zip(parsed, chosen, strict=True):
             markers = tuple(new_no[j] for j in idxs)
+            sent = inert(sent)  # document words only: a copied "[1]" or "<img>" is never ours (core/untrusted)
             sentences.append(Sentence(text=sent, markers=markers, supported=bool(idxs), support=round(score, 4)))
             parts.append(place_markers(sent, markers))
             for j in idxs:

@@ -1,0 +1,208 @@
+"""Issue 24, the API side: each finding reproduced against the real /v1 and MCP code over the article index.
+
+The app is the real OpenAIService (and the real BearerAuth) in process, answered by a real extractive
+Assistant; MCP through the SDK's own client connected in process. Every test here failed before its fix:
+  #3  the footnote regex was quadratic and ran on the event loop;
+  #4  the body was read whole before its cap;
+  #14 MCP took any length of question, with pydantic's raw text as the error;
+  #18 another API key could read a completion's export;
+  #20 deeply nested JSON was a 500 with a traceback;
+  streams ran their first stages outside the concurrency slots.
+No wall-clock limits: growth ratios (tests/complexity.py), counted bytes, counted overlaps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from core.settings import load_settings
+from rag.assistant import Assistant
+from tests.complexity import assert_linear
+from ui import openai_api
+from ui.openai_api import MAX_BODY_BYTES, OpenAIService, parse_request
+from ui.server import BearerAuth
+
+QUESTION = "How many shipping containers has Russia received from North Korea?"
+BODY = {"model": "cited-answers", "messages": [{"role": "user", "content": QUESTION}]}
+SETTINGS = load_settings({}, env={})
+
+
+@pytest.fixture(scope="module")
+def assistant(article_index: Path) -> Assistant:
+    a = Assistant.from_settings(load_settings({"data_dir": article_index, "generator": "extractive"}, env={}))
+    a.warm_up()
+    return a
+
+
+def _app(assistant: Assistant, limit: int = 2, keys: tuple[str, ...] = ()) -> tuple[FastAPI, OpenAIService]:
+    service = OpenAIService(assistant, assistant.settings, limit)
+    app = FastAPI()
+    app.include_router(service.router())
+    if keys:
+        app.add_middleware(BearerAuth, keys=keys)
+    return app, service
+
+
+# --- #3: the footnote strip is linear and runs off the event loop ---
+
+
+def _history_request(n: int) -> dict:
+    hostile = "\n\nNote: a" * n  # each "\n\nNote: " made the lazy DOTALL pattern rescan the whole tail
+    return {"model": "cited-answers", "messages": [{"role": "assistant", "content": hostile},
+                                                   {"role": "user", "content": "Who?"}]}
+
+
+def test_footnote_strip_is_linear_on_repeated_notes() -> None:
+    settings = SETTINGS.replace(max_question_chars=100_000)
+    assert_linear(lambda body: parse_request(body, settings), _history_request, 500, 8000,
+                  what="parse_request history")
+
+
+def test_footnote_strip_keeps_its_meaning() -> None:
+    strip = openai_api.strip_footnote
+    assert strip("A [1].\n\nNote: n\n\nSources:\n[1] T (d, characters 1-2): \"q\"") == "A [1]."
+    assert strip("A [1].\n\nSources:\n[1] x") == "A [1]."
+    assert strip("No footnote.\n\nNote: kept, nothing follows") == "No footnote.\n\nNote: kept, nothing follows"
+    assert strip("Sources:\nat the start is not ours") == "Sources:\nat the start is not ours"
+
+
+def test_request_parsing_runs_off_the_event_loop(assistant: Assistant, monkeypatch) -> None:
+    seen: list[bool] = []
+    real = openai_api.parse_request
+
+    def spy(*a, **kw):
+        try:
+            asyncio.get_running_loop()
+            seen.append(True)
+        except RuntimeError:
+            seen.append(False)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(openai_api, "parse_request", spy)
+    app, _ = _app(assistant)
+    with TestClient(app) as client:
+        r = client.post("/v1/chat/completions", json={**BODY, "messages": [{"role": "user", "content": "   "}]})
+    assert r.status_code == 400 and seen == [False], "parsing must run in a worker thread, not on the loop"
+
+
+# --- #4: the body is capped while it is read ---
+
+
+async def _post_stream(app: FastAPI, chunks: int, chunk_size: int, headers: list | None = None) -> tuple[int, int]:
+    """POST a body of `chunks` x `chunk_size` bytes through raw ASGI; (status, chunks the app pulled)."""
+    pulled, status = 0, []
+
+    async def receive() -> dict:
+        nonlocal pulled
+        if pulled >= chunks:
+            return {"type": "http.disconnect"}
+        pulled += 1
+        return {"type": "http.request", "body": b"x" * chunk_size, "more_body": pulled < chunks}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
+             "query_string": b"", "root_path": "", "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 2),
+             "headers": [(b"content-type", b"application/json"), *(headers or [])]}
+    await app(scope, receive, send)
+    return status[0], pulled
+
+
+def test_body_over_the_cap_is_refused_while_reading(assistant: Assistant) -> None:
+    app, _ = _app(assistant)
+    size = 64 * 1024
+    status, pulled = asyncio.run(_post_stream(app, 1024, size))  # 64 MiB offered, chunked
+    assert status == 413
+    assert pulled <= MAX_BODY_BYTES // size + 1, f"read {pulled * size} bytes of an oversized body"
+
+
+def test_declared_oversized_body_is_refused_before_reading(assistant: Assistant) -> None:
+    app, _ = _app(assistant)
+    status, pulled = asyncio.run(_post_stream(app, 16, 1024, [(b"content-length", str(512 << 20).encode())]))
+    assert status == 413 and pulled == 0
+
+
+# --- #20: hostile JSON is a 400, never a 500 ---
+
+
+@pytest.mark.parametrize("body", ["[" * 100_000 + "]" * 100_000,
+                                  '{"model": "cited-answers", "messages": ' + "[" * 50 + "]" * 50 + "}",
+                                  json.dumps({**BODY, "messages": [{"role": "user", "content": [
+                                      {"type": "text", "text": [[[["deep"]]]]}]}]})])
+def test_deeply_nested_json_is_a_clear_400(assistant: Assistant, body: str, caplog) -> None:
+    app, _ = _app(assistant)
+    with caplog.at_level(logging.ERROR), TestClient(app) as client:
+        r = client.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"]
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR], "no traceback logged"
+
+
+# --- #18: an export belongs to the API key that asked ---
+
+
+def test_export_is_readable_only_with_the_creating_key(assistant: Assistant) -> None:
+    app, _ = _app(assistant, keys=("key-a", "key-b"))
+    with TestClient(app) as client:
+        r = client.post("/v1/chat/completions", json=BODY, headers={"Authorization": "Bearer key-a"})
+        assert r.status_code == 200, r.text
+        url = f"/v1/chat/completions/{r.json()['id']}/export"
+        other = client.get(url, headers={"Authorization": "Bearer key-b"})
+        assert other.status_code == 404 and "10,000" not in other.text
+        mine = client.get(url, headers={"Authorization": "Bearer key-a"})
+        assert mine.status_code == 200 and "10,000" in mine.text
+
+
+# --- streams take a concurrency slot before their first stage ---
+
+
+class _Overlap:
+    """Wraps Assistant.stream: counts answers in progress from their first stage to their last event.
+    Each holds its first stage until more than `limit` overlap (then the test has its answer) or 3 s."""
+
+    def __init__(self, real, limit: int) -> None:
+        self.real, self.limit = real, limit
+        self.now = self.most = 0
+        self.lock, self.crowded = threading.Lock(), threading.Event()
+
+    def __call__(self, *a, **kw):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+            if self.now > self.limit:
+                self.crowded.set()
+        try:
+            self.crowded.wait(3.0)
+            yield from self.real(*a, **kw)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_concurrency_limits_streams(assistant: Assistant, monkeypatch) -> None:
+    limit, streams = 2, 5
+    overlap = _Overlap(assistant.stream, limit)
+    monkeypatch.setattr(assistant, "stream", overlap)
+    app, _ = _app(assistant, limit=limit)
+
+    async def run() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t", timeout=120) as client:
+            return await asyncio.gather(*(client.post("/v1/chat/completions", json={**BODY, "stream": True})
+                                          for _ in range(streams)))
+
+    responses = asyncio.run(run())
+    assert all(r.status_code == 200 and "[DONE]" in r.text for r in responses)
+    assert overlap.most <= limit, f"{overlap.most} streams ran at once with --concurrency {limit}"
