@@ -92,6 +92,7 @@ class Answer:
     notice: str = ""  # e.g. "remote LLM unreachable, answered extractively"
     timings: dict[str, float] = field(default_factory=dict)  # stage -> milliseconds
     draft: str = ""  # debug: an LLM's raw output, kept when it was shown and when it was replaced
+    plan: str = "fact"  # which plan answered (rag.plan.kinds.KINDS): fact, overview, list, ...
 
     @property
     def unsupported_sentences(self) -> list[str]:

@@ -22,8 +22,19 @@ _CUE_WORDS = ("summarize", "summarise", "summary", "article", "document", "docum
               "library", "collection", "headline", "title", "titles", "which", "explain", "reason", "reasons", "because",
               "takeaways", "highlights", "findings", "contrast", "versus", "enumerate", "files", "people")
 
-_DOC = r"(article|document|documents|report|paper|pdf|file|files|thread|email|memo|story|text|study|whitepaper|" \
-       r"policy|contract|agreement|manual|review|reviews|post|notes|minutes|transcript|these|this|it)"
+# what people call a document; these words name no subject, so they never scope an answer to one document
+DOC_NOUNS = ("article", "document", "documents", "report", "paper", "pdf", "file", "files", "thread", "email",
+             "memo", "story", "text", "study", "whitepaper", "policy", "contract", "agreement", "manual", "review",
+             "reviews", "post", "notes", "minutes", "transcript", "piece", "source", "sources", "library",
+             "collection", "docs", "doc", "pages", "page", "news")
+# words that ask for a shape of answer, not about a subject
+REQUEST_WORDS = ("summarize", "summarise", "summary", "summaries", "overview", "gist", "tl;dr", "tldr", "key",
+                 "main", "points", "point", "takeaways", "highlights", "bullets", "bullet", "sentence", "sentences",
+                 "brief", "briefly", "short", "version", "stuff", "info", "pls", "please", "everything",
+                 "describe", "explain", "tell", "give", "sum", "nutshell", "interesting", "something", "anything",
+                 "happened", "know", "each", "both", "all", "two", "three", "four", "five", "few", "one",
+                 "line", "lines", "quick", "rundown", "recap", "findings", "ideas", "idea")
+_DOC = "(" + "|".join(DOC_NOUNS) + "|these|this|it)"
 
 _LIBRARY = [
     r"\b(which|what) (documents|files|pdfs|papers|articles|sources|threads) (are|do|did|can|were|have)\b",
