@@ -34,6 +34,10 @@ REQUEST_WORDS = ("summarize", "summarise", "summary", "summaries", "overview", "
                  "describe", "explain", "tell", "give", "sum", "nutshell", "interesting", "something", "anything",
                  "happened", "know", "each", "both", "all", "two", "three", "four", "five", "few", "one",
                  "line", "lines", "quick", "rundown", "recap", "findings", "ideas", "idea")
+# what the library records about a document: asked about, these words name no subject either
+RECORD_WORDS = ("title", "titles", "headline", "headlines", "name", "names", "called", "size", "long", "longer",
+                "longest", "shorter", "length", "format", "added", "uploaded", "indexed", "date", "big", "many",
+                "words", "characters", "list", "show", "which", "ask", "have", "there", "available", "loaded")
 _DOC = "(" + "|".join(DOC_NOUNS) + "|these|this|it)"
 
 _LIBRARY = [
