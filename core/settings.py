@@ -54,6 +54,9 @@ class Settings:
     # vectors as torch, several times faster; int8 lost >1 point of hit@1 (docs/benchmarks-embedding.md)
     embed_backend: str = "onnx-fp32"
     embed_threads: int = 0  # intra-op threads for indexing with ONNX (0: all cores); queries use one
+    # one exported ONNX graph per machine, shared by every data dir (verified by sha256 on load): "" is the
+    # user cache ($XDG_CACHE_HOME or ~/.cache)/rag-chat, "off" keeps graphs in each data dir only
+    model_cache: str = ""
     chunk_size: int = 700  # target characters per chunk
     chunk_overlap: int = 150  # characters of trailing sentences repeated in the next chunk
     # --- retrieval ---
@@ -113,6 +116,15 @@ class Settings:
         return self.data_dir / "models"
 
     @property
+    def shared_models_dir(self) -> Path | None:
+        """The machine-wide cache of derived model files (None: off)."""
+        if self.model_cache.strip().lower() == "off":
+            return None
+        if self.model_cache.strip():
+            return Path(self.model_cache).expanduser()
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rag-chat"
+
+    @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
 
@@ -145,6 +157,7 @@ _ENV = {
     "RAG_EMBED_MODEL": "embed_model",
     "RAG_EMBED_BACKEND": "embed_backend",
     "RAG_EMBED_THREADS": "embed_threads",
+    "RAG_MODEL_CACHE": "model_cache",
     "RAG_CHUNK_SIZE": "chunk_size",
     "RAG_CHUNK_OVERLAP": "chunk_overlap",
     "RAG_K": "k",

