@@ -44,8 +44,10 @@ def _doc_terms(info: Any, text: str) -> frozenset[str]:
     return term_set(f"{info.title} {re.sub(r'[-_.]', ' ', str(info.source))} {text[:_LEAD_CHARS]}")
 
 
-def resolve(question: str, documents: list[Any], texts: dict[str, str]) -> Scope:
-    """Pick the documents (DocInfo-like: doc_id, title, source) the question is about. `texts`: doc_id -> text."""
+def resolve(question: str, documents: list[Any], texts: dict[str, str], strict: bool = True) -> Scope:
+    """Pick the documents (DocInfo-like: doc_id, title, source) the question is about. `texts`: doc_id -> text.
+    strict: subject words that name no document leave nothing in scope (a summary of a missing report);
+    otherwise they are taken for what the question asks about inside the documents (a list's items)."""
     count = asked_count(question)
     if not documents:
         return Scope((), missing="any document", count=count)
@@ -57,6 +59,8 @@ def resolve(question: str, documents: list[Any], texts: dict[str, str]) -> Scope
         return Scope(tuple(d.doc_id for d in documents), count=count)
     overlap = {d.doc_id: len(wanted & _doc_terms(d, texts.get(d.doc_id, ""))) for d in documents}
     best = max(overlap.values())
+    if best == 0 and not strict:
+        return Scope(tuple(d.doc_id for d in documents), count=count)
     if best == 0:
         said = [w for w in words(normalize_question(question)) if fold(w) in wanted]
         return Scope((), missing=" ".join(said), count=count)
