@@ -1,4 +1,4 @@
-"""`python -m rag calibrate`: choose the abstention and support thresholds on labelled examples.
+"""`python -m training calibrate`: choose the abstention and support thresholds on labelled examples.
 
 A dev command: it reads SQuAD v1.1 dev from ../shared (the project itself runs without it) and writes
 data/calibration.json plus data/calibration.md; the chosen values are then the defaults in core/settings.py.
@@ -28,9 +28,9 @@ import numpy as np
 from core.settings import PROJECT_ROOT, load_settings
 from core.terms import term_set
 from core.types import Chunk
-from rag.dev.squad import SQUAD, load_squad
 from rag.verify.abstention import EvidenceGate
 from rag.verify.evidence import SentenceBank, support
+from training.squad import SQUAD, load_squad
 
 OUT = PROJECT_ROOT / "data" / "calibration.json"
 INGESTED = ["Warsaw", "Normans", "Computational_complexity_theory", "Southern_California", "Sky_(United_Kingdom)"]

@@ -1,4 +1,4 @@
-"""data/reader/card.md: the reader's model card, written by `python -m rag train-reader` from its metrics."""
+"""data/reader/card.md: the reader's model card, written by `python -m training train-reader` from its metrics."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def write_card(path: Path, m: dict) -> None:
               f"(embedding cached in .cache/ after the first run). Machine: {m['machine']}.",
               f"- Weights: `reader.npz` ({m['weights_bytes']} bytes, numpy arrays, no pickle), sha256 "
               f"`{m['sha256']}` recorded in `reader.json` and checked on load.",
-              "- Reproduce: `python -m rag train-reader` (`--squad PATH` if ../shared is elsewhere).", "",
+              "- Reproduce: `python -m training train-reader` (`--squad PATH` if ../shared is elsewhere).", "",
               "## Limits", "",
               "- Trained on encyclopedic prose. Informal text (forum posts, reviews) is not in training and "
               "was not measured here.",
@@ -191,7 +191,7 @@ def cascade_section(ce: dict) -> list[str]:
              f"- Weights: `cross_encoder.onnx` (int8 dynamic quantisation of the MatMuls and the word embeddings, {ce['bytes']} bytes), "
              f"sha256 `{ce['sha256']}` in `reader.json` (`cross_encoder`), checked on load; served by onnxruntime "
              "and tokenizers (no torch on the query path).",
-             "- Reproduce: `python -m rag train-reader` (all), `--ce only` (cascade over the committed trees), "
+             "- Reproduce: `python -m training train-reader` (all), `--ce only` (cascade over the committed trees), "
              "`--ce reuse` (skip fine-tuning, reuse .cache/ce/ce.pt and ce_hard.pt), `--ce skip`.",
              "- Limits: far from the issue's 0.85 top-1 in retrieval-like pools (it is met only within the gold "
              "paragraph, SQuAD's usual setting); more epochs over the same 32 train articles stopped helping. Trained on "
