@@ -24,7 +24,8 @@ from index.isolation import Isolation
 from index.loading import SUPPORTED
 from index.manifest import SCHEMA_VERSION
 from index.prepare import prepare_document
-from index.store import DocInfo, IndexStore
+from index.store import IndexStore
+from index.store_read import DocInfo
 
 
 @dataclass
