@@ -227,18 +227,9 @@ def run(squad: str | None = None, out: str | None = None, cache: str | None = No
     t_train = now()
     best, cands = select_model(pools, log)
     train_s = round(now() - t_train, 1)
-    a, b = best["platt"]
     answer_t = best["val"]["answerability"]["threshold"]
     support_t = best["val"]["support"]["threshold"]
-
-    def prob(Z):
-        return sigmoid(a * best["model"].decision_function(Z) + b)
-
-    test = evaluate(pools["test"], prob, answer_t, support_t)  # the one look at test
-    art = pools["test_article"]
-    test["whole_article_top1"] = top1(art, predict_pools(art, prob))
-    test["whole_article_heuristic_top1"] = top1(art, [p.heuristic for p in art])
-    log(f"TEST: {json.dumps({k: v for k, v in test.items() if k != 'reliability'})}")
+    test = measure_test(pools, best, answer_t, support_t, log)
     meta = write_model(out_dir, best, answer_t, support_t)
     info = {"squad_file": path.name, "squad_sha256": sha256_file(path), "cases_sha256": sha256_file(CASES),
             "seed": SEED, "splits": {k: [x.title for x in v] for k, v in splits.items()},
@@ -248,6 +239,35 @@ def run(squad: str | None = None, out: str | None = None, cache: str | None = No
             "candidates": [{"name": c["name"], "fit_s": c["fit_s"], "val": {k: v for k, v in c["val"].items()
                                                                             if k != "reliability"}} for c in cands],
             "val": best["val"], "test": test, "weights_bytes": (out_dir / "reader.npz").stat().st_size, **meta}
+    later_stages(info, splits, cases, out_dir, ce, log)
+    (out_dir / "metrics.json").write_text(json.dumps(info, indent=1) + "\n", "utf-8")
+    from training.reader_card import write_card
+
+    write_card(out_dir / "card.md", info)
+    log(f"wrote {out_dir}/reader.npz, reader.json, metrics.json, card.md in {now() - t0:.0f}s")
+    return info
+
+
+def measure_test(pools: dict[str, list[Pool]], best: dict, answer_t: float, support_t: float,
+                 log: Callable[[str], None]) -> dict:
+    """The one look at test, with the thresholds chosen on validation."""
+    a, b = best["platt"]
+
+    def prob(Z):
+        return sigmoid(a * best["model"].decision_function(Z) + b)
+
+    test = evaluate(pools["test"], prob, answer_t, support_t)
+    art = pools["test_article"]
+    test["whole_article_top1"] = top1(art, predict_pools(art, prob))
+    test["whole_article_heuristic_top1"] = top1(art, [p.heuristic for p in art])
+    log(f"TEST: {json.dumps({k: v for k, v in test.items() if k != 'reliability'})}")
+    return test
+
+
+def later_stages(info: dict, splits: dict[str, list[Article]], cases: list[Article], out_dir: Path, ce: str,
+                 log: Callable[[str], None]) -> None:
+    """After the trees: the cascade's cross-encoder (unless skipped), then, for the shipped reader only, the
+    test questions through the real pipeline; their figures go into `info`."""
     if ce != "skip":
         from training.train_reader_ce import stage
 
@@ -257,12 +277,6 @@ def run(squad: str | None = None, out: str | None = None, cache: str | None = No
         from training.reader_retrieval_eval import retrieval_eval
 
         info["test_retrieval"] = retrieval_eval(splits["test"], log=log)
-    (out_dir / "metrics.json").write_text(json.dumps(info, indent=1) + "\n", "utf-8")
-    from training.reader_card import write_card
-
-    write_card(out_dir / "card.md", info)
-    log(f"wrote {out_dir}/reader.npz, reader.json, metrics.json, card.md in {now() - t0:.0f}s")
-    return info
 
 
 def write_model(out_dir: Path, best: dict, answer_t: float, support_t: float) -> dict:
