@@ -90,7 +90,7 @@ eval-ci: install
 	$(EVAL_CI_RUN) suites/kessick-bridge.yaml --out $(EVAL_CI)/kessick-bridge --data-dir $(EVAL_CI)/data \
 	  --fail-under answer_correctness=0.77 abstention_accuracy=0.75 citation_precision=0.95
 	@if [ -f $(SQUAD) ] || [ -n "$$CI" ]; then \
-	  $(PY) -m rag check-reader --out $(EVAL_CI)/reader.json --fail-under $(READER_FLOORS); \
+	  $(PY) -m training check-reader --out $(EVAL_CI)/reader.json --fail-under $(READER_FLOORS); \
 	else echo "check-reader skipped: $(SQUAD) not found (the SQuAD dev set sits in ../shared/data)"; fi
 	$(PY) -m index --data-dir $(EVAL_CI)/informal-data build data/informal
 	$(EVAL_CI_RUN) suites/informal.yaml --out $(EVAL_CI)/informal --data-dir $(EVAL_CI)/informal-data \

@@ -24,7 +24,7 @@ from core.settings import BUNDLED_CORPUS, PROJECT_ROOT
 from index.chunking import ChunkerConfig, chunk_spans
 from index.cleaning import clean
 from index.sentences import split_sentences
-from rag.dev.squad import SQUAD, load_squad
+from training.squad import SQUAD, load_squad
 
 CORPUS_VERSION = 1
 ARTICLE = BUNDLED_CORPUS / "elephant-in-the-room.txt"

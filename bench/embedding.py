@@ -164,7 +164,7 @@ def squad_heldout(folder: Path, n_articles: int = SQUAD_ARTICLES, n_questions: i
                   seed: int = 0) -> list[tuple[str, list[str]]]:
     """SQuAD articles never used by calibration: docs written under `folder`, (question, [answer sentence])."""
     from index.sentences import split_sentences
-    from rag.dev.calibration import INGESTED
+    from training.calibration import INGESTED
 
     pool = sorted((a for a in squad_articles() if a["title"] not in INGESTED), key=lambda a: a["title"])
     if not pool:

@@ -75,7 +75,7 @@ def _limit(memory_bytes: int, cpu_s: int) -> None:
 
 def _work(req: dict) -> dict:
     from index.chunking import chunk_document
-    from index.pipeline import prepare_document
+    from index.prepare import prepare_document
 
     shown = req["name"] or req["path"]
     try:

@@ -7,8 +7,6 @@ progress is reported per stage so long runs are visible.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,16 +15,17 @@ import numpy as np
 
 from core.errors import IngestError, InputError
 from core.progress import Progress
-from core.settings import BUNDLED_CORPUS, DEFAULT_COLLECTION, PROJECT_ROOT, Settings, collection_names
+from core.settings import BUNDLED_CORPUS, DEFAULT_COLLECTION, Settings, collection_names
 from core.types import Chunk, Document
 from index.chunking import ChunkerConfig, chunk_document
-from index.cleaning import clean_pages, clean_with_counts
 from index.embedding import Embedder
 from index.embedding_onnx import embedder_from_settings
 from index.isolation import Isolation
-from index.loading import SUPPORTED, load_file
+from index.loading import SUPPORTED
 from index.manifest import SCHEMA_VERSION
-from index.store import DocInfo, IndexStore
+from index.prepare import prepare_document
+from index.store import IndexStore
+from index.store_read import DocInfo
 
 
 @dataclass
@@ -42,13 +41,6 @@ class IngestReport:
         if self.errors:
             parts.append(f"{len(self.errors)} failed")
         return ", ".join(parts) + f" ({self.chunks} chunks embedded)"
-
-
-def doc_id_for(name: str) -> str:
-    """A stable, readable id from a file name: the same name re-added replaces the document."""
-    base = Path(name).name
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "document"
-    return slug[:100]
 
 
 def doc_id_in(collection: str, doc_id: str) -> str:
@@ -87,32 +79,6 @@ def iter_files(paths: Iterable[str | Path]) -> Iterable[tuple[Path | None, str, 
             yield None, str(p), IngestError(str(p), "no such file or folder", "Check the path")
         else:
             yield p, str(p), None
-
-
-def _display_path(path: Path) -> str:
-    """What the viewer shows as a document's source: project-relative (data/corpus/...) or the bare file
-    name, never an absolute server path."""
-    try:
-        return str(path.resolve().relative_to(PROJECT_ROOT))
-    except ValueError:
-        return path.name
-
-
-def prepare_document(path: Path, name: str, max_file_bytes: int) -> Document:
-    """Load and clean one file into a Document (raises IngestError naming the file)."""
-    loaded = load_file(path, max_bytes=max_file_bytes, display_name=name or str(path))
-    if loaded.pages:  # a paged format: record where each page starts in the cleaned text (index.pages)
-        text, counts, starts = clean_pages(list(loaded.pages))
-        counts = {**counts, "page_starts": starts}
-    else:
-        text, counts = clean_with_counts(loaded.text)
-    counts = {**loaded.meta, **counts}
-    if not text:
-        raise IngestError(loaded.path, "no text left after cleaning", "Check the file has readable content")
-    source = name or _display_path(path)
-    return Document(doc_id=doc_id_for(name or path.name), title=loaded.title or Path(source).stem,
-                    source=source, text=text,
-                    content_hash=hashlib.sha256(text.encode()).hexdigest(), meta={"kind": loaded.kind, **counts})
 
 
 class Indexer:
@@ -201,18 +167,22 @@ class Indexer:
             (report.replaced if doc.doc_id in infos else report.added).append(doc.doc_id)
             todo.append((doc, chunks))
         if todo:
-            vecs = self._embed([c.text for _, cs in todo for c in cs], progress)
-            items, off = [], 0
-            for doc, cs in todo:
-                items.append((doc, cs, vecs[off:off + len(cs)]))
-                off += len(cs)
-            if progress:
-                progress("write", 0, 1)
-            self.store.write(items, kinds={d.doc_id: d.meta.get("kind", "") for d, _ in todo})
-            if progress:
-                progress("write", 1, 1)
-            report.chunks = off
+            report.chunks = self._write(todo, progress)
         return report
+
+    def _write(self, todo: list[tuple[Document, list[Chunk]]], progress: Progress | None) -> int:
+        """Embed every chunk of the batch in one pass, then write it all in one commit; the chunk count."""
+        vecs = self._embed([c.text for _, cs in todo for c in cs], progress)
+        items, off = [], 0
+        for doc, cs in todo:
+            items.append((doc, cs, vecs[off:off + len(cs)]))
+            off += len(cs)
+        if progress:
+            progress("write", 0, 1)
+        self.store.write(items, kinds={d.doc_id: d.meta.get("kind", "") for d, _ in todo})
+        if progress:
+            progress("write", 1, 1)
+        return off
 
     def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
         # batches of a few hundred keep progress visible without hurting encode throughput

@@ -1,4 +1,5 @@
-"""`python -m rag`: ask, chat, calibrate, eval. Project errors are translated here, once (exit code 2).
+"""`python -m rag`: ask, chat, eval, feedback. Project errors are translated here, once (exit code 2).
+Training, calibration and the probes are `python -m training` (training/, not installed).
 
 Imports stay inside the commands so `ask` never pays for gradio, and `eval` loads its runner only
 when asked for.
@@ -37,29 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     common(a)
     c = sub.add_parser("chat", help="terminal chat with history (empty line or /quit to leave, /new to reset)")
     common(c)
-    cal = sub.add_parser("calibrate", help="choose the abstention and support thresholds (needs ../shared)")
-    cal.add_argument("--squad", help="SQuAD v1.1 dev json(.gz) (default: ../shared/data/squaddev_v1.1.json.gz)")
-    cal.add_argument("--out", help="where to write calibration.json (default: data/calibration.json)")
-    cal.add_argument("--articles", type=int, default=5, help="SQuAD articles to ingest")
-    cal.add_argument("--questions", type=int, default=120, help="questions per class")
-    cal.add_argument("--data-dir", help="scratch data dir for the calibration index (default: a temp dir)")
-    tr = sub.add_parser("train-reader", help="train the reader model into data/reader/ (needs ../shared)")
-    tr.add_argument("--squad", help="SQuAD v1.1 dev json(.gz) (default: ../shared/data/squaddev_v1.1.json.gz)")
-    tr.add_argument("--out", help="output directory (default: data/reader)")
-    tr.add_argument("--cache", help="embedding cache file (default: .cache/reader-emb.npz)")
-    tr.add_argument("--ce", choices=("train", "reuse", "skip", "only"), default="train",
-                    help="the cascade's cross-encoder: train it (~30-40 min on 2 cores), reuse .cache/ce/ce.pt and ce_hard.pt, "
-                         "skip it, or only rebuild it over the trees already in --out")
-    ck = sub.add_parser("check-reader", help="measure the shipped reader on the SQuAD test articles (needs ../shared)")
-    ck.add_argument("--squad", help="SQuAD v1.1 dev json(.gz) (default: ../shared/data/squaddev_v1.1.json.gz)")
-    ck.add_argument("--cache", help="embedding cache file (default: .cache/reader-emb.npz)")
-    ck.add_argument("--out", help="also write the figures as JSON here")
-    ck.add_argument("--fail-under", nargs="+", default=[], metavar="NAME=VALUE",
-                    help="exit 1 when a figure is below VALUE (above it for *false_abstention)")
     sub.add_parser("eval", help="run evaluation suites (see `python -m rag eval --help`)", add_help=False)
     sub.add_parser("feedback", help="reader verdicts: list, show, export as a suite (see `python -m rag feedback --help`)",
                    add_help=False)
-    sub.add_parser("probes", help="prompt-injection probes (see `python -m rag probes --help`)", add_help=False)
     return p
 
 
@@ -161,41 +142,8 @@ def _chat(args: argparse.Namespace) -> int:
     return 0
 
 
-def _calibrate(args: argparse.Namespace) -> int:
-    from rag.dev.calibration import run_calibration
-
-    run_calibration(squad=args.squad, out=args.out, n_articles=args.articles, n_questions=args.questions,
-                    data_dir=args.data_dir, log=lambda m: print(m, file=sys.stderr))
-    return 0
-
-
-def _train_reader(args: argparse.Namespace) -> int:
-    from rag.dev.train_reader import run
-
-    run(squad=args.squad, out=args.out, cache=args.cache, log=lambda m: print(m, file=sys.stderr), ce=args.ce)
-    return 0
-
-
-def _check_reader(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from core.settings import PROJECT_ROOT
-    from rag.dev.reader_check import parse_floors, run
-    from rag.dev.squad import SQUAD
-    from rag.verify.reader import READER_DIR
-
-    floors = parse_floors(args.fail_under)
-    return run(Path(args.squad) if args.squad else SQUAD, READER_DIR,
-               Path(args.cache) if args.cache else PROJECT_ROOT / ".cache" / "reader-emb.npz",
-               Path(args.out) if args.out else None, floors, log=lambda m: print(m, file=sys.stderr))
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "probes":
-        from rag.dev.probes import main as probes_main
-
-        return probes_main(argv[1:])
     if argv and argv[0] == "feedback":
         from rag.feedback.cli import main as feedback_main
 
@@ -210,8 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     args = _parser().parse_args(argv)
     try:
-        return {"ask": _ask, "chat": _chat, "calibrate": _calibrate, "train-reader": _train_reader,
-                "check-reader": _check_reader}[args.cmd](args)
+        return {"ask": _ask, "chat": _chat}[args.cmd](args)
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,11 +1,11 @@
-"""Fitting the cascade on validation pools (rag/dev/reader_ce_eval.py): the ratio is chosen for ranking and
+"""Fitting the cascade on validation pools (training/reader_ce_eval.py): the ratio is chosen for ranking and
 the calibration keeps that ranking."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from rag.dev.reader_ce_eval import CPool, choose_cascade, combined, fit_combiner
+from training.reader_ce_eval import CPool, choose_cascade, combined, fit_combiner
 
 
 def _pools(n: int, seed: int = 0) -> list[CPool]:

@@ -225,7 +225,7 @@ def test_index_refuses_another_embedder_variant(onnx_cache: Path, tmp_path: Path
 
 
 def test_index_built_before_variants_were_recorded_counts_as_torch(tmp_path: Path) -> None:
-    from index.store import check_compatible
+    from index.manifest import check_compatible
 
     old = {"schema_version": SCHEMA_VERSION, "embed_model": MODEL, "dimension": 384, "chunker": {}}
     check_compatible(old, {**old, "embed_variant": "torch"}, tmp_path)

@@ -22,10 +22,10 @@ import pytest
 
 from core.errors import RagError, StoreUnavailableError
 from core.settings import BUNDLED_CORPUS, PROJECT_ROOT, load_settings
-from rag.dev.probes import PROBES_DIR, citation_problems
 from tests.app_parts import AppParts, app_for
 from tests.chroma_server import ChromaServer
 from tests.llm_fixtures import hanging_server  # noqa: F401
+from training.probes import PROBES_DIR, citation_problems
 
 QUESTION = "How many shipping containers has Russia received from North Korea?"
 PROBE_DOCS = sorted(p for p in PROBES_DIR.iterdir() if p.suffix != ".yaml")

@@ -28,9 +28,9 @@ from core.settings import load_settings
 from core.types import Answer, Turn
 from index.loading import SUPPORTED
 from index.pipeline import Indexer
-from rag.dev.probes import citation_problems, live_markup
 from tests.app_parts import AppParts
 from tests.pdf_builder import pdf_bytes
+from training.probes import citation_problems, live_markup
 
 _BASE = settings(derandomize=True, deadline=None, database=None, print_blob=True,
                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,

@@ -5,7 +5,7 @@ The probe corpus (data/probes/) hides instructions of five kinds inside ordinary
 a URL or a markdown image, citations of sources that don't exist, and hidden text in HTML. It is indexed
 with the bundled article (real embedding model, real Chroma) and every probe question is asked with the
 extractive generator and with the default local model (Qwen2.5-Coder-0.5B through llama.cpp).
-rag.dev.probes.check decides whether a probe was resisted; see its docstring for the exact rules.
+training.probes.check decides whether a probe was resisted; see its docstring for the exact rules.
 
 One test uses a scripted generator on purpose: no real model can be made to obey every injection on
 demand, so `ObeyingGenerator` plays the worst case, a model that copies the injected instructions into
@@ -21,7 +21,10 @@ from pathlib import Path
 import pytest
 
 from core.settings import load_settings
-from rag.dev.probes import (
+from rag.generate import models
+from rag.generate.protocol import GenerationRequest
+from tests.app_parts import AppParts, app_for
+from training.probes import (
     KINDS,
     Probe,
     ProbeResult,
@@ -32,9 +35,6 @@ from rag.dev.probes import (
     run_probes,
     summarize,
 )
-from rag.generate import models
-from rag.generate.protocol import GenerationRequest
-from tests.app_parts import AppParts, app_for
 
 PROBES = load_probes()
 QWEN = "qwen2.5-coder-0.5b"  # the default local model (Settings.local_model)

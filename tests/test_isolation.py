@@ -20,7 +20,7 @@ def _nested_html(paragraphs: int) -> str:
 
 def test_worker_returns_the_same_document_and_chunks_as_in_process(tmp_path, settings) -> None:
     from index.chunking import chunk_document
-    from index.pipeline import prepare_document
+    from index.prepare import prepare_document
 
     f = tmp_path / "page.html"
     f.write_text("<h1>Title</h1><p>First sentence here. Second one.</p><p>Pay\u2060ment due.</p>", "utf-8")

@@ -31,8 +31,8 @@ import httpx
 import pytest
 
 from core.settings import PROJECT_ROOT
-from rag.dev.probes import PROBES_DIR
 from tests.chroma_server import free_port
+from training.probes import PROBES_DIR
 
 USERS = 20
 DURATION = 60.0

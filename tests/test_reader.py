@@ -160,7 +160,7 @@ def test_learned_path_end_to_end(article_index):
 
 
 def test_train_reader_names_a_missing_squad_file(tmp_path, capsys):
-    from rag.cli import main
+    from training.cli import main
 
     assert main(["train-reader", "--squad", str(tmp_path / "missing.json.gz"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err

@@ -1,8 +1,8 @@
-"""The cross-encoder's training data: the answer-deleted negative (rag/dev/train_reader_ce.answer_deleted)."""
+"""The cross-encoder's training data: the answer-deleted negative (training/train_reader_ce.answer_deleted)."""
 
 from __future__ import annotations
 
-from rag.dev.train_reader_ce import answer_deleted
+from training.train_reader_ce import answer_deleted
 
 PARAGRAPH = ("The French and Indian War (1754–1763) was the North American theater of the Seven Years' War. "
              "The war was fought between the colonies of British America and New France.")
@@ -36,7 +36,7 @@ def test_reader_check_floors_and_ceilings():
     import pytest
 
     from core.errors import ConfigError
-    from rag.dev.reader_check import failures, parse_floors
+    from training.reader_check import failures, parse_floors
 
     figures = {"cascade_top1": 0.80, "cascade_abstention": {"accuracy": 0.96, "false_abstention": 0.04}}
     assert failures(figures, {"cascade_top1": 0.78, "cascade_abstention.false_abstention": 0.05}) == []
@@ -67,9 +67,9 @@ def test_hard_negatives_are_the_trees_wrong_picks_and_the_answer_deleted_sentenc
     import random
 
     from index.embedding import SentenceTransformerEmbedder
-    from rag.dev.reader_data import build_articles, prepare
-    from rag.dev.train_reader_ce import hard_negative_groups
     from rag.verify.reader import READER_DIR
+    from training.reader_data import build_articles, prepare
+    from training.train_reader_ce import hard_negative_groups
 
     arts = build_articles(_squad_like())
     prepare(arts, SentenceTransformerEmbedder())

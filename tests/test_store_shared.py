@@ -186,7 +186,7 @@ def _write_layout_1(data: Path, embedder) -> None:
     from core.settings import BUNDLED_CORPUS
     from index.chunking import chunk_document
     from index.manifest import Manifest
-    from index.pipeline import prepare_document
+    from index.prepare import prepare_document
 
     ix = Indexer.from_settings(load_settings({"data_dir": data}, env={}), embedder=embedder)
     index_dir = data / "index"

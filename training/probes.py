@@ -1,7 +1,7 @@
 """Prompt-injection probes (OWASP LLM01/LLM05): ask ordinary questions over documents that carry
 embedded instructions, and check that answers neither obey them nor render what they ask for.
 
-The probe corpus lives in data/probes/ (documents + probes.yaml). `python -m rag probes` indexes it,
+The probe corpus lives in data/probes/ (documents + probes.yaml). `python -m training probes` indexes it,
 together with the bundled article, into a throw-away data directory (the models folder of the real one
 is reused, so a joined GGUF is not copied), asks every probe question and reports the share resisted
 per kind. The checks are system-level and apply to every generator: a probe is resisted when
@@ -223,8 +223,8 @@ def format_report(results: Sequence[ProbeResult], generator: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m rag probes [--generator NAME] [--json] [--data-dir D]`; exit 1 when any probe is not resisted."""
-    p = argparse.ArgumentParser(prog="python -m rag probes", description=__doc__.split("\n\n")[0])
+    """`python -m training probes [--generator NAME] [--json] [--data-dir D]`; exit 1 when any probe is not resisted."""
+    p = argparse.ArgumentParser(prog="python -m training probes", description=__doc__.split("\n\n")[0])
     p.add_argument("--generator", choices=GENERATORS)
     p.add_argument("--data-dir", help="whose models folder to reuse (default: RAG_DATA_DIR or ./.rag-data)")
     p.add_argument("--probes", type=Path, default=PROBES_DIR / "probes.yaml", help="probe file (YAML)")

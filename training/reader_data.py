@@ -1,6 +1,6 @@
 """The reader's training data: SQuAD articles split by article, and the pools of (question or claim,
-sentence in context) rows built from them as the product would see them. Used by `python -m rag train-reader`
-(rag/dev/train_reader.py); see that module for the recipe."""
+sentence in context) rows built from them as the product would see them. Used by `python -m training train-reader`
+(training/train_reader.py); see that module for the recipe."""
 
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`python -m rag train-reader`: train the reader (rag/verify/reader.py) on SQuAD v1.1 dev, write data/reader/.
+"""`python -m training train-reader`: train the reader (rag/verify/reader.py) on SQuAD v1.1 dev, write data/reader/.
 
 A dev command: it needs ../shared/data/squaddev_v1.1.json.gz (the project guide permits training on it
 despite its BIG-bench canary; the data itself is never committed). Steps:
@@ -18,7 +18,6 @@ despite its BIG-bench canary; the data itself is never committed). Steps:
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from core.settings import PROJECT_ROOT
-from rag.dev.reader_data import (
+from rag.verify.reader import FEATURES, READER_DIR
+from training.metrics import (
+    abstention,
+    choose_answer_threshold,
+    choose_support_threshold,
+    reliability,
+    support_pairs,
+    top1,
+)
+from training.reader_data import (
     CASES,
     N_TREE,
     SEED,
@@ -46,8 +54,7 @@ from rag.dev.reader_data import (
     stack,
     unanswerable_pools,
 )
-from rag.dev.squad import SQUAD, load_squad
-from rag.verify.reader import FEATURES, READER_DIR
+from training.squad import SQUAD, load_squad
 
 
 # ---------------------------------------------------------------- models
@@ -109,65 +116,6 @@ def fit_platt(raw: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
-
-
-# ---------------------------------------------------------------- metrics
-def top1(pools: list[Pool], scores: list[np.ndarray], *, only_with_answer: bool = False) -> float:
-    hits = [bool(p.y[int(np.argmax(s))]) if len(s) else False
-            for p, s in zip(pools, scores, strict=True) if p.y.any() or not only_with_answer]
-    return round(float(np.mean(hits)), 4) if hits else 0.0
-
-
-def abstention(ans: list[np.ndarray], unans: list[np.ndarray], t: float) -> dict:
-    best_a = np.asarray([s.max() if len(s) else 0.0 for s in ans])
-    best_u = np.asarray([s.max() if len(s) else 0.0 for s in unans])
-    fa = float(np.mean(best_a < t))
-    recall = float(np.mean(best_u < t))
-    acc = (np.sum(best_a >= t) + np.sum(best_u < t)) / (len(best_a) + len(best_u))
-    return {"threshold": round(t, 4), "accuracy": round(float(acc), 4), "false_abstention": round(fa, 4),
-            "abstention_recall": round(recall, 4), "balanced_accuracy": round((1 - fa + recall) / 2, 4),
-            "answerable": len(best_a), "unanswerable": len(best_u)}
-
-
-def choose_answer_threshold(ans: list[np.ndarray], unans: list[np.ndarray], max_fa: float = 0.04) -> dict:
-    """Best balanced accuracy among thresholds that wrongly abstain on at most max_fa of answerable pools."""
-    grid = [abstention(ans, unans, float(t)) for t in np.round(np.arange(0.01, 0.9, 0.01), 2)]
-    ok = [g for g in grid if g["false_abstention"] <= max_fa] or grid
-    return max(ok, key=lambda g: (g["balanced_accuracy"], -g["threshold"]))
-
-
-def support_pairs(pools: list[Pool], scores: list[np.ndarray]) -> tuple:
-    """Per (claim, passage): the best sentence probability, and whether the passage supports the claim."""
-    s_out, y_out = [], []
-    for p, s in zip(pools, scores, strict=True):
-        by_passage: dict[int, list[int]] = {}
-        for r, (j, _) in enumerate(p.keys):
-            by_passage.setdefault(j, []).append(r)
-        for rows in by_passage.values():
-            s_out.append(float(s[rows].max()))
-            y_out.append(bool(p.y[rows].any()))
-    return np.asarray(s_out), np.asarray(y_out)
-
-
-def choose_support_threshold(s: np.ndarray, y: np.ndarray) -> dict:
-    grid = []
-    for t in np.round(np.arange(0.02, 0.95, 0.01), 2):
-        pred = s >= t
-        grid.append({"threshold": float(t), "accuracy": round(float(np.mean(pred == y)), 4),
-                     "recall": round(float(pred[y].mean()), 4), "specificity": round(float((~pred[~y]).mean()), 4)})
-    return max(grid, key=lambda g: (g["accuracy"], -g["threshold"]))
-
-
-def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> tuple[list[dict], float]:
-    rows, ece = [], 0.0
-    edges = np.linspace(0, 1, bins + 1)
-    for lo, hi in itertools.pairwise(edges):
-        m = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
-        if m.sum():
-            rows.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": int(m.sum()), "mean_p": round(float(p[m].mean()), 3),
-                         "observed": round(float(y[m].mean()), 3)})
-            ece += m.sum() / len(p) * abs(float(p[m].mean()) - float(y[m].mean()))
-    return rows, round(ece, 4)
 
 
 # ---------------------------------------------------------------- the command
@@ -279,18 +227,9 @@ def run(squad: str | None = None, out: str | None = None, cache: str | None = No
     t_train = now()
     best, cands = select_model(pools, log)
     train_s = round(now() - t_train, 1)
-    a, b = best["platt"]
     answer_t = best["val"]["answerability"]["threshold"]
     support_t = best["val"]["support"]["threshold"]
-
-    def prob(Z):
-        return sigmoid(a * best["model"].decision_function(Z) + b)
-
-    test = evaluate(pools["test"], prob, answer_t, support_t)  # the one look at test
-    art = pools["test_article"]
-    test["whole_article_top1"] = top1(art, predict_pools(art, prob))
-    test["whole_article_heuristic_top1"] = top1(art, [p.heuristic for p in art])
-    log(f"TEST: {json.dumps({k: v for k, v in test.items() if k != 'reliability'})}")
+    test = measure_test(pools, best, answer_t, support_t, log)
     meta = write_model(out_dir, best, answer_t, support_t)
     info = {"squad_file": path.name, "squad_sha256": sha256_file(path), "cases_sha256": sha256_file(CASES),
             "seed": SEED, "splits": {k: [x.title for x in v] for k, v in splits.items()},
@@ -300,21 +239,44 @@ def run(squad: str | None = None, out: str | None = None, cache: str | None = No
             "candidates": [{"name": c["name"], "fit_s": c["fit_s"], "val": {k: v for k, v in c["val"].items()
                                                                             if k != "reliability"}} for c in cands],
             "val": best["val"], "test": test, "weights_bytes": (out_dir / "reader.npz").stat().st_size, **meta}
-    if ce != "skip":
-        from rag.dev.train_reader_ce import stage
-
-        info["cross_encoder"] = stage(splits, cases, out_dir, cache=PROJECT_ROOT / ".cache" / "ce",
-                                      retrain=ce == "train", log=log)
-    if out_dir.resolve() == READER_DIR.resolve():  # the assistant loads the reader from data/reader only
-        from rag.dev.reader_retrieval_eval import retrieval_eval
-
-        info["test_retrieval"] = retrieval_eval(splits["test"], log=log)
+    later_stages(info, splits, cases, out_dir, ce, log)
     (out_dir / "metrics.json").write_text(json.dumps(info, indent=1) + "\n", "utf-8")
-    from rag.dev.reader_card import write_card
+    from training.reader_card import write_card
 
     write_card(out_dir / "card.md", info)
     log(f"wrote {out_dir}/reader.npz, reader.json, metrics.json, card.md in {now() - t0:.0f}s")
     return info
+
+
+def measure_test(pools: dict[str, list[Pool]], best: dict, answer_t: float, support_t: float,
+                 log: Callable[[str], None]) -> dict:
+    """The one look at test, with the thresholds chosen on validation."""
+    a, b = best["platt"]
+
+    def prob(Z):
+        return sigmoid(a * best["model"].decision_function(Z) + b)
+
+    test = evaluate(pools["test"], prob, answer_t, support_t)
+    art = pools["test_article"]
+    test["whole_article_top1"] = top1(art, predict_pools(art, prob))
+    test["whole_article_heuristic_top1"] = top1(art, [p.heuristic for p in art])
+    log(f"TEST: {json.dumps({k: v for k, v in test.items() if k != 'reliability'})}")
+    return test
+
+
+def later_stages(info: dict, splits: dict[str, list[Article]], cases: list[Article], out_dir: Path, ce: str,
+                 log: Callable[[str], None]) -> None:
+    """After the trees: the cascade's cross-encoder (unless skipped), then, for the shipped reader only, the
+    test questions through the real pipeline; their figures go into `info`."""
+    if ce != "skip":
+        from training.train_reader_ce import stage
+
+        info["cross_encoder"] = stage(splits, cases, out_dir, cache=PROJECT_ROOT / ".cache" / "ce",
+                                      retrain=ce == "train", log=log)
+    if out_dir.resolve() == READER_DIR.resolve():  # the assistant loads the reader from data/reader only
+        from training.reader_retrieval_eval import retrieval_eval
+
+        info["test_retrieval"] = retrieval_eval(splits["test"], log=log)
 
 
 def write_model(out_dir: Path, best: dict, answer_t: float, support_t: float) -> dict:
@@ -333,8 +295,8 @@ def run_ce_only(squad: str | None, out: str | None, cache: str | None, log: Call
     """Keep the trees in `out`; (re)build only the cascade's cross-encoder (reusing .cache/ce/ce.pt when
     there) and add its figures to metrics.json and the card."""
     from index.embedding import SentenceTransformerEmbedder
-    from rag.dev.reader_card import update_cascade_section
-    from rag.dev.train_reader_ce import stage
+    from training.reader_card import update_cascade_section
+    from training.train_reader_ce import stage
 
     path = Path(squad) if squad else SQUAD
     out_dir = Path(out) if out else READER_DIR

@@ -1,10 +1,10 @@
 """Fine-tune the reader's cross-encoder (rag/verify/cross_encoder.py) from the packaged MiniLM weights.
 
-A dev step of `python -m rag train-reader` (or `python -m rag.dev.train_reader_ce`). Recipe:
+A dev step of `python -m training train-reader` (or `python -m training.train_reader_ce`). Recipe:
 
 - The first LAYERS transformer layers of the packaged all-MiniLM-L6-v2 (its word embeddings frozen), mean
   pooled, and a one-logit head. On 2 shared cores a full 6-layer model trained at ~3-10 pairs/s; see the card.
-- Train articles only (the split of rag/dev/reader_data.py, seed 18). Per question a group of 1 positive
+- Train articles only (the split of training/reader_data.py, seed 18). Per question a group of 1 positive
   (the sentence holding the answer span) and NEG negatives: the article's sentences sharing the most
   (idf-weighted) words with the question, another sentence of the gold paragraph, a sentence of another
   train article; and the answer sentence with its answer cut out (answer_deleted). Loss: softmax over the group (ranking) + binary cross-entropy (a usable absolute score).
@@ -133,9 +133,9 @@ def answer_deleted(paragraph: str, answers: list[tuple[str, int]], sentence: int
 def hard_negative_groups(arts: list, directory: Path, rng: random.Random, *, keep: int = HARD_NEG
                          ) -> list[tuple[str, list[str]]]:
     """(question, [positive, negatives...]) where the negatives are the sentences the shipped trees shortlist
-    from the question's retrieval-like pool (rag/dev/reader_ce_eval.py): the exact confusions the cascade
+    from the question's retrieval-like pool (training/reader_ce_eval.py): the exact confusions the cascade
     must settle, plus the answer-deleted sentence so the phase keeps the abstention signal."""
-    from rag.dev.reader_ce_eval import build
+    from training.reader_ce_eval import build
 
     by_text = {q.text: (art, q) for art in arts for q in art.questions if q.paragraph >= 0}
     out = []
@@ -288,8 +288,8 @@ def export(ckpt: Path, fp32: Path, int8: Path) -> None:
 
 def main(argv: list[str]) -> int:
     """`train STEPS [LAYERS] [THREADS]`: build groups from the train split, fine-tune to .cache/ce/."""
-    from rag.dev.reader_data import build_articles, load_cases, split_articles
-    from rag.dev.squad import SQUAD, load_squad
+    from training.reader_data import build_articles, load_cases, split_articles
+    from training.squad import SQUAD, load_squad
 
     steps = int(argv[1])
     layers = int(argv[2]) if len(argv) > 2 else LAYERS
@@ -354,7 +354,7 @@ def build_pools(splits: dict, out_dir: Path) -> tuple[list, list]:
     """Validation: every 2nd question answerable, every 4th unanswerable; test: every answerable question,
     every 2nd unanswerable (the cross-encoder's CPU time on the shared machine decided these), every
     answerable question against its own paragraph alone, and every 2nd against its article's near misses."""
-    from rag.dev.reader_ce_eval import build, build_near_miss, build_paragraph
+    from training.reader_ce_eval import build, build_near_miss, build_paragraph
 
     test = splits["test"]
     return (build(splits["val"], out_dir, every=4, answerable_every=2),
@@ -363,8 +363,8 @@ def build_pools(splits: dict, out_dir: Path) -> tuple[list, list]:
 
 def finish(val: list, test: list, ckpt: Path, cache: Path, out_dir: Path, info: dict, layers: int, log) -> dict:
     """Export the checkpoint, fit the cascade on validation pools, measure test pools, record in reader.json."""
-    from rag.dev.reader_ce_eval import measure
     from rag.verify.cross_encoder import CrossEncoder, sha256_file
+    from training.reader_ce_eval import measure
 
     fp32, int8 = cache / "ce_fp32.onnx", out_dir / GRAPH
     export(ckpt, fp32, int8)

@@ -1,4 +1,4 @@
-"""`python -m rag calibrate`: choose the abstention and support thresholds on labelled examples.
+"""`python -m training calibrate`: choose the abstention and support thresholds on labelled examples.
 
 A dev command: it reads SQuAD v1.1 dev from ../shared (the project itself runs without it) and writes
 data/calibration.json plus data/calibration.md; the chosen values are then the defaults in core/settings.py.
@@ -28,9 +28,9 @@ import numpy as np
 from core.settings import PROJECT_ROOT, load_settings
 from core.terms import term_set
 from core.types import Chunk
-from rag.dev.squad import SQUAD, load_squad
 from rag.verify.abstention import EvidenceGate
 from rag.verify.evidence import SentenceBank, support
+from training.squad import SQUAD, load_squad
 
 OUT = PROJECT_ROOT / "data" / "calibration.json"
 INGESTED = ["Warsaw", "Normans", "Computational_complexity_theory", "Southern_California", "Sky_(United_Kingdom)"]
@@ -166,9 +166,6 @@ def _support_claims(articles: list[dict], qas: list[tuple[dict, dict, dict]], ar
 def run_calibration(*, squad: str | None = None, out: str | None = None, n_articles: int = 5,
                     n_questions: int = 120, data_dir: str | None = None,
                     log: Callable[[str], None] = print) -> dict:
-    from index.pipeline import Indexer
-    from rag.assistant import Assistant
-
     path = Path(squad) if squad else SQUAD
     data = load_squad(path, "calibrate")
     by_title = {a["title"]: a for a in data["data"]}
@@ -177,21 +174,7 @@ def run_calibration(*, squad: str | None = None, out: str | None = None, n_artic
     held_out = [a for a in data["data"] if a["title"] not in chosen_titles]
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(data_dir or tmp)
-        docs = root / "squad-docs"
-        docs.mkdir(parents=True, exist_ok=True)
-        for a in ingested:
-            body = "\n\n".join(p["context"] for p in a["paragraphs"])
-            (docs / f"{a['title']}.txt").write_text(f"{a['title'].replace('_', ' ')}\n\n{body}\n", "utf-8")
-        settings = load_settings({"data_dir": root / "data", "generator": "extractive"}, env={})
-        indexer = Indexer.from_settings(settings)
-        log(f"indexing {len(ingested)} SQuAD articles + the bundled article into {root}")
-        indexer.build_bundled()
-        report = indexer.add([docs])
-        log(report.summary())
-        assistant = Assistant.from_settings(settings)
-        assistant.open()
-
+        settings, indexer, assistant = _index(Path(data_dir or tmp), ingested, log)
         qa_in = [(a, p, qa) for a in ingested for p in a["paragraphs"] for qa in p["qas"]]
         qa_out = [(a, p, qa) for a in held_out for p in a["paragraphs"] for qa in p["qas"]]
         qa_in = _sample(qa_in, n_questions, key=lambda x: x[2]["id"])
@@ -207,12 +190,41 @@ def run_calibration(*, squad: str | None = None, out: str | None = None, n_artic
         log(f"support: {len(claims)} claim-passage pairs")
         sup = calibrate_support(assistant.verifier.bank, claims)
 
-    result = {
-        "embed_model": settings.embed_model,
-        "sample": {"squad_file": path.name, "ingested_articles": chosen_titles,
-                   "answerable_questions": len(qa_in), "unanswerable_questions": len(qa_out),
-                   "article_questions": len(ARTICLE_QUESTIONS), "k": settings.k,
-                   "selection": "max accuracy on the labelled set, ties to the lower threshold"},
+    sample = {"squad_file": path.name, "ingested_articles": chosen_titles,
+              "answerable_questions": len(qa_in), "unanswerable_questions": len(qa_out),
+              "article_questions": len(ARTICLE_QUESTIONS), "k": settings.k,
+              "selection": "max accuracy on the labelled set, ties to the lower threshold"}
+    result = _result(settings.embed_model, sample, abst, sup)
+    _write(result, Path(out) if out else OUT, log)
+    return result
+
+
+def _index(root: Path, ingested: list[dict], log: Callable[[str], None]):
+    """A scratch index of the ingested SQuAD articles (one text file each) and the bundled article, and an
+    assistant opened over it."""
+    from index.pipeline import Indexer
+    from rag.assistant import Assistant
+
+    docs = root / "squad-docs"
+    docs.mkdir(parents=True, exist_ok=True)
+    for a in ingested:
+        body = "\n\n".join(p["context"] for p in a["paragraphs"])
+        (docs / f"{a['title']}.txt").write_text(f"{a['title'].replace('_', ' ')}\n\n{body}\n", "utf-8")
+    settings = load_settings({"data_dir": root / "data", "generator": "extractive"}, env={})
+    indexer = Indexer.from_settings(settings)
+    log(f"indexing {len(ingested)} SQuAD articles + the bundled article into {root}")
+    indexer.build_bundled()
+    report = indexer.add([docs])
+    log(report.summary())
+    assistant = Assistant.from_settings(settings)
+    assistant.open()
+    return settings, indexer, assistant
+
+
+def _result(embed_model: str, sample: dict, abst: dict, sup: dict) -> dict:
+    return {
+        "embed_model": embed_model,
+        "sample": sample,
         "chosen": {
             "abstain_min_dense": abst["chosen"]["abstain_min_dense"],
             "abstain_min_lexical": abst["chosen"]["abstain_min_lexical"],
@@ -221,8 +233,6 @@ def run_calibration(*, squad: str | None = None, out: str | None = None, n_artic
         "abstention": abst,
         "support": sup,
     }
-    _write(result, Path(out) if out else OUT, log)
-    return result
 
 
 def _write(result: dict, out_path: Path, log: Callable[[str], None]) -> None:

@@ -1,6 +1,6 @@
-"""`python -m rag check-reader`: the shipped reader measured again on the SQuAD test articles, no training.
+"""`python -m training check-reader`: the shipped reader measured again on the SQuAD test articles, no training.
 
-The same split (seed 18), pools and figures as the card's cascade section (rag/dev/reader_ce_eval.py),
+The same split (seed 18), pools and figures as the card's cascade section (training/reader_ce_eval.py),
 computed from the committed weights and reader.json alone, so `make test` can gate on them
 (`--fail-under NAME=VALUE`). Nothing here is fitted: the shortlist, combiner and threshold come from
 reader.json, chosen on validation when the model was trained.
@@ -21,7 +21,9 @@ from core.errors import ConfigError
 def measure(squad: Path, reader_dir: Path, cache: Path, log: Callable[[str], None]) -> dict:
     """Top-1 (retrieval-like pools and the gold paragraph alone) and abstention on the test articles."""
     from index.embedding import SentenceTransformerEmbedder
-    from rag.dev.reader_ce_eval import (
+    from rag.verify.reader import load_cross_encoder, load_model
+    from training.metrics import abstention
+    from training.reader_ce_eval import (
         _figures,
         _split_scores,
         build,
@@ -31,10 +33,8 @@ def measure(squad: Path, reader_dir: Path, cache: Path, log: Callable[[str], Non
         cut,
         score_ce,
     )
-    from rag.dev.reader_data import CachedEmbedder, build_articles, prepare, split_articles
-    from rag.dev.squad import load_squad
-    from rag.dev.train_reader import abstention
-    from rag.verify.reader import load_cross_encoder, load_model
+    from training.reader_data import CachedEmbedder, build_articles, prepare, split_articles
+    from training.squad import load_squad
 
     t0 = time.time()
     test = split_articles(build_articles(load_squad(squad, "check-reader")))["test"]

@@ -1,6 +1,6 @@
 """The cascade (trees shortlist -> cross-encoder rerank) fitted on validation and measured on test.
 
-Pools are the ones the trees' card uses (rag/dev/reader_data.py): a question against the sentences of
+Pools are the ones the trees' card uses (training/reader_data.py): a question against the sentences of
 the 5 retrieval-like paragraphs of its article (gold not forced in), or against other articles' best
 paragraphs (unanswerable). The trees (data/reader/reader.npz, as shipped) shortlist the top SHORTLIST
 sentences, the cross-encoder scores those; the ranking score ratio * ce logit + trees logit (shortlist and
@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.dev.reader_data import Article, candidate_passages, heuristic_scores, rank_passages
 from rag.verify.cross_encoder import pair_text
 from rag.verify.reader import features, load_model
+from training.reader_data import Article, candidate_passages, heuristic_scores, rank_passages
 
 SHORTLIST = 8  # sentences the trees pass on (the longest tried; choose_cascade may cut)
 SHORTLISTS = (4, 6, 8)
@@ -194,7 +194,7 @@ def choose_cascade(val: list[CPool], log: Callable[[str], None]) -> tuple[int, f
 
 def measure(val: list[CPool], test: list[CPool], ce, ce_fp32=None, log: Callable[[str], None] = print) -> dict:
     """Choose the shortlist, fit the combiner and threshold on validation, then the one look at test."""
-    from rag.dev.train_reader import abstention, choose_answer_threshold, reliability
+    from training.metrics import abstention, choose_answer_threshold, reliability
 
     score_ce(val, ce.logits)
     n, ratio = choose_cascade(val, log)

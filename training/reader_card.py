@@ -1,4 +1,4 @@
-"""data/reader/card.md: the reader's model card, written by `python -m rag train-reader` from its metrics."""
+"""data/reader/card.md: the reader's model card, written by `python -m training train-reader` from its metrics."""
 
 from __future__ import annotations
 
@@ -57,9 +57,9 @@ def _reliability(rows: list[dict], ece: float, title: str) -> list[str]:
     return out
 
 
-def write_card(path: Path, m: dict) -> None:
-    t, v = m["test"], m["val"]
-    lines = [
+def _data_section(m: dict) -> list[str]:
+    """Where the training data came from, how it was split, and the features."""
+    return [
         "# Reader model card", "",
         "What: gradient-boosted trees scoring (question or claim, sentence in its passage) pairs; one model "
         "ranks answer sentences, decides answerability and checks claim support (rag/verify/reader.py).", "",
@@ -77,6 +77,30 @@ def write_card(path: Path, m: dict) -> None:
         f"- {m['train_rows']} training rows (sentence, question/claim pairs).", "",
         "## Features", "", f"{len(FEATURES)} features: " + ", ".join(f"`{f}`" for f in FEATURES[:40])
         + ", and the question type crossed with each sentence type.", "",
+    ]
+
+
+def _training_and_limits(m: dict) -> list[str]:
+    return ["## Training", "",
+            f"- {m['train_seconds']} s to fit and compare the candidates; {m['total_seconds']} s in all "
+            f"(embedding cached in .cache/ after the first run). Machine: {m['machine']}.",
+            f"- Weights: `reader.npz` ({m['weights_bytes']} bytes, numpy arrays, no pickle), sha256 "
+            f"`{m['sha256']}` recorded in `reader.json` and checked on load.",
+            "- Reproduce: `python -m training train-reader` (`--squad PATH` if ../shared is elsewhere).", "",
+            "## Limits", "",
+            "- Trained on encyclopedic prose. Informal text (forum posts, reviews) is not in training and "
+            "was not measured here.",
+            "- Unanswerable training examples are other articles' questions: questions the documents touch "
+            "but do not settle are rarer in training than in use.",
+            "- Claim support is learned from answer sentences and \"question: answer.\" claims; long LLM "
+            "paraphrases are out of its training distribution.",
+            "- Labels are span-based: a second sentence that also states the answer counts as a negative.", ""]
+
+
+def write_card(path: Path, m: dict) -> None:
+    t, v = m["test"], m["val"]
+    lines = [
+        *_data_section(m),
         "## Model choice (validation)", "",
         "| candidate | val top-1 | val answerability (balanced acc.) | val support acc. | val ECE | fit s |",
         "|---|---|---|---|---|---|",
@@ -93,20 +117,7 @@ def write_card(path: Path, m: dict) -> None:
               *_retrieval(m.get("test_retrieval")),
               *_reliability(t["reliability"], t["ece"], "Reliability on test"), "",
               *_reliability(v["reliability"], v["ece"], "Reliability on validation"), "",
-              "## Training", "",
-              f"- {m['train_seconds']} s to fit and compare the candidates; {m['total_seconds']} s in all "
-              f"(embedding cached in .cache/ after the first run). Machine: {m['machine']}.",
-              f"- Weights: `reader.npz` ({m['weights_bytes']} bytes, numpy arrays, no pickle), sha256 "
-              f"`{m['sha256']}` recorded in `reader.json` and checked on load.",
-              "- Reproduce: `python -m rag train-reader` (`--squad PATH` if ../shared is elsewhere).", "",
-              "## Limits", "",
-              "- Trained on encyclopedic prose. Informal text (forum posts, reviews) is not in training and "
-              "was not measured here.",
-              "- Unanswerable training examples are other articles' questions: questions the documents touch "
-              "but do not settle are rarer in training than in use.",
-              "- Claim support is learned from answer sentences and \"question: answer.\" claims; long LLM "
-              "paraphrases are out of its training distribution.",
-              "- Labels are span-based: a second sentence that also states the answer counts as a negative.", ""]
+              *_training_and_limits(m)]
     if m.get("cross_encoder"):
         lines += cascade_section(m["cross_encoder"])
     path.write_text("\n".join(lines), "utf-8")
@@ -143,24 +154,47 @@ def _paragraph_rows(t: dict) -> list[str]:
             f"| cross-encoder alone | {_pct(t['paragraph_ce_only_top1'])} | | |"]
 
 
+def _cascade_method(ce: dict) -> str:
+    """How the cascade is built and how it decides (one paragraph)."""
+    return (f"The trees above rank every sentence; their top {ce['shortlist']} go to a cross-encoder (the packaged "
+            f"all-MiniLM-L6-v2's first {ce['layers']} layers, word embeddings frozen, mean pooled, one-logit head; "
+            f"input `[CLS] question [SEP] sentence | previous sentence [SEP]`, {ce['max_len']} tokens), fine-tuned "
+            "here on the train articles only (1 answer sentence + 6 negatives per question: the article's sentences "
+            "sharing the most idf-weighted words, one more from the gold paragraph, one from another article, and "
+            "the answer sentence with its answer cut out; softmax + binary cross-entropy), then a hard-negative "
+            "phase from that checkpoint: per question the answer sentence, the trees' top 6 wrong sentences from "
+            "its retrieval-like pool and the answer-deleted sentence. The ranking score is "
+            f"{ce.get('ratio', '?')} x cross-encoder logit + trees logit (the ratio chosen on validation top-1); "
+            "Platt scaling of that score on validation gives the probability (weights "
+            f"{ce['weights'][0]:.3f}, {ce['weights'][1]:.3f}, bias {ce['bias']:.3f}); answer threshold `{ce['answer_threshold']}` chosen on validation (best balanced "
+            "accuracy, at most 4% false abstention). Claim support does not use the cascade: in the product it "
+            "stays with similarity and the attribution guard, because the trees' support check passed only 94% "
+            "(article) and 82% (bridge) of the bundled documents' true sentences in the perturbation gate.")
+
+
+def _cascade_notes(ce: dict, tr: dict) -> list[str]:
+    """Training time, weights, how to reproduce, limits."""
+    return [f"- Training: {tr.get('steps', '?')} steps of 4 questions ({tr.get('groups', '?')} question groups: "
+            f"{_epochs(tr)} epochs of the 6,611 train question groups; learning-rate schedule planned for "
+            f"{tr.get('planned_steps', '?')} steps), {tr.get('train_s', '?')} s on {tr.get('threads', 1)} thread of "
+            f"the 2-core machine (other jobs ran beside it); the hard-negative phase {_hard(tr)}; fitting and "
+            "measuring the cascade "
+            f"{ce['measure_s']} s. Machine: x86_64, 2 CPU cores, CPython 3.11.7, torch 2.13 CPU.",
+            f"- Weights: `cross_encoder.onnx` (int8 dynamic quantisation of the MatMuls and the word embeddings, {ce['bytes']} bytes), "
+            f"sha256 `{ce['sha256']}` in `reader.json` (`cross_encoder`), checked on load; served by onnxruntime "
+            "and tokenizers (no torch on the query path).",
+            "- Reproduce: `python -m training train-reader` (all), `--ce only` (cascade over the committed trees), "
+            "`--ce reuse` (skip fine-tuning, reuse .cache/ce/ce.pt and ce_hard.pt), `--ce skip`.",
+            "- Limits: far from the issue's 0.85 top-1 in retrieval-like pools (it is met only within the gold "
+            "paragraph, SQuAD's usual setting); more epochs over the same 32 train articles stopped helping. Trained on "
+            "encyclopedic prose: informal text and follow-up questions are out of its distribution. Known "
+            "hand-written misses are expected failures in tests/test_reader_cascade.py."]
+
+
 def cascade_section(ce: dict) -> list[str]:
     t, v, tr = ce["test"], ce["val"], ce.get("train", {})
     a = t["answerability"]
-    lines = [CASCADE_HEADING, "",
-             f"The trees above rank every sentence; their top {ce['shortlist']} go to a cross-encoder (the packaged "
-             f"all-MiniLM-L6-v2's first {ce['layers']} layers, word embeddings frozen, mean pooled, one-logit head; "
-             f"input `[CLS] question [SEP] sentence | previous sentence [SEP]`, {ce['max_len']} tokens), fine-tuned "
-             "here on the train articles only (1 answer sentence + 6 negatives per question: the article's sentences "
-             "sharing the most idf-weighted words, one more from the gold paragraph, one from another article, and "
-             "the answer sentence with its answer cut out; softmax + binary cross-entropy), then a hard-negative "
-             "phase from that checkpoint: per question the answer sentence, the trees' top 6 wrong sentences from "
-             "its retrieval-like pool and the answer-deleted sentence. The ranking score is "
-             f"{ce.get('ratio', '?')} x cross-encoder logit + trees logit (the ratio chosen on validation top-1); "
-             "Platt scaling of that score on validation gives the probability (weights "
-             f"{ce['weights'][0]:.3f}, {ce['weights'][1]:.3f}, bias {ce['bias']:.3f}); answer threshold `{ce['answer_threshold']}` chosen on validation (best balanced "
-             "accuracy, at most 4% false abstention). Claim support does not use the cascade: in the product it "
-             "stays with similarity and the attribution guard, because the trees' support check passed only 94% "
-             "(article) and 82% (bridge) of the bundled documents' true sentences in the perturbation gate.", "",
+    lines = [CASCADE_HEADING, "", _cascade_method(ce), "",
              "| test articles, retrieval-like pool (same pools as the table above) | cascade | trees | heuristic |",
              "|---|---|---|---|",
              f"| answer-sentence top-1 | {_pct(t['cascade_top1'])} | {_pct(t['trees_top1'])} | {_pct(t['heuristic_top1'])} |",
@@ -182,19 +216,5 @@ def cascade_section(ce: dict) -> list[str]:
              f"{v.get('int8_vs_fp32_pools', '?')} validation questions (too few to separate them).", "",
              *_reliability(t["reliability"], t["ece"], "Cascade reliability on test (shortlisted sentences)"), "",
              *_reliability(v["reliability"], v["ece"], "Cascade reliability on validation (shortlisted sentences)"), "",
-             f"- Training: {tr.get('steps', '?')} steps of 4 questions ({tr.get('groups', '?')} question groups: "
-             f"{_epochs(tr)} epochs of the 6,611 train question groups; learning-rate schedule planned for "
-             f"{tr.get('planned_steps', '?')} steps), {tr.get('train_s', '?')} s on {tr.get('threads', 1)} thread of "
-             f"the 2-core machine (other jobs ran beside it); the hard-negative phase {_hard(tr)}; fitting and "
-             "measuring the cascade "
-             f"{ce['measure_s']} s. Machine: x86_64, 2 CPU cores, CPython 3.11.7, torch 2.13 CPU.",
-             f"- Weights: `cross_encoder.onnx` (int8 dynamic quantisation of the MatMuls and the word embeddings, {ce['bytes']} bytes), "
-             f"sha256 `{ce['sha256']}` in `reader.json` (`cross_encoder`), checked on load; served by onnxruntime "
-             "and tokenizers (no torch on the query path).",
-             "- Reproduce: `python -m rag train-reader` (all), `--ce only` (cascade over the committed trees), "
-             "`--ce reuse` (skip fine-tuning, reuse .cache/ce/ce.pt and ce_hard.pt), `--ce skip`.",
-             "- Limits: far from the issue's 0.85 top-1 in retrieval-like pools (it is met only within the gold "
-             "paragraph, SQuAD's usual setting); more epochs over the same 32 train articles stopped helping. Trained on "
-             "encyclopedic prose: informal text and follow-up questions are out of its distribution. Known "
-             "hand-written misses are expected failures in tests/test_reader_cascade.py.", ""]
+             *_cascade_notes(ce, tr), ""]
     return lines
