@@ -111,7 +111,7 @@ def format_answer(answer, width: int = 100) -> str:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from rag.assistant import clean_question
+    from rag.pipeline import clean_question
 
     settings = _settings(args)
     clean_question(args.question, settings.max_question_chars)  # reject bad input before loading models
@@ -182,7 +182,7 @@ def _check_reader(args: argparse.Namespace) -> int:
     from core.settings import PROJECT_ROOT
     from rag.dev.reader_check import parse_floors, run
     from rag.dev.squad import SQUAD
-    from rag.verify.reader import READER_DIR
+    from rag.reader.learned import READER_DIR
 
     floors = parse_floors(args.fail_under)
     return run(Path(args.squad) if args.squad else SQUAD, READER_DIR,

@@ -14,17 +14,17 @@ from core.progress import Progress
 from core.settings import Settings
 from index.embedding import Embedder
 from index.pipeline import Indexer
-from rag.assistant import Assistant
+from rag.gate.abstention import EvidenceGate
 from rag.generate.chat import ChatModel, LangChainChat
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.llm import LLMGenerator, RankedEvidence
 from rag.generate.protocol import Generator
 from rag.generate.registry import build_generator
+from rag.pipeline import Assistant
+from rag.reader.evidence import SentenceBank
 from rag.retrieve.hybrid import HybridRetriever
-from rag.retrieve.rewrite import HeuristicRewriter, LLMRewriter, Rewriter
-from rag.verify.abstention import EvidenceGate
+from rag.rewrite.rewrite import HeuristicRewriter, LLMRewriter, Rewriter
 from rag.verify.citations import CitationVerifier
-from rag.verify.evidence import SentenceBank
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,6 @@ def build_reader(settings: Settings, embedder: Embedder, bank: SentenceBank, ret
     """The learned reader when `reader` (RAG_READER) is learned or cascade, else None (the heuristic path)."""
     if settings.reader not in ("learned", "cascade"):
         return None
-    from rag.verify.reader import Reader
+    from rag.reader.learned import Reader
 
     return Reader(embedder, bank, embed_query=retriever.embed_query, cascade=settings.reader == "cascade")

@@ -21,11 +21,11 @@ from core.progress import Progress
 from core.settings import Settings
 from core.types import Answer, Final, Passage, TextDelta, Turn
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
+from rag.gate.abstention import EvidenceGate, is_refusal
 from rag.generate.extractive import answer_type
 from rag.generate.protocol import NOT_COVERED, GenerationRequest, Generator, NoAnswer, Truncated
 from rag.retrieve.protocol import Retriever
-from rag.retrieve.rewrite import Rewriter
-from rag.verify.abstention import EvidenceGate, is_refusal
+from rag.rewrite.rewrite import Rewriter
 from rag.verify.citations import CitationVerifier, Verified, neutralise, parse_markers
 from rag.verify.release import DraftJudge, DraftRelease
 

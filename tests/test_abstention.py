@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rag.gate.abstention import EvidenceGate, focus_term, is_refusal
 from rag.retrieve.protocol import Retrieval
-from rag.verify.abstention import EvidenceGate, focus_term, is_refusal
 
 
 class ScriptedGenerator:

@@ -21,7 +21,7 @@ import pytest
 
 from core.errors import LimitError
 from core.settings import load_settings
-from rag.assistant import Assistant
+from rag.pipeline import Assistant
 from tests.app_parts import AppParts
 from tests.chroma_server import free_port
 

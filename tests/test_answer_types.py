@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.generate.answer_types import CLOCK, HOW_LONG, LENGTH, MASS, MONEY, NUMBER, SPEED, TIME, answer_type
+from core.language.answer_types import CLOCK, HOW_LONG, LENGTH, MASS, MONEY, NUMBER, SPEED, TIME, answer_type
 
 
 @pytest.mark.parametrize(("question", "kind"), [

@@ -8,7 +8,7 @@ import pytest
 
 from core.errors import GeneratorError, IndexMissingError, InputError, LimitError
 from core.types import Answer, Final, TextDelta
-from rag.assistant import Assistant, clean_question
+from rag.pipeline import Assistant, clean_question
 from tests.llm_fixtures import smollm_chat, smollm_path  # noqa: F401
 
 Q = "How many shipping containers has Russia received from North Korea?"

@@ -6,7 +6,7 @@ import pytest
 
 from rag.generate.extractive import NOT_COVERED, ExtractiveGenerator, answer_type
 from rag.generate.protocol import GenerationRequest
-from rag.verify.evidence import SentenceBank, clause_views
+from rag.reader.evidence import SentenceBank, clause_views
 
 FACTS = [
     ("How many shipping containers has Russia received from North Korea?", "10,000", "10,000 shipping containers"),

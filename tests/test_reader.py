@@ -14,8 +14,8 @@ import pytest
 from core.errors import ModelError
 from core.types import Chunk
 from index.embedding import SentenceTransformerEmbedder
-from rag.verify.evidence import SentenceBank
-from rag.verify.reader import READER_DIR, Reader, wh_type
+from rag.reader.evidence import SentenceBank
+from rag.reader.learned import READER_DIR, Reader, wh_type
 
 ARTICLE = Path(__file__).resolve().parents[1] / "data" / "corpus" / "elephant-in-the-room.txt"
 
@@ -147,7 +147,7 @@ def test_unreadable_metadata_is_refused(tmp_path):
 def test_learned_path_end_to_end(article_index):
     """RAG_READER=learned wires the one reader into the generator, the gate and the verifier."""
     from core.settings import load_settings
-    from rag.assistant import Assistant
+    from rag.pipeline import Assistant
 
     s = load_settings({"data_dir": article_index, "generator": "extractive", "reader": "learned"}, env={})
     assistant = Assistant.from_settings(s)

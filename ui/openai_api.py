@@ -39,8 +39,8 @@ from core.errors import (
 )
 from core.settings import Settings
 from core.types import Answer, Final, Turn
-from rag.assistant import Assistant
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
+from rag.pipeline import Assistant
 from ui.export import answer_content, citation_records, conversation_markdown
 
 log = logging.getLogger(__name__)

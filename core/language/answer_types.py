@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from rag.verify.vocabulary import (
+from core.language.words import (
     DURATION_WORDS,
     MONEY_WORDS,
     NUMBER_WORDS,

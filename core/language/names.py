@@ -23,9 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from core.terms import STOPWORDS
-from rag.verify.quantities import Quantity, Token, normalise, quantities, tokenize
-from rag.verify.vocabulary import (
+from core.language.quantities import Quantity, Token, normalise, quantities, tokenize
+from core.language.terms import STOPWORDS
+from core.language.words import (
     AMBIGUOUS_MONTHS,
     MONTHS,
     NAME_PARTICLES,

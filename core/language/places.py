@@ -2,7 +2,7 @@
 
 News text says "South Korea" where a question says "Seoul", "Beijing" where the text says "China". The
 lexical parts of retrieval and of the heuristic reader see the question with each mentioned place's country
-name added, so the answering sentence shares its words. The vocabulary is rag.verify.vocabulary.PLACE_ALIASES.
+name added, so the answering sentence shares its words. The vocabulary is core.language.words.PLACE_ALIASES.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from rag.verify.vocabulary import PLACE_ALIASES
+from core.language.words import PLACE_ALIASES
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from rag.verify.vocabulary import (
+from core.language.words import (
     HUNDRED,
     NUMBER_WORDS,
     SCALE_SUFFIXES,

@@ -7,7 +7,7 @@ here rather than keeping a copy (rag/extractive.py still has its own month regex
 
 from __future__ import annotations
 
-from core.terms import wordset
+from core.language.terms import wordset
 
 MONTHS: dict[str, int] = {
     "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,

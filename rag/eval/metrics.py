@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.terms import STOPWORDS
+from core.language.terms import STOPWORDS
 from rag.verify.citations import VERIFIED_MARKER
 
 # name -> (higher is better, one-line definition). Order is the report's order.

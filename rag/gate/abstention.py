@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.terms import STOPWORDS, coverage, fold, term_set, wordset
+from core.language.terms import STOPWORDS, coverage, fold, term_set, wordset
 from rag.retrieve.protocol import Retrieval
 
 # Words that name the answer's type rather than its topic: "Which country...", "In what year...".
@@ -92,7 +92,7 @@ class EvidenceGate:
     min_dense: float
     min_lexical: float = 0.5
     focus_dense: float = 0.6  # a missing focus word is forgiven above this passage cosine
-    reader: Any = None  # rag.verify.reader.Reader: when given, its answerability replaces the dense/lexical rule
+    reader: Any = None  # rag.reader.learned.Reader: when given, its answerability replaces the dense/lexical rule
 
     def check(self, query: str, retrieval: Retrieval) -> GateDecision:
         q_terms = term_set(query)

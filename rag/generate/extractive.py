@@ -15,20 +15,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.terms import coverage, term_set
-from rag.generate.answer_types import (  # answer_type: assistant, reader_data
+from core.language.answer_types import (  # answer_type: assistant, reader_data
     MONTHS,
     NUMBER,
     TIME,
     NewName,
     answer_type,
 )
+from core.language.names import facts
+from core.language.places import with_country_names
+from core.language.terms import coverage, term_set
+from core.language.words import SPEECH_VERBS
 from rag.generate.protocol import NOT_COVERED, GenerationRequest, NoAnswer
-from rag.retrieve.places import with_country_names
-from rag.verify.attribution import facts
+from rag.reader.evidence import SentenceBank
 from rag.verify.citations import place_markers
-from rag.verify.evidence import SentenceBank
-from rag.verify.vocabulary import SPEECH_VERBS
 
 _REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|it|its)\b|^[\"“]", re.IGNORECASE)
 REFERS_BACK = _REFERS_BACK  # public: the LLM prompt adds the same antecedent sentence (rag.generate.llm)
@@ -96,7 +96,7 @@ class ExtractiveGenerator:
         reader=None,
     ) -> None:
         self.embedder = embedder
-        self.reader = reader  # rag.verify.reader.Reader: ranks sentences and sets min_score when given
+        self.reader = reader  # rag.reader.learned.Reader: ranks sentences and sets min_score when given
         # the retriever's cached query embedding, when the assistant wires it in: one encode per question
         self.embed_query = embed_query or (lambda q: self.embedder.embed([q])[0])
         self.bank = bank or SentenceBank(embedder)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from core.terms import term_set
+from core.language.terms import term_set
 from index.cleaning import strip_format_chars
 from index.quarantine import is_instruction
 from index.sentences import split_sentences

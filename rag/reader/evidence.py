@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.terms import coverage, term_set
+from core.language.terms import coverage, term_set
 from core.types import Chunk
 from index.quarantine import flag_spans
 from index.sentences import split_sentences

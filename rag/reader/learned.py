@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import ModelError
-from core.terms import content_terms, coverage, fold, term_set, words
+from core.language.places import with_country_names
+from core.language.terms import content_terms, coverage, fold, term_set, words
 from rag.generate.extractive import _MONTHS, _NUMBER
-from rag.retrieve.places import with_country_names
-from rag.verify.cross_encoder import CrossEncoder, pair_text
-from rag.verify.evidence import ChunkSentences, SentenceBank, Support
+from rag.reader.cross_encoder import CrossEncoder, pair_text
+from rag.reader.evidence import ChunkSentences, SentenceBank, Support
 
 READER_DIR = Path(__file__).resolve().parents[2] / "data" / "reader"
 FIX = "Restore it with `git checkout data/reader` or rebuild it with `python -m rag train-reader`."

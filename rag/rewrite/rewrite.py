@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
-from core.terms import content_terms, words, wordset
+from core.language.terms import content_terms, words, wordset
 from core.types import Turn
 
 _PRONOUNS = wordset(

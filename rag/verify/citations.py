@@ -1,7 +1,7 @@
 """Citation verification, run after generation for every generator.
 
 The generator's markers are treated as claims to check, not as facts: each answer sentence is scored
-against every retrieved passage (rag.verify.evidence.support). A marker is kept only when its passage supports
+against every retrieved passage (rag.reader.evidence.support). A marker is kept only when its passage supports
 the sentence; a wrong or nonexistent marker is replaced by the passage that does support it, or dropped.
 A sentence that no passage supports is flagged. Cited sources are renumbered 1..m in order of first use,
 and only they become citations. Markdown links/images and raw HTML in generated text are rendered as
@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.terms import term_set
+from core.language.names import check_sentence
+from core.language.terms import term_set
 from core.types import Citation, Passage, Sentence
 from index.sentences import split_sentences
-from rag.verify.attribution import check_sentence
-from rag.verify.evidence import ChunkSentences, SentenceBank, Support, support
+from rag.reader.evidence import ChunkSentences, SentenceBank, Support, support
 
 _LABEL = r"(?:sources?|passages?|docs?|documents?|refs?|references?|citations?)"
 # Atomic groups and possessive quantifiers: the spaces between a separator and a number can be split only
@@ -127,7 +127,7 @@ class CitationVerifier:
     def __init__(self, bank: SentenceBank, support_threshold: float, reader=None) -> None:
         self.bank = bank
         self.threshold = support_threshold
-        self.reader = reader  # rag.verify.reader.Reader: when given, its P(supported) and threshold decide
+        self.reader = reader  # rag.reader.learned.Reader: when given, its P(supported) and threshold decide
 
     def _holds(self, sent: str, sup: Support, cs: ChunkSentences, context: list[str]) -> bool:
         """Similar is not supported: the best sentence (+ the one it refers back to) must also carry the

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.types import Passage
-from rag.verify.abstention import is_refusal
+from rag.gate.abstention import is_refusal
 from rag.verify.citations import (
     CitationVerifier,
     Verified,
