@@ -20,12 +20,13 @@ from dataclasses import dataclass
 
 import pytest
 
-from core.language.names import check, facts, midsentence_caps
+from core.language.names import facts, midsentence_caps
 from core.language.words import MONTHS, PLACE_ALIASES, SPEECH_VERBS, TENS, TITLES, UNITS_0_19
 from core.settings import BUNDLED_CORPUS, PROJECT_ROOT
 from core.types import Chunk, Passage
 from index.sentences import split_sentences
 from rag.reader.evidence import SentenceBank
+from rag.verify.attribution import check
 from rag.verify.citations import CitationVerifier, neutralise, parse_sentences
 
 ARTICLE = BUNDLED_CORPUS / "elephant-in-the-room.txt"

@@ -1,30 +1,26 @@
-"""The attribution and number guard: does a claim bring in names, numbers or a speaker its source lacks?
+"""Names, speakers and the facts of a sentence: the one place that finds who and what a text names.
 
-Similarity is not support: "Edward Howell stated that China doesn't feel it can control ..." embeds
-almost exactly like Yun Sun's sentence that says it. The verifier therefore also checks, for a claim and
-its best supporting source sentence (plus the sentence before it when the source refers back with a
-pronoun or continues a quote), that every person, organisation or place, every number (with its unit),
-date and clock time of the claim is in the source, and that a quote the claim attributes to X is not
-attributed to Y there.
+Used by the attribution guard (rag/verify/attribution.py), which compares a claim's facts with its
+source's, by the extractive generator (who speaks in a quote), by the reader's features (entity words)
+and by the follow-up rewriter (entities of earlier turns). Pure functions: no model, no IO.
 
 No NER model installs offline, so extraction is by rule: capitalised spans (titles and particles
 handled), digits and number words normalised to one value ("10,000" == "ten thousand"), months,
 weekdays and clock times, and speakers found next to speech verbs or after "according to". A
 capitalised word that opens a sentence counts as a name only when the context also shows it
 capitalised mid-sentence (so "Despite" is not a name, "Putin" is). Word lists live in
-rag/verify/vocabulary.py. Every regex here is linear: no nested or adjacent unbounded quantifiers over
+core/language/words.py. Every regex here is linear: no nested or adjacent unbounded quantifiers over
 the same characters.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from core.language.quantities import Quantity, Token, normalise, quantities, tokenize
-from core.language.terms import STOPWORDS
+from core.language.terms import STOPWORDS, fold, term_set, words, wordset
 from core.language.words import (
     AMBIGUOUS_MONTHS,
     MONTHS,
@@ -251,7 +247,7 @@ def speakers(tokens: list[Token], spans: list[Span]) -> list[str | Span]:
     return found
 
 
-# ------------------------------------------------------------------------------------------ the check
+# ------------------------------------------------------------------------------------------ facts
 @dataclass(frozen=True)
 class Facts:
     names: tuple[str, ...]  # name words, in order
@@ -286,62 +282,74 @@ def facts(text: str, known: frozenset[str] = frozenset()) -> Facts:
     )
 
 
-@dataclass(frozen=True)
-class Verdict:
-    missing: tuple[str, ...] = ()  # "name 'howell'", "number 14", "time 6:40", "month 2"
-    misattributed: str = ""  # "claim: edward howell; source: yun sun"
-
-    @property
-    def ok(self) -> bool:
-        return not self.missing and not self.misattributed
-
-    def reason(self) -> str:
-        parts = []
-        if self.missing:
-            parts.append("not in the source: " + ", ".join(self.missing))
-        if self.misattributed:
-            parts.append("attributed to someone else (" + self.misattributed + ")")
-        return "; ".join(parts) or "supported"
+# ------------------------------------------------------------------------------------------ speakers asked for
+# a sentence whose speaker or subject is one sentence back: the extractive answer and the LLM prompt add it
+REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|it|its)\b|^[\"“]", re.IGNORECASE)
+_WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom)\b|\bwho\s+(?:said|says|is|was|warned|added|noted)\b", re.IGNORECASE)
 
 
-def _has_quantity(q: Quantity, pool: frozenset[Quantity]) -> bool:
-    return any(p.value == q.value and (q.unit is None or p.unit is None or p.unit == q.unit) for p in pool)
+def asks_for_speaker(question: str) -> bool:
+    """"Who said ...", or a speaker asked for by role: "Which Oxford lecturer said ..." (a speech verb
+    within the three words after the role's first word)."""
+    words = [w.lower() for w in re.findall(r"[\w'-]+", question)[:5]]
+    by_role = len(words) > 2 and words[0] in ("which", "what") and any(w in SPEECH_VERBS for w in words[2:5])
+    return bool(_WHO.search(question)) or by_role
 
 
-def _any_same_speaker(claimed: tuple[Span, ...], theirs: tuple[Span, ...]) -> bool:
-    words = frozenset(w for s in theirs for w in s.words)
-    index = name_index(words)
-    return any(same_name_word(w, words, index) for s in claimed for w in s.words)
+def speaker_chain(texts: tuple[str, ...] | list[str], i: int, reach: int = 2) -> list[int]:
+    """Earlier sentences of the passage back to the one naming who speaks in sentence i: '"...," she said.'
+    needs the sentence before it, and a second quote may need two. Empty when sentence i names its speaker."""
+    own = facts(texts[i])
+    if i == 0 or own.speakers or not own.refers_back:
+        return []
+    chain = []
+    for j in range(i - 1, max(-1, i - 1 - reach), -1):
+        chain.append(j)
+        f = facts(texts[j])
+        # the speaker is named here (or someone is, outside a "she said"), or the chain of references ends
+        if f.speakers or not f.refers_back or (f.names and not f.pronoun_speaker):
+            return chain
+    return chain[:1]  # nobody named within reach: the sentence before, as ever
 
 
-def known_names(context: str | Iterable[str]) -> frozenset[str]:
-    """Words capitalised mid-sentence in the context: a text, or several (each cached on its own, so
-    passages that recur across questions are read once)."""
-    texts = [context] if isinstance(context, str) else context
-    return frozenset().union(*(midsentence_caps(t) for t in texts))
+# ------------------------------------------------------------------------------------------ entities
+# a run of capitalised words, "of the"/"de" inside: "University of Hong Kong" (the rewriter's entities)
+_ENTITY_RUN = re.compile(
+    r"\b[A-Z][\w’'.-]*+(?:\s++(?:of\s+the\s+|of\s+|for\s+|de\s+)?[A-Z][\w’'.-]*+)*+"
+)
+_NOT_ENTITY = wordset(
+    "who what when where why how which whom whose is are was were did does do can could would will should "
+    "the a an and but so also then tell describe explain i it he she they this that these those in on at "
+    "according yes no"
+)
 
 
-def check(claim: str, source: str, neighbour: str = "", context: str | Iterable[str] = "") -> Verdict:
-    """Does `source` (plus `neighbour`, the sentence before it, when it refers back) carry the claim's
-    names, numbers, dates, times and speaker? `context` (the document or the passages) only helps tell
-    names from capitalised sentence openers."""
-    known = known_names(context) | midsentence_caps(source) | midsentence_caps(neighbour)
-    c, s = facts(claim, known), facts(source, known)
-    n = facts(neighbour, known) if neighbour and (s.refers_back or s.pronoun_speaker) else None
-    words = s.words | (n.words if n else frozenset())
-    pool = s.quantities | (n.quantities if n else frozenset())
-    index = name_index(words)
-    missing = [f"name {w!r}" for w in c.names if not same_name_word(w, words, index)]
-    missing += [f"number {q}" for q in sorted(c.quantities, key=str) if not _has_quantity(q, pool)]
-    missing += [f"time {t}" for t in sorted(c.times - s.times - (n.times if n else frozenset()))]
-    missing += sorted(c.dates - s.dates - (n.dates if n else frozenset()))
-    theirs = s.speakers or (n.speakers if n else ())
-    wrong = ""
-    if c.speakers and theirs and not _any_same_speaker(c.speakers, theirs):
-        wrong = f"claim: {', '.join(map(str, c.speakers))}; source: {', '.join(map(str, theirs))}"
-    return Verdict(tuple(missing), wrong)
+def entities(text: str) -> list[str]:
+    """Capitalised names and acronyms ("Yun Sun", "Stimson Center", "US"), possessives folded."""
+    out = []
+    for m in _ENTITY_RUN.finditer(text):
+        name = re.sub(r"['’]s$", "", m.group(0)).strip(" .-'’")
+        parts = name.split()
+        while parts and parts[0].lower() in _NOT_ENTITY:  # sentence-initial "Who", "The"
+            parts = parts[1:]
+        if parts:
+            out.append(" ".join(parts))
+    return list(dict.fromkeys(out))
 
 
-def check_sentence(claim: str, sentences: tuple[str, ...], i: int, context: str | Iterable[str] = "") -> Verdict:
-    """check() against sentence i of a chunk, with the sentence before it as the neighbour."""
-    return check(claim, sentences[i], sentences[i - 1] if i > 0 else "", context)
+# the learned reader's `has_said`, `has_quote` and `has_new_name` columns and its entity overlap: their
+# exact patterns are part of the saved model's features, so change them only with a retrained model
+SAID_MENTION = re.compile(
+    r"\b(?:said|says|told|stated|argued|added|noted|warned|according|wrote|claimed|explained)\b", re.IGNORECASE)
+QUOTE_MARK = re.compile(r"[\"“”]")
+MIDSENTENCE_CAP = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][\w'’-]+")
+_ENTITY_WORD = re.compile(r"\b[A-Z][\w'’-]+|\d[\d,.:]*")
+
+
+def entity_terms(text: str) -> frozenset[str]:
+    """Names and numbers of a text (capitalised words, digits), folded like term_set."""
+    out = set()
+    for m in _ENTITY_WORD.finditer(text):
+        for w in words(m.group(0)):
+            out.add(fold(w))
+    return frozenset(out) & (term_set(text) | frozenset(w for w in words(text) if w[:1].isdigit()))

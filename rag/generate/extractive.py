@@ -15,51 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.language.answer_types import (  # answer_type: assistant, reader_data
-    MONTHS,
-    NUMBER,
-    TIME,
-    NewName,
-    answer_type,
-)
-from core.language.names import facts
+from core.language.answer_types import TIME, NewName, answer_type
+from core.language.names import REFERS_BACK, asks_for_speaker, speaker_chain
 from core.language.places import with_country_names
 from core.language.terms import coverage, term_set
-from core.language.words import SPEECH_VERBS
 from rag.generate.protocol import NOT_COVERED, GenerationRequest, NoAnswer
 from rag.reader.evidence import SentenceBank
 from rag.verify.citations import place_markers
 
-_REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|it|its)\b|^[\"“]", re.IGNORECASE)
-REFERS_BACK = _REFERS_BACK  # public: the LLM prompt adds the same antecedent sentence (rag.generate.llm)
-# the reader's features (rag/verify/reader.py) import these two from here
-_MONTHS, _NUMBER = MONTHS, NUMBER
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
-_WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom)\b|\bwho\s+(?:said|says|is|was|warned|added|noted)\b", re.IGNORECASE)
-
-
-def asks_for_speaker(question: str) -> bool:
-    """"Who said ...", or a speaker asked for by role: "Which Oxford lecturer said ..." (a speech verb
-    within the three words after the role's first word)."""
-    words = [w.lower() for w in re.findall(r"[\w'-]+", question)[:5]]
-    by_role = len(words) > 2 and words[0] in ("which", "what") and any(w in SPEECH_VERBS for w in words[2:5])
-    return bool(_WHO.search(question)) or by_role
-
-
-def speaker_chain(texts: tuple[str, ...] | list[str], i: int, reach: int = 2) -> list[int]:
-    """Earlier sentences of the passage back to the one naming who speaks in sentence i: '"...," she said.'
-    needs the sentence before it, and a second quote may need two. Empty when sentence i names its speaker."""
-    own = facts(texts[i])
-    if i == 0 or own.speakers or not own.refers_back:
-        return []
-    chain = []
-    for j in range(i - 1, max(-1, i - 1 - reach), -1):
-        chain.append(j)
-        f = facts(texts[j])
-        # the speaker is named here (or someone is, outside a "she said"), or the chain of references ends
-        if f.speakers or not f.refers_back or (f.names and not f.pronoun_speaker):
-            return chain
-    return chain[:1]  # nobody named within reach: the sentence before, as ever
 
 
 # A reader's scores are probabilities, far more spread than the heuristic's (a second sentence at 0.2 beside
@@ -126,7 +90,7 @@ class ExtractiveGenerator:
                 if len(text) < 20 or len(text) > 1000:
                     continue
                 terms = cs.terms[i]
-                if i > 0 and _REFERS_BACK.search(text):  # "..., she added": the name is one sentence back
+                if i > 0 and REFERS_BACK.search(text):  # "..., she added": the name is one sentence back
                     terms = terms | cs.terms[i - 1]
                 # the sentence's own words count most; its passage's words give context credit
                 lex = 0.75 * coverage(q_terms, terms) + 0.25 * coverage(q_terms, cs.chunk_terms)

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
+from core.language.names import entities
 from core.language.terms import content_terms, words, wordset
 from core.types import Turn
 
@@ -21,14 +22,7 @@ _PRONOUNS = wordset(
     "former latter same"
 )
 _LEAD = re.compile(r"^\s*(?:(?:what|how)\s+about|and|also|but|so|then|what\s+else|anything\s+else)\b", re.I)
-_ENTITY = re.compile(
-    r"\b[A-Z][\w’'.-]*+(?:\s++(?:of\s+the\s+|of\s+|for\s+|de\s+)?[A-Z][\w’'.-]*+)*+"
-)
-_NOT_ENTITY = wordset(
-    "who what when where why how which whom whose is are was were did does do can could would will should "
-    "the a an and but so also then tell describe explain i it he she they this that these those in on at "
-    "according yes no"
-)
+
 
 
 class Rewriter(Protocol):
@@ -46,19 +40,6 @@ def is_follow_up(question: str) -> bool:
     if toks[-1] == "that":  # "What about that?", "Why did he do that"
         return True
     return len(content_terms(question)) <= 1
-
-
-def entities(text: str) -> list[str]:
-    """Capitalised names and acronyms ("Yun Sun", "Stimson Center", "US"), possessives folded."""
-    out = []
-    for m in _ENTITY.finditer(text):
-        name = re.sub(r"['’]s$", "", m.group(0)).strip(" .-'’")
-        parts = name.split()
-        while parts and parts[0].lower() in _NOT_ENTITY:  # sentence-initial "Who", "The"
-            parts = parts[1:]
-        if parts:
-            out.append(" ".join(parts))
-    return list(dict.fromkeys(out))
 
 
 class HeuristicRewriter:

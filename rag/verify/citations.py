@@ -13,11 +13,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.language.names import check_sentence
 from core.language.terms import term_set
 from core.types import Citation, Passage, Sentence
 from index.sentences import split_sentences
 from rag.reader.evidence import ChunkSentences, SentenceBank, Support, support
+from rag.verify.attribution import check_sentence
 
 _LABEL = r"(?:sources?|passages?|docs?|documents?|refs?|references?|citations?)"
 # Atomic groups and possessive quantifiers: the spaces between a separator and a number can be split only
