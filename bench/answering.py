@@ -85,8 +85,8 @@ def _llama_stream(llama, messages: list[dict], max_tokens: int, chat):
 
 def worker(generator: str, data_dir: Path, suite: Path, limit: int) -> dict:
     from bench.indexing import bench_settings
+    from rag import Assistant
     from rag.eval.suite import load_suite
-    from rag.pipeline import Assistant
 
     s = bench_settings(data_dir).replace(generator=generator)
     t = time.perf_counter()

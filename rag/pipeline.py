@@ -1,9 +1,11 @@
-"""The one public object: question (+ history) -> verified, cited Answer, streamed or not.
+"""The pipeline: question (+ history) -> verified, cited Answer, streamed or not. It holds the stage order
+and the timings, nothing else.
 
-Pipeline per question: validate -> rewrite follow-up -> hybrid retrieve -> evidence gate -> generate
-(streamed) -> recognise a refusal -> verify and repair citations -> Answer with per-stage timings.
-The gate runs before any generator and its verdict is final, so a weak-evidence question never reaches
-an LLM. Citation checks run on every generator's output, the extractive one included.
+Stages, in the order a question flows: rewrite (rag/rewrite) -> retrieve (rag/retrieve) -> gate (rag/gate)
+-> generate (rag/generate) -> verify (rag/verify). The gate runs before any generator and its verdict is
+final, so a weak-evidence question never reaches an LLM. The draft policy (rag/verify/policy.py) decides
+what of the generated draft is shown; citation checks run on every generator's output, the extractive one
+included. The object graph is built by the composition root (rag/compose.py).
 """
 
 from __future__ import annotations
@@ -14,20 +16,16 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from core.errors import GeneratorError, InputError, LimitError
-from core.progress import Progress
+from core.errors import InputError, LimitError
 from core.settings import Settings
-from core.types import Answer, Final, Passage, TextDelta, Turn
+from core.types import NOT_COVERED, Answer, Final, GenerationRequest, Passage, TextDelta, Turn
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
-from rag.gate.abstention import EvidenceGate, is_refusal
-from rag.generate.extractive import answer_type
-from rag.generate.protocol import NOT_COVERED, GenerationRequest, Generator, NoAnswer, Truncated
+from rag.gate.abstention import EvidenceGate
+from rag.generate.protocol import Generator
 from rag.retrieve.protocol import Retriever
 from rag.rewrite.rewrite import Rewriter
-from rag.verify.citations import CitationVerifier, Verified, neutralise, parse_markers
-from rag.verify.release import DraftJudge, DraftRelease
+from rag.verify.policy import DraftPolicy, Outcome
 
 _SPACE = re.compile(r"\s+")
 
@@ -59,7 +57,7 @@ def clean_question(question: str, max_chars: int) -> str:
 
 @dataclass
 class _Run:
-    """One question's state on its way through the stages."""
+    """One question's state on its way through the stages, and its timings (stage -> ms)."""
 
     question: str
     history: list[Turn]
@@ -75,15 +73,17 @@ class _Run:
         self.timings[stage] = round((now - self.mark) * 1000, 2)
         self.mark = now
 
-    def answer(self, text: str, generator: str, **fields) -> Answer:
+    def answer(self, outcome: Outcome) -> Answer:
         self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 2)
-        base = {"sentences": [], "citations": [], "abstained": False}
-        return Answer(question=self.question, text=text, retrieved=self.passages, generator=generator,
-                      query=self.query, timings=self.timings, **{**base, **fields})
+        return Answer(question=self.question, text=outcome.text, sentences=outcome.sentences,
+                      citations=outcome.citations, retrieved=self.passages, abstained=outcome.abstained,
+                      generator=outcome.generator, query=self.query, abstain_reason=outcome.abstain_reason,
+                      notice=outcome.notice, timings=self.timings, draft=outcome.draft)
 
 
-class Assistant:
-    """Question (+ history) -> verified, cited Answer. Sees the index only through its retriever."""
+class Pipeline:
+    """Question (+ history) -> verified, cited Answer. Sees the index only through its retriever.
+    The public rag.Assistant is this pipeline with its factories (rag/compose.py)."""
 
     def __init__(
         self,
@@ -92,10 +92,8 @@ class Assistant:
         rewriter: Rewriter,
         generator: Generator,
         gate: EvidenceGate,
-        verifier: CitationVerifier,
+        policy: DraftPolicy,
         *,
-        fallback: Generator | None = None,
-        reference: Generator | None = None,
         open_index: Callable[[], None] | None = None,
         warm_parts: Sequence[object] = (),
         collections: Callable[[], Sequence[str]] | None = None,
@@ -105,37 +103,29 @@ class Assistant:
         self.rewriter = rewriter
         self.generator = generator
         self.gate = gate
-        self.verifier = verifier
-        self.fallback = fallback
-        # the extractive generator whose answer replaces an LLM draft that fails verification
-        self.reference = reference
+        self.policy = policy  # keep, complete or replace the draft; its verifier checks every answer
+        self.verifier = policy.verifier
         self._open_index = open_index
         self._collections = collections  # the index's collections now (library.collections); None: default only
         self._warm_parts = tuple(warm_parts)
         self._opened = False
         self._open_lock = threading.Lock()
 
-    @classmethod
-    def from_settings(cls, settings: Settings, progress: Progress | None = None, *,
-                      chat_model: Any = None) -> Assistant:
-        """Build the object graph (see rag.compose). Cheap: models load in warm_up() or on first use.
-        `chat_model`: any LangChain chat model as the generator (settings.generator is then unused)."""
-        from rag.compose import build
-
-        return build(settings, progress, chat_model=chat_model).assistant
-
-    def as_runnable(self) -> Any:
-        """This assistant as a LangChain Runnable[str | {question, history, collection}, Answer] (rag.runnable)."""
-        from rag.runnable import AssistantRunnable
-
-        return AssistantRunnable(self)
-
     def with_generator(self, generator: Generator, fallback: Generator | None = None,
-                       reference: Generator | None = None) -> Assistant:
-        """The same pipeline and index with another generator (a per-request choice, or a test's)."""
-        return Assistant(self.settings, self.retriever, self.rewriter, generator, self.gate, self.verifier,
-                         fallback=fallback, reference=reference, open_index=self._open_index,
-                         warm_parts=self._warm_parts, collections=self._collections)
+                       reference: Generator | None = None) -> Pipeline:
+        """The same pipeline and index with another generator (a per-request choice, or a test's).
+        `reference`: the extractive generator whose answer replaces an LLM draft that fails verification."""
+        policy = DraftPolicy(self.verifier, reference=reference, fallback=fallback)  # type: ignore[arg-type]
+        return type(self)(self.settings, self.retriever, self.rewriter, generator, self.gate, policy,
+                          open_index=self._open_index, warm_parts=self._warm_parts, collections=self._collections)
+
+    @property
+    def fallback(self) -> Generator | None:
+        return self.policy.fallback
+
+    @property
+    def reference(self) -> Generator | None:
+        return self.policy.reference
 
     def collections(self) -> list[str]:
         """The collections a question may name: those holding documents, and "default"."""
@@ -161,7 +151,7 @@ class Assistant:
     def warm_up(self) -> None:
         """Load the embedding model, the index and the generator's model, so the first answer is fast."""
         self.open()
-        for part in self._warm_parts:
+        for part in self._warm_parts:  # embedders, generators and scorers; a test's fake may have no warm_up
             warm = getattr(part, "warm_up", None)
             if warm is not None:
                 warm()
@@ -199,111 +189,10 @@ class Assistant:
             text = f"{NOT_COVERED} The closest passages are listed below." if run.passages else NOT_COVERED
             yield TextDelta(text)
             run.timings.update(generate=0.0, verify=0.0)
-            yield Final(run.answer(text, self.generator.name, abstained=True, abstain_reason=decision.reason))
+            yield Final(run.answer(Outcome(text, self.generator.name, abstained=True,
+                                           abstain_reason=decision.reason)))
             return
-        yield from self._generate_and_verify(run)
-
-    def _generate_and_verify(self, run: _Run) -> Iterator[TextDelta | Final]:
         request = GenerationRequest(question=run.question, query=run.query, passages=run.passages,
                                     history=run.history, max_tokens=self.settings.max_answer_tokens)
-        judge = self._judge(run, request)
-        # an LLM draft is streamed one verified sentence at a time; other generators' text as it comes
-        release = DraftRelease(judge.showable, lambda: bool(judge.doomed)) if judge is not None else None
-        pieces: list[str] = []
-        generator, notice = yield from self._generate(request, run, pieces, release)
-        raw = "".join(pieces)
-        if any(isinstance(p, Truncated) for p in pieces):
-            notice = (notice + " " if notice else "") + (
-                f"The answer was cut at max_answer_tokens={self.settings.max_answer_tokens} "
-                "(raise RAG_MAX_ANSWER_TOKENS for longer answers).")
-        run.lap("generate")
-        bare = parse_markers(neutralise(raw))[0]
-        no_answer = any(isinstance(p, NoAnswer) for p in pieces)
-        # an LLM's refusal or empty draft is replaced like any failing draft; the extractive one is final
-        replaceable = judge is not None and generator is not self.reference and not no_answer
-        if not replaceable and (no_answer or is_refusal(raw) or not re.search(r"\w", bare)):
-            run.timings["verify"] = 0.0  # a refusal, or only markers (a bare "[1]"), answers nothing
-            reason = f"the {generator.name} generator found no answer in the passages"
-            yield Final(run.answer(bare or NOT_COVERED, generator.name, abstained=True, abstain_reason=reason,
-                                   notice=notice))
-            return
-        verified = self.verifier.verify(raw, run.passages)
-        run.lap("verify")
-        if replaceable:
-            assert judge is not None and release is not None
-            yield from self._keep_or_replace(run, judge, release, generator, verified, raw, notice)
-            return
-        yield Final(run.answer(verified.text, generator.name, sentences=verified.sentences,
-                               citations=verified.citations, notice=notice))
-
-    def _judge(self, run: _Run, request: GenerationRequest) -> DraftJudge | None:
-        """The checks an LLM draft must pass, against the extractive answer; None when nothing replaces it."""
-        reference = self.reference
-        if reference is None or self.generator is reference:
-            return None
-
-        def extractive() -> tuple[list[str], list]:  # cheap: the ranking is cached
-            return list(reference.generate(request)), getattr(reference, "select", lambda _r: [])(request)
-
-        return DraftJudge(self.verifier, run.passages, f"{run.question} {run.query}", extractive,
-                          answer_type(run.question))
-
-    def _keep_or_replace(self, run: _Run, judge: DraftJudge, release: DraftRelease, generator: Generator,
-                         verified: Verified, raw: str, notice: str) -> Iterator[TextDelta | Final]:
-        """Show an LLM draft only when it passes every check; else the extractive answer, with a notice."""
-        assert self.reference is not None
-        problem = judge.problem(verified, raw)
-        shown = judge.complete(raw, verified) if not problem else verified
-        if not problem and any(not s.supported for s in shown.sentences):
-            problem = "with the source sentences it left out, a sentence is not supported"
-        if not problem:
-            if tail := release.advance(shown.text):
-                yield TextDelta(tail)
-            yield Final(run.answer(shown.text, generator.name, sentences=shown.sentences,
-                                   citations=shown.citations, notice=notice, draft=raw))
-            return
-        warning = (f"The {generator.name} model's wording could not be verified ({problem}); "
-                   "showing the source sentences instead.")
-        notice = f"{notice} {warning}".strip()
-        pieces = judge.extractive()[0]
-        lead = "\n\n" if release.shown else ""  # after the sentences already shown, which stay verified
-        if any(isinstance(p, NoAnswer) for p in pieces):
-            run.lap("replace")
-            yield TextDelta(lead + NOT_COVERED)
-            yield Final(run.answer(NOT_COVERED, self.reference.name, abstained=True, notice=notice, draft=raw,
-                                   abstain_reason=f"the {generator.name} draft failed verification: {problem}"))
-            return
-        replaced = self.verifier.verify("".join(pieces), run.passages)
-        run.lap("replace")
-        yield TextDelta(lead + replaced.text)
-        yield Final(run.answer(replaced.text, self.reference.name, sentences=replaced.sentences,
-                               citations=replaced.citations, notice=notice, draft=raw))
-
-    def _generate(self, request: GenerationRequest, run: _Run, pieces: list[str],
-                  release: DraftRelease | None = None):
-        """Stream the generator's pieces into `pieces`; on failure, the fallback's. Returns (generator, notice).
-        With `release`, only the draft's verified sentences are yielded (our own NoAnswer text passes)."""
-        generator, notice = self.generator, ""
-        try:
-            stream = iter(generator.generate(request))
-            for piece in stream:
-                if not pieces:
-                    run.timings["first_token"] = round((time.perf_counter() - run.mark) * 1000, 2)
-                pieces.append(piece)
-                text = piece if release is None or isinstance(piece, NoAnswer) else release.feed(piece)
-                if text:
-                    run.timings.setdefault("first_shown", round((time.perf_counter() - run.mark) * 1000, 2))
-                    yield TextDelta(text)
-                if release is not None and release.doomed():
-                    getattr(stream, "close", lambda: None)()  # stops the model: the draft will be replaced
-                    break
-        except GeneratorError as e:
-            if self.fallback is None:
-                raise
-            notice = f"The {generator.name} generator failed ({e}); answered extractively instead."
-            generator = self.fallback
-            pieces.clear()
-            for piece in generator.generate(request):
-                pieces.append(piece)
-                yield TextDelta(piece)
-        return generator, notice
+        outcome = yield from self.policy.answer(request, self.generator, run)
+        yield Final(run.answer(outcome))

@@ -21,7 +21,7 @@ import pytest
 
 from core.errors import LimitError
 from core.settings import load_settings
-from rag.pipeline import Assistant
+from rag import Assistant
 from tests.app_parts import AppParts
 from tests.chroma_server import free_port
 
@@ -238,7 +238,7 @@ def test_upload_size_limit_in_the_indexer(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_answer_token_limit_is_enforced_and_said(article_index: Path, tmp_path: Path) -> None:
     """max_answer_tokens caps what the LLM may write; a cut answer must say it was cut, and by which limit."""
-    from rag.generate.protocol import GenerationRequest
+    from core.types import GenerationRequest
 
     data = tmp_path / "data"
     shutil.copytree(article_index, data)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.language.markers import marker_numbers, parse_markers, place_markers
 from core.types import Passage
-from rag.verify.citations import marker_numbers, neutralise, parse_markers, parse_sentences, place_markers
+from rag.verify.citations import neutralise, parse_sentences
 
 
 # ---------------------------------------------------------------- pure parts

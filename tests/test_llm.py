@@ -9,10 +9,9 @@ import pytest
 
 from core.errors import ConfigError, ModelError
 from core.settings import load_settings
-from core.types import Chunk, Passage
+from core.types import Chunk, GenerationRequest, Passage
 from rag.generate.chat import LlamaCppChat
 from rag.generate.llm import LLMGenerator
-from rag.generate.protocol import GenerationRequest
 from rag.generate.registry import build_generator, resolve_name
 from tests.llm_fixtures import qwen_chat, qwen_models_dir, smollm_chat, smollm_path  # noqa: F401
 

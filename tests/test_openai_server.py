@@ -72,7 +72,7 @@ def test_llm_generator_through_server(llama_server: LlamaServer) -> None:  # noq
 
 @pytest.fixture(scope="module")
 def openai_assistant(llama_server: LlamaServer, article_index: Path):  # noqa: F811
-    from rag.pipeline import Assistant
+    from rag import Assistant
 
     s = load_settings({"data_dir": article_index, "generator": "openai", "llm_url": llama_server.base_url,
                        "llm_model": llama_server.model, "llm_timeout": 120, "llm_fallback": False,
@@ -166,7 +166,7 @@ def test_erroring_server_retried_then_clear_error(error_server: tuple[int, list[
 def test_assistant_falls_back_to_extractive_when_server_hangs(
     hanging_server: tuple[int, list[socket.socket]], article_index: Path  # noqa: F811
 ) -> None:
-    from rag.pipeline import Assistant
+    from rag import Assistant
 
     port, _ = hanging_server
     s = _openai_settings(article_index, f"http://127.0.0.1:{port}/v1", "m")

@@ -147,11 +147,11 @@ def test_unreadable_metadata_is_refused(tmp_path):
 def test_learned_path_end_to_end(article_index):
     """RAG_READER=learned wires the one reader into the generator, the gate and the verifier."""
     from core.settings import load_settings
-    from rag.pipeline import Assistant
+    from rag import Assistant
 
     s = load_settings({"data_dir": article_index, "generator": "extractive", "reader": "learned"}, env={})
     assistant = Assistant.from_settings(s)
-    assert assistant.gate.reader is assistant.generator.reader is assistant.verifier.reader
+    assert assistant.gate.scorer is assistant.generator.scorer is assistant.verifier.scorer
     a = assistant.ask("How many shipping containers has Russia received from North Korea?")
     assert not a.abstained and "10,000" in a.text
     assert a.citations and all(x.supported for x in a.sentences)

@@ -147,11 +147,11 @@ def test_cross_encoder_serves_without_torch():
 def test_cascade_path_end_to_end(article_index):
     """RAG_READER=cascade wires the cascade reader into the generator and the gate."""
     from core.settings import load_settings
-    from rag.pipeline import Assistant
+    from rag import Assistant
 
     s = load_settings({"data_dir": article_index, "generator": "extractive", "reader": "cascade"}, env={})
     assistant = Assistant.from_settings(s)
-    assert assistant.generator.reader.cascade and assistant.gate.reader is assistant.generator.reader
+    assert assistant.generator.scorer.reader.cascade and assistant.gate.scorer is assistant.generator.scorer
     a = assistant.ask("How many shipping containers has Russia received from North Korea?")
     assert not a.abstained and "10,000" in a.text
     assert assistant.ask("How do I bake sourdough bread at home?").abstained

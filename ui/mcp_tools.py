@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from core.errors import RagError
 from index.pipeline import Indexer
-from rag.pipeline import Assistant
+from rag.compose import Assistant
 from ui.export import citation_records
 
 INSTRUCTIONS = (

@@ -40,7 +40,7 @@ from core.errors import (
 from core.settings import Settings
 from core.types import Answer, Final, Turn
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
-from rag.pipeline import Assistant
+from rag.compose import Assistant
 from ui.export import answer_content, citation_records, conversation_markdown
 
 log = logging.getLogger(__name__)

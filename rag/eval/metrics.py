@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from core.language.markers import VERIFIED_MARKER
 from core.language.terms import STOPWORDS
-from rag.verify.citations import VERIFIED_MARKER
 
 # name -> (higher is better, one-line definition). Order is the report's order.
 METRICS: dict[str, tuple[bool, str]] = {

@@ -16,10 +16,9 @@ import numpy as np
 
 from core.language.places import with_country_names
 from core.language.terms import jaccard, term_set
-from core.types import Chunk, Passage
+from core.types import Chunk, Passage, Retrieval
 from index.embedding import Embedder
 from index.store import ChunkSearch
-from rag.retrieve.protocol import Retrieval
 
 
 def rrf_fuse(rankings: Sequence[tuple[Sequence[str], float]], rrf_k: int) -> list[tuple[str, float]]:

@@ -16,6 +16,7 @@ from typing import Protocol
 from core.language.names import entities
 from core.language.terms import content_terms, words, wordset
 from core.types import Turn
+from rag.prompt_safety import prompt_safe
 
 _PRONOUNS = wordset(
     "he she him her his hers it its they them their theirs this these those there such "
@@ -108,7 +109,6 @@ class LLMRewriter:
             return heuristic
         self.calls["llm"] += 1
         from prompts import load_prompt
-        from rag.generate.llm import prompt_safe
 
         # history is untrusted text too (earlier answers quote documents): the same cleaning as passages
         turns = list(history)[-2 * self.max_turns :]
@@ -117,7 +117,8 @@ class LLMRewriter:
                     {"role": "user", "content": load_prompt("rewrite").render(history=lines,
                                                                               question=prompt_safe(question))}]
         try:
-            out = "".join(self.chat.chat(messages, max_tokens=self.max_tokens))
+            # text pieces only: a chat model ends a reply cut at the token limit with a non-text event
+            out = "".join(p for p in self.chat.chat(messages, max_tokens=self.max_tokens) if isinstance(p, str))
         except Exception:  # any model failure: the heuristic's query is still usable
             return heuristic
         line = _first_line(out)
