@@ -106,7 +106,7 @@ def test_unsupported_sentence_is_flagged_and_its_marker_removed(article):
     )
     ok, bad = v.sentences
     assert ok.supported and ok.markers == (1,)
-    assert not bad.supported and bad.markers == () and bad.support < article["verifier"].threshold
+    assert not bad.supported and bad.markers == () and bad.support < article["verifier"].scorer.support_threshold
     assert "[2]" not in v.text
     assert len(v.citations) == 1  # only what is cited, never every passage
 
