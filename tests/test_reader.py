@@ -1,4 +1,4 @@
-"""The learned reader (rag/verify/reader.py) with the committed weights and the real packaged MiniLM.
+"""The learned reader (rag/reader/learned.py) with the committed weights and the real packaged MiniLM.
 
 The passages and questions here are not in the reader's training data (data/reader/cases.jsonl holds
 other passages), so these check that the model generalises to the failure kinds it was built for.

@@ -1,8 +1,9 @@
 """Chat models behind one tiny protocol: an in-process llama.cpp model, any LangChain chat model, or any
 OpenAI-compatible server (the LangChain adapter around ChatOpenAI).
 
-Both stream text pieces. Neither knows about passages or citations: rag.generate.llm builds the
-messages, and rag.verify.citations checks whatever comes back.
+All stream text pieces, ending with a Truncated event when the reply hit its token limit. None knows about
+passages or citations: rag.generate.llm builds the messages, and rag.verify.citations checks whatever comes
+back.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The extractive generator: answers with the source's own sentences, so it needs no LLM and cannot invent.
 
-It scores every sentence of the retrieved passages against the question by embedding similarity and by
-how many of the question's content words the sentence (and its passage) contains, then takes the best
-sentence and up to two more that score nearly as well and say something new (MMR-style diversity).
-When even the best sentence is a weak match it says the sources do not answer, which the assistant
-recognises as an abstention: a plausible question the documents touch but do not settle gets no answer.
+The scorer (rag/reader: heuristic, learned or cascade) ranks every sentence of the retrieved passages
+against the question; this takes the best sentence and up to two more that score nearly as well and say
+something new (MMR-style diversity), by the scorer's Selection. When even the best sentence is a weak match
+it yields NoAnswer, on which the assistant abstains: a plausible question the documents touch but do not
+settle gets no answer.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class Evidence:
 
 class EvidenceSelector(Protocol):
     """Picks the best evidence sentences for a request. The LLM prompt holds only these, so whatever
-    ranks sentences for the extractive answer (today's scorer, the learned reader later) feeds it."""
+    ranks sentences for the extractive answer (the Scorer, rag/reader/scorer.py) feeds it."""
 
     def evidence(self, request: GenerationRequest) -> list[Evidence]:
         ...

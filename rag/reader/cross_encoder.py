@@ -1,6 +1,6 @@
 """The cross-encoder: a MiniLM fine-tuned here to score (question, sentence in context) pairs.
 
-It reranks the shortlist the reader's trees pick (rag/verify/reader.py, mode `cascade`): reading the
+It reranks the shortlist the reader's trees pick (rag/reader/learned.py, mode `cascade`): reading the
 question and the sentence together catches paraphrase the hand features miss. Trained by
 `python -m rag train-reader` (rag/dev/train_reader_ce.py) from the packaged MiniLM's first layers;
 data/reader/card.md has the data and figures.
