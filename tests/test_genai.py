@@ -95,8 +95,8 @@ def test_draft_checks_name_their_reason() -> None:
 
 def test_a_draft_that_drops_the_time_asked_for_is_not_shown() -> None:
     """Measured on Qwen 0.5B: "Five years ago, Xi ..." became "Xi ... in 14 years" for a "how long ago" question."""
-    from core.types import Sentence
     from core.language.answer_types import answer_type
+    from core.types import Sentence
 
     q = "How long ago did Xi Jinping get the same open-top ride through Pyongyang?"
     ref = "Five years ago, Xi Jinping was treated to the same open-top ride when he visited Pyongyang in 14 years."
