@@ -15,7 +15,14 @@ from __future__ import annotations
 
 import re
 
-from core.language.quantities import DATE, MONTH_PATTERN, NUMBER, NUMBER_PATTERN, WEEKDAY_PATTERN
+from core.language.quantities import (
+    CLOCK_PATTERN,
+    DATE,
+    MONTH_PATTERN,
+    NUMBER,
+    NUMBER_PATTERN,
+    WEEKDAY_PATTERN,
+)
 from core.language.words import (
     DURATION_WORDS,
     MONEY_WORDS,
@@ -27,14 +34,11 @@ from core.language.words import (
     UNITS,
 )
 
-# a clock time: "6:40", "6.40pm", "10 am", "noon", "half 10", "each morning"
-_CLOCK = (r"(?<![\d.,:])\d{1,2}[:.]\d{2}(?!\d)|(?<![\d.,:])\d{1,2}\s?[ap]\.?m\b|\bhalf\s+(?:past\s+)?\d|"
-          r"\b(?:noon|midday|midnight|o'clock|dawn|dusk|morning|mornings|afternoon|evening|evenings|night|tonight)\b")
-CLOCK = re.compile(_CLOCK, re.IGNORECASE)
+CLOCK = re.compile(CLOCK_PATTERN, re.IGNORECASE)
 TIME = re.compile(
     rf"\b(?:1\d{{3}}|20\d{{2}}|{MONTH_PATTERN}|{WEEKDAY_PATTERN}|"
     r"ago|earlier|later|since|until|during|before|after|year|years|month|months|week|weeks|decade|"
-    rf"decades|century|yesterday|today|recently|now|then|once|when)\b|{_CLOCK}",
+    rf"decades|century|yesterday|today|recently|now|then|once|when)\b|{CLOCK_PATTERN}",
     re.IGNORECASE,
 )
 # "how long": a number (a duration or a length: "14 years", "spans 312 metres") or a duration word

@@ -5,7 +5,7 @@ The attribution guard (rag/verify/attribution.py) compares these between a claim
 list lives in core/language/words.py; every pattern here is linear (tests/test_regex_audit.py).
 
 The clock-time patterns differ on purpose: _CLOCK reads a time's value (hour and minute groups),
-answer_types.CLOCK accepts any time expression as an answer ("each morning"), and CLOCK_MENTION is the
+CLOCK_PATTERN accepts any time expression as an answer ("each morning"), and CLOCK_MENTION is the
 learned reader's `has_clock` column, frozen by the saved model (data/reader/reader.json).
 """
 
@@ -44,6 +44,9 @@ NUMBER_PATTERN = (
     r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|twice)\b")
 NUMBER = re.compile(NUMBER_PATTERN, re.IGNORECASE)
 DATE = re.compile(rf"\b(?:{MONTH_PATTERN}|{WEEKDAY_PATTERN})\b", re.IGNORECASE)
+# a clock time as an answer (answer_types.CLOCK): "6:40", "6.40pm", "10 am", "noon", "half 10", "each morning"
+CLOCK_PATTERN = (r"(?<![\d.,:])\d{1,2}[:.]\d{2}(?!\d)|(?<![\d.,:])\d{1,2}\s?[ap]\.?m\b|\bhalf\s+(?:past\s+)?\d|"
+          r"\b(?:noon|midday|midnight|o'clock|dawn|dusk|morning|mornings|afternoon|evening|evenings|night|tonight)\b")
 # what the learned reader's sentence-type columns look for (has_year, has_clock, has_unit, has_money): their
 # exact patterns are part of the saved model's features, so change them only with a retrained model
 YEAR_MENTION = re.compile(r"\b(?:1[0-9]{3}|20[0-9]{2})s?\b")
