@@ -182,7 +182,7 @@ def _check_reader(args: argparse.Namespace) -> int:
     from core.settings import PROJECT_ROOT
     from rag.dev.reader_check import parse_floors, run
     from rag.dev.squad import SQUAD
-    from rag.reader.learned import READER_DIR
+    from rag.reader.model import READER_DIR
 
     floors = parse_floors(args.fail_under)
     return run(Path(args.squad) if args.squad else SQUAD, READER_DIR,

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from core.errors import ModelError
+from core.language.answer_types import wh_type
 from core.types import Chunk
 from index.embedding import SentenceTransformerEmbedder
 from rag.reader.evidence import SentenceBank
-from rag.reader.learned import READER_DIR, Reader, wh_type
+from rag.reader.learned import Reader
+from rag.reader.model import READER_DIR
 
 ARTICLE = Path(__file__).resolve().parents[1] / "data" / "corpus" / "elephant-in-the-room.txt"
 

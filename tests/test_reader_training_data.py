@@ -69,7 +69,7 @@ def test_hard_negatives_are_the_trees_wrong_picks_and_the_answer_deleted_sentenc
     from index.embedding import SentenceTransformerEmbedder
     from rag.dev.reader_data import build_articles, prepare
     from rag.dev.train_reader_ce import hard_negative_groups
-    from rag.reader.learned import READER_DIR
+    from rag.reader.model import READER_DIR
 
     arts = build_articles(_squad_like())
     prepare(arts, SentenceTransformerEmbedder())
