@@ -24,9 +24,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from core.terms import term_set
 
 from core.settings import PROJECT_ROOT, load_settings
+from core.terms import term_set
 from core.types import Chunk
 from rag.dev.squad import SQUAD, load_squad
 from rag.verify.abstention import EvidenceGate

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from core.terms import coverage, term_set
 
+from core.terms import coverage, term_set
 from core.types import Chunk
 from rag.verify.evidence import ChunkSentences, SentenceBank
 from rag.verify.reader import FEATURES, READER_DIR, SENT_TYPES, WH_TYPES, features

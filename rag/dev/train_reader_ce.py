@@ -26,8 +26,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from core.terms import term_set
 
+from core.terms import term_set
 from index.sentences import split_sentences
 from rag.verify.cross_encoder import MAX_LEN, encode, make_tokenizer, pair_text
 
