@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from core.types import Chunk
-from rag.reader.evidence import ChunkSentences, Support
+from rag.reader.evidence import ChunkSentences, SentenceBank, Support
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Selection:
 
 class Scorer(Protocol):
     name: str
+    bank: SentenceBank  # the chunks' sentences and embeddings, shared with the generator and the verifier
 
     def warm_up(self) -> None:
         """Load whatever model the scorer needs (nothing for the heuristic)."""
