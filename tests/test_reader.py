@@ -146,6 +146,26 @@ def test_unreadable_metadata_is_refused(tmp_path):
         Reader(embedder=None, directory=tmp_path / "reader").warm_up()
 
 
+@pytest.mark.parametrize(("mode", "kind", "support_kind"), [
+    ("heuristic", "HeuristicScorer", "HeuristicScorer"),
+    ("learned", "LearnedScorer", "LearnedScorer"),
+    ("cascade", "CascadeScorer", "HeuristicScorer"),
+])
+def test_one_scorer_is_built_and_injected_into_every_stage(tmp_path, mode, kind, support_kind):
+    """settings.reader picks one Scorer in the composition root; the generator, the gate and the verifier
+    get that same object, and only the cascade hands claim support to the heuristic (no model loads here)."""
+    from core.settings import load_settings
+    from rag import Assistant
+
+    s = load_settings({"data_dir": tmp_path, "generator": "extractive", "reader": mode}, env={})
+    assistant = Assistant.from_settings(s)
+    scorer = assistant.generator.scorer
+    assert type(scorer).__name__ == kind
+    assert assistant.gate.scorer is scorer and assistant.verifier.scorer is scorer
+    supporter = getattr(scorer, "supporter", scorer)
+    assert type(supporter).__name__ == support_kind and supporter.bank is scorer.bank
+
+
 def test_learned_path_end_to_end(article_index):
     """RAG_READER=learned wires the one reader into the generator, the gate and the verifier."""
     from core.settings import load_settings

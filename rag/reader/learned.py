@@ -44,7 +44,7 @@ class Reader:
         self.embedder = embedder
         self.cascade = cascade  # rerank the trees' shortlist with the cross-encoder (rag/verify/cross_encoder.py)
         self._ce = None
-        self.bank = bank or SentenceBank(embedder)
+        self.bank = bank if bank is not None else SentenceBank(embedder)  # an empty bank is falsy: test None
         self.directory = Path(directory) if directory else READER_DIR
         self.embed_query = embed_query or (lambda q: self.embedder.embed([q])[0])
         self._model: TreeEnsemble | None = None
