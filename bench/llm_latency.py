@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 from core.language.markers import VERIFIED_MARKER
+from core.types import text_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = PROJECT_ROOT / "data" / "corpus" / "elephant-in-the-room.txt"
@@ -117,7 +118,7 @@ def _timed(stream) -> tuple[float, float, str]:
     for piece in stream:
         if ttft is None:
             ttft = time.perf_counter() - t0
-        text += piece
+        text += text_of([piece])  # typed events (Notice, Truncated) are not str
     total = time.perf_counter() - t0
     return (ttft if ttft is not None else total), total, text
 
