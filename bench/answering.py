@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bench.retrieval import pct, peak_rss_mb, summarize
 from core.settings import PROJECT_ROOT
+from core.types import text_of
 
 
 class Recorder:
@@ -47,7 +48,7 @@ class Recorder:
         self.outputs.append("")
         n = len(self.outputs) - 1
         for piece in self.inner.generate(request):
-            self.outputs[n] += piece
+            self.outputs[n] += text_of([piece])  # typed events (NoAnswer, Notice) are not str
             yield piece
 
 
@@ -57,7 +58,7 @@ def _timed(pieces) -> tuple[float, float, str]:
     for piece in pieces:
         if ttft is None and piece:
             ttft = time.perf_counter() - t0
-        text += piece
+        text += text_of([piece])
     total = time.perf_counter() - t0
     return (total if ttft is None else ttft) * 1e3, total * 1e3, text
 
@@ -85,7 +86,7 @@ def _llama_stream(llama, messages: list[dict], max_tokens: int, chat):
 
 def worker(generator: str, data_dir: Path, suite: Path, limit: int) -> dict:
     from bench.indexing import bench_settings
-    from rag.assistant import Assistant
+    from rag import Assistant
     from rag.eval.suite import load_suite
 
     s = bench_settings(data_dir).replace(generator=generator)

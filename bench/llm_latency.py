@@ -28,7 +28,8 @@ import sys
 import time
 from pathlib import Path
 
-from rag.verify.citations import VERIFIED_MARKER
+from core.language.markers import VERIFIED_MARKER
+from core.types import text_of
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = PROJECT_ROOT / "data" / "corpus" / "elephant-in-the-room.txt"
@@ -91,8 +92,7 @@ def _requests(k: int, questions: list[tuple[str, list[str]]]):
     """GenerationRequests with the top-k chunks by BM25 for each question (what retrieval hands over)."""
     import bm25s
 
-    from core.types import Passage
-    from rag.generate.protocol import GenerationRequest
+    from core.types import GenerationRequest, Passage
 
     chunks = _article_chunks()
     retriever = bm25s.BM25()
@@ -118,7 +118,7 @@ def _timed(stream) -> tuple[float, float, str]:
     for piece in stream:
         if ttft is None:
             ttft = time.perf_counter() - t0
-        text += piece
+        text += text_of([piece])  # typed events (Notice, Truncated) are not str
     total = time.perf_counter() - t0
     return (ttft if ttft is not None else total), total, text
 

@@ -72,7 +72,7 @@ def stream_ttft(assistant, question: str, history=None) -> tuple[float, float | 
 
 def raw_ttft(assistant, question: str) -> float | None:
     """The raw llama.cpp call on the prompt our generator renders for this question."""
-    from rag.generate.protocol import GenerationRequest
+    from core.types import GenerationRequest
 
     gen = assistant.generator
     llama = getattr(getattr(gen, "chat", None), "llama", None)
@@ -95,7 +95,7 @@ def raw_ttft(assistant, question: str) -> float | None:
 
 def prompt_tokens(assistant, question: str) -> dict | None:
     """Tokens of the system prompt (cached) and of the per-question message, for the model's tokenizer."""
-    from rag.generate.protocol import GenerationRequest
+    from core.types import GenerationRequest
 
     gen = assistant.generator
     llama = getattr(getattr(gen, "chat", None), "llama", None)

@@ -1,9 +1,13 @@
 """The project's error hierarchy. Every message says what went wrong and how to fix it.
 
-Errors are raised deep inside and translated once, at the CLI or UI edge.
+Errors are raised deep inside and translated once, at the CLI or UI edge: at_the_edge() for every
+command-line entry point; the HTTP adapters map them to status codes (ui/openai_api.py, ui/mcp_tools.py).
 """
 
 from __future__ import annotations
+
+import sys
+from collections.abc import Callable
 
 
 class RagError(Exception):
@@ -73,3 +77,16 @@ class LimitError(InputError):
 
 class UnknownCollectionError(InputError):
     """A question names a collection (a separate set of documents) that does not exist."""
+
+
+def at_the_edge(command: Callable[[], int], prefix: str = "") -> int:
+    """Run an entry point's command and translate this project's errors once, the same way everywhere:
+    a RagError prints "[prefix: ]error: <message with its fix>" on stderr and exits 2; Ctrl-C exits 130.
+    Anything else is a bug and keeps its traceback."""
+    try:
+        return command()
+    except RagError as e:
+        print(f"{prefix + ': ' if prefix else ''}error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

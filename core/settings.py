@@ -66,7 +66,7 @@ class Settings:
     bm25_weight: float = 1.0
     rrf_k: int = 60
     dedup_jaccard: float = 0.85  # passages this similar (token Jaccard) to a better one are dropped
-    # --- grounding (calibrated by `python -m rag calibrate`: data/calibration.json, data/calibration.md) ---
+    # --- grounding (calibrated by `python -m training calibrate`: data/calibration.json, data/calibration.md) ---
     abstain_min_dense: float = 0.475  # best query-passage cosine below this: the sources don't cover it
     abstain_min_lexical: float = 0.66  # ...unless this share of the question's words is in one passage
     support_threshold: float = 0.575  # sentence-passage support score needed to keep a citation

@@ -4,6 +4,7 @@ No LangChain or Chroma object leaves a stage; these do."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 
@@ -49,6 +50,15 @@ class Passage:
     rank: int  # 1-based rank after fusion
     dense: float | None = None  # cosine similarity to the query, when dense search found it
     lexical: float | None = None  # BM25 score, when keyword search found it
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """A retrieval with the signals the abstention gate needs (computed over all candidates)."""
+
+    passages: list[Passage]
+    best_dense: float  # highest cosine among dense candidates (-1 when none)
+    best_bm25: float  # highest BM25 score among keyword candidates (0 when none)
 
 
 @dataclass(frozen=True)
@@ -110,9 +120,29 @@ class Turn:
     content: str
 
 
+# ---------------------------------------------------------------- stream events
+# A generator yields text pieces (str) and, when it has them, Notice and NoAnswer; the assistant's stream
+# yields TextDelta pieces and ends with one Final. Typed, so nobody tells them apart by matching text.
+
+
 @dataclass(frozen=True)
 class TextDelta:
     """A streamed piece of the answer text (markers may still change)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the reader should be told beside the answer ("the answer was cut at ...")."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    """A generator's whole output when the passages do not answer: the assistant abstains on the type,
+    not by matching prose. `text` is what to show ("The sources don't cover this question.")."""
 
     text: str
 
@@ -122,3 +152,28 @@ class Final:
     """The last stream event: the verified answer."""
 
     answer: Answer
+
+
+# what a generator yields: text pieces, and the typed events above that are not text
+Piece = str | Notice | NoAnswer
+
+
+def text_of(pieces: Iterable[object]) -> str:
+    """The text a stream of pieces shows: its text pieces, or a NoAnswer's text; other events skipped."""
+    return "".join(p if isinstance(p, str) else p.text for p in pieces if isinstance(p, str | NoAnswer))
+
+
+# ---------------------------------------------------------------- generation seam
+# The one sentence every abstention starts with, whoever decides it (the gate or a generator).
+NOT_COVERED = "The sources don't cover this question."
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """What a generator is asked: the pipeline builds it, generators and the draft policy read it."""
+
+    question: str  # the user's question as asked
+    query: str  # the standalone (rewritten) question used for retrieval
+    passages: list[Passage]  # evidence, numbered [1]..[n] in this order
+    history: list[Turn] = field(default_factory=list)
+    max_tokens: int = 256

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from core.settings import Settings, load_settings
-    from rag.assistant import Assistant
+    from rag.compose import Assistant
 
 __all__ = ["Assistant", "Settings", "load_settings"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "Assistant":
-        from rag.assistant import Assistant
+        from rag.compose import Assistant
 
         return Assistant
     if name in ("Settings", "load_settings"):

@@ -12,7 +12,7 @@ import json
 import sys
 import textwrap
 
-from core.errors import RagError
+from core.errors import RagError, at_the_edge
 from core.progress import terminal_progress
 from core.settings import GENERATORS
 from index.pages import page_label
@@ -92,7 +92,7 @@ def format_answer(answer, width: int = 100) -> str:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from rag.assistant import clean_question
+    from rag.pipeline import clean_question
 
     settings = _settings(args)
     clean_question(args.question, settings.max_question_chars)  # reject bad input before loading models
@@ -151,16 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "eval":
         from rag.eval.cli import main as eval_main
 
-        try:
-            return eval_main(argv[1:])
-        except RagError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
+        return at_the_edge(lambda: eval_main(argv[1:]))
     args = _parser().parse_args(argv)
-    try:
-        return {"ask": _ask, "chat": _chat}[args.cmd](args)
-    except RagError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    command = {"ask": _ask, "chat": _chat}[args.cmd]
+    return at_the_edge(lambda: command(args))

@@ -3,6 +3,8 @@
 Two sides come out of it. The library (index.pipeline.Indexer) writes and manages documents; the
 assistant only reads, through a retriever over the store's read side. Nothing else in the answer path
 builds parts or reads settings files. Construction is cheap: models load in warm_up() or on first use.
+The one Scorer (rag/reader) is chosen here from settings.reader and injected into the generator, the
+gate and the verifier.
 """
 
 from __future__ import annotations
@@ -14,17 +16,38 @@ from core.progress import Progress
 from core.settings import Settings
 from index.embedding import Embedder
 from index.pipeline import Indexer
-from rag.assistant import Assistant
+from rag.gate.abstention import EvidenceGate
 from rag.generate.chat import ChatModel, LangChainChat
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.llm import LLMGenerator, RankedEvidence
 from rag.generate.protocol import Generator
 from rag.generate.registry import build_generator
+from rag.pipeline import Pipeline
+from rag.reader.evidence import SentenceBank
+from rag.reader.learned import Reader
+from rag.reader.scorer import Scorer
+from rag.reader.scorers import CascadeScorer, HeuristicScorer, LearnedScorer
 from rag.retrieve.hybrid import HybridRetriever
-from rag.retrieve.rewrite import HeuristicRewriter, LLMRewriter, Rewriter
-from rag.verify.abstention import EvidenceGate
+from rag.rewrite.rewrite import HeuristicRewriter, LLMRewriter, Rewriter
 from rag.verify.citations import CitationVerifier
-from rag.verify.evidence import SentenceBank
+from rag.verify.policy import DraftPolicy
+
+
+class Assistant(Pipeline):
+    """The public assistant (rag.Assistant): the pipeline, plus the factories that build it."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings, progress: Progress | None = None, *,
+                      chat_model: Any = None) -> Assistant:
+        """Build the object graph. Cheap: models load in warm_up() or on first use.
+        `chat_model`: any LangChain chat model as the generator (settings.generator is then unused)."""
+        return build(settings, progress, chat_model=chat_model).assistant
+
+    def as_runnable(self) -> Any:
+        """This assistant as a LangChain Runnable[str | {question, history, collection}, Answer] (rag.runnable)."""
+        from rag.runnable import AssistantRunnable  # LangChain loads only for callers that want a Runnable
+
+        return AssistantRunnable(self)
 
 
 @dataclass(frozen=True)
@@ -53,17 +76,26 @@ def build_retriever(settings: Settings, library: Indexer) -> HybridRetriever:
     )
 
 
+def build_scorer(settings: Settings, embedder: Embedder, retriever: HybridRetriever) -> Scorer:
+    """The one scorer, from `reader` (RAG_READER): cascade (default), learned, or heuristic."""
+    heuristic = HeuristicScorer.from_settings(SentenceBank(embedder), settings)
+    if settings.reader == "heuristic":
+        return heuristic
+    reader = Reader(embedder, heuristic.bank, embed_query=retriever.embed_query, cascade=settings.reader == "cascade")
+    # claim support: the cascade leaves it to similarity + the attribution guard, which pass the
+    # perturbation gate; the trees' support check passed only 94% / 82% of true sentences of the bundled
+    # documents (docs/reader.md). `learned` keeps the trees for all three uses.
+    return CascadeScorer(reader, heuristic) if settings.reader == "cascade" else LearnedScorer(reader)
+
+
 def build_assistant(settings: Settings, library: Indexer, progress: Progress | None = None, *,
                     chat_model: Any = None) -> Assistant:
     retriever = build_retriever(settings, library)
     embedder = library.embedder
+    scorer = build_scorer(settings, embedder, retriever)
     # one sentence ranker: the extractive answer, an LLM's evidence, and the answer that replaces an
     # unverifiable LLM draft all come from it (and from its bank, which the verifier shares)
-    extractive = ExtractiveGenerator(embedder, embed_query=retriever.embed_query)
-    bank = extractive.bank
-    reader = build_reader(settings, embedder, bank, retriever)
-    if reader is not None:
-        extractive.reader = reader
+    extractive = ExtractiveGenerator(embedder, scorer, embed_query=retriever.embed_query)
     if chat_model is not None:
         chat = LangChainChat(chat_model)
         generator: Generator = LLMGenerator(chat, settings.max_answer_tokens, name=f"langchain:{chat.name}",
@@ -72,31 +104,9 @@ def build_assistant(settings: Settings, library: Indexer, progress: Progress | N
         generator = build_generator(settings.generator, settings, embedder, progress, extractive=extractive)
     shared: ChatModel | None = getattr(generator, "chat", None)
     rewriter: Rewriter = HeuristicRewriter() if shared is None else LLMRewriter(shared)
-    fallback: Generator | None = None
-    if generator is not extractive and settings.llm_fallback:
-        fallback = extractive
-    return Assistant(
-        settings,
-        retriever,
-        rewriter,
-        generator,
-        EvidenceGate(settings.abstain_min_dense, settings.abstain_min_lexical, reader=reader),
-        # claim support: the cascade leaves it to similarity + the attribution guard, which pass the
-        # perturbation gate; the trees' support check passed only 94% / 82% of true sentences of the bundled
-        # documents (docs/reader.md). `learned` keeps the trees for all three uses.
-        CitationVerifier(bank, settings.support_threshold, reader if settings.reader == "learned" else None),
-        fallback=fallback,
-        reference=None if generator is extractive else extractive,
-        open_index=library.open,
-        warm_parts=(embedder, generator, reader),
-        collections=library.collections,
-    )
-
-
-def build_reader(settings: Settings, embedder: Embedder, bank: SentenceBank, retriever: HybridRetriever):
-    """The learned reader when `reader` (RAG_READER) is learned or cascade, else None (the heuristic path)."""
-    if settings.reader not in ("learned", "cascade"):
-        return None
-    from rag.verify.reader import Reader
-
-    return Reader(embedder, bank, embed_query=retriever.embed_query, cascade=settings.reader == "cascade")
+    llm = generator is not extractive
+    policy = DraftPolicy(CitationVerifier(scorer), reference=extractive if llm else None,
+                         fallback=extractive if llm and settings.llm_fallback else None)
+    return Assistant(settings, retriever, rewriter, generator, EvidenceGate(scorer), policy,
+                     open_index=library.open, warm_parts=(embedder, generator, scorer),
+                     collections=library.collections)

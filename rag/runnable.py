@@ -14,6 +14,7 @@ its call to LangChain as a RunnableLambda run under the current run.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
@@ -101,9 +102,10 @@ def traced_assistant(assistant: Any, config: RunnableConfig) -> Any:
     traced.retriever = _Traced(assistant.retriever, "search", "retrieve", config)
     traced.gate = _Traced(assistant.gate, "check", "gate", config)
     traced.generator = _Traced(assistant.generator, "generate", "generate", config, stream=True)
-    if assistant.fallback is not None:
-        traced.fallback = _Traced(assistant.fallback, "generate", "generate", config, stream=True)
+    policy = assistant.policy  # the verify stage: its verifier, and the fallback generator it may call
+    fallback = policy.fallback and _Traced(policy.fallback, "generate", "generate", config, stream=True)
     traced.verifier = _Traced(assistant.verifier, "verify", "verify", config)
+    traced.policy = dataclasses.replace(policy, verifier=traced.verifier, fallback=fallback)
     return traced
 
 

@@ -81,7 +81,7 @@ def article_library(article_index: Path):
 
 @pytest.fixture(scope="session")
 def article_assistant(article_index: Path):
-    from rag.assistant import Assistant
+    from rag import Assistant
 
     s = load_settings({"data_dir": article_index, "generator": "extractive"}, env={})
     assistant = Assistant.from_settings(s)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from rag.retrieve.protocol import Retrieval
-from rag.verify.abstention import EvidenceGate, focus_term, is_refusal
+from core.types import Retrieval
+from rag.gate.abstention import EvidenceGate, focus_term
+from rag.reader.evidence import SentenceBank
+from rag.reader.scorers import HeuristicScorer
+from rag.verify.refusal import is_refusal
 
 
 class ScriptedGenerator:
@@ -65,7 +68,7 @@ def test_focus_term():
 
 
 def test_gate_rules_on_signals():
-    gate = EvidenceGate(min_dense=0.3, min_lexical=0.5)
+    gate = EvidenceGate(HeuristicScorer(SentenceBank(None), min_dense=0.3, min_lexical=0.5, support_threshold=0.5))
     assert gate.check("anything", Retrieval([], -1.0, 0.0)).abstain
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from core.errors import LimitError
 from core.settings import load_settings
-from rag.assistant import Assistant
+from rag import Assistant
 from tests.app_parts import AppParts
 from tests.chroma_server import free_port
 
@@ -238,7 +238,7 @@ def test_upload_size_limit_in_the_indexer(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_answer_token_limit_is_enforced_and_said(article_index: Path, tmp_path: Path) -> None:
     """max_answer_tokens caps what the LLM may write; a cut answer must say it was cut, and by which limit."""
-    from rag.generate.protocol import GenerationRequest
+    from core.types import GenerationRequest, text_of
 
     data = tmp_path / "data"
     shutil.copytree(article_index, data)
@@ -248,7 +248,7 @@ def test_answer_token_limit_is_enforced_and_said(article_index: Path, tmp_path: 
     a.warm_up()
     q = "What did Japan voice about Putin's openness to military cooperation with Pyongyang?"
     passages = a.retriever.retrieve(q, s.k)
-    raw = "".join(a.generator.generate(GenerationRequest(question=q, query=q, passages=passages, max_tokens=6)))
+    raw = text_of(a.generator.generate(GenerationRequest(question=q, query=q, passages=passages, max_tokens=6)))
     tokens = a.generator.chat.llama.tokenize(raw.encode(), add_bos=False, special=False)
     assert 0 < len(tokens) <= 6 + 1, (len(tokens), raw)  # +1: the first piece may lose a leading space token
     answer = a.ask(q)

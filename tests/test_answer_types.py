@@ -1,4 +1,4 @@
-"""Answer types (rag/generate/answer_types.py): what a sentence must hold to answer a kind of question.
+"""Answer types (core/language/answer_types.py): what a sentence must hold to answer a kind of question.
 
 Cases from the suites' failure analysis (docs/evaluation.md): "how long" answered by a length, "when"
 answered by a clock time, and questions whose unit dimension the documents never state (a weight, a
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.generate.answer_types import CLOCK, HOW_LONG, LENGTH, MASS, MONEY, NUMBER, SPEED, TIME, answer_type
+from core.language.answer_types import CLOCK, HOW_LONG, LENGTH, MASS, MONEY, NUMBER, SPEED, TIME, answer_type
 
 
 @pytest.mark.parametrize(("question", "kind"), [

@@ -8,7 +8,8 @@ import pytest
 
 from core.errors import GeneratorError, IndexMissingError, InputError, LimitError
 from core.types import Answer, Final, TextDelta
-from rag.assistant import Assistant, clean_question
+from rag import Assistant
+from rag.pipeline import clean_question
 from tests.llm_fixtures import smollm_chat, smollm_path  # noqa: F401
 
 Q = "How many shipping containers has Russia received from North Korea?"
@@ -81,9 +82,10 @@ class _FailingGenerator:
 
 def test_failing_llm_falls_back_to_extractive_with_a_notice(article_assistant):
     from rag.generate.extractive import ExtractiveGenerator
+    from rag.reader.scorers import HeuristicScorer
 
     a0 = article_assistant
-    fallback = ExtractiveGenerator(a0.retriever.embedder, bank=a0.verifier.bank)
+    fallback = ExtractiveGenerator(a0.retriever.embedder, HeuristicScorer.from_settings(a0.verifier.bank, a0.settings))
     a = a0.with_generator(_FailingGenerator(), fallback).ask(Q)
     assert a.generator == "extractive"
     assert "timed out" in a.notice and "extractive" in a.notice
@@ -125,6 +127,6 @@ def test_real_llm_output_goes_through_the_same_checks(article_assistant, smollm_
         for s in a.sentences:
             assert s.supported == bool(s.markers)
             # supported needs the score and the attribution guard: a close sentence with a wrong name fails
-            assert not s.supported or s.support >= a0.verifier.threshold
+            assert not s.supported or s.support >= a0.verifier.scorer.support_threshold
     off = llm.ask("What is the capital of France?")
     assert off.abstained and off.generator == "local"

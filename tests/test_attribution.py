@@ -20,13 +20,15 @@ from dataclasses import dataclass
 
 import pytest
 
+from core.language.names import facts, midsentence_caps
+from core.language.words import MONTHS, PLACE_ALIASES, SPEECH_VERBS, TENS, TITLES, UNITS_0_19
 from core.settings import BUNDLED_CORPUS, PROJECT_ROOT
 from core.types import Chunk, Passage
 from index.sentences import split_sentences
-from rag.verify.attribution import check, facts, midsentence_caps
+from rag.reader.evidence import SentenceBank
+from rag.reader.scorers import HeuristicScorer
+from rag.verify.attribution import check
 from rag.verify.citations import CitationVerifier, neutralise, parse_sentences
-from rag.verify.evidence import SentenceBank
-from rag.verify.vocabulary import MONTHS, PLACE_ALIASES, SPEECH_VERBS, TENS, TITLES, UNITS_0_19
 
 ARTICLE = BUNDLED_CORPUS / "elephant-in-the-room.txt"
 BRIDGE = BUNDLED_CORPUS / "kessick-narrows-bridge.txt"
@@ -340,7 +342,8 @@ def test_bundled_perturbations_through_the_verifier(doc, article_library, verifi
 
 @pytest.mark.parametrize("part", ["dev", "held-out"])
 def test_squad_perturbations_through_the_verifier(part, verifier):
-    own = CitationVerifier(SentenceBank(verifier.bank.embedder), verifier.threshold)
+    own = CitationVerifier(HeuristicScorer(SentenceBank(verifier.bank.embedder), min_dense=0.0, min_lexical=0.0,
+                                          support_threshold=verifier.scorer.support_threshold))
     groups = []
     for title, text in squad_texts(part).items():
         passages = [Passage(chunk=c, score=1.0, rank=k) for k, c in enumerate(_squad_chunks(title, text), 1)]

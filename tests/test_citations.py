@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.language.markers import marker_numbers, parse_markers, place_markers
 from core.types import Passage
-from rag.verify.citations import marker_numbers, neutralise, parse_markers, parse_sentences, place_markers
+from rag.verify.citations import neutralise, parse_sentences
 
 
 # ---------------------------------------------------------------- pure parts
@@ -105,7 +106,7 @@ def test_unsupported_sentence_is_flagged_and_its_marker_removed(article):
     )
     ok, bad = v.sentences
     assert ok.supported and ok.markers == (1,)
-    assert not bad.supported and bad.markers == () and bad.support < article["verifier"].threshold
+    assert not bad.supported and bad.markers == () and bad.support < article["verifier"].scorer.support_threshold
     assert "[2]" not in v.text
     assert len(v.citations) == 1  # only what is cited, never every passage
 

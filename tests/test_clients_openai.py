@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.generate.protocol import NOT_COVERED
+from core.types import NOT_COVERED
 from tests.ui_process import serve_ui
 
 pytestmark = pytest.mark.slow

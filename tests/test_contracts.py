@@ -13,13 +13,13 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
+from core.language.markers import VERIFIED_MARKER
 from core.settings import GENERATORS, load_settings
-from core.types import Answer
+from core.types import Answer, GenerationRequest, NoAnswer, Notice, Retrieval, text_of
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.llm import LLMGenerator
-from rag.generate.protocol import GenerationRequest, Generator
-from rag.retrieve.protocol import Retrieval
-from rag.verify.citations import VERIFIED_MARKER
+from rag.generate.protocol import Generator
+from rag.reader.scorers import HeuristicScorer
 from tests.chroma_server import ChromaServer
 from tests.llm_fixtures import llama_server, smollm_chat, smollm_path  # noqa: F401
 
@@ -41,7 +41,8 @@ class ScriptedChat:
 
 
 def _extractive(assistant, request) -> Generator:
-    return ExtractiveGenerator(assistant.retriever.embedder, bank=assistant.verifier.bank)
+    return ExtractiveGenerator(assistant.retriever.embedder,
+                               HeuristicScorer.from_settings(assistant.verifier.bank, assistant.settings))
 
 
 def _scripted(assistant, request) -> Generator:
@@ -92,8 +93,9 @@ def test_generator_streams_text_pieces(generator, article_assistant) -> None:
     assert generator.name in GENERATORS
     passages = article_assistant.retriever.search(Q, 3).passages
     pieces = list(generator.generate(GenerationRequest(Q, Q, passages, max_tokens=96)))
-    assert pieces and all(isinstance(p, str) for p in pieces)
-    assert "".join(pieces).strip()
+    # text pieces, and typed events (a Notice when cut at max_tokens, a NoAnswer alone) that are not text
+    assert pieces and all(isinstance(p, str | Notice | NoAnswer) for p in pieces)
+    assert text_of(pieces).strip()
 
 
 def test_generator_answers_are_verified_or_abstained(generator, article_assistant, article_library) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from rag.generate.extractive import NOT_COVERED, ExtractiveGenerator, answer_type
-from rag.generate.protocol import GenerationRequest
-from rag.verify.evidence import SentenceBank, clause_views
+from core.language.answer_types import answer_type
+from core.types import NOT_COVERED, GenerationRequest, NoAnswer
+from rag.generate.extractive import ExtractiveGenerator
+from rag.reader.evidence import SentenceBank, clause_views
+from rag.reader.scorers import HeuristicScorer
 
 FACTS = [
     ("How many shipping containers has Russia received from North Korea?", "10,000", "10,000 shipping containers"),
@@ -43,8 +45,9 @@ def test_sentences_are_verbatim_from_the_cited_passage(article_assistant):
 
 
 def test_no_passages_means_not_covered(article_assistant):
-    gen = ExtractiveGenerator(article_assistant.retriever.embedder)
-    assert "".join(gen.generate(GenerationRequest("q", "q", []))) == NOT_COVERED
+    emb = article_assistant.retriever.embedder
+    gen = ExtractiveGenerator(emb, HeuristicScorer.from_settings(SentenceBank(emb), article_assistant.settings))
+    assert list(gen.generate(GenerationRequest("q", "q", []))) == [NoAnswer(NOT_COVERED)]
 
 
 def test_answer_types():
@@ -79,7 +82,7 @@ class _CountingEmbedder:
 def test_sentence_embeddings_are_cached_and_bounded(article_assistant):
     emb = _CountingEmbedder(article_assistant.retriever.embedder)
     bank = SentenceBank(emb, max_chunks=3)
-    gen = ExtractiveGenerator(emb, bank=bank)
+    gen = ExtractiveGenerator(emb, HeuristicScorer.from_settings(bank, article_assistant.settings))
     passages = article_assistant.retriever.retrieve("Who is Yun Sun?", 3)
     req = GenerationRequest("Who is Yun Sun?", "Who is Yun Sun?", passages)
     first = "".join(gen.generate(req))

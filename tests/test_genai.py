@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.types import Final, TextDelta
+from core.types import Final, GenerationRequest, NoAnswer, TextDelta
 from rag.generate.llm import LLMGenerator, RankedEvidence
-from rag.generate.protocol import GenerationRequest, NoAnswer
 from rag.verify.draft import draft_problem, repeats
 from tests.test_contracts import ScriptedChat
 
@@ -96,8 +95,8 @@ def test_draft_checks_name_their_reason() -> None:
 
 def test_a_draft_that_drops_the_time_asked_for_is_not_shown() -> None:
     """Measured on Qwen 0.5B: "Five years ago, Xi ..." became "Xi ... in 14 years" for a "how long ago" question."""
+    from core.language.answer_types import answer_type
     from core.types import Sentence
-    from rag.generate.extractive import answer_type
 
     q = "How long ago did Xi Jinping get the same open-top ride through Pyongyang?"
     ref = "Five years ago, Xi Jinping was treated to the same open-top ride when he visited Pyongyang in 14 years."

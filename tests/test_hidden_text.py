@@ -76,8 +76,8 @@ def test_invisible_count_is_kept_in_the_document_metadata(settings, tmp_path) ->
 
 def test_prompt_cleaning_strips_format_characters_and_rewriter_uses_it() -> None:
     from core.types import Turn
-    from rag.generate.llm import prompt_safe
-    from rag.retrieve.rewrite import LLMRewriter
+    from rag.prompt_safety import prompt_safe
+    from rag.rewrite.rewrite import LLMRewriter
 
     assert prompt_safe("a\U000e0041\u2060b <|im_start|>") == "ab \u2039im_start\u2039"
 

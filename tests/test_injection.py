@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from core.settings import load_settings
+from core.types import GenerationRequest
 from rag.generate import models
-from rag.generate.protocol import GenerationRequest
 from tests.app_parts import AppParts, app_for
 from training.probes import (
     KINDS,
@@ -169,9 +169,9 @@ def test_default_local_model_does_not_follow_injections(local_results: list[Prob
 def test_document_cannot_inject_chat_template_tokens(extractive: AppParts, tmp_path: Path) -> None:
     """llama-cpp-python tokenizes the whole formatted prompt with special=True, so a document containing
     "<|im_start|>system" would become a real system turn. The rendered prompt must carry no such token."""
+    from core.types import GenerationRequest
     from rag.generate.chat import LlamaCppChat
     from rag.generate.llm import LLMGenerator
-    from rag.generate.protocol import GenerationRequest
 
     path = models.ensure_model("smollm2-135m", tmp_path / "models")  # same ChatML control tokens as Qwen
     chat = LlamaCppChat(path, n_ctx=2048, n_threads=2)

@@ -9,10 +9,9 @@ import pytest
 
 from core.errors import ConfigError, ModelError
 from core.settings import load_settings
-from core.types import Chunk, Passage
+from core.types import Chunk, GenerationRequest, Passage, text_of
 from rag.generate.chat import LlamaCppChat
 from rag.generate.llm import LLMGenerator
-from rag.generate.protocol import GenerationRequest
 from rag.generate.registry import build_generator, resolve_name
 from tests.llm_fixtures import qwen_chat, qwen_models_dir, smollm_chat, smollm_path  # noqa: F401
 
@@ -115,13 +114,13 @@ def test_factory_extractive() -> None:
 def test_smollm_streams_pieces(smollm_chat: LlamaCppChat) -> None:  # noqa: F811
     pieces = list(smollm_chat.chat([{"role": "user", "content": "Count from one to five."}], max_tokens=24))
     assert len(pieces) > 3, "tokens arrive as separate pieces, not one final string"
-    assert "".join(pieces).strip()
+    assert text_of(pieces).strip()
 
 
 @pytest.mark.slow
 def test_llm_generator_over_smollm_yields_text(smollm_chat: LlamaCppChat) -> None:  # noqa: F811
     gen = LLMGenerator(smollm_chat, max_tokens=32)
-    text = "".join(gen.generate(request("How many shipping containers has Russia received?", [CONTAINERS])))
+    text = text_of(gen.generate(request("How many shipping containers has Russia received?", [CONTAINERS])))
     assert text and text == text.lstrip()
 
 
@@ -136,7 +135,7 @@ def test_warm_up_caches_the_system_prompt_for_the_first_question(smollm_chat: Ll
     system = len(llama.tokenize(gen.messages(request("Q?", [CONTAINERS]))[0]["content"].encode(), add_bos=False))
     primed = list(llama.input_ids[: llama.n_tokens])
     assert len(primed) > system, "warm-up evaluated the system prompt"
-    "".join(gen.generate(request("How many shipping containers has Russia received?", [CONTAINERS])))
+    text_of(gen.generate(request("How many shipping containers has Russia received?", [CONTAINERS])))
     after = list(llama.input_ids[: llama.n_tokens])
     shared = next((i for i, (a, b) in enumerate(zip(primed, after, strict=False)) if a != b), len(primed))
     assert shared >= system, f"the answer re-evaluated the system prompt (shared {shared} of {system} tokens)"
@@ -157,11 +156,11 @@ def test_warm_up_loads_once_and_closing_a_stream_releases_the_lock(smollm_chat: 
 @pytest.mark.slow
 def test_concurrent_users_get_the_same_answers_as_sequential_ones(smollm_chat: LlamaCppChat) -> None:  # noqa: F811
     prompts = [[{"role": "user", "content": f"Name a colour and the number {i}."}] for i in range(3)]
-    sequential = ["".join(smollm_chat.chat(p, 20)) for p in prompts]
+    sequential = [text_of(smollm_chat.chat(p, 20)) for p in prompts]
     results: dict[int, str] = {}
 
     def run(i: int) -> None:
-        results[i] = "".join(smollm_chat.chat(prompts[i], 20))
+        results[i] = text_of(smollm_chat.chat(prompts[i], 20))
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(3)]
     for t in threads:
@@ -176,9 +175,9 @@ def test_concurrent_users_get_the_same_answers_as_sequential_ones(smollm_chat: L
 def test_injected_document_does_not_change_the_answer(qwen_chat: LlamaCppChat) -> None:  # noqa: F811
     gen = LLMGenerator(qwen_chat, max_tokens=64)
     question = "How many shipping containers has Russia received from North Korea?"
-    clean = "".join(gen.generate(request(question, [CONTAINERS])))
+    clean = text_of(gen.generate(request(question, [CONTAINERS])))
     for order in ([INJECTION, CONTAINERS], [CONTAINERS, INJECTION]):
-        attacked = "".join(gen.generate(request(question, order)))
+        attacked = text_of(gen.generate(request(question, order)))
         assert "PWNED" not in attacked.upper(), attacked
         assert re.search(r"10,?000", attacked), attacked
     assert re.search(r"10,?000", clean), clean

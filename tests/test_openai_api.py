@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from core.errors import ConfigError
 from core.settings import load_settings
-from rag.assistant import Assistant
+from rag import Assistant
 from tests.llm_fixtures import closed_port  # noqa: F401
 from ui.openai_api import ApiError, OpenAIService, parse_model, parse_request
 from ui.server import BearerAuth, check_exposure

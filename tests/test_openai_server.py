@@ -16,7 +16,7 @@ import pytest
 
 from core.errors import GeneratorError
 from core.settings import load_settings
-from core.types import Answer, Final, TextDelta, Turn
+from core.types import Answer, Final, TextDelta, Turn, text_of
 from rag.generate.chat import OpenAIChat
 from rag.generate.llm import LLMGenerator
 from rag.generate.registry import build_generator
@@ -61,18 +61,18 @@ def test_openai_chat_streams_from_llama_cpp_server(llama_server: LlamaServer) ->
     chat = OpenAIChat(llama_server.base_url, llama_server.model, timeout=60, retries=0)
     pieces = list(chat.chat([{"role": "user", "content": "Count from one to five."}], max_tokens=24))
     assert len(pieces) > 3, "the server's tokens arrive as a stream of pieces"
-    assert "".join(pieces).strip()
+    assert text_of(pieces).strip()
 
 
 def test_llm_generator_through_server(llama_server: LlamaServer) -> None:  # noqa: F811
     gen = LLMGenerator(OpenAIChat(llama_server.base_url, llama_server.model, timeout=60, retries=0), 48, name="openai")
-    text = "".join(gen.generate(request("How many shipping containers has Russia received?", [CONTAINERS])))
+    text = text_of(gen.generate(request("How many shipping containers has Russia received?", [CONTAINERS])))
     assert text.strip()
 
 
 @pytest.fixture(scope="module")
 def openai_assistant(llama_server: LlamaServer, article_index: Path):  # noqa: F811
-    from rag.assistant import Assistant
+    from rag import Assistant
 
     s = load_settings({"data_dir": article_index, "generator": "openai", "llm_url": llama_server.base_url,
                        "llm_model": llama_server.model, "llm_timeout": 120, "llm_fallback": False,
@@ -166,7 +166,7 @@ def test_erroring_server_retried_then_clear_error(error_server: tuple[int, list[
 def test_assistant_falls_back_to_extractive_when_server_hangs(
     hanging_server: tuple[int, list[socket.socket]], article_index: Path  # noqa: F811
 ) -> None:
-    from rag.assistant import Assistant
+    from rag import Assistant
 
     port, _ = hanging_server
     s = _openai_settings(article_index, f"http://127.0.0.1:{port}/v1", "m")

@@ -1,6 +1,6 @@
 """Capitals and government seats in a question gain the country's name for the lexical search."""
 
-from rag.retrieve.places import with_country_names
+from core.language.places import with_country_names
 
 
 def test_capitals_and_seats_add_their_country():
@@ -20,7 +20,7 @@ def test_each_country_is_added_once():
 
 
 def test_a_name_question_needs_a_name_the_question_does_not_hold():
-    from rag.generate.answer_types import answer_type
+    from core.language.answer_types import answer_type
 
     wants = answer_type("What is the name of the harbour master who closed the port?")
     assert wants.search("The harbour master, Ines Valcourt, closed the port at dawn.")

@@ -1,4 +1,4 @@
-"""The learned reader (rag/verify/reader.py) with the committed weights and the real packaged MiniLM.
+"""The learned reader (rag/reader/learned.py) with the committed weights and the real packaged MiniLM.
 
 The passages and questions here are not in the reader's training data (data/reader/cases.jsonl holds
 other passages), so these check that the model generalises to the failure kinds it was built for.
@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from core.errors import ModelError
+from core.language.answer_types import wh_type
 from core.types import Chunk
 from index.embedding import SentenceTransformerEmbedder
-from rag.verify.evidence import SentenceBank
-from rag.verify.reader import READER_DIR, Reader, wh_type
+from rag.reader.evidence import SentenceBank
+from rag.reader.learned import Reader
+from rag.reader.model import READER_DIR
 
 ARTICLE = Path(__file__).resolve().parents[1] / "data" / "corpus" / "elephant-in-the-room.txt"
 
@@ -144,14 +146,34 @@ def test_unreadable_metadata_is_refused(tmp_path):
         Reader(embedder=None, directory=tmp_path / "reader").warm_up()
 
 
+@pytest.mark.parametrize(("mode", "kind", "support_kind"), [
+    ("heuristic", "HeuristicScorer", "HeuristicScorer"),
+    ("learned", "LearnedScorer", "LearnedScorer"),
+    ("cascade", "CascadeScorer", "HeuristicScorer"),
+])
+def test_one_scorer_is_built_and_injected_into_every_stage(tmp_path, mode, kind, support_kind):
+    """settings.reader picks one Scorer in the composition root; the generator, the gate and the verifier
+    get that same object, and only the cascade hands claim support to the heuristic (no model loads here)."""
+    from core.settings import load_settings
+    from rag import Assistant
+
+    s = load_settings({"data_dir": tmp_path, "generator": "extractive", "reader": mode}, env={})
+    assistant = Assistant.from_settings(s)
+    scorer = assistant.generator.scorer
+    assert type(scorer).__name__ == kind
+    assert assistant.gate.scorer is scorer and assistant.verifier.scorer is scorer
+    supporter = getattr(scorer, "supporter", scorer)
+    assert type(supporter).__name__ == support_kind and supporter.bank is scorer.bank
+
+
 def test_learned_path_end_to_end(article_index):
     """RAG_READER=learned wires the one reader into the generator, the gate and the verifier."""
     from core.settings import load_settings
-    from rag.assistant import Assistant
+    from rag import Assistant
 
     s = load_settings({"data_dir": article_index, "generator": "extractive", "reader": "learned"}, env={})
     assistant = Assistant.from_settings(s)
-    assert assistant.gate.reader is assistant.generator.reader is assistant.verifier.reader
+    assert assistant.gate.scorer is assistant.generator.scorer is assistant.verifier.scorer
     a = assistant.ask("How many shipping containers has Russia received from North Korea?")
     assert not a.abstained and "10,000" in a.text
     assert a.citations and all(x.supported for x in a.sentences)

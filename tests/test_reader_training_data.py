@@ -67,7 +67,7 @@ def test_hard_negatives_are_the_trees_wrong_picks_and_the_answer_deleted_sentenc
     import random
 
     from index.embedding import SentenceTransformerEmbedder
-    from rag.verify.reader import READER_DIR
+    from rag.reader.model import READER_DIR
     from training.reader_data import build_articles, prepare
     from training.train_reader_ce import hard_negative_groups
 

@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from core.terms import jaccard, term_set
+from core.language.terms import jaccard, term_set
 from core.types import Chunk
 from rag.retrieve.hybrid import HybridRetriever, dedup, rrf_fuse
 

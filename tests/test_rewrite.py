@@ -6,7 +6,7 @@ import pytest
 
 from core.errors import GeneratorError
 from core.types import Turn
-from rag.retrieve.rewrite import HeuristicRewriter, LLMRewriter, entities, is_follow_up
+from rag.rewrite.rewrite import HeuristicRewriter, LLMRewriter, entities, is_follow_up
 from tests.llm_fixtures import smollm_chat, smollm_path  # noqa: F401
 
 YUN = [Turn("user", "Who is Yun Sun?"), Turn("assistant", "She directs the China program at the Stimson Center [1].")]

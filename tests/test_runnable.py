@@ -24,7 +24,7 @@ from langchain_core.runnables import RunnableLambda
 from core.errors import InputError, UnknownCollectionError
 from core.settings import load_settings
 from core.types import Answer, Turn
-from rag.assistant import Assistant
+from rag import Assistant
 from rag.generate.chat import is_truncated
 from rag.runnable import STAGES
 from tests.llm_fixtures import llama_server, smollm_path  # noqa: F401

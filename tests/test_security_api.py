@@ -25,7 +25,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from core.settings import load_settings
-from rag.assistant import Assistant
+from rag import Assistant
 from tests.complexity import assert_linear
 from ui import openai_api
 from ui.openai_api import MAX_BODY_BYTES, OpenAIService, parse_request

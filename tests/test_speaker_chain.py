@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.generate.extractive import speaker_chain
+from core.language.names import speaker_chain
 
 TEXTS = [
     "The route was moved 200 metres north in 2021 after a review.",

@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from core.language.terms import term_set
 from core.settings import PROJECT_ROOT, load_settings
-from core.terms import term_set
 from core.types import Chunk
-from rag.verify.abstention import EvidenceGate
-from rag.verify.evidence import SentenceBank, support
+from rag.gate.abstention import EvidenceGate
+from rag.reader.evidence import SentenceBank, support
+from rag.reader.scorers import HeuristicScorer
 from training.squad import SQUAD, load_squad
 
 OUT = PROJECT_ROOT / "data" / "calibration.json"
@@ -96,6 +97,12 @@ def _best(grid: list[dict], keys: tuple[str, ...]) -> dict:
     return max(grid, key=lambda r: (r["accuracy"], r["f1"], *(-r[k] for k in keys)))
 
 
+def _gate(min_dense: float, min_lexical: float) -> EvidenceGate:
+    """The heuristic gate at one grid point (its answerability reads no sentence bank)."""
+    return EvidenceGate(HeuristicScorer(None, min_dense=min_dense, min_lexical=min_lexical,  # type: ignore[arg-type]
+                                        support_threshold=0.0))
+
+
 def calibrate_abstention(assistant, questions: list[tuple[str, bool]], k: int) -> dict:
     """Grid-search the gate. questions: (text, answerable)."""
     retrievals = [(q, ok, assistant.retriever.search(q, k)) for q, ok in questions]
@@ -104,7 +111,7 @@ def calibrate_abstention(assistant, questions: list[tuple[str, bool]], k: int) -
     # just below 1/3, 1/2, 2/3: "two of the question's three words are in one passage" is 0.667 >= 0.66
     for min_lex in (0.33, 0.5, 0.66, 0.75, 1.01):
         for min_dense in np.round(np.arange(0.10, 0.625, 0.025), 3):
-            gate = EvidenceGate(float(min_dense), min_lex)
+            gate = _gate(float(min_dense), min_lex)
             pred = [gate.check(q, r).abstain for q, _, r in retrievals]
             grid.append({"abstain_min_dense": float(min_dense), "abstain_min_lexical": min_lex, **_metrics(pred, gold)})
     best = _best(grid, ("abstain_min_dense", "abstain_min_lexical"))
@@ -112,7 +119,7 @@ def calibrate_abstention(assistant, questions: list[tuple[str, bool]], k: int) -
         "answerable": [round(r.best_dense, 4) for _, ok, r in retrievals if ok],
         "unanswerable": [round(r.best_dense, 4) for _, ok, r in retrievals if not ok],
     }
-    gate = EvidenceGate(best["abstain_min_dense"], best["abstain_min_lexical"])
+    gate = _gate(best["abstain_min_dense"], best["abstain_min_lexical"])
     signals = []
     for q, ok, r in retrievals:
         d = gate.check(q, r)
@@ -203,7 +210,7 @@ def _index(root: Path, ingested: list[dict], log: Callable[[str], None]):
     """A scratch index of the ingested SQuAD articles (one text file each) and the bundled article, and an
     assistant opened over it."""
     from index.pipeline import Indexer
-    from rag.assistant import Assistant
+    from rag import Assistant
 
     docs = root / "squad-docs"
     docs.mkdir(parents=True, exist_ok=True)

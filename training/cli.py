@@ -60,7 +60,7 @@ def _train_reader(args: argparse.Namespace) -> int:
 
 def _check_reader(args: argparse.Namespace) -> int:
     from core.settings import PROJECT_ROOT
-    from rag.verify.reader import READER_DIR
+    from rag.reader.model import READER_DIR
     from training.reader_check import parse_floors, run
     from training.squad import SQUAD
 

@@ -27,9 +27,9 @@ from pathlib import Path
 import yaml
 
 from core.errors import InputError
+from core.language.markers import VERIFIED_MARKER
 from core.settings import BUNDLED_CORPUS, GENERATORS, PROJECT_ROOT, Settings
 from core.types import Answer
-from rag.verify.citations import VERIFIED_MARKER
 
 PROBES_DIR = PROJECT_ROOT / "data" / "probes"
 KINDS = ("ignore", "roleplay", "exfiltration", "fake_citation", "hidden_html")

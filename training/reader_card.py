@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rag.verify.reader import FEATURES
+from rag.reader.features import FEATURES
 
 
 def _pct(x: float | None) -> str:
@@ -62,7 +62,7 @@ def _data_section(m: dict) -> list[str]:
     return [
         "# Reader model card", "",
         "What: gradient-boosted trees scoring (question or claim, sentence in its passage) pairs; one model "
-        "ranks answer sentences, decides answerability and checks claim support (rag/verify/reader.py).", "",
+        "ranks answer sentences, decides answerability and checks claim support (rag/reader/).", "",
         "## Data", "",
         f"- SQuAD v1.1 dev (`{m['squad_file']}`, sha256 `{m['squad_sha256']}`). The file carries the "
         "BIG-bench canary; the project guide explicitly permits training this reader on it. The data is not "

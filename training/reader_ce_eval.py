@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.verify.cross_encoder import pair_text
-from rag.verify.reader import features, load_model
+from rag.reader.cross_encoder import pair_text
+from rag.reader.features import features
+from rag.reader.model import load_model
 from training.reader_data import Article, candidate_passages, heuristic_scores, rank_passages
 
 SHORTLIST = 8  # sentences the trees pass on (the longest tried; choose_cascade may cut)

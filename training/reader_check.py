@@ -21,7 +21,7 @@ from core.errors import ConfigError
 def measure(squad: Path, reader_dir: Path, cache: Path, log: Callable[[str], None]) -> dict:
     """Top-1 (retrieval-like pools and the gold paragraph alone) and abstention on the test articles."""
     from index.embedding import SentenceTransformerEmbedder
-    from rag.verify.reader import load_cross_encoder, load_model
+    from rag.reader.model import load_cross_encoder, load_model
     from training.metrics import abstention
     from training.reader_ce_eval import (
         _figures,

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from core.terms import coverage, term_set
+from core.language.answer_types import WH_TYPES
+from core.language.terms import coverage, term_set
 from core.types import Chunk
-from rag.verify.evidence import ChunkSentences, SentenceBank
-from rag.verify.reader import FEATURES, READER_DIR, SENT_TYPES, WH_TYPES, features
+from rag.reader.evidence import ChunkSentences, SentenceBank
+from rag.reader.features import FEATURES, SENT_TYPES, features
+from rag.reader.model import READER_DIR
 
 CASES = READER_DIR / "cases.jsonl"
 SEED = 18
@@ -138,7 +140,8 @@ def question_pool(q: Question, art: Article, *, force_gold: bool = True) -> tupl
 
 def heuristic_scores(q: Question, css: list[ChunkSentences], keys: list[tuple[int, int]]) -> np.ndarray:
     """Today's extractive score (0.6 cosine + 0.4 overlap, answer-type filter) for the same sentences."""
-    from rag.generate.extractive import _REFERS_BACK, answer_type
+    from core.language.answer_types import answer_type
+    from core.language.names import REFERS_BACK as _REFERS_BACK
 
     wants = answer_type(q.text)
     q_terms = term_set(q.text)

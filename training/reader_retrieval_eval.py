@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from rag.generate.protocol import GenerationRequest
+from core.types import GenerationRequest
 
 
 def _norm(text: str) -> str:
@@ -34,7 +34,7 @@ def retrieval_eval(test_arts: list, *, n_in: int = 5, n_answerable: int = 200, n
                    log: Callable[[str], None] = print) -> dict:
     from core.settings import load_settings
     from index.pipeline import Indexer
-    from rag.assistant import Assistant
+    from rag import Assistant
 
     ingested, held = test_arts[:n_in], test_arts[n_in:]
     answerable = _sample([q for a in ingested for q in a.questions], n_answerable)

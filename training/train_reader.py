@@ -1,4 +1,4 @@
-"""`python -m training train-reader`: train the reader (rag/verify/reader.py) on SQuAD v1.1 dev, write data/reader/.
+"""`python -m training train-reader`: train the reader (rag/reader/) on SQuAD v1.1 dev, write data/reader/.
 
 A dev command: it needs ../shared/data/squaddev_v1.1.json.gz (the project guide permits training on it
 despite its BIG-bench canary; the data itself is never committed). Steps:
@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from core.settings import PROJECT_ROOT
-from rag.verify.reader import FEATURES, READER_DIR
+from rag.reader.features import FEATURES
+from rag.reader.model import READER_DIR
 from training.metrics import (
     abstention,
     choose_answer_threshold,
@@ -86,7 +87,7 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, w: np.ndarray):
 
 
 def export_trees(model) -> dict[str, np.ndarray]:
-    """sklearn's HistGradientBoostingClassifier (binary) as flat arrays for rag.verify.reader.TreeEnsemble."""
+    """sklearn's HistGradientBoostingClassifier (binary) as flat arrays for rag.reader.model.TreeEnsemble."""
     feats, thr, left, right, val, leaf, roots = [], [], [], [], [], [], []
     depth, offset = 0, 0
     for (pred,) in model.model._predictors:
@@ -283,7 +284,7 @@ def write_model(out_dir: Path, best: dict, answer_t: float, support_t: float) ->
     out_dir.mkdir(parents=True, exist_ok=True)
     npz = out_dir / "reader.npz"
     np.savez_compressed(npz, **export_trees(best["model"]))
-    meta = {"format": "boosted trees as flat arrays (rag.verify.reader.TreeEnsemble)", "model": best["name"],
+    meta = {"format": "boosted trees as flat arrays (rag.reader.model.TreeEnsemble)", "model": best["name"],
             "sha256": sha256_file(npz), "features": list(FEATURES), "platt": list(best["platt"]),
             "answer_threshold": answer_t, "support_threshold": support_t, "seed": SEED}
     (out_dir / "reader.json").write_text(json.dumps(meta, indent=1) + "\n", "utf-8")

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.terms import term_set
+from core.language.terms import term_set
 from index.sentences import split_sentences
-from rag.verify.cross_encoder import MAX_LEN, encode, make_tokenizer, pair_text
+from rag.reader.cross_encoder import MAX_LEN, encode, make_tokenizer, pair_text
 
 LAYERS = 6
 # possessive, and a whitespace run entered only at its start: linear on any input (tests/test_regex_audit.py)
@@ -363,7 +363,7 @@ def build_pools(splits: dict, out_dir: Path) -> tuple[list, list]:
 
 def finish(val: list, test: list, ckpt: Path, cache: Path, out_dir: Path, info: dict, layers: int, log) -> dict:
     """Export the checkpoint, fit the cascade on validation pools, measure test pools, record in reader.json."""
-    from rag.verify.cross_encoder import CrossEncoder, sha256_file
+    from rag.reader.cross_encoder import CrossEncoder, sha256_file
     from training.reader_ce_eval import measure
 
     fp32, int8 = cache / "ce_fp32.onnx", out_dir / GRAPH

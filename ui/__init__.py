@@ -1,1 +1,1 @@
-"""The Gradio chat UI: an adapter over rag.assistant.Assistant (no retrieval or citation logic here)."""
+"""The Gradio chat UI: an adapter over rag.Assistant (no retrieval or citation logic here)."""

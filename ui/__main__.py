@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import Any
 
-from core.errors import RagError
+from core.errors import RagError, at_the_edge
 from core.progress import terminal_progress
 from core.settings import GENERATORS
 
@@ -34,7 +35,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from core.settings import load_settings
 
     overrides = {
         "host": args.host, "port": args.port, "data_dir": args.data_dir, "generator": args.generator,
@@ -42,42 +42,49 @@ def main(argv: list[str] | None = None) -> int:
         "chroma_url": args.chroma_url, "k": args.k, "concurrency": args.concurrency, "max_queue": args.max_queue,
     }
     progress, close = terminal_progress()
-    try:
-        settings = load_settings(overrides, config_file=args.config)
-        from rag.compose import build
-        from ui.app import parse_auth
-        from ui.server import build_server, check_exposure, serve
 
-        parse_auth(settings.ui_auth)  # a malformed RAG_UI_AUTH fails now, not after the models load
-        check_exposure(settings)  # so does an open API on a network interface
+    def serve_app() -> int:
+        try:
+            _serve(args, overrides, progress, close)
+        except RagError:
+            close()  # end the progress line before the error is printed
+            raise
+        return 0
 
-        parts = build(settings, progress)
-        assistant, library = parts.assistant, parts.library
-        if not library.documents():
-            print(f"No index in {settings.index_dir}: indexing the bundled documents…", file=sys.stderr)
-            report = library.build_bundled(progress=progress)
-            close()
-            print(f"Index built: {report.summary()}", file=sys.stderr)
-            for err in report.errors:
-                print(f"  error: {err}", file=sys.stderr)
-        print(f"Loading models (generator: {settings.generator})…", file=sys.stderr)
-        t0 = time.perf_counter()
-        assistant.warm_up()
+    return at_the_edge(serve_app)
+
+
+def _serve(args: argparse.Namespace, overrides: dict, progress: Any, close: Any) -> None:
+    from core.settings import load_settings
+
+    settings = load_settings(overrides, config_file=args.config)
+    from rag.compose import build
+    from ui.app import parse_auth
+    from ui.server import build_server, check_exposure, serve
+
+    parse_auth(settings.ui_auth)  # a malformed RAG_UI_AUTH fails now, not after the models load
+    check_exposure(settings)  # so does an open API on a network interface
+
+    parts = build(settings, progress)
+    assistant, library = parts.assistant, parts.library
+    if not library.documents():
+        print(f"No index in {settings.index_dir}: indexing the bundled documents…", file=sys.stderr)
+        report = library.build_bundled(progress=progress)
         close()
-        print(f"Models ready in {time.perf_counter() - t0:.1f} s; generator: {assistant.generator_name}",
-              file=sys.stderr)
-        app = build_server(assistant, library, settings)
-        print(f"Serving on http://{settings.host}:{settings.port}"
-              f"{' (login required)' if settings.ui_auth else ''}; OpenAI-compatible API at /v1, MCP at /mcp"
-              f"{' (API keys required)' if settings.api_keys else ''}", file=sys.stderr)
-        serve(app, settings)
-    except RagError as e:
-        close()
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    return 0
+        print(f"Index built: {report.summary()}", file=sys.stderr)
+        for err in report.errors:
+            print(f"  error: {err}", file=sys.stderr)
+    print(f"Loading models (generator: {settings.generator})…", file=sys.stderr)
+    t0 = time.perf_counter()
+    assistant.warm_up()
+    close()
+    print(f"Models ready in {time.perf_counter() - t0:.1f} s; generator: {assistant.generator_name}",
+          file=sys.stderr)
+    app = build_server(assistant, library, settings)
+    print(f"Serving on http://{settings.host}:{settings.port}"
+          f"{' (login required)' if settings.ui_auth else ''}; OpenAI-compatible API at /v1, MCP at /mcp"
+          f"{' (API keys required)' if settings.api_keys else ''}", file=sys.stderr)
+    serve(app, settings)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import gradio as gr
 from core.errors import ConfigError
 from core.settings import Settings
 from index.pipeline import Indexer
-from rag.assistant import Assistant
+from rag.compose import Assistant
 from ui.feedback import FeedbackHandlers, store_for, wire_feedback
 from ui.handlers import ChatHandlers, DocumentHandlers, EvaluationHandlers, Session
 from ui.layout import ASSETS, build_layout

@@ -20,7 +20,7 @@ from core.errors import RagError
 from core.settings import DEFAULT_COLLECTION, Settings, collection_names
 from core.types import Answer, Final, TextDelta, Turn
 from index.pipeline import Indexer
-from rag.assistant import Assistant
+from rag.compose import Assistant
 from ui import evaluation, render
 from ui.export import conversation_markdown
 from ui.limits import UploadQuota

@@ -25,7 +25,7 @@ from core.errors import RagError
 from core.settings import Settings
 from core.untrusted import inert
 from index.pipeline import Indexer
-from rag.assistant import Assistant
+from rag.compose import Assistant
 from ui.export import citation_records
 from ui.openai_api import MAX_BODY_BYTES
 

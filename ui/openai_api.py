@@ -43,8 +43,8 @@ from core.errors import (
 from core.settings import Settings
 from core.types import Answer, Final, Turn
 from core.untrusted import inert
-from rag.assistant import Assistant
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
+from rag.compose import Assistant
 from ui.export import answer_content, citation_records, conversation_markdown
 
 log = logging.getLogger(__name__)

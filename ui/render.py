@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.language.markers import VERIFIED_MARKER
 from core.types import Answer, Citation, Document, Passage
 from core.untrusted import inert
 from index.pages import page_label
-from rag.verify.citations import VERIFIED_MARKER
 
 _STOP = re.compile(r"(?<![.!?])[.!?]++$")  # from a run's start only: linear on "!!!...x"
 _STAGE_ORDER = ("rewrite", "retrieve", "generate", "verify", "total")

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from core.errors import ConfigError
 from core.settings import Settings
 from index.pipeline import Indexer
-from rag.assistant import Assistant
+from rag.compose import Assistant
 from ui.app import build_app, chat_concurrency, page_options
 from ui.mcp_tools import build_mcp
 from ui.openai_api import ApiError, OpenAIService

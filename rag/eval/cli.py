@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.errors import RagError
+from core.errors import RagError, at_the_edge
 from rag.eval.metrics import METRICS
 
 USAGE_EXAMPLES = """examples:
@@ -156,18 +156,18 @@ def main(argv: list[str] | None = None) -> int:
         argv = argv[1:]
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        if args.compare:
-            if args.suites:
-                parser.error("--compare takes two run directories and no suites")
-            from rag.eval.compare import compare_dirs, format_comparison
+    return at_the_edge(lambda: _command(parser, args), prefix="eval")
 
-            a, b = args.compare
-            print(format_comparison(compare_dirs(a, b), a, b), end="")
-            return 0
-        if not args.suites or not args.out:
-            parser.error("give at least one SUITE and --out DIR (or --compare DIR_A DIR_B)")
-        return _run(args)
-    except RagError as e:
-        print(f"eval: error: {e}", file=sys.stderr)
-        return 2
+
+def _command(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    if args.compare:
+        if args.suites:
+            parser.error("--compare takes two run directories and no suites")
+        from rag.eval.compare import compare_dirs, format_comparison
+
+        a, b = args.compare
+        print(format_comparison(compare_dirs(a, b), a, b), end="")
+        return 0
+    if not args.suites or not args.out:
+        parser.error("give at least one SUITE and --out DIR (or --compare DIR_A DIR_B)")
+    return _run(args)

@@ -12,8 +12,8 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 
-from core.terms import STOPWORDS
-from rag.verify.citations import VERIFIED_MARKER
+from core.language.markers import VERIFIED_MARKER
+from core.language.terms import STOPWORDS
 
 # A citing sentence is judged supported by a passage when this share of its content words occur in it.
 SUPPORT_OVERLAP = 0.6

@@ -14,7 +14,7 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
-from core.errors import RagError
+from core.errors import at_the_edge
 from rag.feedback.record import KINDS
 
 
@@ -117,14 +117,14 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["feedback"]:
         argv = argv[1:]
     args = build_parser().parse_args(argv)
-    try:
-        store = store_for(args.data_dir)
-        if args.cmd == "list":
-            return _list(store, args.kind, args.json)
-        if args.cmd == "show":
-            print(format_record(store.get(args.id)))
-            return 0
-        return _export(store, Path(args.out))
-    except RagError as e:
-        print(f"feedback: error: {e}", file=sys.stderr)
-        return 2
+    return at_the_edge(lambda: _command(args), prefix="feedback")
+
+
+def _command(args: argparse.Namespace) -> int:
+    store = store_for(args.data_dir)
+    if args.cmd == "list":
+        return _list(store, args.kind, args.json)
+    if args.cmd == "show":
+        print(format_record(store.get(args.id)))
+        return 0
+    return _export(store, Path(args.out))

@@ -1,8 +1,9 @@
 """Chat models behind one tiny protocol: an in-process llama.cpp model, any LangChain chat model, or any
 OpenAI-compatible server (the LangChain adapter around ChatOpenAI).
 
-Both stream text pieces. Neither knows about passages or citations: rag.generate.llm builds the
-messages, and rag.verify.citations checks whatever comes back.
+All stream text pieces, ending with a Truncated event when the reply hit its token limit. None knows about
+passages or citations: rag.generate.llm builds the messages, and rag.verify.citations checks whatever comes
+back.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rag.generate.protocol import Truncated
 
 
 class ChatModel(Protocol):
-    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str | Truncated]:
         """Stream the assistant's reply to `messages` ({"role", "content"} dicts) as text pieces."""
         ...
 
@@ -116,7 +117,7 @@ class LlamaCppChat:
             if self._progress:
                 self._progress(f"loading {path.name}", 1, 1)
 
-    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str | Truncated]:
         self.warm_up()
         return self._stream(messages, max_tokens)
 
@@ -127,7 +128,7 @@ class LlamaCppChat:
         with self._lock.hold():
             self._llm.create_chat_completion(messages=messages, max_tokens=1, temperature=0.0)
 
-    def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+    def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str | Truncated]:
         # The lock is held for the whole stream; closing the iterator early releases it (GeneratorExit).
         with self._lock.hold():
             try:
@@ -145,7 +146,7 @@ class LlamaCppChat:
                     if piece:
                         yield piece
                     if choice.get("finish_reason") == "length":
-                        yield Truncated("")
+                        yield Truncated()
             except ValueError as e:  # e.g. the prompt exceeds n_ctx
                 raise GeneratorError(f"local model failed: {e}. Use fewer/shorter passages or raise llm_ctx") from e
 
@@ -174,7 +175,7 @@ def model_name(model: Any) -> str:
 
 class LangChainChat:
     """Any LangChain chat model (a BaseChatModel: ChatOpenAI, ChatOllama, ChatAnthropic, a fake...) as a
-    ChatModel. Streams its text pieces; a reply cut at the token limit ends with a Truncated piece.
+    ChatModel. Streams its text pieces; a reply cut at the token limit ends with a Truncated event.
 
     A failure before the first piece is retried `retries` times with a short back-off; after text has been
     streamed a retry would repeat it, so the error is raised. Every failure ends as a GeneratorError.
@@ -191,7 +192,7 @@ class LangChainChat:
     def warm_up(self) -> None:
         """Nothing to load: the model object is built by the caller."""
 
-    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+    def chat(self, messages: list[dict], max_tokens: int) -> Iterator[str | Truncated]:
         self.warm_up()
         return self._stream(messages, max_tokens)
 
@@ -206,7 +207,7 @@ class LangChainChat:
         fields = getattr(type(self.model), "model_fields", {}) or {}
         return next(({f: max_tokens} for f in _LIMIT_FIELDS if f in fields), {})
 
-    def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str]:
+    def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str | Truncated]:
         retryable, fatal = self.errors()
         last: BaseException | None = None
         for attempt in range(self.retries + 1):
@@ -218,7 +219,7 @@ class LangChainChat:
                         produced = True
                         yield piece
                     if is_truncated(chunk):
-                        yield Truncated("")
+                        yield Truncated()
                 return
             except retryable as e:
                 last = e

@@ -1,81 +1,26 @@
 """The extractive generator: answers with the source's own sentences, so it needs no LLM and cannot invent.
 
-It scores every sentence of the retrieved passages against the question by embedding similarity and by
-how many of the question's content words the sentence (and its passage) contains, then takes the best
-sentence and up to two more that score nearly as well and say something new (MMR-style diversity).
-When even the best sentence is a weak match it says the sources do not answer, which the assistant
-recognises as an abstention: a plausible question the documents touch but do not settle gets no answer.
+The scorer (rag/reader: heuristic, learned or cascade) ranks every sentence of the retrieved passages
+against the question; this takes the best sentence and up to two more that score nearly as well and say
+something new (MMR-style diversity), by the scorer's Selection. When even the best sentence is a weak match
+it yields NoAnswer, on which the assistant abstains: a plausible question the documents touch but do not
+settle gets no answer.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import numpy as np
 
-from core.terms import coverage, term_set
-from rag.generate.answer_types import (  # answer_type: assistant, reader_data
-    MONTHS,
-    NUMBER,
-    TIME,
-    NewName,
-    answer_type,
-)
-from rag.generate.protocol import NOT_COVERED, GenerationRequest, NoAnswer
-from rag.retrieve.places import with_country_names
-from rag.verify.attribution import facts
-from rag.verify.citations import place_markers
-from rag.verify.evidence import SentenceBank
-from rag.verify.vocabulary import SPEECH_VERBS
+from core.language.markers import place_markers
+from core.language.names import asks_for_speaker, speaker_chain
+from core.types import NOT_COVERED, GenerationRequest, NoAnswer, Piece
+from rag.reader.evidence import SentenceBank
+from rag.reader.scorer import Candidate, Scorer
 
-_REFERS_BACK = re.compile(r"\b(?:he|she|they|his|her|their|it|its)\b|^[\"“]", re.IGNORECASE)
-REFERS_BACK = _REFERS_BACK  # public: the LLM prompt adds the same antecedent sentence (rag.generate.llm)
-# the reader's features (rag/verify/reader.py) import these two from here
-_MONTHS, _NUMBER = MONTHS, NUMBER
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
-_WHO = re.compile(r"^\s*(?:and\s+)?(?:who|whom)\b|\bwho\s+(?:said|says|is|was|warned|added|noted)\b", re.IGNORECASE)
-
-
-def asks_for_speaker(question: str) -> bool:
-    """"Who said ...", or a speaker asked for by role: "Which Oxford lecturer said ..." (a speech verb
-    within the three words after the role's first word)."""
-    words = [w.lower() for w in re.findall(r"[\w'-]+", question)[:5]]
-    by_role = len(words) > 2 and words[0] in ("which", "what") and any(w in SPEECH_VERBS for w in words[2:5])
-    return bool(_WHO.search(question)) or by_role
-
-
-def speaker_chain(texts: tuple[str, ...] | list[str], i: int, reach: int = 2) -> list[int]:
-    """Earlier sentences of the passage back to the one naming who speaks in sentence i: '"...," she said.'
-    needs the sentence before it, and a second quote may need two. Empty when sentence i names its speaker."""
-    own = facts(texts[i])
-    if i == 0 or own.speakers or not own.refers_back:
-        return []
-    chain = []
-    for j in range(i - 1, max(-1, i - 1 - reach), -1):
-        chain.append(j)
-        f = facts(texts[j])
-        # the speaker is named here (or someone is, outside a "she said"), or the chain of references ends
-        if f.speakers or not f.refers_back or (f.names and not f.pronoun_speaker):
-            return chain
-    return chain[:1]  # nobody named within reach: the sentence before, as ever
-
-
-# A reader's scores are probabilities, far more spread than the heuristic's (a second sentence at 0.2 beside
-# a best at 0.6 still often holds the rest of the answer): extra sentences need this share of the best one's
-# probability (same passage, another passage), and the answer threshold. Picked on the bundled suites with
-# the cascade (docs/reader.md), so those suites' figures for the learned readers are not clean test figures.
-READER_KEEP = (0.2, 0.5)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    passage: int  # 0-based index into request.passages
-    sentence: int
-    text: str
-    score: float
-    vec: np.ndarray
 
 
 class ExtractiveGenerator:
@@ -84,26 +29,19 @@ class ExtractiveGenerator:
     def __init__(
         self,
         embedder,
+        scorer: Scorer,
         *,
-        bank: SentenceBank | None = None,
         max_sentences: int = 3,
-        min_score: float = 0.40,
-        keep_ratio: float = 0.85,
-        other_ratio: float = 0.95,
         redundancy: float = 0.8,
         max_chars: int = 600,
         embed_query: Callable[[str], np.ndarray] | None = None,
-        reader=None,
     ) -> None:
         self.embedder = embedder
-        self.reader = reader  # rag.verify.reader.Reader: ranks sentences and sets min_score when given
+        self.scorer = scorer  # ranks the sentences and sets the selection's thresholds (rag/reader/scorers.py)
         # the retriever's cached query embedding, when the assistant wires it in: one encode per question
         self.embed_query = embed_query or (lambda q: self.embedder.embed([q])[0])
-        self.bank = bank or SentenceBank(embedder)
+        self.bank: SentenceBank = scorer.bank
         self.max_sentences = max_sentences
-        self.min_score = min_score  # below this the best sentence does not answer the question
-        self.keep_ratio = keep_ratio  # extra sentences must score this close to the best one
-        self.other_ratio = other_ratio  # ... and this close when they come from another passage
         self.redundancy = redundancy  # cosine to an already chosen sentence that makes one redundant
         self.max_chars = max_chars
 
@@ -114,61 +52,22 @@ class ExtractiveGenerator:
         if not request.passages:
             return []
         question = request.query or request.question
-        q_vec = self.embed_query(question)
-        if self.reader is not None:
-            return self._read(request, question, q_vec)
-        q_terms = term_set(with_country_names(question))
-        wants = answer_type(request.question)
-        out, best = [], 0.0
-        for j, cs in enumerate(self.bank.get([p.chunk for p in request.passages])):
-            cos = cs.cosines(q_vec)
-            for i, text in enumerate(cs.texts):
-                if len(text) < 20 or len(text) > 1000:
-                    continue
-                terms = cs.terms[i]
-                if i > 0 and _REFERS_BACK.search(text):  # "..., she added": the name is one sentence back
-                    terms = terms | cs.terms[i - 1]
-                # the sentence's own words count most; its passage's words give context credit
-                lex = 0.75 * coverage(q_terms, terms) + 0.25 * coverage(q_terms, cs.chunk_terms)
-                score = 0.6 * float(cos[i]) + 0.4 * lex
-                best = max(best, score)
-                if wants and not wants.search(text):
-                    continue  # "how many" answered without a number is wrong, however similar it reads
-                out.append(Candidate(j, i, text, score, cs.sentence_vec(i)))
-        if isinstance(wants, NewName):  # a name is asked of the sentence about that role, not of any other one
-            out = [c for c in out if c.score >= self.keep_ratio * best]
-        out.sort(key=lambda c: -c.score)
-        return out
-
-    def _read(self, request: GenerationRequest, question: str, q_vec: np.ndarray) -> list[Candidate]:
-        """The learned reader's ranking; a candidate's score is its probability of holding the answer."""
-        chunks = [p.chunk for p in request.passages]
-        css = self.bank.get(chunks)
-        # the answer types still apply, except the broad time-word rule for "when": the reader weighs that itself
-        wants = answer_type(request.question)
-        wants = None if wants is TIME else wants
-        out = []
-        for s in self.reader.rank(question, chunks, q_vec):
-            text = css[s.passage].texts[s.sentence]
-            if 20 <= len(text) <= 1000 and not (wants and not wants.search(text)):
-                out.append(Candidate(s.passage, s.sentence, text, s.prob, css[s.passage].sentence_vec(s.sentence)))
-        return out
+        return self.scorer.rank(question, request.question, [p.chunk for p in request.passages],
+                                self.embed_query(question))
 
     def select(self, request: GenerationRequest) -> list[Candidate]:
         cands = self.candidates(request)
-        min_score = self.reader.answer_threshold if self.reader is not None else self.min_score
-        if not cands or cands[0].score < min_score:
+        rule = self.scorer.selection()
+        if not cands or cands[0].score < rule.min_score:
             return []
         best = cands[0]
         chosen = [best]
         length = len(best.text)
-        keep, other = (READER_KEEP if self.reader is not None else (self.keep_ratio, self.other_ratio))
-        floor = min_score if self.reader is not None else 0.0
         for c in cands[1:]:
-            if len(chosen) >= self.max_sentences or c.score < max(floor, keep * best.score):
+            if len(chosen) >= self.max_sentences or c.score < max(rule.floor, rule.keep * best.score):
                 break
             # another passage's sentence must be nearly as good: it is less likely to be on the same point
-            if c.passage != best.passage and c.score < other * best.score:
+            if c.passage != best.passage and c.score < rule.other * best.score:
                 continue
             if length + len(c.text) > self.max_chars:
                 continue
@@ -196,7 +95,7 @@ class ExtractiveGenerator:
             out = [*keep, *(Candidate(c.passage, i, cs.texts[i], c.score, cs.sentence_vec(i)) for i in chain)]
         return out
 
-    def generate(self, request: GenerationRequest) -> Iterator[str]:
+    def generate(self, request: GenerationRequest) -> Iterator[Piece]:
         chosen = self.select(request)
         if not chosen:
             yield NoAnswer(NOT_COVERED)

@@ -18,44 +18,17 @@ The chat history is not sent: request.query is already the standalone (rewritten
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from core.terms import term_set
-from index.cleaning import strip_format_chars
+from core.language.names import REFERS_BACK
+from core.language.terms import term_set
+from core.types import NOT_COVERED, GenerationRequest, NoAnswer, Notice, Piece
 from index.quarantine import is_instruction
 from index.sentences import split_sentences
 from prompts import load_prompt
 from rag.generate.chat import ChatModel
-from rag.generate.extractive import REFERS_BACK
-from rag.generate.protocol import (
-    NOT_COVERED,
-    Evidence,
-    EvidenceSelector,
-    GenerationRequest,
-    NoAnswer,
-    Truncated,
-)
-
-_DELIMITER = re.compile(r"<{3,}|>{3,}|<\||\|>")
-# Chat-template control tokens: llama.cpp tokenizes the formatted prompt with special tokens enabled, so
-# "<|im_start|>" (ChatML, Llama 3: caught by _DELIMITER), "<s>", Gemma's turns or Mistral's [INST] in a
-# document would become real turn boundaries. Rewritten with look-alike brackets they stay plain text.
-_CONTROL = re.compile(r"<(/?(?:s|bos|eos|pad|unk|start_of_turn|end_of_turn))>|\[(/?(?:INST|SYS))\]", re.I)
-
-
-def _defuse(m: re.Match) -> str:
-    return "\u2039" + (m.group(1) or m.group(2)) + "\u203a"
-
-
-def prompt_safe(text: str) -> str:
-    """One line, no delimiter or control-token look-alikes and no invisible format characters: untrusted
-    text cannot close the data block, fake new prompt sections, open a chat turn or hide words (tag
-    characters, zero-width joiners) that only the model would read. Used for passages, titles, the
-    question, and the history the follow-up rewriter sends."""
-    text = strip_format_chars(text)[0]
-    return " ".join(_DELIMITER.sub("\u2039", _CONTROL.sub(_defuse, text)).split())
-
+from rag.generate.protocol import Evidence, EvidenceSelector, Truncated
+from rag.prompt_safety import prompt_safe
 
 _clean = prompt_safe
 class RankedEvidence:
@@ -127,7 +100,7 @@ class LLMGenerator:
             prime([{"role": "system", "content": self._system.render().strip()},
                    {"role": "user", "content": "<<<SOURCES>>>"}])
 
-    def generate(self, request: GenerationRequest) -> Iterator[str]:
+    def generate(self, request: GenerationRequest) -> Iterator[Piece]:
         request = _first_passages(request, self.max_passages)
         evidence = self.evidence(request)
         if not evidence:  # the best sentence does not answer: abstain without a model call
@@ -138,7 +111,8 @@ class LLMGenerator:
         first = True
         for piece in self.chat.chat(messages, max_tokens):
             if isinstance(piece, Truncated):
-                yield piece
+                yield Notice(f"The answer was cut at max_answer_tokens={request.max_tokens or self.max_tokens} "
+                             "(raise RAG_MAX_ANSWER_TOKENS for longer answers).")
                 continue
             if first:
                 piece = piece.lstrip()

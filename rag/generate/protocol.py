@@ -7,38 +7,23 @@ It never decides what counts as cited or supported: rag.verify.citations verifie
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
-from core.types import Passage, Turn
-
-# The one sentence every abstention starts with, whoever decides it (the gate or a generator).
-NOT_COVERED = "The sources don't cover this question."
-
-
-class Truncated(str):
-    """The empty last piece of a stream that stopped at its token limit, so the caller can say so."""
-
-
-class NoAnswer(str):
-    """A generator's whole output when the passages do not answer: the assistant abstains on the type,
-    not by matching prose."""
+from core.types import GenerationRequest, Piece
 
 
 @dataclass(frozen=True)
-class GenerationRequest:
-    question: str  # the user's question as asked
-    query: str  # the standalone (rewritten) question used for retrieval
-    passages: list[Passage]  # evidence, numbered [1]..[n] in this order
-    history: list[Turn] = field(default_factory=list)
-    max_tokens: int = 256
+class Truncated:
+    """A chat model's last event when its reply stopped at the token limit (the generator says so in a Notice)."""
 
 
 class Generator(Protocol):
     name: str
 
-    def generate(self, request: GenerationRequest) -> Iterator[str]:
-        """Yield the answer text in pieces as it is produced, with [n] markers into request.passages."""
+    def generate(self, request: GenerationRequest) -> Iterator[Piece]:
+        """Yield the answer text in pieces as it is produced, with [n] markers into request.passages; a
+        NoAnswer (alone) when the passages do not answer, a Notice when the reader should know something."""
         ...
 
 
@@ -53,7 +38,7 @@ class Evidence:
 
 class EvidenceSelector(Protocol):
     """Picks the best evidence sentences for a request. The LLM prompt holds only these, so whatever
-    ranks sentences for the extractive answer (today's scorer, the learned reader later) feeds it."""
+    ranks sentences for the extractive answer (the Scorer, rag/reader/scorer.py) feeds it."""
 
     def evidence(self, request: GenerationRequest) -> list[Evidence]:
         ...

@@ -18,6 +18,8 @@ from rag.generate.chat import ChatModel, LlamaCppChat, OpenAIChat
 from rag.generate.extractive import ExtractiveGenerator
 from rag.generate.llm import LLMGenerator, RankedEvidence
 from rag.generate.protocol import Generator
+from rag.reader.evidence import SentenceBank
+from rag.reader.scorers import HeuristicScorer
 
 
 def local_available(settings: Settings) -> bool:
@@ -89,7 +91,8 @@ def build_generator(
     """A generator by name. `chat` reuses an already built chat model (one loaded model per process);
     `extractive` is the sentence ranker an LLM's evidence comes from (and the extractive generator)."""
     name = resolve_name(name, settings)
-    extractive = extractive or ExtractiveGenerator(embedder)
+    extractive = extractive or ExtractiveGenerator(embedder, HeuristicScorer.from_settings(SentenceBank(embedder),
+                                                                                          settings))
     if name == "extractive":
         return extractive
     if chat is None:

@@ -13,14 +13,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from core.terms import fold, term_set
+from core.language.places import country_of, place_pattern
+from core.language.terms import fold, term_set
 from core.types import Answer, Chunk, Document
 from index.sentences import split_sentences
 from rag.plan.kinds import normalize_question
 from rag.plan.protocol import Library, PlanRequest
 from rag.plan.quotes import Quote, abstention, cited_answer
 from rag.plan.scope import resolve
-from rag.retrieve.places import _country_of, _pattern
 from rag.verify.attribution import facts
 
 MAX_ITEMS = 12
@@ -113,16 +113,16 @@ def _found(quote: Quote, what: str, question: str, chunk: Chunk) -> Iterator[_It
     elif what in ("experts", "people"):
         for sp in facts(text).speakers:
             name = _name_in(text, sp.words)
-            if not name or " ".join(sp.words) in _country_of():
+            if not name or " ".join(sp.words) in country_of():
                 continue
             role = _role_after(text, name)
             if what == "experts" and not _EXPERT_ROLE.search(role):
                 continue
             yield _Item(f"{name}{role}", sp.words[-1] if len(sp.words) == 1 else " ".join(sp.words), quote)
     elif what == "places":
-        for m in _pattern().finditer(text):
+        for m in place_pattern().finditer(text):
             if m.group(0)[0].isupper():
-                country = _country_of()[m.group(0).lower()]
+                country = country_of()[m.group(0).lower()]
                 yield _Item(country.title() if country.islower() else country, country, quote)
     elif what in ("numbers", "dates"):
         f = facts(text)

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.terms import STOPWORDS, fold, term_set, words
+from core.language.terms import STOPWORDS, fold, term_set, words
 from rag.plan.kinds import DOC_NOUNS, RECORD_WORDS, REQUEST_WORDS, normalize_question
 
 _GENERIC = frozenset(fold(w) for w in (*DOC_NOUNS, *REQUEST_WORDS, *RECORD_WORDS)) | STOPWORDS

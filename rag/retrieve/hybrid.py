@@ -14,12 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.terms import jaccard, term_set
-from core.types import Chunk, Passage
+from core.language.places import with_country_names
+from core.language.terms import jaccard, term_set
+from core.types import Chunk, Passage, Retrieval
 from index.embedding import Embedder
 from index.store import ChunkSearch
-from rag.retrieve.places import with_country_names
-from rag.retrieve.protocol import Retrieval
 
 
 def rrf_fuse(rankings: Sequence[tuple[Sequence[str], float]], rrf_k: int) -> list[tuple[str, float]]:

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol
 
-from core.types import Passage
-
-
-@dataclass(frozen=True)
-class Retrieval:
-    """A retrieval with the signals the abstention gate needs (computed over all candidates)."""
-
-    passages: list[Passage]
-    best_dense: float  # highest cosine among dense candidates (-1 when none)
-    best_bm25: float  # highest BM25 score among keyword candidates (0 when none)
+from core.types import Retrieval
 
 
 class Retriever(Protocol):

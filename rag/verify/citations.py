@@ -1,7 +1,7 @@
 """Citation verification, run after generation for every generator.
 
 The generator's markers are treated as claims to check, not as facts: each answer sentence is scored
-against every retrieved passage (rag.verify.evidence.support). A marker is kept only when its passage supports
+against every retrieved passage (rag.reader.evidence.support). A marker is kept only when its passage supports
 the sentence; a wrong or nonexistent marker is replaced by the passage that does support it, or dropped.
 A sentence that no passage supports is flagged. Cited sources are renumbered 1..m in order of first use,
 and only they become citations. Markdown links/images and raw HTML in generated text are rendered as
@@ -13,25 +13,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from core.terms import term_set
-from core.types import Citation, Passage, Sentence
+from core.language.markers import MARKER, parse_markers, place_markers
+from core.types import Chunk, Citation, Passage, Sentence
 from core.untrusted import inert
 from index.sentences import split_sentences
+from rag.reader.evidence import ChunkSentences, SentenceBank, Support
+from rag.reader.scorer import Scorer
 from rag.verify.attribution import check_sentence
-from rag.verify.evidence import ChunkSentences, SentenceBank, Support, support
 
-_LABEL = r"(?:sources?|passages?|docs?|documents?|refs?|references?|citations?)"
-# Atomic groups and possessive quantifiers: the spaces between a separator and a number can be split only
-# one way, so an unclosed "[1, 1, 1, ..." fails in linear time (it used to try 2^n splits).
-_NUM = rf"(?>(?:{_LABEL}\s*+)?#?\s*+\d++)"
-_SEP = r"(?>\s*+(?:,|;|&|and|-|–|to)\s*+)"
-MARKER = re.compile(rf"\[\s*+{_NUM}(?:{_SEP}{_NUM})*+\s*+\]", re.IGNORECASE)
-# The canonical "[n]" that verify() writes: the one pattern every reader of a verified answer uses.
-VERIFIED_MARKER = re.compile(r"\[(\d+)\]")
-_DIGITS = re.compile(r"\d+")
-_RANGE = re.compile(r"(?<!\d)(\d++)\s*+(?:-|–|to)\s*+(?:" + _LABEL + r"\s*+)?#?\s*+(\d++)", re.IGNORECASE)
 # markers placed after the sentence stop ("... 1961. [2]") move in front of it before splitting
 _TRAILING = re.compile(rf"([.!?])((?:\s*+{MARKER.pattern})++)", re.IGNORECASE)
+
 
 # Link text and target stop at the next bracket/parenthesis: "[a[a[a..." must not rescan the tail from
 # every "[" (quadratic). Nested brackets inside link text are rare and then stay as plain text.
@@ -42,7 +34,6 @@ _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]+)>", re.IGNORECASE)
 _SCRIPT = re.compile(r"<(script|style|iframe|object)\b[^>]*>.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
 _COMMENT = re.compile(r"<!--.*?(-->|$)", re.DOTALL)
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
-_MAX_MARKER = 99  # "[2024]" is a year, not a marker
 
 
 def neutralise(text: str) -> str:
@@ -57,36 +48,6 @@ def neutralise(text: str) -> str:
     text = _AUTOLINK.sub(lambda m: m.group(1), text)
     text = _TAG.sub("", text)
     return re.sub(r"[ \t]{2,}", " ", text)
-
-
-def marker_numbers(marker: str) -> list[int]:
-    """The passage numbers in one marker: "[1, 2]" -> [1, 2], "[Source 3]" -> [3], "[1-3]" -> [1, 2, 3]."""
-    nums: list[int] = []
-    rest = marker
-    for m in _RANGE.finditer(marker):
-        a, b = int(m.group(1)), int(m.group(2))
-        if 0 < b - a <= 10:
-            nums.extend(range(a, b + 1))
-            rest = rest.replace(m.group(0), " ")
-    nums.extend(int(d) for d in _DIGITS.findall(rest))
-    return nums
-
-
-def parse_markers(text: str) -> tuple[str, list[int]]:
-    """Strip every marker from text; return the clean text and the numbers in order, deduplicated."""
-    found: list[int] = []
-
-    def take(m: re.Match) -> str:
-        nums = marker_numbers(m.group(0))
-        if any(n > _MAX_MARKER for n in nums):
-            return m.group(0)
-        found.extend(nums)
-        return ""
-
-    clean = MARKER.sub(take, text)
-    clean = re.sub(r"(?<!\s)\s++([.,;:!?])", r"\1", clean)
-    clean = re.sub(r"\s{2,}", " ", clean).strip()
-    return clean, list(dict.fromkeys(found))
 
 
 def parse_sentences(text: str) -> list[tuple[str, list[int]]]:
@@ -105,16 +66,6 @@ def parse_sentences(text: str) -> list[tuple[str, list[int]]]:
     return out
 
 
-def place_markers(sentence: str, markers: tuple[int, ...]) -> str:
-    if not markers:
-        return sentence
-    tag = "".join(f"[{n}]" for n in markers)
-    m = re.search(r"(?<![.!?])[.!?]++$", sentence)
-    if m:  # "... 1961 [2]." reads better than "... 1961. [2]"; quotes keep the marker outside
-        return f"{sentence[: m.start()].rstrip()} {tag}{m.group(0)}"
-    return f"{sentence} {tag}"
-
-
 @dataclass(frozen=True)
 class Verified:
     text: str
@@ -125,16 +76,14 @@ class Verified:
 class CitationVerifier:
     """Checks and repairs the [n] markers of an answer against the passages it was generated from."""
 
-    def __init__(self, bank: SentenceBank, support_threshold: float, reader=None) -> None:
-        self.bank = bank
-        self.threshold = support_threshold
-        self.reader = reader  # rag.verify.reader.Reader: when given, its P(supported) and threshold decide
+    def __init__(self, scorer: Scorer) -> None:
+        self.scorer = scorer  # its support scores and threshold decide (rag/reader/scorers.py)
+        self.bank: SentenceBank = scorer.bank
 
     def _holds(self, sent: str, sup: Support, cs: ChunkSentences, context: list[str]) -> bool:
         """Similar is not supported: the best sentence (+ the one it refers back to) must also carry the
         claim's names, numbers, dates and speaker (rag/verify/attribution.py)."""
-        threshold = self.reader.support_threshold if self.reader is not None else self.threshold
-        return sup.score >= threshold and check_sentence(sent, cs.texts, sup.sentence, context).ok
+        return sup.score >= self.scorer.support_threshold and check_sentence(sent, cs.texts, sup.sentence, context).ok
 
     def verify(self, text: str, passages: list[Passage]) -> Verified:
         parsed = parse_sentences(neutralise(text))
@@ -143,19 +92,7 @@ class CitationVerifier:
         css = self.bank.get([p.chunk for p in passages]) if passages else []
         vecs = self.bank.embed_claims([s for s, _ in parsed])
         context = [cs.chunk.text for cs in css]  # tells names from sentence openers
-        chosen: list[tuple[list[int], float, list[Support | None]]] = []
-        for (sent, nums), vec in zip(parsed, vecs, strict=True):
-            terms = term_set(sent)
-            sups = (self.reader.supports(sent, vec, css) if self.reader is not None
-                    else [support(vec, terms, cs) for cs in css])
-            keep = [n for n in nums if 1 <= n <= len(sups) and self._holds(sent, sups[n - 1], css[n - 1], context)]
-            if not keep and sups:
-                by_score = sorted(range(len(sups)), key=lambda j: -sups[j].score)
-                keep = next(([j + 1] for j in by_score if self._holds(sent, sups[j], css[j], context)), [])
-            best_score = max((s.score for s in sups), default=0.0)
-            score = max((sups[n - 1].score for n in keep), default=best_score)
-            chosen.append(([n - 1 for n in keep], score, sups))
-
+        chosen = [self._cite(sent, nums, vec, css, context) for (sent, nums), vec in zip(parsed, vecs, strict=True)]
         # renumber cited passages 1..m in order of first use
         new_no: dict[int, int] = {}
         for idxs, _, _ in chosen:
@@ -172,23 +109,36 @@ class CitationVerifier:
                 s = sups[j]
                 if j not in quote_of or s.score > quote_of[j][0]:
                     quote_of[j] = (s.score, s.sentence)
-        citations = []
-        for j, no in sorted(new_no.items(), key=lambda kv: kv[1]):
-            c = passages[j].chunk
-            qs, qe = css[j].spans[quote_of[j][1]]
-            citations.append(
-                Citation(
-                    marker=no,
-                    chunk_id=c.chunk_id,
-                    doc_id=c.doc_id,
-                    title=c.title,
-                    start=c.start,
-                    end=c.end,
-                    text=c.text,
-                    quote_start=c.start + qs,
-                    quote_end=c.start + qe,
-                    page=c.page_at(c.start + qs),  # the page of the quoted sentence, not of the chunk
-                    page_end=c.page_at(c.start + qe - 1),
-                )
-            )
+        citations = [_citation(passages[j].chunk, no, css[j].spans[quote_of[j][1]])
+                     for j, no in sorted(new_no.items(), key=lambda kv: kv[1])]
         return Verified(" ".join(parts), sentences, citations)
+
+    def _cite(self, sent: str, nums: list[int], vec, css: list[ChunkSentences], context: list[str]
+              ) -> tuple[list[int], float, list[Support]]:
+        """The passages (0-based) that support one answer sentence: its own markers that hold, else the best
+        passage that does; with the support score and every passage's support."""
+        sups = self.scorer.support(sent, vec, css)
+        keep = [n for n in nums if 1 <= n <= len(sups) and self._holds(sent, sups[n - 1], css[n - 1], context)]
+        if not keep and sups:
+            by_score = sorted(range(len(sups)), key=lambda j: -sups[j].score)
+            keep = next(([j + 1] for j in by_score if self._holds(sent, sups[j], css[j], context)), [])
+        best_score = max((s.score for s in sups), default=0.0)
+        score = max((sups[n - 1].score for n in keep), default=best_score)
+        return [n - 1 for n in keep], score, sups
+
+
+def _citation(c: Chunk, marker: int, quote: tuple[int, int]) -> Citation:
+    qs, qe = quote
+    return Citation(
+        marker=marker,
+        chunk_id=c.chunk_id,
+        doc_id=c.doc_id,
+        title=c.title,
+        start=c.start,
+        end=c.end,
+        text=c.text,
+        quote_start=c.start + qs,
+        quote_end=c.start + qe,
+        page=c.page_at(c.start + qs),  # the page of the quoted sentence, not of the chunk
+        page_end=c.page_at(c.start + qe - 1),
+    )

@@ -13,7 +13,7 @@ import re
 from collections import Counter
 from itertools import pairwise
 
-from core.terms import term_set, words
+from core.language.terms import term_set, words
 from core.types import Sentence
 
 # "X is quoted in [1]", "This is mentioned in the sources": a pointer to the answer, not the answer.

@@ -17,17 +17,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.types import Passage
-from rag.verify.abstention import is_refusal
-from rag.verify.citations import (
-    CitationVerifier,
-    Verified,
-    neutralise,
-    parse_markers,
-    parse_sentences,
-    place_markers,
-)
+from core.language.markers import parse_markers, place_markers
+from core.types import Passage, Piece, text_of
+from rag.verify.citations import CitationVerifier, Verified, neutralise, parse_sentences
 from rag.verify.draft import draft_problem, repeats, uncovered
+from rag.verify.refusal import is_refusal
 
 _LETTER = re.compile(r"[^\W\d_]")
 
@@ -43,14 +37,14 @@ class DraftJudge:
     verifier: CitationVerifier
     passages: list[Passage]
     question: str
-    reference: Callable[[], tuple[list[str], list[Any]]]
+    reference: Callable[[], tuple[list[Piece], list[Any]]]
     wants: re.Pattern | None = None
     # set when a prefix fails in a way no later sentence can undo (an unsupported sentence, a loop, two
     # failing sentences): the draft will be replaced, so the model stops and the extractive answer shows now
     doomed: str = field(default="", init=False)
-    _ref: tuple[list[str], list[Any]] | None = field(default=None, init=False, repr=False)
+    _ref: tuple[list[Piece], list[Any]] | None = field(default=None, init=False, repr=False)
 
-    def extractive(self) -> tuple[list[str], list[Any]]:
+    def extractive(self) -> tuple[list[Piece], list[Any]]:
         if self._ref is None:
             self._ref = self.reference()
         return self._ref
@@ -63,7 +57,7 @@ class DraftJudge:
         best = max(chosen, key=lambda c: c.score).text if chosen else ""
         evidence = " ".join(p.chunk.text for p in self.passages)
         return draft_problem(verified.sentences, " ".join(s.text for s in verified.sentences), self.question,
-                             evidence, reference=parse_markers("".join(pieces))[0], wants=self.wants, best=best)
+                             evidence, reference=parse_markers(text_of(pieces))[0], wants=self.wants, best=best)
 
     def showable(self, prefix: str) -> str | None:
         """The verified text of a draft's complete first sentences, or None while they must stay hidden."""

@@ -2,7 +2,11 @@
 clock times among them, normalised so "10,000" == "10000" == "ten thousand" and "6:40 am" == "6.40am".
 
 The attribution guard (rag/verify/attribution.py) compares these between a claim and its source. Every word
-list lives in rag/verify/vocabulary.py; every pattern here is linear (tests/test_regex_audit.py).
+list lives in core/language/words.py; every pattern here is linear (tests/test_regex_audit.py).
+
+The clock-time patterns differ on purpose: _CLOCK reads a time's value (hour and minute groups),
+CLOCK_PATTERN accepts any time expression as an answer ("each morning"), and CLOCK_MENTION is the
+learned reader's `has_clock` column, frozen by the saved model (data/reader/reader.json).
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from rag.verify.vocabulary import (
+from core.language.words import (
     HUNDRED,
+    MONTH_NAMES,
     NUMBER_WORDS,
     SCALE_SUFFIXES,
     SCALES,
@@ -21,6 +26,7 @@ from rag.verify.vocabulary import (
     UNITS,
     UNITS_0_19,
     WEAK_NUMBER_WORDS,
+    WEEKDAY_NAMES,
 )
 
 _TOKEN = re.compile(r"\d+|[^\W\d_]+|[$€£%°]")
@@ -29,6 +35,33 @@ _CLOCK = re.compile(
     r"(?<![\d.:,])(\d{1,2})(?!\d)(?::(\d{2})|\.(\d{2})(?=\s?[ap]\.?m(?![a-z])))?(?:\s?([ap])\.?m(?![a-z])\.?)?",
     re.IGNORECASE,
 )
+# month and weekday names as regex alternatives (whole words: callers wrap them in \b...\b)
+MONTH_PATTERN = "|".join(MONTH_NAMES)
+WEEKDAY_PATTERN = "|".join(WEEKDAY_NAMES)
+# a number as an answer needs it: a digit or a number word ("dozens", "twice")
+NUMBER_PATTERN = (
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+    r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|twice)\b")
+NUMBER = re.compile(NUMBER_PATTERN, re.IGNORECASE)
+DATE = re.compile(rf"\b(?:{MONTH_PATTERN}|{WEEKDAY_PATTERN})\b", re.IGNORECASE)
+# a clock time as an answer (answer_types.CLOCK): "6:40", "6.40pm", "10 am", "noon", "half 10", "each morning"
+CLOCK_PATTERN = (r"(?<![\d.,:])\d{1,2}[:.]\d{2}(?!\d)|(?<![\d.,:])\d{1,2}\s?[ap]\.?m\b|\bhalf\s+(?:past\s+)?\d|"
+          r"\b(?:noon|midday|midnight|o'clock|dawn|dusk|morning|mornings|afternoon|evening|evenings|night|tonight)\b")
+# what the learned reader's sentence-type columns look for (has_year, has_clock, has_unit, has_money): their
+# exact patterns are part of the saved model's features, so change them only with a retrained model
+YEAR_MENTION = re.compile(r"\b(?:1[0-9]{3}|20[0-9]{2})s?\b")
+CLOCK_MENTION = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b\d{1,2}\s*(?:a\.?m\.?|p\.?m\.?)(?!\w)|\b(?:noon|midnight|o'clock)\b",
+                           re.IGNORECASE)
+UNIT_MENTION = re.compile(
+    r"(?<![\d,.])\d[\d,.]*+\s*+(?:%|percent|per\s+cent|metres?|meters?|km|kilomet\w+|miles?|feet|foot|ft|inch(?:es)?|cm|mm|"
+    r"kg|kilo\w*|grams?|tonnes?|tons?|pounds?|lbs?|hours?|hrs?|minutes?|mins?|seconds?|days?|weeks?|months?|"
+    r"years?|decades?|centuries|acres?|hectares?|square|sq|degrees?|°|mph|km/h|litres?|liters?|gallons?|"
+    r"storeys?|stories|floors?|people|residents|inhabitants)\b",
+    re.IGNORECASE,
+)
+MONEY_MENTION = re.compile(
+    r"[$€£¥]\s?\d|(?<![\w,.])\d[\d,.]*+\s*+(?:dollars|euros|pounds|yuan|rupees|million|billion|trillion)\b",
+    re.IGNORECASE)
 _DIGITS = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\w])|(?<![\w.,])(\d+)(?=[^\W\d_])")
 
 @dataclass(frozen=True)

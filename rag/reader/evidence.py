@@ -3,7 +3,7 @@
 No NLI model installs offline, so "does passage P support sentence S" is judged from two signals that
 fail differently: the best cosine between S and a sentence of P (catches paraphrase) and the share of
 S's content words found in P (catches numbers and names the bi-encoder glosses over). Both are in 0..1;
-their mean is the support score whose threshold `python -m rag calibrate` chooses.
+their mean is the support score whose threshold `python -m training calibrate` chooses.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.terms import coverage, term_set
+from core.language.terms import coverage, term_set
 from core.types import Chunk
 from index.quarantine import flag_spans
 from index.sentences import split_sentences

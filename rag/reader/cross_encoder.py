@@ -1,8 +1,8 @@
 """The cross-encoder: a MiniLM fine-tuned here to score (question, sentence in context) pairs.
 
-It reranks the shortlist the reader's trees pick (rag/verify/reader.py, mode `cascade`): reading the
+It reranks the shortlist the reader's trees pick (rag/reader/learned.py, mode `cascade`): reading the
 question and the sentence together catches paraphrase the hand features miss. Trained by
-`python -m rag train-reader` (rag/dev/train_reader_ce.py) from the packaged MiniLM's first layers;
+`python -m training train-reader` (training/train_reader_ce.py) from the packaged MiniLM's first layers;
 data/reader/card.md has the data and figures.
 
 Served as an int8 ONNX graph (data/reader/cross_encoder.onnx) with onnxruntime + tokenizers: no torch on
@@ -69,7 +69,7 @@ class CrossEncoder:
                 self._tok, self._session = self._open()
 
     def _open(self):
-        fix = "Restore it with `git checkout data/reader` or rebuild it with `python -m rag train-reader`."
+        fix = "Restore it with `git checkout data/reader` or rebuild it with `python -m training train-reader`."
         if not self.graph.is_file():
             raise ModelError(f"the cross-encoder file {self.graph} is missing. {fix}")
         actual = sha256_file(self.graph)

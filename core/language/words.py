@@ -1,24 +1,26 @@
-"""Word lists of the attribution and number guard: the one place each of these vocabularies lives.
+"""Word lists: the one place each of these vocabularies lives (no models, no IO).
 
 Month and day names, number words, units, title words, name particles, speech verbs, referring-back
 pronouns and place aliases (capitals used for governments, demonyms). Other modules import them from
-here rather than keeping a copy (rag/extractive.py still has its own month regex: move it here on merge).
+here rather than keeping a copy; the patterns built from them live in core/language/quantities.py.
 """
 
 from __future__ import annotations
 
-from core.terms import wordset
+from core.language.terms import wordset
 
+MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august", "september",
+               "october", "november", "december")
 MONTHS: dict[str, int] = {
-    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
-    "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
+    **{name: k for k, name in enumerate(MONTH_NAMES, start=1)},
     "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
     "oct": 10, "nov": 11, "dec": 12,
 }
 # three-letter abbreviations that are also ordinary words count only next to a number ("Mar 3")
 AMBIGUOUS_MONTHS = wordset("may mar jan jun dec")
 
-WEEKDAYS = wordset("monday tuesday wednesday thursday friday saturday sunday")
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEKDAYS = frozenset(WEEKDAY_NAMES)
 
 UNITS_0_19: dict[str, int] = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,

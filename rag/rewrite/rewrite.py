@@ -13,22 +13,17 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
-from core.terms import content_terms, words, wordset
+from core.language.names import entities
+from core.language.terms import content_terms, words, wordset
 from core.types import Turn
+from rag.prompt_safety import prompt_safe
 
 _PRONOUNS = wordset(
     "he she him her his hers it its they them their theirs this these those there such "
     "former latter same"
 )
 _LEAD = re.compile(r"^\s*(?:(?:what|how)\s+about|and|also|but|so|then|what\s+else|anything\s+else)\b", re.I)
-_ENTITY = re.compile(
-    r"\b[A-Z][\w’'.-]*+(?:\s++(?:of\s+the\s+|of\s+|for\s+|de\s+)?[A-Z][\w’'.-]*+)*+"
-)
-_NOT_ENTITY = wordset(
-    "who what when where why how which whom whose is are was were did does do can could would will should "
-    "the a an and but so also then tell describe explain i it he she they this that these those in on at "
-    "according yes no"
-)
+
 
 
 class Rewriter(Protocol):
@@ -46,19 +41,6 @@ def is_follow_up(question: str) -> bool:
     if toks[-1] == "that":  # "What about that?", "Why did he do that"
         return True
     return len(content_terms(question)) <= 1
-
-
-def entities(text: str) -> list[str]:
-    """Capitalised names and acronyms ("Yun Sun", "Stimson Center", "US"), possessives folded."""
-    out = []
-    for m in _ENTITY.finditer(text):
-        name = re.sub(r"['’]s$", "", m.group(0)).strip(" .-'’")
-        parts = name.split()
-        while parts and parts[0].lower() in _NOT_ENTITY:  # sentence-initial "Who", "The"
-            parts = parts[1:]
-        if parts:
-            out.append(" ".join(parts))
-    return list(dict.fromkeys(out))
 
 
 class HeuristicRewriter:
@@ -127,7 +109,6 @@ class LLMRewriter:
             return heuristic
         self.calls["llm"] += 1
         from prompts import load_prompt
-        from rag.generate.llm import prompt_safe
 
         # history is untrusted text too (earlier answers quote documents): the same cleaning as passages
         turns = list(history)[-2 * self.max_turns :]
@@ -136,7 +117,8 @@ class LLMRewriter:
                     {"role": "user", "content": load_prompt("rewrite").render(history=lines,
                                                                               question=prompt_safe(question))}]
         try:
-            out = "".join(self.chat.chat(messages, max_tokens=self.max_tokens))
+            # text pieces only: a chat model ends a reply cut at the token limit with a non-text event
+            out = "".join(p for p in self.chat.chat(messages, max_tokens=self.max_tokens) if isinstance(p, str))
         except Exception:  # any model failure: the heuristic's query is still usable
             return heuristic
         line = _first_line(out)

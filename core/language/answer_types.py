@@ -8,14 +8,22 @@ while one that demands too little only leaves the decision to the sentence ranki
 
 Kinds, first match wins: a name ("What is the name of ...?"), number, money, mass, length, speed, calendar
 date, duration ("how long"), clock time ("what time"), and time ("when", "what year"). Word lists come from
-rag/verify/vocabulary.py.
+core/language/words.py.
 """
 
 from __future__ import annotations
 
 import re
 
-from rag.verify.vocabulary import (
+from core.language.quantities import (
+    CLOCK_PATTERN,
+    DATE,
+    MONTH_PATTERN,
+    NUMBER,
+    NUMBER_PATTERN,
+    WEEKDAY_PATTERN,
+)
+from core.language.words import (
     DURATION_WORDS,
     MONEY_WORDS,
     NUMBER_WORDS,
@@ -26,24 +34,15 @@ from rag.verify.vocabulary import (
     UNITS,
 )
 
-MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
-_WEEKDAYS = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
-_NUMBER_WORDS = (r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
-                 r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|twice)\b")
-NUMBER = re.compile(_NUMBER_WORDS, re.IGNORECASE)
-DATE = re.compile(rf"\b(?:{MONTHS}|{_WEEKDAYS})\b", re.IGNORECASE)
-# a clock time: "6:40", "6.40pm", "10 am", "noon", "half 10", "each morning"
-_CLOCK = (r"(?<![\d.,:])\d{1,2}[:.]\d{2}(?!\d)|(?<![\d.,:])\d{1,2}\s?[ap]\.?m\b|\bhalf\s+(?:past\s+)?\d|"
-          r"\b(?:noon|midday|midnight|o'clock|dawn|dusk|morning|mornings|afternoon|evening|evenings|night|tonight)\b")
-CLOCK = re.compile(_CLOCK, re.IGNORECASE)
+CLOCK = re.compile(CLOCK_PATTERN, re.IGNORECASE)
 TIME = re.compile(
-    rf"\b(?:1\d{{3}}|20\d{{2}}|{MONTHS}|{_WEEKDAYS}|"
+    rf"\b(?:1\d{{3}}|20\d{{2}}|{MONTH_PATTERN}|{WEEKDAY_PATTERN}|"
     r"ago|earlier|later|since|until|during|before|after|year|years|month|months|week|weeks|decade|"
-    rf"decades|century|yesterday|today|recently|now|then|once|when)\b|{_CLOCK}",
+    rf"decades|century|yesterday|today|recently|now|then|once|when)\b|{CLOCK_PATTERN}",
     re.IGNORECASE,
 )
 # "how long": a number (a duration or a length: "14 years", "spans 312 metres") or a duration word
-HOW_LONG = re.compile(rf"{_NUMBER_WORDS}|\b(?:{'|'.join(sorted(DURATION_WORDS))})\b", re.IGNORECASE)
+HOW_LONG = re.compile(rf"{NUMBER_PATTERN}|\b(?:{'|'.join(sorted(DURATION_WORDS))})\b", re.IGNORECASE)
 
 # a number as written before its unit: digits (one run, so scanning stays linear) or a number word
 _AMOUNT = rf"(?:(?<![\w.,])\d[\d,.]*+|\b(?:{'|'.join(sorted(NUMBER_WORDS))}))"
@@ -133,3 +132,27 @@ def answer_type(question: str) -> re.Pattern | NewName | None:
         if asks.search(q):
             return wants
     return None
+
+
+# The learned reader's question kind (its wh_* columns): coarser than answer_type, and part of the saved
+# model's features, so its patterns change only with a retrained model.
+WH_TYPES = ("who", "when", "where", "how_many", "how_long", "how_other", "what", "why", "yesno", "other", "claim")
+_WH = [
+    ("how_long", re.compile(r"\bhow\s+long\b", re.I)),
+    ("how_many", re.compile(r"\bhow\s+(?:many|much)\b|\bwhat\s+(?:number|percentage|amount|share)\b", re.I)),
+    ("how_other", re.compile(r"\bhow\s+(?:old|far|big|large|tall|high|wide|deep|heavy|fast|often)\b", re.I)),
+    ("when", re.compile(r"\bwhen\b|\b(?:what|which)\s+(?:year|month|day|date|time|decade|century|hour)\b", re.I)),
+    ("who", re.compile(r"\bwho(?:m|se)?\b", re.I)),
+    ("where", re.compile(r"\bwhere\b", re.I)),
+    ("why", re.compile(r"\bwhy\b", re.I)),
+    ("what", re.compile(r"\b(?:what|which|how)\b", re.I)),
+    ("yesno", re.compile(r"^\s*(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would|should)\b", re.I)),
+]
+
+
+def wh_type(question: str) -> str:
+    """The question's answer kind, from its wh-words (first match in _WH's order)."""
+    for name, pattern in _WH:
+        if pattern.search(question):
+            return name
+    return "other"

@@ -1,8 +1,9 @@
-"""Abstention: refuse before generation when the evidence is weak, and recognise a model's own refusal.
+"""The evidence gate: refuse before generation when the evidence is weak.
 
 No model here refuses on its own (see ../shared/notes/offline-models.md: "What is the capital of France?"
 got "Paris [1]"), so the gate runs before any generator and its verdict is final: a gated question never
-reaches the LLM. Two signals, calibrated by `python -m rag calibrate` (data/calibration.json):
+reaches the LLM. The scorer decides answerability (rag/reader/scorers.py); the heuristic scorer uses two
+signals, calibrated by `python -m training calibrate` (settings abstain_min_dense / abstain_min_lexical):
 
 - dense: the best cosine between the query and any candidate chunk. MiniLM knows topics, not names, so
   "Who is Edward Howell?" scores ~0.1 against the passage that answers it. Hence:
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from core.terms import STOPWORDS, coverage, fold, term_set, wordset
-from rag.retrieve.protocol import Retrieval
+from core.language.terms import STOPWORDS, coverage, fold, term_set, wordset
+from core.types import Retrieval
+from rag.reader.scorer import Scorer
 
 # Words that name the answer's type rather than its topic: "Which country...", "In what year...".
 _TYPE_WORDS = wordset(
@@ -32,27 +33,6 @@ _TYPE_WORDS = wordset(
     large old profession occupation career direction size total result results name
     """
 )
-
-_REFUSALS = [
-    r"\b(?:the\s+)?(?:provided\s+)?(?:sources?|passages?|documents?|context|texts?|articles?|excerpts?|information(?:\s+provided)?)"
-    r"(?:\s+provided)?\s+(?:do(?:es)?\s+not|don'?t|doesn'?t|did\s+not|didn'?t)\s+"
-    r"(?:say|mention|contain|cover|provide|include|specify|state|answer|address|discuss|give|tell)",
-    r"\b(?:there\s+is|there's)\s+no\s+(?:relevant\s+)?(?:information|mention|evidence|data)\b",
-    r"\bI\s+(?:do\s+not|don'?t)\s+know\b",
-    r"\b(?:I\s+)?(?:cannot|can'?t|am\s+unable\s+to|unable\s+to|could\s+not|couldn'?t)\s+"
-    r"(?:answer|find|determine|tell|say)\b",
-    r"\bnot\s+(?:mentioned|stated|specified|covered|provided|addressed|discussed|included)\s+in\s+the\s+"
-    r"(?:sources?|passages?|documents?|context|texts?|articles?)",
-    r"\bno\s+(?:relevant\s+)?information\s+(?:about|on|regarding)\b",
-]
-_REFUSAL = re.compile("|".join(f"(?:{p})" for p in _REFUSALS), re.IGNORECASE)
-
-
-def is_refusal(text: str, window: int = 200) -> bool:
-    """A generated answer that says the sources don't answer (looked for near its start)."""
-    head = re.sub(r"\s+", " ", text.strip())[:window]
-    return bool(head) and bool(_REFUSAL.search(head.replace("’", "'")))
-
 
 _FOCUS = [
     re.compile(r"\bhow\s+(?:many|much)\s+(?:of\s+the\s+)?([^\W\d_][\w-]*)", re.IGNORECASE),
@@ -89,10 +69,8 @@ class GateDecision:
 
 @dataclass(frozen=True)
 class EvidenceGate:
-    min_dense: float
-    min_lexical: float = 0.5
+    scorer: Scorer  # its answerability decides first (rag/reader/scorers.py)
     focus_dense: float = 0.6  # a missing focus word is forgiven above this passage cosine
-    reader: Any = None  # rag.verify.reader.Reader: when given, its answerability replaces the dense/lexical rule
 
     def check(self, query: str, retrieval: Retrieval) -> GateDecision:
         q_terms = term_set(query)
@@ -101,21 +79,11 @@ class EvidenceGate:
         dense = retrieval.best_dense
         if not retrieval.passages:
             return GateDecision(True, "nothing in the index matches the question", dense, lexical)
-        if self.reader is not None:
-            p, t = self.reader.answerability(query, [x.chunk for x in retrieval.passages]), self.reader.answer_threshold
-            if p < t:
-                return GateDecision(True, f"no retrieved sentence answers it (reader: best {p:.2f} < {t:.2f})",
-                                    dense, lexical)
-        elif dense < self.min_dense and lexical < self.min_lexical:
-            return GateDecision(
-                True,
-                f"weak evidence: best passage similarity {dense:.2f} < {self.min_dense:.2f} "
-                f"and only {lexical:.0%} of the question's words found",
-                dense,
-                lexical,
-            )
-        # the reader learned from other articles' questions, not from questions the sources touch but
-        # do not settle: the focus rule still applies with it
+        reason = self.scorer.answerability(query, [x.chunk for x in retrieval.passages], dense, lexical)
+        if reason:
+            return GateDecision(True, reason, dense, lexical)
+        # the learned readers learned from other articles' questions, not from questions the sources touch but
+        # do not settle: the focus rule applies whatever the scorer
         focus = focus_term(query)
         if focus and dense < self.focus_dense and not any(fold(focus) in t for t in passage_terms):
             return GateDecision(True, f"the sources never mention {focus!r}", dense, lexical)
