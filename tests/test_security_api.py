@@ -14,6 +14,7 @@ No wall-clock limits: growth ratios (tests/complexity.py), counted bytes, counte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -169,15 +170,15 @@ def test_export_is_readable_only_with_the_creating_key(assistant: Assistant) -> 
 
 
 class _Overlap:
-    """Wraps Assistant.stream: counts answers in progress from their first stage to their last event.
-    Each holds its first stage until more than `limit` overlap (then the test has its answer) or 3 s."""
+    """Counts calls in progress, from their first stage to their end. Each holds its first stage until more
+    than `limit` overlap (then the test has its answer) or 3 s pass."""
 
-    def __init__(self, real, limit: int) -> None:
-        self.real, self.limit = real, limit
-        self.now = self.most = 0
+    def __init__(self, limit: int) -> None:
+        self.limit, self.now, self.most = limit, 0, 0
         self.lock, self.crowded = threading.Lock(), threading.Event()
 
-    def __call__(self, *a, **kw):
+    @contextlib.contextmanager
+    def running(self):
         with self.lock:
             self.now += 1
             self.most = max(self.most, self.now)
@@ -185,16 +186,28 @@ class _Overlap:
                 self.crowded.set()
         try:
             self.crowded.wait(3.0)
-            yield from self.real(*a, **kw)
+            yield
         finally:
             with self.lock:
                 self.now -= 1
 
+    def stream(self, real):
+        def wrapped(*a, **kw):
+            with self.running():
+                yield from real(*a, **kw)
+        return wrapped
+
+    def call(self, real):
+        def wrapped(*a, **kw):
+            with self.running():
+                return real(*a, **kw)
+        return wrapped
+
 
 def test_concurrency_limits_streams(assistant: Assistant, monkeypatch) -> None:
     limit, streams = 2, 5
-    overlap = _Overlap(assistant.stream, limit)
-    monkeypatch.setattr(assistant, "stream", overlap)
+    overlap = _Overlap(limit)
+    monkeypatch.setattr(assistant, "stream", overlap.stream(assistant.stream))
     app, _ = _app(assistant, limit=limit)
 
     async def run() -> list[httpx.Response]:
@@ -206,3 +219,75 @@ def test_concurrency_limits_streams(assistant: Assistant, monkeypatch) -> None:
     responses = asyncio.run(run())
     assert all(r.status_code == 200 and "[DONE]" in r.text for r in responses)
     assert overlap.most <= limit, f"{overlap.most} streams ran at once with --concurrency {limit}"
+
+
+# --- #14: MCP gets /v1's limits, with clean errors ---
+
+
+def _mcp_calls(server, calls: list[tuple[str, dict]]) -> list:
+    from mcp import Client
+
+    async def run() -> list:
+        async with Client(server) as client:
+            return await asyncio.gather(*(client.call_tool(name, args) for name, args in calls))
+
+    return asyncio.run(run())
+
+
+def test_mcp_refuses_long_questions_and_queries_before_any_work(assistant: Assistant, article_library,
+                                                                 monkeypatch) -> None:
+    from ui.mcp_tools import build_mcp
+
+    searched: list[str] = []
+    real = assistant.retriever.search
+    monkeypatch.setattr(assistant.retriever, "search", lambda q, *a, **kw: searched.append(q) or real(q, *a, **kw))
+    limit = assistant.settings.max_question_chars
+    long = "shipping containers " * (limit // 20 + 1)
+    ask, search, ok = _mcp_calls(build_mcp(assistant, article_library),
+                                 [("ask", {"question": long}), ("search", {"query": long * 400}),
+                                  ("search", {"query": "shipping containers", "k": 2})])
+    for result in (ask, search):
+        text = result.content[0].text
+        assert result.is_error and "RAG_MAX_QUESTION_CHARS" in text and "shipping" not in text
+    assert searched == ["shipping containers"], "the long query reached the retriever"
+    assert not ok.is_error and len(ok.structured_content["passages"]) == 2
+
+
+def test_mcp_argument_errors_are_clean(assistant: Assistant, article_library) -> None:
+    from ui.mcp_tools import build_mcp
+
+    bad_k, bad_type = _mcp_calls(build_mcp(assistant, article_library),
+                                 [("search", {"query": "x", "k": 0}), ("search", {"query": "x", "k": "many-many"})])
+    for result in (bad_k, bad_type):
+        text = result.content[0].text
+        assert result.is_error and "k:" in text and "call again" in text
+        assert "pydantic" not in text and "input_value" not in text and "many-many" not in text
+
+
+def test_mcp_concurrency_is_limited(assistant: Assistant, article_library, monkeypatch) -> None:
+    from ui.mcp_tools import build_mcp
+
+    limit = 2
+    overlap = _Overlap(limit)
+    monkeypatch.setattr(assistant.retriever, "search", overlap.call(assistant.retriever.search))
+    results = _mcp_calls(build_mcp(assistant, article_library, limit=limit),
+                         [("search", {"query": "shipping containers", "k": 1})] * 5)
+    assert not any(r.is_error for r in results)
+    assert overlap.most <= limit, f"{overlap.most} searches ran at once with a limit of {limit}"
+
+
+def test_mcp_body_cap_matches_v1(assistant: Assistant, article_library) -> None:
+    from ui.mcp_tools import build_mcp
+
+    mcp = build_mcp(assistant, article_library)
+    app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "search", "arguments": {"query": "x" * (MAX_BODY_BYTES + 10)}}})
+
+    async def run() -> httpx.Response:
+        async with mcp.session_manager.run(), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                                                base_url="http://127.0.0.1:8000") as client:
+            return await client.post("/mcp", content=body, headers={
+                "content-type": "application/json", "accept": "application/json, text/event-stream"})
+
+    assert asyncio.run(run()).status_code == 413
