@@ -222,6 +222,20 @@ def test_concurrency_limits_streams(assistant: Assistant, monkeypatch) -> None:
     assert overlap.most <= limit, f"{overlap.most} streams ran at once with --concurrency {limit}"
 
 
+def test_thirty_concurrent_streams_all_finish(assistant: Assistant) -> None:
+    """Held: 30 streams at once, 4 slots. Waiting streams hold no worker thread, so none starves the rest."""
+    app, _ = _app(assistant, limit=4)
+
+    async def run() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t",
+                                     timeout=600) as client:
+            return await asyncio.gather(*(client.post("/v1/chat/completions", json={**BODY, "stream": True})
+                                          for _ in range(30)))
+
+    for r in asyncio.run(run()):
+        assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]") and "10,000" in r.text
+
+
 # --- #14: MCP gets /v1's limits, with clean errors ---
 
 
