@@ -348,6 +348,7 @@ def _check_content(content: str, markers: set[int]) -> None:
     """/v1 content: the answer, then exactly one footnote whose lines are ours and whose quotes are inert."""
     assert content.count("\n\nSources:\n") == 1, content
     body, _, foot = content.partition("\n\nSources:\n")
+    assert "\n" not in body.split("\n\nNote: ")[0], "the answer is one line: nothing in it starts a footnote"
     _ours_only(body, markers)
     for line in foot.splitlines():
         m = re.match(r"\[(\d+)\] ", line)
