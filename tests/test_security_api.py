@@ -167,6 +167,16 @@ def test_export_is_readable_only_with_the_creating_key(assistant: Assistant) -> 
         assert mine.status_code == 200 and "10,000" in mine.text
 
 
+@pytest.mark.parametrize("method, path", [("GET", "/v1/chat/completions/chatcmpl-x/export"), ("GET", "/v1/models/"),
+                                          ("POST", "/v1/chat/completions"), ("GET", "/v1/models/cited-answers")])
+def test_held_every_api_path_needs_a_key(assistant: Assistant, method: str, path: str) -> None:
+    app, _ = _app(assistant, keys=("key-a",))
+    with TestClient(app) as client:
+        for headers in ({}, {"Authorization": "Bearer key-b"}, {"Authorization": "key-a"}):
+            r = client.request(method, path, headers=headers, json=BODY if method == "POST" else None)
+            assert r.status_code == 401, (path, headers)
+
+
 # --- streams take a concurrency slot before their first stage ---
 
 
