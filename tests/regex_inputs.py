@@ -3,10 +3,12 @@
 For each unbounded repeat in the pattern, a string that follows the pattern with only that repeat
 expanded many times (everything else once), in several variants (optional parts taken or skipped,
 first or last alternative), each also cut short (an unclosed group: the closing part is missing) or
-ended with a character the pattern never uses. Plus long runs of every character of the pattern's
-alphabet and alternations of neighbouring ones. These are the shapes behind catastrophic backtracking:
+ended with a character the pattern never uses; and the text up to and through each repeat (or the
+whole match but its last character) repeated many times, so that every start position can run a
+repeat to the end of the input (a lazy `.*?` before a literal that never comes). Plus long runs of
+every character of the pattern's alphabet and alternations of neighbouring ones. These are the shapes behind catastrophic backtracking:
 ambiguous splits of a run between adjacent or nested quantifiers, and every start position rescanning
-the same tail.
+the same tail (quadratic under search/sub/findall/finditer).
 """
 
 from __future__ import annotations
@@ -188,6 +190,12 @@ def shapes(pattern: re.Pattern) -> Iterator[tuple[str, callable]]:
                 yield name + " unclosed", (lambda n, h=head, u=unit: h + u * max(1, (n - len(h)) // len(u)))
                 yield name + " foreign-end", (lambda n, h=head, u=unit, t=tail:
                                               h + u * max(1, (n - len(h) - len(t)) // len(u)) + _FOREIGN)
+                # the text up to and through the repeat, again and again, never the rest: each start
+                # position runs the repeat to the end of the input looking for what follows it
+                # ("\n\nNote: a\n\nNote: a..." for `\n\n(?:Note: .*?\n\n)?Sources:`), quadratic in all
+                yield name + " repeated-head", (lambda n, p=head + unit: _scaled("", p, n) + _FOREIGN)
+                if len(one) > 1:  # the whole match but its last character, repeated: a near miss at every start
+                    yield name + " repeated-near-miss", (lambda n, p=one[:-1]: _scaled("", p, n) + _FOREIGN)
     chars = alphabet(tree)
     for c in chars:
         yield f"run {c!r}", (lambda n, c=c: c * n + _FOREIGN)

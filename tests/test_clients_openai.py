@@ -194,13 +194,13 @@ def test_stream_and_page_give_the_same_answer(server: str) -> None:
     """A streamed API answer and the page's /ask answer to one question: same text, same citations."""
     from gradio_client import Client
 
-    from ui.openai_api import _FOOTNOTE
+    from ui.openai_api import strip_footnote
 
     _, _, ui_answer = Client(server, verbose=False, download_files=False).predict(QUESTION, api_name="/ask")
     chunks = list(openai_client(server).chat.completions.create(
         model="cited-answers", stream=True, messages=[{"role": "user", "content": QUESTION}]))
     text = "".join(c.choices[0].delta.content or "" for c in chunks)
-    assert _FOOTNOTE.sub("", text) == ui_answer["text"]
+    assert strip_footnote(text) == ui_answer["text"]
     api_cites = chunks[-1].model_extra["citations"]
     ui_cites = [{"index": c["marker"], "chunk_id": c["chunk_id"], "start": c["start"], "end": c["end"],
                  "quote_start": c["quote_start"], "quote_end": c["quote_end"]} for c in ui_answer["citations"]]

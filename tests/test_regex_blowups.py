@@ -53,6 +53,19 @@ def test_strip_boilerplate_is_not_quadratic_in_paragraphs() -> None:
     assert_linear(cleaning.strip_boilerplate, make, 200, 1600, what="strip_boilerplate")
 
 
+def test_autolink_on_repeated_openers_is_not_quadratic() -> None:
+    # issue 24: "<http:a" again and again; the URL run crossed every later "<" and rescanned the tail
+    assert_linear(citations.neutralise, lambda n: "<http:a" * n, 200, 3200, what="neutralise autolink")
+
+
+def test_api_footnote_strip_is_not_quadratic() -> None:
+    # issue 24 #3: the /v1 history's footnote strip was a lazy DOTALL regex rescanned from every "\n\n"
+    from ui.openai_api import strip_footnote
+
+    assert_linear(strip_footnote, lambda n: "\n\nNote: a" * n, 200, 3200,
+                  what="strip_footnote")
+
+
 def test_fixed_patterns_keep_their_meaning() -> None:
     assert citations.parse_markers("Paris is big [1, 2]. Rome [Source 3] [4-5].") == ("Paris is big. Rome.",
                                                                                       [1, 2, 3, 4, 5])
@@ -66,3 +79,4 @@ def test_fixed_patterns_keep_their_meaning() -> None:
     assert cleaning.strip_boilerplate(doc) == "Intro para.\n\nMore prose here. Yes.\n\nBody again."
     kept = "Intro para.\n\nMore.\n\nComments\n\nThis is a sentence. And another one here."
     assert cleaning.strip_boilerplate(kept) == kept
+    assert citations.neutralise("see <https://example.org/a> now") == "see https://example.org/a now"

@@ -146,14 +146,19 @@ def test_hostile_model_output_and_titles_are_text():
                     retrieved=[Passage(ch, 0.03, 1)], notice="<b>bold</b>", generator="<i>gen</i>",
                     question=HOSTILE)
     for h in (render.answer_html(a, 0), render.streaming_html(HOSTILE), render.user_html(HOSTILE),
-              render.source_html(hostile_doc, render.highlight_for(a, "cite", 1)),
-              render.document_html(hostile_doc), render.error_html(HOSTILE)):
+              render.error_html(HOSTILE)):
         assert_safe(h)
         assert "<script" not in h and "<img" not in h and "<b>" not in h and "<i>" not in h
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in h
         # the markdown is untouched text: no renderer runs on it, and no <a> was built from it
         assert "[click me](http://evil.example/x)" in h
         assert "".join(parse(h).text).count("<img src=x onerror=") >= 1  # what the reader sees
+    # document text (the viewer, titles) is also made inert (core/untrusted.py): same length, no markup
+    for h in (render.source_html(hostile_doc, render.highlight_for(a, "cite", 1)), render.document_html(hostile_doc)):
+        assert_safe(h)
+        assert "<script" not in h and "<img" not in h and "&lt;script" not in h
+        assert "‹script›alert(1)‹/script›" in h and "\uff3bclick me\uff3d(http://evil.example/x)" in h
+        assert "".join(parse(h).text).count("‹img src=x onerror=") >= 1
     # without sentences the text itself is rendered: still escaped, and an unknown marker stays plain text
     raw = render.answer_html(make_answer(text=HOSTILE + " [1] [7]", sentences=[], citations=[cit]), 0)
     assert_safe(raw)

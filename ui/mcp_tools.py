@@ -150,8 +150,9 @@ def build_mcp(assistant: Assistant, library: Indexer, settings: Settings | None 
                 answer = await anyio.to_thread.run_sync(lambda: assistant.ask(question, collections=names))
         except RagError as e:
             raise ToolError(str(e)) from e
-        cites = [CitationOut(**{k: v for k, v in r.items() if k in CitationOut.model_fields},
-                             quote=inert(r["quote"]), title=inert(r["title"])) for r in citation_records(answer)]
+        cites = [CitationOut(**{k: v for k, v in r.items() if k in CitationOut.model_fields}
+                             | {"quote": inert(r["quote"]), "title": inert(r["title"])})
+                 for r in citation_records(answer)]
         return AskResult(answer=answer.text, citations=cites, abstained=answer.abstained, notice=answer.notice)
 
     @mcp.tool(description="Search the documents: the best-matching passages with their character spans.")
