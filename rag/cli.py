@@ -16,6 +16,7 @@ from core.errors import RagError, at_the_edge
 from core.progress import terminal_progress
 from core.settings import GENERATORS
 from index.pages import page_label
+from rag.pipeline import STAGES
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -86,7 +87,7 @@ def format_answer(answer, width: int = 100) -> str:
             snippet = " ".join(p.chunk.text.split())[:200]
             lines.append(f"  - {p.chunk.title} (chars {p.chunk.start}-{p.chunk.end}): {snippet}...")
     t = answer.timings
-    stages = ", ".join(f"{k} {t[k]:.0f} ms" for k in ("rewrite", "retrieve", "generate", "verify", "total") if k in t)
+    stages = ", ".join(f"{k} {t[k]:.0f} ms" for k in (*STAGES, "total") if k in t)
     lines += ["", f"-- {answer.generator}; {stages}"]
     return "\n".join(lines)
 

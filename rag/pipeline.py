@@ -28,6 +28,7 @@ from rag.rewrite.rewrite import Rewriter
 from rag.verify.policy import DraftPolicy, Outcome
 
 _SPACE = re.compile(r"\s+")
+STAGES = ("rewrite", "plan", "retrieve", "gate", "generate", "verify")  # in the order a question flows
 
 
 def clean_question(question: str, max_chars: int) -> str:

@@ -25,7 +25,6 @@ from langchain_core.runnables.config import ensure_config, patch_config, run_in_
 from core.errors import InputError
 from core.types import Answer, Final, TextDelta, Turn
 
-STAGES = ("rewrite", "retrieve", "gate", "generate", "verify")
 _ROLES = {"human": "user", "user": "user", "ai": "assistant", "assistant": "assistant"}
 
 

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import html
 import itertools
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.language.markers import VERIFIED_MARKER
+from core.language.markers import TRAILING_STOP, VERIFIED_MARKER
 from core.types import Answer, Citation, Document, Passage
 from core.untrusted import inert
 from index.pages import page_label
+from rag.pipeline import STAGES
 
-_STOP = re.compile(r"(?<![.!?])[.!?]++$")  # from a run's start only: linear on "!!!...x"
-_STAGE_ORDER = ("rewrite", "retrieve", "generate", "verify", "total")
+_STAGE_ORDER = (*STAGES, "total")
 SNIPPET_CHARS = 160
 
 
@@ -77,7 +76,7 @@ def _sentence_html(text: str, markers: tuple[int, ...], turn: int, titles: dict[
     buttons = "".join(_marker_button(turn, n, titles[n]) for n in markers if n in titles)
     if not buttons:
         return escape(text)
-    stop = _STOP.search(text)
+    stop = TRAILING_STOP.search(text)
     if stop:
         return f"{escape(text[:stop.start()].rstrip())} {buttons}{escape(stop.group(0))}"
     return f"{escape(text)} {buttons}"

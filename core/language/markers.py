@@ -52,11 +52,14 @@ def parse_markers(text: str) -> tuple[str, list[int]]:
     return clean, list(dict.fromkeys(found))
 
 
+TRAILING_STOP = re.compile(r"(?<![.!?])[.!?]++$")  # from a run's start only: linear on "!!!...x"
+
+
 def place_markers(sentence: str, markers: tuple[int, ...]) -> str:
     if not markers:
         return sentence
     tag = "".join(f"[{n}]" for n in markers)
-    m = re.search(r"(?<![.!?])[.!?]++$", sentence)
+    m = TRAILING_STOP.search(sentence)
     if m:  # "... 1961 [2]." reads better than "... 1961. [2]"; quotes keep the marker outside
         return f"{sentence[: m.start()].rstrip()} {tag}{m.group(0)}"
     return f"{sentence} {tag}"

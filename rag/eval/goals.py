@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from rag.eval.matching import contains_any, normalize, strip_markers
+from rag.plan.kinds import KINDS as PLANS
 
 GOAL_FIELDS = ("plan", "key_points", "min_key_points", "min_citations", "max_chars", "not_repeat")
-PLANS = ("fact", "overview", "list", "comparison", "explanation", "library")
 # an answer sentence shorter than this (in words) may legitimately recur ("Yes.")
 _REPEAT_MIN_WORDS = 5
 

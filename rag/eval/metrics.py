@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.eval.goals import score_goals
+from rag.eval.goals import GoalScore, score_goals
 from rag.eval.matching import (
     SUPPORT_OVERLAP,
     contains,
@@ -180,6 +180,26 @@ def failure_cause(record: dict[str, Any], passed: bool, hit: float | None) -> st
     return "partial answer" if contains_any(answer, record.get("evidence") or []) else "wrong sentence"
 
 
+def _correctness(record: dict[str, Any], answer: str, accepted: list[str], goals: GoalScore,
+                 reasons: list[str]) -> tuple[bool | None, float | None]:
+    """(correct, f1) of an answerable case, (None, None) where they do not apply; appends why it failed."""
+    answerable, abstained = record.get("answerable", True), bool(record.get("abstained"))
+    correct = f1 = None
+    if answerable and (accepted or goals.total):  # else a citation-only case: what is cited is checked
+        found = contains_any(answer, accepted) if accepted else True
+        correct = not abstained and not record.get("error") and found and goals.met
+        f1 = 0.0 if abstained or not accepted else max(token_f1(answer, a) for a in accepted)
+        if abstained:
+            reasons.append("abstained on an answerable question")
+        elif not found:
+            reasons.append("no accepted answer in the answer")
+    elif not answerable and not abstained:
+        reasons.append("answered a question the sources do not settle")
+    if not abstained or not answerable:
+        reasons.extend(goals.reasons)
+    return correct, f1
+
+
 def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | None) -> CaseScore:
     answerable = record.get("answerable", True)
     abstained = bool(record.get("abstained"))
@@ -191,21 +211,7 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
         reasons.append(f"error: {record['error']}")
 
     goals = score_goals(record)
-    correct = f1 = None
-    if answerable and not accepted and not goals.total:
-        pass  # a citation-only case (forbidden_citations): what is cited is checked, not the answer
-    elif answerable:
-        found = contains_any(answer, accepted) if accepted else True
-        correct = not abstained and not record.get("error") and found and goals.met
-        f1 = 0.0 if abstained or not accepted else max(token_f1(answer, a) for a in accepted)
-        if abstained:
-            reasons.append("abstained on an answerable question")
-        elif not found:
-            reasons.append("no accepted answer in the answer")
-    elif not abstained:
-        reasons.append("answered a question the sources do not settle")
-    if not abstained or not answerable:
-        reasons.extend(goals.reasons)
+    correct, f1 = _correctness(record, answer, accepted, goals, reasons)
 
     cites = record.get("citations", [])
     citation_ok = None

@@ -40,11 +40,13 @@ RECORD_WORDS = ("title", "titles", "headline", "headlines", "name", "names", "ca
                 "words", "characters", "list", "show", "which", "ask", "have", "there", "available", "loaded")
 _DOC = "(" + "|".join(DOC_NOUNS) + "|these|this|it)"
 
+_DOCS = "documents|files|pdfs|papers|articles|sources|threads"  # the library's units, as people count them
+_TITLES = "title|titles|headline|headlines"
 _LIBRARY = [
-    r"\b(which|what) (documents|files|pdfs|papers|articles|sources|threads) (are|do|did|can|were|have)\b",
-    r"\bhow many (\w+ )?(documents|files|pdfs|pages|articles|threads|papers)\b",
+    r"\b(which|what) (?:" + _DOCS + r") (are|do|did|can|were|have)\b",
+    r"\bhow many (\w+ )?(?:pages|" + _DOCS + r")\b",
     r"\b(was|were) (the|this|my|that) (\w+ ){0,3}(added|uploaded|indexed|imported)\b",
-    r"\b(title|titles|headline|headlines|file ?name|filename|file size|page count|format)\b(\S+ ){0,6}" + _DOC,
+    r"\b(?:" + _TITLES + r"|file ?name|filename|file size|page count|format)\b(\S+ ){0,6}" + _DOC,
     r"\b(title|headline|file ?name)s? of\b", r"\bwhen was (\S+ ){0,6}(added|uploaded|indexed|imported)\b",
     r"\b(added|uploaded|indexed) (this|last|yesterday|today)\b", r"\b(in|of) (my|the|your) library\b",
     r"\bdo you have any\b", r"\bcan i ask (you )?about\b", r"\b(what|which) (files|documents) did i\b",
@@ -90,6 +92,17 @@ _RULES: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = tuple(
                        ("list", _LIST), ("explanation", _EXPLANATION))
 )
 _WORD = re.compile(r"[a-z0-9;.'-]+")
+# what a library question asks the records for, checked in this order (rag.plan.library)
+LIBRARY_ASKS = tuple((name, re.compile(p)) for name, p in (
+    ("longer", r"\b(longer|longest|shorter|shortest|bigger|biggest|smaller|smallest)\b"),
+    ("size", r"\b(how long|how big|size|length|pages|how many words)\b"),
+    ("count", r"\bhow many (?:\w+ )?(?:" + _DOCS + r")\b"),
+    ("title", r"\b(?:" + _TITLES + r"|called|name of)\b"),
+    ("added", r"\b(when|date|added|uploaded|indexed)\b"),
+    ("collection", r"\bcollections?\b"),
+    ("format", r"\b(format|pdfs?|docx|kind of file|file type)\b"),
+    ("unknown", r"\b(author|wrote|written|publisher|published|owner|language|licen[cs]e)\b"),
+))
 
 
 @dataclass(frozen=True)

@@ -7,28 +7,15 @@ record the library does not keep ("Who wrote the bridge report?") is an abstenti
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from core.types import Answer, Chunk, Citation, Passage, Sentence
 from core.untrusted import inert
-from rag.plan.kinds import normalize_question
+from rag.plan.kinds import LIBRARY_ASKS, normalize_question
 from rag.plan.protocol import Library, PlanRequest
 from rag.plan.quotes import abstention
 from rag.plan.scope import resolve, subject_terms
-
-# what a library question asks for, by its words (checked in this order)
-_ASKS = (
-    ("longer", re.compile(r"\b(longer|longest|shorter|shortest|bigger|biggest|smaller|smallest)\b")),
-    ("size", re.compile(r"\b(how long|how big|size|length|pages|how many words)\b")),
-    ("count", re.compile(r"\bhow many (documents|files|pdfs|articles|threads|papers|\w+ threads)\b")),
-    ("title", re.compile(r"\b(title|titles|headline|headlines|called|name of)\b")),
-    ("added", re.compile(r"\b(when|date|added|uploaded|indexed)\b")),
-    ("collection", re.compile(r"\bcollections?\b")),
-    ("format", re.compile(r"\b(format|pdfs?|docx|kind of file|file type)\b")),
-    ("unknown", re.compile(r"\b(author|wrote|written|publisher|published|owner|language|licen[cs]e)\b")),
-)
 
 
 @dataclass(frozen=True)
@@ -41,7 +28,7 @@ class _Doc:
 
 def asks_for(question: str) -> str:
     text = normalize_question(question)
-    return next((name for name, pattern in _ASKS if pattern.search(text)), "list")
+    return next((name for name, pattern in LIBRARY_ASKS if pattern.search(text)), "list")
 
 
 class LibraryPlan:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from core.language.names import facts
 from core.language.places import country_of, place_pattern
 from core.language.terms import fold, term_set
 from core.types import Answer, Chunk, Document
@@ -21,7 +22,6 @@ from rag.plan.kinds import normalize_question
 from rag.plan.protocol import Library, PlanRequest
 from rag.plan.quotes import Quote, abstention, cited_answer
 from rag.plan.scope import resolve
-from rag.verify.attribution import facts
 
 MAX_ITEMS = 12
 # what a list question asks for, by the words that name its items (checked in this order)
