@@ -10,12 +10,14 @@ gate and the verifier.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from core.progress import Progress
 from core.settings import Settings
 from index.embedding import Embedder
 from index.pipeline import Indexer
+from index.vectors import chunk_vectors
 from rag.gate.abstention import EvidenceGate
 from rag.generate.chat import ChatModel, LangChainChat
 from rag.generate.extractive import ExtractiveGenerator
@@ -23,6 +25,12 @@ from rag.generate.llm import LLMGenerator, RankedEvidence
 from rag.generate.protocol import Generator
 from rag.generate.registry import build_generator
 from rag.pipeline import Pipeline
+from rag.plan.classify import PlanClassifier
+from rag.plan.comparison import ComparisonPlan
+from rag.plan.library import LibraryPlan
+from rag.plan.lists import ListPlan
+from rag.plan.overview import OverviewPlan
+from rag.plan.planner import Planner
 from rag.reader.evidence import SentenceBank
 from rag.reader.learned import Reader
 from rag.reader.scorer import Scorer
@@ -88,6 +96,15 @@ def build_scorer(settings: Settings, embedder: Embedder, retriever: HybridRetrie
     return CascadeScorer(reader, heuristic) if settings.reader == "cascade" else LearnedScorer(reader)
 
 
+def build_planner(library: Indexer, retriever: HybridRetriever) -> Planner:
+    """The plan stage: a classifier over the query's embedding and one plan per open kind of question.
+    Explanations go on to the fact path, which answers with the reasons it finds."""
+    store = library.store
+    plans = {"overview": OverviewPlan(store, library.embedder.embed, partial(chunk_vectors, store)),
+             "list": ListPlan(store), "library": LibraryPlan(store), "comparison": ComparisonPlan()}
+    return Planner(PlanClassifier.load(), retriever.embed_query, plans)
+
+
 def build_assistant(settings: Settings, library: Indexer, progress: Progress | None = None, *,
                     chat_model: Any = None) -> Assistant:
     retriever = build_retriever(settings, library)
@@ -108,5 +125,5 @@ def build_assistant(settings: Settings, library: Indexer, progress: Progress | N
     policy = DraftPolicy(CitationVerifier(scorer), reference=extractive if llm else None,
                          fallback=extractive if llm and settings.llm_fallback else None)
     return Assistant(settings, retriever, rewriter, generator, EvidenceGate(scorer), policy,
-                     open_index=library.open, warm_parts=(embedder, generator, scorer),
+                     planner=build_planner(library, retriever), open_index=library.open, warm_parts=(embedder, generator, scorer),
                      collections=library.collections)

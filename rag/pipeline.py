@@ -15,7 +15,8 @@ import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Generator as Steps
+from dataclasses import dataclass, field, replace
 
 from core.errors import InputError, LimitError
 from core.settings import Settings
@@ -23,6 +24,8 @@ from core.types import NOT_COVERED, Answer, Final, GenerationRequest, Passage, T
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
 from rag.gate.abstention import EvidenceGate
 from rag.generate.protocol import Generator
+from rag.plan.planner import Planner
+from rag.plan.protocol import PlanRequest
 from rag.retrieve.protocol import Retriever
 from rag.rewrite.rewrite import Rewriter
 from rag.verify.policy import DraftPolicy, Outcome
@@ -74,6 +77,11 @@ class _Run:
         self.timings[stage] = round((now - self.mark) * 1000, 2)
         self.mark = now
 
+    def planned(self, answer: Answer) -> Answer:
+        """A plan's answer with this run's query and timings."""
+        self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 2)
+        return replace(answer, query=self.query, timings=self.timings)
+
     def answer(self, outcome: Outcome) -> Answer:
         self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 2)
         return Answer(question=self.question, text=outcome.text, sentences=outcome.sentences,
@@ -95,6 +103,7 @@ class Pipeline:
         gate: EvidenceGate,
         policy: DraftPolicy,
         *,
+        planner: Planner,
         open_index: Callable[[], None] | None = None,
         warm_parts: Sequence[object] = (),
         collections: Callable[[], Sequence[str]] | None = None,
@@ -105,6 +114,7 @@ class Pipeline:
         self.generator = generator
         self.gate = gate
         self.policy = policy  # keep, complete or replace the draft; its verifier checks every answer
+        self.planner = planner  # which plan answers: a summary, a list, the library's records, or the fact path
         self.verifier = policy.verifier
         self._open_index = open_index
         self._collections = collections  # the index's collections now (library.collections); None: default only
@@ -118,7 +128,7 @@ class Pipeline:
         `reference`: the extractive generator whose answer replaces an LLM draft that fails verification."""
         policy = DraftPolicy(self.verifier, reference=reference, fallback=fallback)  # type: ignore[arg-type]
         return type(self)(self.settings, self.retriever, self.rewriter, generator, self.gate, policy,
-                          open_index=self._open_index, warm_parts=self._warm_parts, collections=self._collections)
+                          planner=self.planner, open_index=self._open_index, warm_parts=self._warm_parts, collections=self._collections)
 
     @property
     def fallback(self) -> Generator | None:
@@ -182,6 +192,20 @@ class Pipeline:
         run.started = run.mark = time.perf_counter()
         run.query = self.rewriter.rewrite(run.question, run.history)
         run.lap("rewrite")
+        guess = self.planner.route(run.query)
+        plan = self.planner.plan_for(guess.kind)
+        run.lap("plan")
+        if plan is not None:
+            answer = plan.answer(PlanRequest(run.query, guess.kind, run.history, run.collections,
+                                              fact=lambda q: self._fact_answer(q, run.collections)))
+            yield TextDelta(answer.text)
+            yield Final(run.planned(answer))
+            return
+        outcome = yield from self._fact(run, k)
+        yield Final(replace(run.answer(outcome), plan=guess.kind))
+
+    def _fact(self, run: _Run, k: int | None) -> Steps[TextDelta, None, Outcome]:
+        """The fact path: retrieve, gate, generate, verify."""
         retrieval = self.retriever.search(run.query, k or self.settings.k, run.collections)
         run.passages = retrieval.passages
         run.lap("retrieve")
@@ -190,10 +214,17 @@ class Pipeline:
             text = f"{NOT_COVERED} The closest passages are listed below." if run.passages else NOT_COVERED
             yield TextDelta(text)
             run.timings.update(generate=0.0, verify=0.0)
-            yield Final(run.answer(Outcome(text, self.generator.name, abstained=True,
-                                           abstain_reason=decision.reason)))
-            return
+            return Outcome(text, self.generator.name, abstained=True, abstain_reason=decision.reason)
         request = GenerationRequest(question=run.question, query=run.query, passages=run.passages,
                                     history=run.history, max_tokens=self.settings.max_answer_tokens)
-        outcome = yield from self.policy.answer(request, self.generator, run)
-        yield Final(run.answer(outcome))
+        return (yield from self.policy.answer(request, self.generator, run))
+
+    def _fact_answer(self, question: str, collections: tuple[str, ...]) -> Answer:
+        """One standalone question through the fact path (a plan's part question: one side of a comparison)."""
+        run = _Run(question, [], collections, query=question)
+        gen = self._fact(run, None)
+        try:
+            while True:
+                next(gen)
+        except StopIteration as stop:
+            return run.answer(stop.value)

@@ -3,7 +3,7 @@
 Input: a question (str) or {"question", "history", "collection"}; output: the verified `Answer`.
 "collection" is one name, "A,B", or a list of names; the assistant checks them against the index.
 `stream` yields the answer's text pieces as generated, then the final Answer (whose text is the verified
-one: markers may be renumbered or dropped). The five stages (rewrite, retrieve, gate, generate, verify)
+one: markers may be renumbered or dropped). The stages (rewrite, plan, retrieve, gate, generate, verify)
 are child runs, visible to any LangChain callback handler or tracer.
 
 It drives the Assistant's own `stream()` over a copy of the assistant whose parts are wrapped, so the
@@ -98,6 +98,7 @@ def traced_assistant(assistant: Any, config: RunnableConfig) -> Any:
     """A shallow copy of `assistant` (same index, models and locks) whose stages report as child runs."""
     traced = copy.copy(assistant)
     traced.rewriter = _Traced(assistant.rewriter, "rewrite", "rewrite", config)
+    traced.planner = _Traced(assistant.planner, "route", "plan", config)
     traced.retriever = _Traced(assistant.retriever, "search", "retrieve", config)
     traced.gate = _Traced(assistant.gate, "check", "gate", config)
     traced.generator = _Traced(assistant.generator, "generate", "generate", config, stream=True)

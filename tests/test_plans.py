@@ -27,17 +27,19 @@ QUESTIONS = {
 
 
 @pytest.fixture(scope="module")
-def plans(article_library, article_assistant):
-    store = article_library.store
+def fact_path(article_assistant):
+    return lambda question: article_assistant.ask(question)
 
-    def ask_fact(question: str, request: PlanRequest) -> Answer:
-        return article_assistant.ask(question)
+
+@pytest.fixture(scope="module")
+def plans(article_library):
+    store = article_library.store
 
     return {
         "overview": OverviewPlan(store, article_library.embedder.embed, lambda ids: chunk_vectors(store, ids)),
         "list": ListPlan(store),
         "library": LibraryPlan(store),
-        "comparison": ComparisonPlan(ask_fact),
+        "comparison": ComparisonPlan(),
     }
 
 
@@ -54,16 +56,16 @@ def check_cited(answer: Answer, store, exact: bool) -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(QUESTIONS))
-def test_an_answerable_question_gets_a_cited_answer_of_its_plan(kind, plans, article_library) -> None:
-    answer = plans[kind].answer(PlanRequest(QUESTIONS[kind][0], kind))
+def test_an_answerable_question_gets_a_cited_answer_of_its_plan(kind, plans, article_library, fact_path) -> None:
+    answer = plans[kind].answer(PlanRequest(QUESTIONS[kind][0], kind, fact=fact_path))
     assert not answer.abstained and answer.plan == kind, answer.text
     assert len(answer.citations) >= 2
     check_cited(answer, article_library.store, exact=kind != "comparison")
 
 
 @pytest.mark.parametrize("kind", sorted(QUESTIONS))
-def test_what_the_documents_lack_is_an_abstention_with_a_reason(kind, plans) -> None:
-    answer = plans[kind].answer(PlanRequest(QUESTIONS[kind][1], kind))
+def test_what_the_documents_lack_is_an_abstention_with_a_reason(kind, plans, fact_path) -> None:
+    answer = plans[kind].answer(PlanRequest(QUESTIONS[kind][1], kind, fact=fact_path))
     assert answer.abstained and answer.plan == kind and not answer.citations
     assert answer.abstain_reason
 

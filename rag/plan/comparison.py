@@ -9,15 +9,12 @@ A side the documents say nothing about is named as such; when neither side is co
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from core.types import Answer, Citation, Sentence
 from core.untrusted import inert
 from rag.plan.protocol import PlanRequest
 from rag.plan.quotes import abstention
-
-AskFact = Callable[[str, PlanRequest], Answer]
 
 _SAY = r"(?:say|says|said|think|thinks|feel|feels|argue|argues|views?|position|opinions?|advice)"
 _PATTERNS = [
@@ -72,14 +69,13 @@ def side_question(side: str, sides: Sides) -> str:
 class ComparisonPlan:
     kind = "comparison"
 
-    def __init__(self, ask_fact: AskFact) -> None:
-        self.ask_fact = ask_fact
-
     def answer(self, request: PlanRequest) -> Answer:
+        if request.fact is None:
+            raise ValueError("a comparison needs the fact path (PlanRequest.fact)")
         sides = split_sides(request.question)
         if sides is None:
-            return replace(self.ask_fact(request.question, request), plan=self.kind)
-        answers = [(side, self.ask_fact(side_question(side, sides), request)) for side in sides.sides]
+            return replace(request.fact(request.question), plan=self.kind)
+        answers = [(side, request.fact(side_question(side, sides))) for side in sides.sides]
         if all(a.abstained for _, a in answers):
             names = " or ".join(f"“{inert(s)}”" for s in sides.sides)
             return abstention(request.question, f"Your documents don't say enough about {names} to compare them.",

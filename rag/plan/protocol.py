@@ -7,6 +7,7 @@ in scope, with every sentence quoted from a document and cited. Plans see the li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -28,6 +29,8 @@ class PlanRequest:
     history: list[Turn] = field(default_factory=list)
     collections: tuple[str, ...] | None = None  # the chat's collection scope (None: all)
     doc_ids: tuple[str, ...] = ()  # documents selected in the chat, if any
+    # the fact path for a part question (one side of a comparison): retrieve, gate, generate, verify
+    fact: Callable[[str], Answer] | None = None
 
 
 class Plan(Protocol):
