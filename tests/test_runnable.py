@@ -26,7 +26,7 @@ from core.settings import load_settings
 from core.types import Answer, Turn
 from rag import Assistant
 from rag.generate.chat import is_truncated
-from rag.runnable import STAGES
+from rag.pipeline import STAGES
 from tests.llm_fixtures import llama_server, smollm_path  # noqa: F401
 
 QUESTION = "How many shipping containers has Russia received from North Korea?"
@@ -71,7 +71,7 @@ def test_a_gate_abstention_skips_generate_and_verify(article_assistant) -> None:
     runs = Runs()
     answer = article_assistant.as_runnable().invoke("What is the capital of France?", {"callbacks": [runs]})
     assert answer.abstained
-    assert runs.children_of("cited_answers") == ["rewrite", "retrieve", "gate"]
+    assert runs.children_of("cited_answers") == ["rewrite", "plan", "retrieve", "gate"]
 
 
 def test_stream_yields_text_then_the_answer(article_assistant) -> None:
