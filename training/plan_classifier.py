@@ -28,7 +28,10 @@ from training.plan_data import synthetic_questions
 DATA = Path("data/plans/questions.jsonl")
 CARD = Path("data/plans/card.md")
 SEED = 13
-GATES = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8)  # the model's probability below which a rule-less question stays a fact
+GATES = (0.0, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)  # below this probability a rule-less question stays a fact
+# most questions people ask are facts, and a fact sent to a plan loses today's answer: the gate keeps this share
+# of dev's facts on the fact path (cross-validated), and is otherwise as low as possible
+FACT_RECALL = 0.95
 
 
 def _rows(split: str) -> list[tuple[str, str]]:
@@ -47,17 +50,17 @@ def _accuracy(pred: list[str], gold: list[str]) -> dict[str, float]:
 
 
 def _choose_gate(dev_x: np.ndarray, dev: list[tuple[str, str]], syn_x: np.ndarray, syn_y: list[str]) -> float:
-    """The gate whose model-only classification scores best on dev, by 5-fold cross-validation. Rules play
-    no part: they were written while reading dev, so dev cannot judge them."""
+    """The lowest gate that keeps FACT_RECALL of dev's facts on the fact path, by 5-fold cross-validation of
+    the model alone. Rules play no part: they were written while reading dev, so dev cannot judge them."""
     gold = [k for _, k in dev]
-    scores = {g: [] for g in GATES}
+    kept: dict[float, list[bool]] = {g: [] for g in GATES}
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=SEED).split(dev_x, gold):
         model = _fit(np.vstack([syn_x, dev_x[tr]]), syn_y + [gold[i] for i in tr])
         probs = model.predict_proba(dev_x[te])
         for g in GATES:
             pred = [combine("", dict(zip(model.classes_, p, strict=True)), g).kind for p in probs]
-            scores[g] += [p == gold[i] for i, p in zip(te, pred, strict=True)]
-    return max(GATES, key=lambda g: (np.mean(scores[g]), -g))
+            kept[g] += [p == "fact" for i, p in zip(te, pred, strict=True) if gold[i] == "fact"]
+    return next((g for g in GATES if np.mean(kept[g]) >= FACT_RECALL), GATES[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     syn_y = [k for _, k in syn]
     gate = _choose_gate(dev_x, dev, syn_x, syn_y)
     model = _fit(np.vstack([syn_x, dev_x]), syn_y + [k for _, k in dev])
-    MODEL_PATH.write_text(json.dumps({"classes": list(model.classes_), "gate": gate, "rules_first": False,
+    MODEL_PATH.write_text(json.dumps({"classes": list(model.classes_), "gate": gate, "rules_first": True,
                                       "coef": np.round(model.coef_, 5).tolist(),
                                       "intercept": np.round(model.intercept_, 5).tolist()}))
     clf = PlanClassifier.load(MODEL_PATH)
@@ -79,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     results = {
         "rules (unplaced -> fact)": [rule_kind(q) or "fact" for q, _ in test],
         "learned, most likely kind": [clf.learned(v).kind for v in test_x],
-        f"learned, fact below p = {gate} (default)": [clf.classify(q, v).kind for (q, _), v in zip(test, test_x, strict=True)],
-        f"rules, then learned at p >= {gate}": [combine(rule_kind(q), clf.probabilities(v), gate).kind
-                                               for (q, _), v in zip(test, test_x, strict=True)],
+        f"learned, fact below p = {gate}": [combine("", clf.probabilities(v), gate).kind for v in test_x],
+        f"rules, then learned at p >= {gate} (default)": [clf.classify(q, v).kind
+                                                         for (q, _), v in zip(test, test_x, strict=True)],
     }
     _write_card({name: _accuracy(pred, gold) for name, pred in results.items()}, len(dev), len(test), len(syn), gate)
     print(CARD.read_text())
@@ -97,9 +100,11 @@ def _write_card(table: dict[str, dict[str, float]], n_dev: int, n_test: int, n_s
         f"({n_test} questions, never used for fitting or choosing). Fitted on the dev split ({n_dev}) and "
         f"{n_syn} template questions (training/plan_data.py), seed {SEED}; the gate {gate} was chosen by 5-fold "
         "cross-validation on dev (model only). The rules were written from the labelling rules while reading dev "
-        "questions. Disclosure: a first run chose 'rules, then learned' by cross-validation on dev, which the rules "
-        "had been written against; its test figure was the lowest of the learned variants, so the default became "
-        "the model alone, and the gate is now chosen without the rules. That decision saw the test table.\n\n"
+        "questions. Disclosure: this is the third version. The first chose the gate by dev accuracy with rules "
+        "first; the second used the model alone at gate 0 (0.83 on test, the best test figure) and sent 13 of "
+        "the article suite's 79 fact questions to plans, which cut its correctness from 0.841 to 0.794. So the "
+        "default now puts explicit cues first and keeps rule-less questions on the fact path unless the model "
+        "is sure (gate chosen on dev for 95% fact recall). These decisions saw the test table.\n\n"
         + head + rows + "\nReproduce: `python -m training.plan_classifier`.\n")
 
 

@@ -56,7 +56,7 @@ _LIBRARY = [
 ]
 _COMPARISON = [
     r"\bcompar(e|ed|es|ing|ison)\b", r"\b(vs|versus)\b", r"\bdiffer(s|ed|ence|ences)?\b",
-    r"\bcontrast\b", r"\bsimilar(ities|ity)?\b", r"\bwhich (\w+ )?(is|was) (\w+er|better|worse|more \w+|less \w+) (\S+ ){0,12}or\b",
+    r"\bcontrast\b", r"\bsimilarit(y|ies)\b", r"\bin what ways? (are|is|were)\b", r"\bwhich (\w+ )?(is|was) (\w+er|better|worse|more \w+|less \w+) (\S+ ){0,12}or\b",
     r"\bdifferent (from|than|to)\b",
     r"\b(better|worse|cheaper|faster|stronger|larger|bigger|smaller) than\b",
 ]
@@ -86,10 +86,13 @@ _EXPLANATION = [
     r"\bhow (does|do|did|is|are) (\S+ ){0,8}(work|works|built|made|happen|repay)\b", r"\bhow (do|can) i\b",
     r"\bfor what reason\b", r"\breasoning behind\b", r"\bexplain why\b", r"\bwhat is the reason\b",
 ]
+# explicit cues of one fact (data/plans/README.md): "Who said X?" names one speaker, "When did ..." one date
+_FACT = [r"^who (said|says|told|warned|claimed|added|noted|wrote)\b", r"^(when|where) (did|does|do|is|was|will|were)\b",
+         r"^how (many|much|long|tall|old|far|fast|big)\b"]
 _RULES: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = tuple(
     (kind, tuple(re.compile(p) for p in pats))
     for kind, pats in (("library", _LIBRARY), ("comparison", _COMPARISON), ("overview", _OVERVIEW),
-                       ("list", _LIST), ("explanation", _EXPLANATION))
+                       ("list", _LIST), ("explanation", _EXPLANATION), ("fact", _FACT))
 )
 _WORD = re.compile(r"[a-z0-9;.'-]+")
 # what a library question asks the records for, checked in this order (rag.plan.library)
