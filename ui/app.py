@@ -19,6 +19,7 @@ from ui.feedback import FeedbackHandlers, store_for, wire_feedback
 from ui.handlers import ChatHandlers, DocumentHandlers, EvaluationHandlers, Session
 from ui.layout import ASSETS, build_layout
 from ui.limits import LoginGuard, client_key
+from ui.paths import ClientFiles
 
 __all__ = ["Session", "build_app", "chat_concurrency", "launch", "page_options", "parse_auth"]
 
@@ -45,11 +46,14 @@ def parse_auth(spec: str) -> list[tuple[str, str]]:
 
 def build_app(assistant: Assistant, library: Indexer, settings: Settings) -> gr.Blocks:
     """The whole page: `assistant` answers, `library` adds, lists and removes documents."""
+    files = ClientFiles()  # every client-named path goes through this one gate (ui.paths)
     chat = ChatHandlers(assistant, library)
-    docs = DocumentHandlers(library, settings, assistant.generator_name)
+    docs = DocumentHandlers(library, settings, assistant.generator_name, files=files)
     feedback = FeedbackHandlers(store_for(settings), library, settings)
-    evals = EvaluationHandlers(assistant, library, settings.data_dir / "eval-runs", feedback=feedback.store)
+    evals = EvaluationHandlers(assistant, library, settings.data_dir / "eval-runs", feedback=feedback.store,
+                               files=files)
     with gr.Blocks(title="Cited answers", analytics_enabled=False) as app:
+        files.bind(app)
         ui = build_layout(settings)
         _wire_chat(ui, chat, chat_concurrency(settings, str(assistant.generator_name)))
         _wire_documents(ui, app, docs)

@@ -24,6 +24,7 @@ from rag.assistant import Assistant
 from ui import evaluation, render
 from ui.export import conversation_markdown
 from ui.limits import UploadQuota
+from ui.paths import REFUSED, ClientFiles, upload_root
 from ui.uploads import accept_uploads, upload_path
 
 log = logging.getLogger(__name__)
@@ -131,11 +132,13 @@ class ChatHandlers:
 
 
 class DocumentHandlers:
-    def __init__(self, library: Indexer, settings: Settings, generator_name: str) -> None:
+    def __init__(self, library: Indexer, settings: Settings, generator_name: str,
+                 files: ClientFiles | None = None) -> None:
         self.library = library
         self.settings = settings
         self.generator_name = generator_name
         self.quota = UploadQuota(settings.max_uploads_per_session, window_s=3600)
+        self.files = files or ClientFiles()  # the one gate for client-named paths (ui.paths)
 
     def views(self, collection: str | None = None) -> tuple:
         """(table rows, picker update, status line) for the documents of `collection` (None: all)."""
@@ -164,8 +167,11 @@ class DocumentHandlers:
         except (RagError, ValueError):
             problem = f"✗ {collection!r} is not a collection name: use letters, digits, '-' or '_' (one name)"
             return (status_html([problem]), *self.views(), session, None)
-        paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
-        lines = [] if paths else ["Choose one or more files first."]
+        checked, refused = self.files.check_all(files or [])
+        paths = [str(p) for p in checked]
+        lines = [] if files else ["Choose one or more files first."]
+        if refused:
+            lines.append(f"✗ {refused} file reference(s) refused: {REFUSED}")
         acc = accept_uploads(paths, self.uploads_dir(collection), max_bytes=self.settings.max_upload_bytes,
                              already=self.quota.used(client), max_files=self.quota.max_files)
         self.quota.record(client, len(acc.stored))
@@ -232,10 +238,12 @@ class DocumentHandlers:
 
 
 class EvaluationHandlers:
-    def __init__(self, assistant: Assistant, library: Indexer, runs_dir: Path, *, feedback: Any = None) -> None:
+    def __init__(self, assistant: Assistant, library: Indexer, runs_dir: Path, *, feedback: Any = None,
+                 files: ClientFiles | None = None) -> None:
         self.assistant = assistant
         self.library = library
         self.runs_dir = runs_dir
+        self.files = files or ClientFiles()  # the one gate for client-named paths (ui.paths)
         self.feedback = feedback  # rag.feedback.store.FeedbackStore: the "feedback" suite and its origins
 
     def run(self, choice: str | None, uploaded: str | None, progress: Any = None) -> tuple:
@@ -243,13 +251,25 @@ class EvaluationHandlers:
             if progress is not None:
                 progress((done, total), desc=f"case {case}")
 
+        shown = {str(self.runs_dir): "eval-runs", str(upload_root()): "(uploads)"}
         try:
+            if uploaded:
+                real = self.files.check(uploaded)
+                uploaded = str(real)
+                shown |= {uploaded: real.name, str(real.parent): "(uploads)"}
             path = evaluation.resolve_suite(choice, uploaded, feedback=self.feedback, out_dir=self.runs_dir)
             if progress is not None:
                 progress(0, desc="loading models and the suite")
             result = evaluation.run(self.assistant, path, self.runs_dir, show, store=self.library.store,
                                     feedback=self.feedback)
         except RagError as e:
-            raise gr.Error(str(e)) from e
+            raise gr.Error(_without_paths(str(e), shown)) from e
         return (evaluation.charts_html(result) + evaluation.feedback_origins_html(result, self.feedback), evaluation.metric_rows(result.summary),
                 evaluation.case_rows(result), evaluation.downloads(result), evaluation.report_iframe(result))
+
+
+def _without_paths(message: str, shown: dict[str, str]) -> str:
+    """An error about an uploaded file names it by its file name, never by where the server keeps it."""
+    for path, name in sorted(shown.items(), key=lambda kv: -len(kv[0])):
+        message = message.replace(path, name)
+    return message
