@@ -145,7 +145,7 @@ def test_handlers_refuse_forged_paths_whatever_gradio_checks(article_index: Path
     suite = tmp_path / "outside.yaml"
     suite.write_text(f"name: x\ncases: {CANARY}\n", "utf-8")
     evals = EvaluationHandlers(parts.assistant, parts.indexer, data / "eval-runs")
-    with pytest.raises(Exception) as err:  # noqa: PT011 - gr.Error
+    with pytest.raises(Exception) as err:  # gr.Error
         evals.run(None, str(suite))
     assert CANARY not in str(err.value) and str(tmp_path) not in str(err.value)
 
