@@ -33,7 +33,8 @@ def served(article_index: Path, tmp_path_factory: pytest.TempPathFactory):
     orphan_dir.mkdir(parents=True)
     (orphan_dir / "half-written.txt").write_text("partial", "utf-8")
     env = {"RAG_API_KEYS": KEY, "RAG_UI_AUTH": ",".join(f"{u}:{p}" for u, p in USERS.items()),
-           "RAG_UPLOAD_BYTES_PER_HOUR": str(UPLOAD_CAP), "RAG_MAX_QUEUED_PER_USER": "2"}
+           "RAG_UPLOAD_BYTES_PER_HOUR": str(UPLOAD_CAP), "RAG_MAX_QUEUED_PER_USER": "2",
+           "RAG_FEEDBACK_PER_HOUR": "3"}
     data_seed = work / "index-copy"
     import shutil
 
@@ -275,3 +276,79 @@ def test_page_files_sweep_deletes_stale_files_and_forgets_them(tmp_path: Path) -
     register = {str(old), str(new)}
     assert sweep(tmp_path, max_age_s=60, register=register) == 1
     assert not old.exists() and not old.parent.exists() and new.exists() and register == {str(new)}
+
+
+# ------------------------------------------------------------------ findings 8, 9, 10
+def test_feedback_export_skips_a_bad_case_instead_of_failing(tmp_path: Path) -> None:
+    from rag.eval.suite import load_suite
+    from rag.feedback.export import build_export, write_export
+    from rag.feedback.record import Verdict
+    from tests.test_feedback import rec
+
+    flood = [rec("What is big?", Verdict("thumbs_down", expected=f"Lyon {'x' * i}")) for i in range(51)]
+    other = rec("Which city has silk?", Verdict("citation_rejected", marker=1))
+    ex = build_export([*flood, other])
+    ex.cases.append({"id": "broken", "question": ""})  # a case the loader refuses, however it came about
+    out = tmp_path / "feedback.yaml"
+    write_export(ex, out)
+    suite = load_suite(out)
+    assert {c.question for c in suite.cases} == {"What is big?", "Which city has silk?"}
+    assert any(rid == "broken" and "refuses" in why for rid, why in ex.skipped)
+
+
+def test_feedback_is_rate_limited_per_user(served) -> None:
+    from gradio_client import Client
+
+    url = served[0]
+    alice = Client(url, auth=("alice", USERS["alice"]), verbose=False)
+    alice.predict("How many shipping containers has Russia received from North Korea?", ["default"], api_name="/ask")
+    said = [alice.predict(1, "thumbs_up", None, "", "", "", api_name="/feedback") for _ in range(4)]
+    assert all("recorded as" in x for x in said[:3]), said
+    assert "Not recorded" in said[3] and "RAG_FEEDBACK_PER_HOUR" in said[3]
+    bob = Client(url, auth=("bob", USERS["bob"]), verbose=False)
+    bob.predict("How many shipping containers has Russia received from North Korea?", ["default"], api_name="/ask")
+    assert "recorded as" in bob.predict(1, "thumbs_up", None, "", "", "", api_name="/feedback")
+
+
+def test_feedback_comments_are_not_shown_to_other_users(tmp_path: Path) -> None:
+    from rag.feedback.record import Verdict
+    from rag.feedback.store import FeedbackStore
+    from tests.test_feedback import rec
+    from ui.evaluation import feedback_origins_html
+
+    store = FeedbackStore(tmp_path / "fb")
+    mine = store.append(rec("What is big?", Verdict("thumbs_down", expected="Lyon"), user="alice",
+                            comment="PRIVATE-NOTE-alice"))
+    score = SimpleNamespace(passed=False)
+    result = SimpleNamespace(records=[{"id": mine["id"], "suite": "feedback", "feedback_ids": [mine["id"]]}],
+                             scores={f"feedback/{mine['id']}": score})
+    for viewer in ("bob", None):
+        shown = feedback_origins_html(result, store, viewer)
+        assert "PRIVATE-NOTE-alice" not in shown and "alice" not in shown and "What is big?" in shown
+    assert "PRIVATE-NOTE-alice" in feedback_origins_html(result, store, "alice")
+
+
+def test_run_folders_are_not_served_only_published_copies(served) -> None:
+    url, _, data = served
+    c = login(url, "alice")
+    runs = data / "eval-runs"
+    runs.mkdir(exist_ok=True)
+    (runs / "feedback.contradictions.json").write_text('{"comment": "PRIVATE"}', "utf-8")
+    r = c.get(f"/gradio_api/file={runs / 'feedback.contradictions.json'}")
+    assert r.status_code in (403, 404) and "PRIVATE" not in r.text
+
+
+# ------------------------------------------------------------------ finding 15
+def test_chat_exports_live_in_a_managed_folder_and_are_cleaned(tmp_path: Path) -> None:
+    from ui.page_files import Downloads
+
+    root = tmp_path / "downloads"
+    d = Downloads(root, max_age_s=60, keep=3)
+    made = [d.write("conversation.md", f"chat {i}") for i in range(5)]
+    assert all(f.parent.parent == root and len(f.parent.name) >= 16 for f in made)
+    assert len(list(root.rglob("*.md"))) == 3, "older exports beyond the count were deleted"
+    assert made[-1].read_text("utf-8") == "chat 4"
+    for p in root.rglob("*.md"):
+        os.utime(p, (1, 1))
+    d.write("conversation.md", "new")
+    assert len(list(root.rglob("*.md"))) == 1, "exports past their age were deleted"

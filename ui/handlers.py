@@ -24,6 +24,7 @@ from rag.assistant import Assistant
 from ui import evaluation, render
 from ui.export import conversation_markdown
 from ui.limits import UploadQuota
+from ui.page_files import Downloads
 from ui.paths import REFUSED, ClientFiles, upload_root
 from ui.uploads import accept_uploads, upload_path
 
@@ -67,10 +68,15 @@ def _assistant_says(shown: list[dict[str, str]], html: str) -> list[dict[str, st
     return [*shown, {"role": "assistant", "content": html}]
 
 
+def _default_downloads() -> Downloads:
+    return Downloads(Path(tempfile.gettempdir()) / "cited-answers-downloads")
+
+
 class ChatHandlers:
-    def __init__(self, assistant: Assistant, library: Indexer) -> None:
+    def __init__(self, assistant: Assistant, library: Indexer, downloads: Downloads | None = None) -> None:
         self.assistant = assistant
         self.library = library
+        self.downloads = downloads or _default_downloads()  # managed and cleaned (finding 15)
 
     def ask(self, question: str, session: Session, collections: list[str] | str | None = None) -> Iterator[tuple]:
         """Stream the answer into the chat: (messages, question box, session, answer JSON). `collections`:
@@ -106,8 +112,8 @@ class ChatHandlers:
         """The conversation as a Markdown file for the download button (disabled while the chat is empty)."""
         if not session.answers:
             return gr.DownloadButton(value=None, interactive=False)
-        path = Path(tempfile.mkdtemp(prefix="cited-chat-")) / "conversation.md"
-        path.write_text(conversation_markdown(list(zip(session.questions, session.answers, strict=True))), "utf-8")
+        text = conversation_markdown(list(zip(session.questions, session.answers, strict=True)))
+        path = self.downloads.write("conversation.md", text)
         return gr.DownloadButton(value=str(path), interactive=True)
 
     def new_chat(self, session: Session) -> tuple:
@@ -239,14 +245,16 @@ class DocumentHandlers:
 
 class EvaluationHandlers:
     def __init__(self, assistant: Assistant, library: Indexer, runs_dir: Path, *, feedback: Any = None,
-                 files: ClientFiles | None = None) -> None:
+                 files: ClientFiles | None = None, downloads: Downloads | None = None) -> None:
         self.assistant = assistant
         self.library = library
         self.runs_dir = runs_dir
+        self.downloads = downloads or _default_downloads()  # runs stay private; copies are handed out
         self.files = files or ClientFiles()  # the one gate for client-named paths (ui.paths)
         self.feedback = feedback  # rag.feedback.store.FeedbackStore: the "feedback" suite and its origins
 
-    def run(self, choice: str | None, uploaded: str | None, progress: Any = None) -> tuple:
+    def run(self, choice: str | None, uploaded: str | None, progress: Any = None, viewer: str | None = None) -> tuple:
+        """Run a bundled, uploaded or feedback suite. `viewer`: the login, who alone sees their comments."""
         def show(done: int, total: int, case: str) -> None:
             if progress is not None:
                 progress((done, total), desc=f"case {case}")
@@ -264,8 +272,10 @@ class EvaluationHandlers:
                                     feedback=self.feedback)
         except RagError as e:
             raise gr.Error(_without_paths(str(e), shown)) from e
-        return (evaluation.charts_html(result) + evaluation.feedback_origins_html(result, self.feedback), evaluation.metric_rows(result.summary),
-                evaluation.case_rows(result), evaluation.downloads(result), evaluation.report_iframe(result))
+        origins = evaluation.feedback_origins_html(result, self.feedback, viewer)
+        files = self.downloads.publish([Path(p) for p in evaluation.downloads(result)])
+        return (evaluation.charts_html(result) + origins, evaluation.metric_rows(result.summary),
+                evaluation.case_rows(result), files, evaluation.report_iframe(result))
 
 
 def _without_paths(message: str, shown: dict[str, str]) -> str:

@@ -57,7 +57,7 @@ def _files(folder: Path) -> list[tuple[Path, os.stat_result]]:
 def _drop_empty_dirs(folder: Path) -> None:
     for root, _dirs, _names in sorted(os.walk(folder), key=lambda t: -len(t[0])):
         if Path(root) != folder:
-            with contextlib.suppress(OSError):  # not empty
+            with contextlib.suppress(OSError):  # not empty, or gone
                 os.rmdir(root)
 
 
@@ -135,3 +135,25 @@ class UploadLimit:
                              "ask the operator to raise it")
             self.used.add(key, size)
         return None
+
+
+class Downloads:
+    """Where the page's downloads (chat exports, evaluation results) are written: one unguessable folder
+    each under `root`, which is the page's only allowed path; old ones go (RAG_EXPORT_TTL_S, RAG_EXPORT_KEEP)."""
+
+    def __init__(self, root: Path, *, max_age_s: float = 3600.0, keep: int = 200) -> None:
+        self.root, self.max_age_s, self.keep = root, max_age_s, keep
+        self._lock = threading.Lock()
+
+    def write(self, name: str, text: str) -> Path:
+        """`text` as `name` in a fresh folder (made and filled under the lock: a sweep drops empty folders)."""
+        with self._lock:
+            path = new_download_dir(self.root, max_age_s=self.max_age_s, keep=self.keep) / name
+            path.write_text(text, "utf-8")
+            return path
+
+    def publish(self, files: list[Path]) -> list[str]:
+        """Copies of `files` in one fresh folder (the run folder itself stays private)."""
+        with self._lock:
+            folder = new_download_dir(self.root, max_age_s=self.max_age_s, keep=self.keep - len(files) + 1)
+            return [shutil.copy2(f, folder / f.name) for f in files if f.is_file()]
