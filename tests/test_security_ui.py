@@ -20,7 +20,7 @@ from core.settings import load_settings
 from tests.ui_process import serve_ui
 
 KEY = "sk-sec-ui-test"
-USERS = {"alice": "alice-pass-1", "bob": "bob-pass-2"}
+USERS = {"alice": "alice-pass-1", "bob": "bob-pass-2", "carol": "carol-pass-3"}
 CANARY = "CANARY-OUTSIDE-UPLOADS-51c9"
 UPLOAD_CAP = 300_000  # RAG_UPLOAD_BYTES_PER_HOUR for the served app
 
@@ -299,15 +299,15 @@ def test_feedback_export_skips_a_bad_case_instead_of_failing(tmp_path: Path) -> 
 def test_feedback_is_rate_limited_per_user(served) -> None:
     from gradio_client import Client
 
-    url = served[0]
-    alice = Client(url, auth=("alice", USERS["alice"]), verbose=False)
-    alice.predict("How many shipping containers has Russia received from North Korea?", ["default"], api_name="/ask")
-    said = [alice.predict(1, "thumbs_up", None, "", "", "", api_name="/feedback") for _ in range(4)]
-    assert all("recorded as" in x for x in said[:3]), said
-    assert "Not recorded" in said[3] and "RAG_FEEDBACK_PER_HOUR" in said[3]
+    url = served[0]  # (alice may still have evaluations queued by the queue test: bob and carol here)
     bob = Client(url, auth=("bob", USERS["bob"]), verbose=False)
     bob.predict("How many shipping containers has Russia received from North Korea?", ["default"], api_name="/ask")
-    assert "recorded as" in bob.predict(1, "thumbs_up", None, "", "", "", api_name="/feedback")
+    said = [bob.predict(1, "thumbs_up", None, "", "", "", api_name="/feedback") for _ in range(4)]
+    assert all("recorded as" in x for x in said[:3]), said
+    assert "Not recorded" in said[3] and "RAG_FEEDBACK_PER_HOUR" in said[3]
+    carol = Client(url, auth=("carol", USERS["carol"]), verbose=False)
+    carol.predict("How many shipping containers has Russia received from North Korea?", ["default"], api_name="/ask")
+    assert "recorded as" in carol.predict(1, "thumbs_up", None, "", "", "", api_name="/feedback")
 
 
 def test_feedback_comments_are_not_shown_to_other_users(tmp_path: Path) -> None:
