@@ -156,4 +156,4 @@ class Downloads:
         """Copies of `files` in one fresh folder (the run folder itself stays private)."""
         with self._lock:
             folder = new_download_dir(self.root, max_age_s=self.max_age_s, keep=self.keep - len(files) + 1)
-            return [shutil.copy2(f, folder / f.name) for f in files if f.is_file()]
+            return [str(shutil.copy2(f, folder / f.name)) for f in files if f.is_file()]

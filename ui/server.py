@@ -56,8 +56,8 @@ def check_exposure(settings: Settings) -> None:
         ("RAG_API_KEYS=key1,key2 (bearer tokens for /v1 and /mcp)", api_keys(settings))) if not ok]
     if missing:
         raise ConfigError(f"host {settings.host} would serve the page, /v1 and /mcp to the network without "
-                          f"{' and '.join(m.split('=')[0] for m in missing)}: set {'; and set '.join(missing)}; "
-                          "or bind 127.0.0.1")
+                          f"{' and '.join(m.split('=')[0] for m in missing)}: set {'; and set '.join(missing)}. "
+                          "A network host needs both RAG_UI_AUTH and RAG_API_KEYS; or bind 127.0.0.1")
 
 
 class LoginAddress:
