@@ -105,7 +105,7 @@ class Settings:
     feedback_keep: int = 4  # rotated files kept; older ones are deleted (cap: about max_bytes * (keep + 1))
     # --- page & uploads boundaries (issue 24; docs/security.md "Page & uploads") ---
     feedback_per_hour: int = 30  # verdicts one user/address may send per hour
-    max_queued_per_user: int = 4  # page jobs one user/address may have waiting or running at once
+    max_queued_per_user: int = 4  # page jobs one user/address may have waiting in the queue at once
     upload_bytes_per_hour: int = 200 * 1024 * 1024  # bytes one user/address may POST to /gradio_api/upload
     page_files_max_bytes: int = 1024 * 1024 * 1024  # all of the page's upload/cache folder together
     page_files_ttl_s: float = 3600.0  # page uploads and cached copies older than this are deleted

@@ -82,8 +82,12 @@ class ClientFiles:
         self._register = register
 
     def bind(self, blocks: Any) -> None:
-        """Accept only what `blocks`' upload route returned (Gradio keeps them in upload_file_set)."""
+        """Accept only what `blocks`' upload route returned (Gradio keeps them in upload_file_set), inside
+        the upload folder it was built with (GRADIO_TEMP_DIR then; ui.server sets it per app)."""
         self._register = lambda: getattr(blocks, "upload_file_set", None)
+        folder = getattr(blocks, "GRADIO_CACHE", None)
+        if folder:
+            self._roots = lambda: [Path(folder)]
 
     def known(self) -> set[str] | None:
         found = self._register() if self._register is not None else None
