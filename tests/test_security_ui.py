@@ -353,3 +353,21 @@ def test_chat_exports_live_in_a_managed_folder_and_are_cleaned(tmp_path: Path) -
         os.utime(p, (1, 1))
     d.write("conversation.md", "new")
     assert len(list(root.rglob("*.md"))) == 1, "exports past their age were deleted"
+
+
+def test_login_address_reaches_the_guard() -> None:
+    """ui.server.LoginAddress hands the client address to the auth callable, which Gradio calls with only
+    the name and password."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from ui.limits import LOGIN_ADDRESS
+    from ui.server import LoginAddress
+
+    app = FastAPI()
+    app.add_api_route("/login", lambda: {"address": LOGIN_ADDRESS.get()}, methods=["POST"])
+    app.add_api_route("/other", lambda: {"address": LOGIN_ADDRESS.get()}, methods=["POST"])
+    app.add_middleware(LoginAddress)
+    with TestClient(app) as c:
+        assert c.post("/login").json() == {"address": "testclient"}
+        assert c.post("/other").json() == {"address": None}
