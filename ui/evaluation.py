@@ -61,8 +61,8 @@ def export_feedback(feedback: Any, out_dir: Path | None) -> Path:
 
 def feedback_origins_html(result: Any, feedback: Any, viewer: str | None = None) -> str:
     """Per feedback case: the conversation and verdicts it came from (escaped; anchors named by case).
-    A reader's comment and name are shown only to that reader (`viewer`, the login): the tab is shared by
-    every user, and a comment is not meant for the others (issue 24, finding 10)."""
+    A reader's comment is shown only to that reader (`viewer`, the login; None without one): the tab is
+    shared by every user, and a comment is not meant for the others (issue 24, finding 10)."""
     from rag.eval.metrics import case_key
 
     rows = [r for r in result.records if r.get("feedback_ids")]
@@ -83,7 +83,9 @@ def feedback_origins_html(result: Any, feedback: Any, viewer: str | None = None)
 def _origin(rec: dict[str, Any], viewer: str | None = None) -> str:
     e = html.escape
     v = rec.get("verdict") or {}
-    own = bool(viewer) and rec.get("user") == viewer
+    # the author alone sees a comment; without a login (loopback only: ui.server.check_exposure) there are
+    # no users to tell apart, and anonymous readers count as one
+    own = (rec.get("user") or None) == (viewer or None)
     turns = "".join(f"<div><b>{e(str(t.get('role')))}:</b> {e(str(t.get('content')))}</div>"
                     for t in rec.get("history") or [])
     details = " · ".join(f"{e(k)}: {e(str(v[k]))}" for k in ("marker", "chunk_id", "expected", "evidence") if v.get(k))
