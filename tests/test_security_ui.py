@@ -94,6 +94,10 @@ def test_forged_file_paths_are_refused_and_nothing_is_indexed(served) -> None:
         # refused by Gradio's own check (now on: an error without details) or by ui.paths (a status line)
         assert kind == "error" or (kind == "complete" and "refused" in str(out[0])), (path, kind, out)
         assert str(work) not in text and "page-files" not in text, f"an error names a server path: {text}"
+    r = c.post("/gradio_api/upload", files=[("files", ("empty.txt", b"", "text/plain"))])
+    kind, out = call(c, "add_documents", [[file_data(r.json()[0], "empty.txt")], None, None])
+    assert kind == "complete" and "empty.txt" in str(out[0]), out  # a real upload is read (control)
+    assert str(data) not in json.dumps(out) and "page-files" not in json.dumps(out), "an error names a server path"
     kind, out = call(c, "documents", [None])
     listed = json.dumps(out)
     assert kind == "complete" and "outside" not in listed and "passwd" not in listed and "link" not in listed

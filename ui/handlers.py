@@ -196,17 +196,24 @@ class DocumentHandlers:
         try:
             rep = self.library.add(list(stored), progress=report, names=stored, collection=collection)
         except RagError as e:
-            return [f"✗ indexing failed, the index is unchanged: {e}"]
+            return [f"✗ indexing failed, the index is unchanged: {self._shown(str(e), collection)}"]
         lines = [f"✓ {d}: added" for d in rep.added]
         lines += [f"✓ {d}: replaced the earlier version" for d in rep.replaced]
         lines += [f"• {d}: already indexed, unchanged" for d in rep.skipped]
         kept = {d.source for d in self.library.documents() if d.collection == collection}
         for err in rep.errors:
-            lines.append(f"✗ {err}")
+            lines.append(f"✗ {self._shown(str(err), collection)}")
             bad = upload_path(self.uploads_dir(collection), Path(err.path).name)
             if bad is not None and bad.name not in kept:
                 bad.unlink(missing_ok=True)
         return [*lines, rep.summary()]
+
+    def _shown(self, message: str, collection: str) -> str:
+        """A message about a stored upload names the file, not where the server keeps it."""
+        folder = self.uploads_dir(collection)
+        for prefix in {str(folder.resolve()), str(folder)}:
+            message = message.replace(prefix + "/", "")
+        return message
 
     def read(self, doc_id: str | None) -> str:
         if not doc_id:

@@ -27,6 +27,7 @@ from typing import Any
 from ui.limits import WindowCounter
 
 UPLOAD_ROUTE = "/gradio_api/upload"
+SWEEP_EVERY_S = 10.0
 
 
 def empty_folder(folder: Path) -> int:
@@ -101,9 +102,13 @@ class UploadLimit:
         self.per_user_bytes, self.total_bytes, self.ttl_s = per_user_bytes, total_bytes, ttl_s
         self.used = WindowCounter(3600.0, clock=clock)
         self._lock = threading.Lock()
+        self._clock = clock
+        self._next_sweep = 0.0  # the folder is walked at most every SWEEP_EVERY_S; admitted bytes add up between
+        self._bytes = 0
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or not scope.get("path", "").endswith(UPLOAD_ROUTE):
+        path = scope.get("path", "").rstrip("/") if scope["type"] == "http" else ""
+        if scope.get("method") != "POST" or not path.endswith(UPLOAD_ROUTE):
             await self.app(scope, receive, send)
             return
         problem = self.admit(scope)
@@ -128,12 +133,15 @@ class UploadLimit:
                 return 413, (f"you have uploaded {self.used.count(key) // 1024 // 1024} MiB in the last hour; "
                              f"this upload would pass the per-user limit (RAG_UPLOAD_BYTES_PER_HOUR="
                              f"{self.per_user_bytes}): wait, or ask the operator to raise it")
-            known = self.register()
-            sweep(self.folder, max_age_s=self.ttl_s, register=known if isinstance(known, set) else None)
-            if folder_bytes(self.folder) + size > self.total_bytes:
+            if self._clock() >= self._next_sweep:
+                known = self.register()
+                sweep(self.folder, max_age_s=self.ttl_s, register=known if isinstance(known, set) else None)
+                self._bytes, self._next_sweep = folder_bytes(self.folder), self._clock() + SWEEP_EVERY_S
+            if self._bytes + size > self.total_bytes:
                 return 507, ("the server's upload space is full (RAG_PAGE_FILES_MAX_BYTES): try again later, or "
                              "ask the operator to raise it")
             self.used.add(key, size)
+            self._bytes += size
         return None
 
 
