@@ -54,7 +54,9 @@ def build_app(assistant: Assistant, library: Indexer, settings: Settings) -> gr.
     feedback = FeedbackHandlers(store_for(settings), library, settings)
     evals = EvaluationHandlers(assistant, library, settings.data_dir / "eval-runs", feedback=feedback.store,
                                files=files, downloads=downloads)
-    with gr.Blocks(title="Cited answers", analytics_enabled=False) as app:
+    # Gradio's own periodic cleanup of what this page uploaded and cached, beside ui.page_files' sweep
+    ttl = max(60, int(settings.page_files_ttl_s))
+    with gr.Blocks(title="Cited answers", analytics_enabled=False, delete_cache=(max(60, ttl // 4), ttl)) as app:
         files.bind(app)
         ui = build_layout(settings)
         _wire_chat(ui, chat, chat_concurrency(settings, str(assistant.generator_name)))
