@@ -222,14 +222,15 @@ def test_login_guard_is_bounded_and_locks_per_address() -> None:
 def test_queue_admits_a_few_jobs_per_user() -> None:
     from ui.limits import fair_queue
 
-    def event(user: str | None, host: str) -> SimpleNamespace:
-        return SimpleNamespace(username=user, request=SimpleNamespace(client=SimpleNamespace(host=host)))
+    def event(user: str | None, host: str, session: str = "s") -> SimpleNamespace:
+        return SimpleNamespace(username=user, request=SimpleNamespace(client=SimpleNamespace(host=host)),
+                               session_hash=session)
 
     waiting: list = []
     queue = SimpleNamespace(event_queue_per_concurrency_id={"eval": SimpleNamespace(queue=waiting)})
 
     async def push(body, request, username):
-        waiting.append(event(username, request.client.host))
+        waiting.append(event(username, request.client.host, getattr(body, "session_hash", "s")))
         return True, "id", "success"
 
     queue.push = push
@@ -241,6 +242,15 @@ def test_queue_admits_a_few_jobs_per_user() -> None:
     ok, _, _ = asyncio.run(queue.push(body=None, request=SimpleNamespace(client=SimpleNamespace(host="1.1.1.1")),
                                       username="bob"))
     assert ok, "another user is still admitted"
+    # no login: a network address is one user; on loopback (every local client) each session is one
+    remote = [asyncio.run(queue.push(body=SimpleNamespace(session_hash=f"s{i}"), username=None,
+                                     request=SimpleNamespace(client=SimpleNamespace(host="10.1.1.1"))))
+              for i in range(10)]
+    assert sum(ok for ok, _, _ in remote) == 3
+    local = [asyncio.run(queue.push(body=SimpleNamespace(session_hash=f"s{i}"), username=None,
+                                    request=SimpleNamespace(client=SimpleNamespace(host="127.0.0.1"))))
+             for i in range(10)]
+    assert all(ok for ok, _, _ in local)
 
 
 def test_served_queue_refuses_a_users_extra_jobs_not_anothers(served) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import hmac
+import ipaddress
 import threading
 import time
 from collections import deque
@@ -130,12 +131,18 @@ class LoginGuard:
         return ok
 
 
-def event_key(username: str | None, request: Any) -> str:
-    """client_key for a queued Gradio event: its login, else its client's address."""
+def event_key(username: str | None, request: Any, session: str | None = None) -> str:
+    """Whose queued Gradio event this is: the login; else the client's address; else, on a loopback address
+    (no login is only allowed there: ui.server.check_exposure), the browser session, since every local
+    client shares 127.0.0.1 and one key for all would make the per-user cap a global one."""
     if username:
         return f"user:{username}"
     host = getattr(getattr(request, "client", None), "host", None)
-    return f"addr:{host or 'unknown'}"
+    try:
+        local = host is None or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        local = True  # "localhost", "testclient": not a network address
+    return f"session:{session}" if local and session else f"addr:{host or 'unknown'}"
 
 
 def fair_queue(blocks: Any, per_user: int) -> None:
@@ -150,9 +157,9 @@ def fair_queue(blocks: Any, per_user: int) -> None:
     push = queue.push
 
     async def fair_push(body: Any, request: Any, username: str | None) -> Any:
-        key = event_key(username, request)
+        key = event_key(username, request, getattr(body, "session_hash", None))
         waiting = sum(1 for q in list(queue.event_queue_per_concurrency_id.values()) for e in list(q.queue)
-                      if event_key(e.username, e.request) == key)
+                      if event_key(e.username, e.request, e.session_hash) == key)
         if waiting >= queue._fair_per_user:
             return (False, f"you already have {waiting} requests waiting, the per-user limit: wait for them to "
                            "finish (the limit is RAG_MAX_QUEUED_PER_USER)", "error")
