@@ -385,3 +385,21 @@ def test_login_address_reaches_the_guard() -> None:
     with TestClient(app) as c:
         assert c.post("/login").json() == {"address": "testclient"}
         assert c.post("/other").json() == {"address": None}
+
+
+def test_upload_limit_needs_a_size_and_caps_the_folder(tmp_path: Path) -> None:
+    from ui.page_files import UploadLimit
+
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "old.bin").write_bytes(b"0" * 900)
+    limit = UploadLimit(None, folder=tmp_path, per_user_bytes=10_000, total_bytes=1000, ttl_s=3600,
+                        key_of=lambda scope: "user:a")
+
+    def scope(length: str | None) -> dict:
+        headers = [(b"content-length", length.encode())] if length is not None else []
+        return {"type": "http", "method": "POST", "path": "/gradio_api/upload", "headers": headers}
+
+    assert limit.admit(scope(None))[0] == 411, "a chunked body of unknown size is refused"
+    status, message = limit.admit(scope("200"))
+    assert status == 507 and "RAG_PAGE_FILES_MAX_BYTES" in message and str(tmp_path) not in message
+    assert limit.admit(scope("50")) is None
