@@ -143,6 +143,12 @@ def launch(app: gr.Blocks, settings: Settings, *, generator_name: str = "", prev
     )
 
 
+def _private_folders(settings: Settings) -> list[str]:
+    """Never served nor copied by Gradio, whatever else allows them (Gradio checks these first)."""
+    return [str(p.resolve()) for p in (settings.index_dir, settings.uploads_dir, settings.feedback_dir,
+                                        settings.models_dir, settings.data_dir / "eval-runs")]
+
+
 def page_options(settings: Settings) -> dict[str, Any]:
     """What Gradio 6 takes at launch, and at mount time when ui.server serves the page beside the API."""
     # the only folder the file route serves directly: downloads, each in an unguessable folder. Runs, the
@@ -151,5 +157,5 @@ def page_options(settings: Settings) -> dict[str, Any]:
     auth = LoginGuard(parse_auth(settings.ui_auth)) if settings.ui_auth else None  # rate-limited logins
     return dict(auth=auth, auth_message="Sign in to ask about the documents.",
                 theme=theme(), css_paths=[ASSETS / "app.css"], max_file_size=settings.max_upload_bytes,
-                allowed_paths=[str(settings.downloads_dir)], ssr_mode=False, show_error=False, footer_links=["api"],
+                allowed_paths=[str(settings.downloads_dir)], blocked_paths=_private_folders(settings), ssr_mode=False, show_error=False, footer_links=["api"],
                 run_history=False)
