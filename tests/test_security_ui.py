@@ -268,6 +268,8 @@ def test_upload_route_has_a_per_user_byte_quota(served) -> None:
     url = served[0]
     alice, bob = login(url, "alice"), login(url, "bob")
     part = b"a" * (UPLOAD_CAP // 2 + 1000)
+    stranger = httpx.post(f"{url}/gradio_api/upload", files=[("files", ("x.txt", part, "text/plain"))], timeout=60)
+    assert stranger.status_code == 401, "not logged in: refused by the login, before any quota"
     assert alice.post("/gradio_api/upload", files=[("files", ("one.txt", part, "text/plain"))]).status_code == 200
     r = alice.post("/gradio_api/upload", files=[("files", ("two.txt", part, "text/plain"))])
     assert r.status_code == 413 and "RAG_UPLOAD_BYTES_PER_HOUR" in r.text

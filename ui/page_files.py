@@ -111,7 +111,7 @@ class UploadLimit:
         if scope.get("method") != "POST" or not path.endswith(UPLOAD_ROUTE):
             await self.app(scope, receive, send)
             return
-        problem = self.admit(scope)
+        problem = self.admit(scope) if self.key_of(scope) else None  # "": not logged in, Gradio refuses it
         if problem:
             status, message = problem
             body = json.dumps({"detail": message}).encode()

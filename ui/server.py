@@ -79,7 +79,8 @@ class LoginAddress:
 
 
 def page_user(gradio_app: Any):
-    """scope -> "user:<login>" from the page's login cookie, else "addr:<client address>"."""
+    """scope -> "user:<login>" from the page's login cookie, else "addr:<client address>" when the page has no
+    login, else "" (a visitor who has not logged in, whom Gradio refuses)."""
     def key_of(scope: dict) -> str:
         cookie = SimpleCookie()
         try:
@@ -90,6 +91,8 @@ def page_user(gradio_app: Any):
         for name, morsel in cookie.items():
             if name.startswith("access-token") and tokens.get(morsel.value):
                 return f"user:{tokens[morsel.value]}"
+        if getattr(gradio_app, "auth", None):
+            return ""  # not logged in: Gradio answers 401, and nothing is counted
         return f"addr:{(scope.get('client') or ('unknown',))[0]}"
 
     return key_of
