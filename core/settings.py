@@ -106,6 +106,14 @@ class Settings:
     # --- reader feedback (rag.feedback): append-only JSONL under data_dir/feedback, rotated by size ---
     feedback_max_bytes: int = 5 * 1024 * 1024  # the live file rotates once a record would push it past this
     feedback_keep: int = 4  # rotated files kept; older ones are deleted (cap: about max_bytes * (keep + 1))
+    # --- page & uploads boundaries (issue 24; docs/security.md "Page & uploads") ---
+    feedback_per_hour: int = 30  # verdicts one user/address may send per hour
+    max_queued_per_user: int = 4  # page jobs one user/address may have waiting in the queue at once
+    upload_bytes_per_hour: int = 200 * 1024 * 1024  # bytes one user/address may POST to /gradio_api/upload
+    page_files_max_bytes: int = 1024 * 1024 * 1024  # all of the page's upload/cache folder together
+    page_files_ttl_s: float = 3600.0  # page uploads and cached copies older than this are deleted
+    export_ttl_s: float = 3600.0  # chat and evaluation downloads older than this are deleted
+    export_keep: int = 200  # and at most this many are kept
 
     @property
     def index_dir(self) -> Path:
@@ -127,6 +135,16 @@ class Settings:
     @property
     def uploads_dir(self) -> Path:
         return self.data_dir / "uploads"
+
+    @property
+    def page_files_dir(self) -> Path:
+        """Gradio's upload and cache folder for the served page (GRADIO_TEMP_DIR), emptied at start-up."""
+        return self.data_dir / "page-files"
+
+    @property
+    def downloads_dir(self) -> Path:
+        """Chat exports and evaluation downloads handed to the page: one random folder each, cleaned up."""
+        return self.data_dir / "downloads"
 
     @property
     def feedback_dir(self) -> Path:
@@ -185,6 +203,13 @@ _ENV = {
     "RAG_PORT": "port",
     "RAG_FEEDBACK_MAX_BYTES": "feedback_max_bytes",
     "RAG_FEEDBACK_KEEP": "feedback_keep",
+    "RAG_FEEDBACK_PER_HOUR": "feedback_per_hour",
+    "RAG_MAX_QUEUED_PER_USER": "max_queued_per_user",
+    "RAG_UPLOAD_BYTES_PER_HOUR": "upload_bytes_per_hour",
+    "RAG_PAGE_FILES_MAX_BYTES": "page_files_max_bytes",
+    "RAG_PAGE_FILES_TTL_S": "page_files_ttl_s",
+    "RAG_EXPORT_TTL_S": "export_ttl_s",
+    "RAG_EXPORT_KEEP": "export_keep",
 }
 _ENV_FALLBACK = {"OPENAI_BASE_URL": "llm_url", "OPENAI_API_KEY": "llm_api_key", "OPENAI_MODEL": "llm_model"}
 

@@ -54,6 +54,8 @@ def guarded(article_index: Path, tmp_path_factory):
     fastapi_app, _, _ = launch(app, s, prevent_thread_lock=True, quiet=True)
     (s.data_dir / "eval-runs").mkdir(exist_ok=True)
     (s.data_dir / "eval-runs" / "run.txt").write_text(f"eval output {SECRET}", "utf-8")
+    (s.downloads_dir / "tok").mkdir(parents=True, exist_ok=True)  # the one folder served (issue 24)
+    (s.downloads_dir / "tok" / "run.txt").write_text(f"eval output {SECRET}", "utf-8")
     yield f"http://127.0.0.1:{s.port}", s, fastapi_app, root
     app.close()
 
@@ -80,7 +82,7 @@ def _routes(app) -> list[tuple[str, str]]:
 
 def _fill(path: str, data_dir: Path) -> str:
     """Concrete values for path parameters: real API names, and a real file the app may serve."""
-    served = quote(str(data_dir / "eval-runs" / "run.txt"))
+    served = quote(str(data_dir / "downloads" / "tok" / "run.txt"))
     path = re.sub(r"\{path_or_url:path\}", served, path)
     path = re.sub(r"\{api_name\}", "ask", path)
     return re.sub(r"\{[^}]+\}", "x", path)
@@ -139,10 +141,11 @@ def _login(url: str) -> httpx.Client:
 def test_file_routes_cannot_read_outside_allowed_paths(guarded) -> None:
     url, s, _, root = guarded
     c = _login(url)
-    ok = c.get(f"/gradio_api/file={s.data_dir / 'eval-runs' / 'run.txt'}")
+    ok = c.get(f"/gradio_api/file={s.downloads_dir / 'tok' / 'run.txt'}")
     assert ok.status_code == 200 and SECRET in ok.text, "the allowed folder is served (control)"
     manifest = s.data_dir / "index" / "manifest.json"
     targets = [
+        str(s.data_dir / "eval-runs" / "run.txt"),  # run folders are private: only published copies are served
         "/etc/passwd",
         str(root / "outside-secret.txt"),
         str(manifest),

@@ -34,7 +34,7 @@ def test_upload_quota_is_per_user_and_survives_new_sessions() -> None:
 
 def test_login_guard_locks_a_name_after_failures_then_recovers() -> None:
     clock = FakeClock()
-    guard = LoginGuard([("alice", "s3cret")], max_failures=3, max_total_failures=10, window_s=60, clock=clock)
+    guard = LoginGuard([("alice", "s3cret")], max_failures=3, window_s=60, clock=clock)
     assert guard("alice", "s3cret")
     for _ in range(3):
         assert not guard("alice", "guess")
@@ -43,11 +43,13 @@ def test_login_guard_locks_a_name_after_failures_then_recovers() -> None:
     assert guard("alice", "s3cret")
 
 
-def test_login_guard_global_cap_stops_spraying_many_names() -> None:
-    guard = LoginGuard([("alice", "pw")], max_failures=100, max_total_failures=5, window_s=60, clock=FakeClock())
+def test_login_guard_address_cap_stops_spraying_many_names() -> None:
+    """Issue 24 finding 5: the cap is per address now, so the sprayer is stopped and nobody else is."""
+    guard = LoginGuard([("alice", "pw")], max_failures=100, max_address_failures=5, window_s=60, clock=FakeClock())
     for i in range(5):
-        guard(f"user{i}", "x")
-    assert not guard("alice", "pw")
+        guard(f"user{i}", "x", "10.0.0.66")
+    assert not guard("alice", "pw", "10.0.0.66")
+    assert guard("alice", "pw", "10.0.0.1")
 
 
 def test_window_counter_keeps_a_bounded_number_of_keys() -> None:

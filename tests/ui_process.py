@@ -43,7 +43,7 @@ def serve_ui(index_dir: Path, work: Path, env: dict[str, str] | None = None,
             if proc.poll() is not None:
                 raise RuntimeError(f"python -m ui exited {proc.returncode}:\n{log.read_text()[-3000:]}")
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(url + "/gradio_api/info", timeout=2).status_code == 200:
+                if httpx.get(url + "/gradio_api/info", timeout=2).status_code in (200, 401):  # 401: login on
                     break
             if time.monotonic() > deadline:
                 raise RuntimeError(f"python -m ui did not start:\n{log.read_text()[-3000:]}")

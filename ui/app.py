@@ -19,6 +19,8 @@ from ui.feedback import FeedbackHandlers, store_for, wire_feedback
 from ui.handlers import ChatHandlers, DocumentHandlers, EvaluationHandlers, Session
 from ui.layout import ASSETS, build_layout
 from ui.limits import LoginGuard, client_key
+from ui.page_files import Downloads
+from ui.paths import ClientFiles
 
 __all__ = ["Session", "build_app", "chat_concurrency", "launch", "page_options", "parse_auth"]
 
@@ -45,11 +47,17 @@ def parse_auth(spec: str) -> list[tuple[str, str]]:
 
 def build_app(assistant: Assistant, library: Indexer, settings: Settings) -> gr.Blocks:
     """The whole page: `assistant` answers, `library` adds, lists and removes documents."""
-    chat = ChatHandlers(assistant, library)
-    docs = DocumentHandlers(library, settings, assistant.generator_name)
+    files = ClientFiles()  # every client-named path goes through this one gate (ui.paths)
+    downloads = Downloads(settings.downloads_dir, max_age_s=settings.export_ttl_s, keep=settings.export_keep)
+    chat = ChatHandlers(assistant, library, downloads)
+    docs = DocumentHandlers(library, settings, assistant.generator_name, files=files)
     feedback = FeedbackHandlers(store_for(settings), library, settings)
-    evals = EvaluationHandlers(assistant, library, settings.data_dir / "eval-runs", feedback=feedback.store)
-    with gr.Blocks(title="Cited answers", analytics_enabled=False) as app:
+    evals = EvaluationHandlers(assistant, library, settings.data_dir / "eval-runs", feedback=feedback.store,
+                               files=files, downloads=downloads)
+    # Gradio's own periodic cleanup of what this page uploaded and cached, beside ui.page_files' sweep
+    ttl = max(60, int(settings.page_files_ttl_s))
+    with gr.Blocks(title="Cited answers", analytics_enabled=False, delete_cache=(max(60, ttl // 4), ttl)) as app:
+        files.bind(app)
         ui = build_layout(settings)
         _wire_chat(ui, chat, chat_concurrency(settings, str(assistant.generator_name)))
         _wire_documents(ui, app, docs)
@@ -106,8 +114,9 @@ def _add_documents(docs: DocumentHandlers):
 
 
 def _run_evaluation(evals: EvaluationHandlers):
-    def run_evaluation(choice: str | None, uploaded: str | None, progress=gr.Progress()):  # noqa: B008
-        return evals.run(choice, uploaded, progress)
+    def run_evaluation(choice: str | None, uploaded: str | None, request: gr.Request,
+                       progress=gr.Progress()):  # noqa: B008
+        return evals.run(choice, uploaded, progress, viewer=getattr(request, "username", None))
 
     return run_evaluation
 
@@ -134,12 +143,19 @@ def launch(app: gr.Blocks, settings: Settings, *, generator_name: str = "", prev
     )
 
 
+def _private_folders(settings: Settings) -> list[str]:
+    """Never served nor copied by Gradio, whatever else allows them (Gradio checks these first)."""
+    return [str(p.resolve()) for p in (settings.index_dir, settings.uploads_dir, settings.feedback_dir,
+                                        settings.models_dir, settings.data_dir / "eval-runs")]
+
+
 def page_options(settings: Settings) -> dict[str, Any]:
     """What Gradio 6 takes at launch, and at mount time when ui.server serves the page beside the API."""
-    runs = settings.data_dir / "eval-runs"
-    runs.mkdir(parents=True, exist_ok=True)
+    # the only folder the file route serves directly: downloads, each in an unguessable folder. Runs, the
+    # index, uploads and feedback (with readers' comments) stay private (issue 24, findings 1 and 10)
+    settings.downloads_dir.mkdir(parents=True, exist_ok=True)
     auth = LoginGuard(parse_auth(settings.ui_auth)) if settings.ui_auth else None  # rate-limited logins
     return dict(auth=auth, auth_message="Sign in to ask about the documents.",
                 theme=theme(), css_paths=[ASSETS / "app.css"], max_file_size=settings.max_upload_bytes,
-                allowed_paths=[str(runs)], ssr_mode=False, show_error=False, footer_links=["api"],
+                allowed_paths=[str(settings.downloads_dir)], blocked_paths=_private_folders(settings), ssr_mode=False, show_error=False, footer_links=["api"],
                 run_history=False)

@@ -53,12 +53,16 @@ def export_feedback(feedback: Any, out_dir: Path | None) -> Path:
         raise SuiteError("no reader verdict makes a case yet: give a thumbs down with the expected answer, or "
                          "mark a citation that does not support its sentence, in the Chat tab")
     path = out_dir / "feedback-suite" / "feedback.yaml"
-    write_export(export, path)
+    write_export(export, path)  # skips (and logs) a case the suite loader would refuse
+    if not export.cases:
+        raise SuiteError("no reader verdict makes a valid case: `python -m rag feedback export` lists why")
     return path
 
 
-def feedback_origins_html(result: Any, feedback: Any) -> str:
-    """Per feedback case: the conversation and verdicts it came from (escaped; anchors named by case)."""
+def feedback_origins_html(result: Any, feedback: Any, viewer: str | None = None) -> str:
+    """Per feedback case: the conversation and verdicts it came from (escaped; anchors named by case).
+    A reader's comment is shown only to that reader (`viewer`, the login; None without one): the tab is
+    shared by every user, and a comment is not meant for the others (issue 24, finding 10)."""
     from rag.eval.metrics import case_key
 
     rows = [r for r in result.records if r.get("feedback_ids")]
@@ -69,24 +73,27 @@ def feedback_origins_html(result: Any, feedback: Any) -> str:
     for r in rows:
         ids = r["feedback_ids"]
         passed = "pass" if result.scores[case_key(r)].passed else "FAIL"
-        parts = "".join(_origin(known[i]) for i in ids if i in known)
+        parts = "".join(_origin(known[i], viewer) for i in ids if i in known)
         blocks.append(f'<details class="fb-origin" id="origin-{html.escape(r["id"])}"><summary>'
                       f"{html.escape(case_key(r))} ({passed}): from reader feedback {html.escape(', '.join(ids))}"
                       f"</summary>{parts}</details>")
     return '<div class="fb-origins"><h4>Where the feedback cases come from</h4>' + "".join(blocks) + "</div>"
 
 
-def _origin(rec: dict[str, Any]) -> str:
+def _origin(rec: dict[str, Any], viewer: str | None = None) -> str:
     e = html.escape
     v = rec.get("verdict") or {}
+    # the author alone sees a comment; without a login (loopback only: ui.server.check_exposure) there are
+    # no users to tell apart, and anonymous readers count as one
+    own = (rec.get("user") or None) == (viewer or None)
     turns = "".join(f"<div><b>{e(str(t.get('role')))}:</b> {e(str(t.get('content')))}</div>"
                     for t in rec.get("history") or [])
     details = " · ".join(f"{e(k)}: {e(str(v[k]))}" for k in ("marker", "chunk_id", "expected", "evidence") if v.get(k))
     return (f'<div class="fb-conv">{turns}<div><b>user:</b> {e(str(rec.get("question", "")))}</div>'
             f'<div><b>assistant:</b> {e(str((rec.get("answer") or {}).get("text", "")))}</div>'
-            f'<div class="muted">{e(str(rec.get("id")))} · {e(str(rec.get("ts")))} · {e(str(rec.get("user") or "-"))} · '
+            f'<div class="muted">{e(str(rec.get("id")))} · {e(str(rec.get("ts")))} · {"you" if own else "a reader"} · '
             f'{e(str(v.get("kind")))}{" · " + details if details else ""}</div>'
-            + (f'<div>comment: {e(str(rec.get("comment")))}</div>' if rec.get("comment") else "") + "</div>")
+            + (f'<div>comment: {e(str(rec.get("comment")))}</div>' if own and rec.get("comment") else "") + "</div>")
 
 
 def run(assistant: Any, suite_path: Path, runs_dir: Path, progress: Callable[[int, int, str], None],

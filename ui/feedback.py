@@ -16,7 +16,7 @@ from typing import Any
 
 import gradio as gr
 
-from core.errors import InputError, RagError
+from core.errors import InputError, LimitError, RagError
 from core.settings import Settings
 from core.types import Answer
 from index.pipeline import Indexer
@@ -24,6 +24,7 @@ from rag.feedback.record import KINDS, Pointer, Verdict, build_record, describe_
 from rag.feedback.store import FeedbackStore
 from ui import render
 from ui.handlers import Session
+from ui.limits import WindowCounter, client_key
 
 log = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent / "assets"
@@ -71,6 +72,9 @@ class FeedbackHandlers:
         self.store = store
         self.library = library
         self.settings_digest = settings_hash(settings.public_dict())
+        # per user/address per hour: a flood would rotate other readers' verdicts out (finding 9)
+        self.per_hour = settings.feedback_per_hour
+        self.sent = WindowCounter(3600.0)
 
     def open_form(self, session: Session, evt: gr.EventData) -> tuple:
         """An in-chat feedback button was clicked: fill the form for that answer and verdict."""
@@ -117,7 +121,11 @@ class FeedbackHandlers:
     def submit(self, number: Any, kind: str | None, marker: Any, expected: str, evidence: str, comment: str,
                session: Session, request: gr.Request) -> tuple:
         """Store one verdict on answer #number of this chat: (status HTML, session)."""
+        who = client_key(request)
         try:
+            if self.sent.count(who) >= self.per_hour:
+                raise LimitError(f"you have sent {self.per_hour} verdicts in the last hour, the limit: thank you; "
+                                 "wait a while before sending more (the limit is RAG_FEEDBACK_PER_HOUR)")
             turn, answer = _answer_at(session, number)
             if not kind:
                 raise InputError(f"choose a verdict: one of {', '.join(KINDS)}")
@@ -132,6 +140,7 @@ class FeedbackHandlers:
                                   conversation=session.conversation, turn=turn, index_generation=generation,
                                   documents_hash=docs_hash, settings_digest=self.settings_digest)
             self.store.append(record)
+            self.sent.add(who)
         except RagError as e:
             return status_html(f"Not recorded: {e}", ok=False), session
         except Exception:

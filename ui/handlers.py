@@ -24,6 +24,8 @@ from rag.compose import Assistant
 from ui import evaluation, render
 from ui.export import conversation_markdown
 from ui.limits import UploadQuota
+from ui.page_files import Downloads
+from ui.paths import REFUSED, ClientFiles, upload_root
 from ui.uploads import accept_uploads, upload_path
 
 log = logging.getLogger(__name__)
@@ -66,10 +68,15 @@ def _assistant_says(shown: list[dict[str, str]], html: str) -> list[dict[str, st
     return [*shown, {"role": "assistant", "content": html}]
 
 
+def _default_downloads() -> Downloads:
+    return Downloads(Path(tempfile.gettempdir()) / "cited-answers-downloads")
+
+
 class ChatHandlers:
-    def __init__(self, assistant: Assistant, library: Indexer) -> None:
+    def __init__(self, assistant: Assistant, library: Indexer, downloads: Downloads | None = None) -> None:
         self.assistant = assistant
         self.library = library
+        self.downloads = downloads or _default_downloads()  # managed and cleaned (finding 15)
 
     def ask(self, question: str, session: Session, collections: list[str] | str | None = None) -> Iterator[tuple]:
         """Stream the answer into the chat: (messages, question box, session, answer JSON). `collections`:
@@ -105,8 +112,8 @@ class ChatHandlers:
         """The conversation as a Markdown file for the download button (disabled while the chat is empty)."""
         if not session.answers:
             return gr.DownloadButton(value=None, interactive=False)
-        path = Path(tempfile.mkdtemp(prefix="cited-chat-")) / "conversation.md"
-        path.write_text(conversation_markdown(list(zip(session.questions, session.answers, strict=True))), "utf-8")
+        text = conversation_markdown(list(zip(session.questions, session.answers, strict=True)))
+        path = self.downloads.write("conversation.md", text)
         return gr.DownloadButton(value=str(path), interactive=True)
 
     def new_chat(self, session: Session) -> tuple:
@@ -131,11 +138,13 @@ class ChatHandlers:
 
 
 class DocumentHandlers:
-    def __init__(self, library: Indexer, settings: Settings, generator_name: str) -> None:
+    def __init__(self, library: Indexer, settings: Settings, generator_name: str,
+                 files: ClientFiles | None = None) -> None:
         self.library = library
         self.settings = settings
         self.generator_name = generator_name
         self.quota = UploadQuota(settings.max_uploads_per_session, window_s=3600)
+        self.files = files or ClientFiles()  # the one gate for client-named paths (ui.paths)
 
     def views(self, collection: str | None = None) -> tuple:
         """(table rows, picker update, status line) for the documents of `collection` (None: all)."""
@@ -164,8 +173,11 @@ class DocumentHandlers:
         except (RagError, ValueError):
             problem = f"✗ {collection!r} is not a collection name: use letters, digits, '-' or '_' (one name)"
             return (status_html([problem]), *self.views(), session, None)
-        paths = [f if isinstance(f, str) else getattr(f, "name", str(f)) for f in (files or [])]
-        lines = [] if paths else ["Choose one or more files first."]
+        checked, refused = self.files.check_all(files or [])
+        paths = [str(p) for p in checked]
+        lines = [] if files else ["Choose one or more files first."]
+        if refused:
+            lines.append(f"✗ {refused} file reference(s) refused: {REFUSED}")
         acc = accept_uploads(paths, self.uploads_dir(collection), max_bytes=self.settings.max_upload_bytes,
                              already=self.quota.used(client), max_files=self.quota.max_files)
         self.quota.record(client, len(acc.stored))
@@ -184,17 +196,24 @@ class DocumentHandlers:
         try:
             rep = self.library.add(list(stored), progress=report, names=stored, collection=collection)
         except RagError as e:
-            return [f"✗ indexing failed, the index is unchanged: {e}"]
+            return [f"✗ indexing failed, the index is unchanged: {self._shown(str(e), collection)}"]
         lines = [f"✓ {d}: added" for d in rep.added]
         lines += [f"✓ {d}: replaced the earlier version" for d in rep.replaced]
         lines += [f"• {d}: already indexed, unchanged" for d in rep.skipped]
         kept = {d.source for d in self.library.documents() if d.collection == collection}
         for err in rep.errors:
-            lines.append(f"✗ {err}")
+            lines.append(f"✗ {self._shown(str(err), collection)}")
             bad = upload_path(self.uploads_dir(collection), Path(err.path).name)
             if bad is not None and bad.name not in kept:
                 bad.unlink(missing_ok=True)
         return [*lines, rep.summary()]
+
+    def _shown(self, message: str, collection: str) -> str:
+        """A message about a stored upload names the file, not where the server keeps it."""
+        folder = self.uploads_dir(collection)
+        for prefix in {str(folder.resolve()), str(folder)}:
+            message = message.replace(prefix + "/", "")
+        return message
 
     def read(self, doc_id: str | None) -> str:
         if not doc_id:
@@ -232,24 +251,42 @@ class DocumentHandlers:
 
 
 class EvaluationHandlers:
-    def __init__(self, assistant: Assistant, library: Indexer, runs_dir: Path, *, feedback: Any = None) -> None:
+    def __init__(self, assistant: Assistant, library: Indexer, runs_dir: Path, *, feedback: Any = None,
+                 files: ClientFiles | None = None, downloads: Downloads | None = None) -> None:
         self.assistant = assistant
         self.library = library
         self.runs_dir = runs_dir
+        self.downloads = downloads or _default_downloads()  # runs stay private; copies are handed out
+        self.files = files or ClientFiles()  # the one gate for client-named paths (ui.paths)
         self.feedback = feedback  # rag.feedback.store.FeedbackStore: the "feedback" suite and its origins
 
-    def run(self, choice: str | None, uploaded: str | None, progress: Any = None) -> tuple:
+    def run(self, choice: str | None, uploaded: str | None, progress: Any = None, viewer: str | None = None) -> tuple:
+        """Run a bundled, uploaded or feedback suite. `viewer`: the login, who alone sees their comments."""
         def show(done: int, total: int, case: str) -> None:
             if progress is not None:
                 progress((done, total), desc=f"case {case}")
 
+        shown = {str(self.runs_dir): "eval-runs", str(upload_root()): "(uploads)"}
         try:
+            if uploaded:
+                real = self.files.check(uploaded)
+                uploaded = str(real)
+                shown |= {uploaded: real.name, str(real.parent): "(uploads)"}
             path = evaluation.resolve_suite(choice, uploaded, feedback=self.feedback, out_dir=self.runs_dir)
             if progress is not None:
                 progress(0, desc="loading models and the suite")
             result = evaluation.run(self.assistant, path, self.runs_dir, show, store=self.library.store,
                                     feedback=self.feedback)
         except RagError as e:
-            raise gr.Error(str(e)) from e
-        return (evaluation.charts_html(result) + evaluation.feedback_origins_html(result, self.feedback), evaluation.metric_rows(result.summary),
-                evaluation.case_rows(result), evaluation.downloads(result), evaluation.report_iframe(result))
+            raise gr.Error(_without_paths(str(e), shown)) from e
+        origins = evaluation.feedback_origins_html(result, self.feedback, viewer)
+        files = self.downloads.publish([Path(p) for p in evaluation.downloads(result)])
+        return (evaluation.charts_html(result) + origins, evaluation.metric_rows(result.summary),
+                evaluation.case_rows(result), files, evaluation.report_iframe(result))
+
+
+def _without_paths(message: str, shown: dict[str, str]) -> str:
+    """An error about an uploaded file names it by its file name, never by where the server keeps it."""
+    for path, name in sorted(shown.items(), key=lambda kv: -len(kv[0])):
+        message = message.replace(path, name)
+    return message

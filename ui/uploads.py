@@ -91,3 +91,29 @@ def upload_path(uploads_dir: Path, source: str) -> Path | None:
     root = uploads_dir.resolve()
     p = (root / source).resolve()
     return p if p.parent == root and p.is_file() else None
+
+
+def sweep_orphan_uploads(uploads_root: Path, indexed: set[tuple[str, str]], default_collection: str, *,
+                         min_age_s: float = 600.0) -> list[str]:
+    """Delete stored uploads that no indexed document comes from (issue 24, finding 19: a kill -9 between
+    the copy and the index commit leaves one). `indexed` holds (collection, source name) pairs; the default
+    collection's uploads sit in uploads_root, another collection's in uploads_root/<collection>. Run at
+    start-up; files younger than min_age_s are kept, in case a replica sharing the folder is mid-upload.
+    Returns the removed names (relative to uploads_root)."""
+    import time
+
+    now = time.time()
+    if not uploads_root.is_dir():
+        return []
+    removed = []
+    for p in sorted(uploads_root.rglob("*")):
+        if p.is_symlink() or not p.is_file():
+            continue
+        rel = p.relative_to(uploads_root)
+        collection = default_collection if len(rel.parts) == 1 else rel.parts[0]
+        if now - p.stat().st_mtime < min_age_s:
+            continue
+        if len(rel.parts) > 2 or (collection, p.name) not in indexed:
+            p.unlink(missing_ok=True)
+            removed.append(str(rel))
+    return removed

@@ -13,6 +13,7 @@ a passage both given as evidence and rejected — no case is written: the point 
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,8 @@ import yaml
 from rag.eval.matching import contains, normalize
 
 SUITE_NAME = "feedback"
+MAX_ITEMS = 50  # per list in a case: rag.eval.suite.SuiteLimits.max_items
+log = logging.getLogger(__name__)
 _SENTENCE = re.compile(r"[^.!?]+[.!?]*")
 
 
@@ -154,6 +157,10 @@ def _case(point: Point, w: _Wants) -> dict[str, Any]:
     case["feedback_ids"] = w.ids
     if not case.get("answers", True):
         del case["answers"]
+    # many agreeing verdicts on one point must not make a case the suite loader refuses (finding 8)
+    for key in ("answers", "evidence", "forbidden_citations", "feedback_ids", "history"):
+        if isinstance(case.get(key), list) and len(case[key]) > MAX_ITEMS:
+            case[key] = case[key][-MAX_ITEMS:] if key == "history" else case[key][:MAX_ITEMS]
     return case
 
 
@@ -192,6 +199,7 @@ def write_export(export: Export, out: Path) -> Path | None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     side = out.with_name(out.stem + ".contradictions.json")
+    export.cases = valid_cases(export)
     if export.cases:
         text = suite_yaml(export.cases)
         parse_yaml(text, default_name=SUITE_NAME, source=str(out))  # never write a suite `rag eval` refuses
@@ -203,3 +211,34 @@ def write_export(export: Export, out: Path) -> Path | None:
         return side
     side.unlink(missing_ok=True)
     return None
+
+
+def valid_cases(export: Export) -> list[dict[str, Any]]:
+    """The cases the suite loader accepts. One bad case (or one more than the suite may hold) is skipped
+    with a warning, into export.skipped, instead of failing the whole export for everyone (finding 8)."""
+    from rag.eval.suite import SuiteError, SuiteLimits, parse_yaml
+
+    def refusal(cases: list[dict[str, Any]]) -> str:
+        try:
+            parse_yaml(suite_yaml(cases), default_name=SUITE_NAME)
+        except SuiteError as e:
+            return str(e)
+        return ""
+
+    good = []
+    for case in export.cases:
+        why = refusal([case])
+        if why:
+            export.skipped.append((str(case.get("id")), f"case not exported, the suite loader refuses it: {why}"))
+            log.warning("feedback export skipped case %s: %s", case.get("id"), why)
+        else:
+            good.append(case)
+    limit = SuiteLimits().max_cases
+    while good and (len(good) > limit or refusal(good)):
+        cut = max(1, len(good) - limit, len(good) // 10)
+        for case in good[-cut:]:
+            export.skipped.append((str(case.get("id")), "case not exported: the suite would pass its size or "
+                                                         "case limit; settle older feedback first"))
+        log.warning("feedback export skipped %d case(s) over the suite's limits", cut)
+        good = good[:-cut]
+    return good
