@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,14 +20,15 @@ from core.errors import IngestError, InputError
 from core.progress import Progress
 from core.settings import BUNDLED_CORPUS, DEFAULT_COLLECTION, PROJECT_ROOT, Settings, collection_names
 from core.types import Chunk, Document
-from index.chunking import ChunkerConfig, chunk_document
+from index.chunking import DEFAULT_MAX_CHUNKS, ChunkerConfig, check_chunks, chunk_document
 from index.cleaning import clean_pages, clean_with_counts
 from index.embedding import Embedder
 from index.embedding_onnx import embedder_from_settings
 from index.isolation import Isolation
-from index.loading import SUPPORTED, load_file
+from index.loading import DEFAULT_MAX_CHARS, SUPPORTED, load_file
 from index.manifest import SCHEMA_VERSION
 from index.store import DocInfo, IndexStore
+from index.worker import EmbedWorker, unique
 
 
 @dataclass
@@ -98,9 +100,10 @@ def _display_path(path: Path) -> str:
         return path.name
 
 
-def prepare_document(path: Path, name: str, max_file_bytes: int) -> Document:
-    """Load and clean one file into a Document (raises IngestError naming the file)."""
-    loaded = load_file(path, max_bytes=max_file_bytes, display_name=name or str(path))
+def prepare_document(path: Path, name: str, max_file_bytes: int, max_chars: int | None = None) -> Document:
+    """Load and clean one file into a Document (raises IngestError naming the file, or its text over max_chars)."""
+    loaded = load_file(path, max_bytes=max_file_bytes, display_name=name or str(path),
+                       max_chars=max_chars or DEFAULT_MAX_CHARS)
     if loaded.pages:  # a paged format: record where each page starts in the cleaned text (index.pages)
         text, counts, starts = clean_pages(list(loaded.pages))
         counts = {**counts, "page_starts": starts}
@@ -117,13 +120,18 @@ def prepare_document(path: Path, name: str, max_file_bytes: int) -> Document:
 
 class Indexer:
     def __init__(self, store: IndexStore, embedder: Embedder, chunker: ChunkerConfig, max_file_bytes: int,
-                 isolation: Isolation | None = None) -> None:
+                 isolation: Isolation | None = None, *, max_chars: int = DEFAULT_MAX_CHARS,
+                 max_chunks: int = DEFAULT_MAX_CHUNKS, worker: EmbedWorker | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.max_file_bytes = max_file_bytes
         # uploads (files given a display name) are read in a capped worker process; None: all in-process
         self.isolation = isolation
+        self.max_chars, self.max_chunks = max_chars, max_chunks  # per document, before the work (issue 24 #12)
+        # uploads are embedded in a low-priority worker process (index.worker); None: in-process
+        self.worker = worker
+        self._call = threading.local()  # per add() call: is it an upload (names given)?
 
     @classmethod
     def from_settings(cls, s: Settings, embedder: Embedder | None = None) -> Indexer:
@@ -133,6 +141,10 @@ class Indexer:
             chunker=ChunkerConfig(size=s.chunk_size, overlap=s.chunk_overlap),
             max_file_bytes=s.max_upload_bytes,
             isolation=Isolation.from_settings(s),
+            max_chars=s.max_document_chars, max_chunks=s.max_document_chunks,
+            # only an embedder built from these settings: the worker builds the same one
+            worker=EmbedWorker.from_settings(s) if embedder is None and s.ingest_isolation
+            and s.embed_backend.startswith("onnx") else None,
         )
 
     def config(self) -> dict:
@@ -152,9 +164,12 @@ class Indexer:
 
     def _prepare_and_chunk(self, path: Path, name: str) -> tuple[Document, list[Chunk]]:
         if self.isolation is not None and name:  # an upload: a worker process with a time budget and memory cap
-            return self.isolation.prepare(path, name, self.max_file_bytes, self.chunker)
-        doc = self.prepare(path, name)
-        return doc, chunk_document(doc, self.chunker)
+            doc, chunks = self.isolation.prepare(path, name, self.max_file_bytes, self.chunker, self.max_chars)
+        else:
+            doc = prepare_document(path, name, self.max_file_bytes, self.max_chars)
+            chunks = chunk_document(doc, self.chunker)
+        check_chunks(len(chunks), self.max_chunks, name or str(path))  # before any embedding
+        return doc, chunks
 
     def add(self, paths: Iterable[str | Path], progress: Progress | None = None,
             names: dict[str, str] | None = None, *, bundled: bool = False,
@@ -163,6 +178,7 @@ class Indexer:
         the name to show and derive the id from (uploads). bundled=True marks the documents in the manifest
         as shipped with the app (they cannot be removed or replaced by an upload); only build_bundled() sets it."""
         collection = one_collection(collection)
+        self._call.upload = bool(names)
         report = IngestReport()
         self.store.initialize(self.config())
         infos = {d.doc_id: d for d in self.store.documents()}
@@ -226,11 +242,15 @@ class Indexer:
         step = 256
         out = []
         embed = getattr(self.embedder, "embed_bulk", self.embedder.embed)  # ONNX: all cores for indexing
-        for b in range(0, len(texts), step):
-            out.append(embed(texts[b:b + step]))
+        if self.worker is not None and getattr(self._call, "upload", False):  # off the server, time-capped
+            deadline = self.worker.deadline()
+            embed = lambda batch: self.worker.embed(batch, deadline)  # noqa: E731
+        distinct, inverse = unique(texts)  # a repeated chunk is embedded once
+        for b in range(0, len(distinct), step):
+            out.append(embed(distinct[b:b + step]))
             if progress:
-                progress("embed", min(b + step, len(texts)), len(texts))
-        return np.concatenate(out) if out else np.zeros((0, self.embedder.dimension), np.float32)
+                progress("embed", min(b + step, len(distinct)), len(distinct))
+        return np.concatenate(out)[inverse] if out else np.zeros((0, self.embedder.dimension), np.float32)
 
     def build_bundled(self, progress: Progress | None = None) -> IngestReport:
         return self.add([BUNDLED_CORPUS], progress, bundled=True)
