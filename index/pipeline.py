@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import re
 import threading
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,27 @@ def _into_collection(doc: Document, chunks: list[Chunk], collection: str) -> tup
     doc = dataclasses.replace(doc, doc_id=doc_id, meta={**doc.meta, "collection": collection})
     return doc, [dataclasses.replace(c, doc_id=doc_id, chunk_id=f"{doc_id}::{doc.content_hash[:12]}::{c.ordinal:05d}")
                  for c in chunks]
+
+
+def _norm_title(title: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", title).casefold().split())
+
+
+def own_title(doc: Document, chunks: list[Chunk], shown: str, others: Iterable[tuple[str, str, bool]],
+              ) -> tuple[Document, list[Chunk]]:
+    """An upload may not pass for another document in citations (issue 24 #17). `others`: (doc_id, title,
+    bundled) of the indexed documents and the batch. A bundled document's title (casefolded, whitespace
+    and Unicode forms normalised) is refused; another upload's is disambiguated with the file name."""
+    mine = _norm_title(doc.title)
+    clash = next(((i, b) for i, t, b in others if i != doc.doc_id and _norm_title(t) == mine), None)
+    if clash is None:
+        return doc, chunks
+    if clash[1]:
+        raise IngestError(shown, f"has the title {doc.title!r} of the bundled document {clash[0]!r}",
+                          "Give the file its own title (its first heading, <title> or document properties); "
+                          "an upload cannot appear as a bundled document in citations")
+    doc = dataclasses.replace(doc, title=f"{doc.title} ({Path(doc.source).name})")
+    return doc, [dataclasses.replace(c, title=doc.title) for c in chunks]
 
 
 def one_collection(raw: str) -> str:
@@ -203,6 +225,13 @@ class Indexer:
                 report.errors.append(IngestError(name or shown, f"has the same name as the bundled document {doc.doc_id!r}",
                                                  "Rename the file; bundled documents cannot be replaced"))
                 continue
+            if not bundled:
+                try:
+                    doc, chunks = own_title(doc, chunks, name or shown, [*((d.doc_id, d.title, d.bundled) for d in
+                                            infos.values()), *((d.doc_id, d.title, False) for d, _ in todo)])
+                except IngestError as e:
+                    report.errors.append(e)
+                    continue
             if bundled:
                 doc.meta["bundled"] = True
             if any(d.doc_id == doc.doc_id for d, _ in todo):
