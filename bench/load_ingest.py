@@ -6,8 +6,8 @@ phases with 10 users, each a gradio_client session asking through the page's own
   load: the same 10 users ask while 2 more users each upload a 2 MiB text file (about 3,200 distinct
         chunks each) through `/add_documents`. The phase lasts until both uploads have answered or
         `--max-load-s` has passed, so the askers see the whole upload: reading, embedding and commit.
-Every question is asked once (suite questions under a few phrasings), so no figure comes from the answer
-cache. Reported: p50/p95 of an ask per phase, the ratio load/idle (target: p95 < 3x), how the uploads
+Every question is new (suite questions under a few phrasings, then again with a round number), so no
+figure comes from the answer cache; each user pauses about `--think-s` between questions, as a reader does. Reported: p50/p95 of an ask per phase, the ratio load/idle (target: p95 < 3x), how the uploads
 ended, and the machine's load average and CPU count beside each phase. A benchmark, not a test: the
 numbers are recorded in docs/security.md ("Ingestion").
 """
@@ -85,16 +85,19 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float) -> None:
 class Askers:
     """n users, each asking its share of the questions in turn until stopped or out of questions."""
 
-    def __init__(self, url: str, qs: list[str], users: int) -> None:
+    def __init__(self, url: str, qs: list[str], users: int, think_s: float) -> None:
         from gradio_client import Client
 
         self.clients = [Client(url, verbose=False, download_files=False) for _ in range(users)]
-        self.qs, self.lock = qs, threading.Lock()
-        self.errors = 0
+        self.base, self.qs, self.lock, self.think_s = list(qs), list(qs), threading.Lock(), think_s
+        self.errors, self.round = 0, 1
 
-    def _next(self) -> str | None:
+    def _next(self) -> str:
         with self.lock:
-            return self.qs.pop() if self.qs else None
+            if not self.qs:  # every question asked once: again, made new by a visible round number
+                self.round += 1
+                self.qs = [f"{q} (round {self.round})" for q in self.base]
+            return self.qs.pop()
 
     def run(self, stop: threading.Event, per_user: int | None) -> list[float]:
         times: list[float] = []
@@ -102,9 +105,8 @@ class Askers:
         def user(c) -> None:
             asked = 0
             while not stop.is_set() and (per_user is None or asked < per_user):
+                stop.wait(random.uniform(0.5, 1.5) * self.think_s)  # a person reads the answer first
                 q = self._next()
-                if q is None:
-                    return
                 t = time.perf_counter()
                 try:
                     c.predict(q, api_name="/ask")
@@ -178,9 +180,10 @@ def run(args: argparse.Namespace) -> dict:
 
 def _phases(url: str, work: Path, args: argparse.Namespace) -> dict:
     qs = questions()
-    askers = Askers(url, qs, args.users)
+    askers = Askers(url, qs, args.users, args.think_s)
     askers.run(threading.Event(), 1)  # warm: every session and the models touched once (not counted)
-    result: dict = {"machine_before": _load()}
+    result: dict = {"machine_before": _load(), "users": args.users, "think_s": args.think_s,
+                    "uploaders": args.uploaders, "upload_bytes": args.upload_bytes}
     idle = askers.run(threading.Event(), args.per_user)
     result["idle"] = {**_stats(idle), "machine": _load()}
     files = [upload_text(work / f"upload-{i}.txt", args.upload_bytes, i) for i in range(args.uploaders)]
@@ -208,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--upload-bytes", type=int, default=2 * 2**20)
     p.add_argument("--per-user", type=int, default=6, help="questions per user in the idle phase")
     p.add_argument("--max-load-s", type=float, default=900, help="the load phase ends here even if uploads run on")
+    p.add_argument("--think-s", type=float, default=2.0, help="mean pause between one user's questions")
     p.add_argument("--start-timeout", type=float, default=900)
     p.add_argument("--work", help="folder for the data dir, uploads and server log (default: a temp folder)")
     p.add_argument("--seed-models", help="a models/ folder to copy into the fresh data dir (skips the ONNX export)")
