@@ -182,7 +182,7 @@ class Indexer:
     # -------------------------------------------------------------- ingest
     def prepare(self, path: Path, name: str = "") -> Document:
         """Load and clean one file into a Document (raises IngestError naming the file)."""
-        return prepare_document(path, name, self.max_file_bytes)
+        return prepare_document(path, name, self.max_file_bytes, self.max_chars)
 
     def _prepare_and_chunk(self, path: Path, name: str) -> tuple[Document, list[Chunk]]:
         if self.isolation is not None and name:  # an upload: a worker process with a time budget and memory cap

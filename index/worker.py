@@ -57,11 +57,13 @@ class EmbedTimeout(IngestError):
 class EmbedWorker:
     """The parent's handle on the worker process. Thread-safe: one request on the pipe at a time."""
 
-    def __init__(self, spec: dict[str, Any], timeout_s: float, nice: int = NICE) -> None:
+    def __init__(self, spec: dict[str, Any], timeout_s: float, nice: int = NICE, idle_s: float = 300.0) -> None:
         self.spec = {**spec, "nice": nice}
         self.timeout_s = timeout_s
+        self.idle_s = idle_s  # an idle worker is stopped, so its model and arena do not hold memory for nothing
         self._proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
+        self._idle: threading.Timer | None = None
         atexit.register(self.close)
 
     @classmethod
@@ -77,8 +79,10 @@ class EmbedWorker:
     def embed(self, texts: list[str], deadline: float) -> np.ndarray:
         """Vectors for `texts`, computed in the worker; EmbedTimeout (worker killed) past `deadline`."""
         with self._lock:  # waiting for another upload's batch counts against this upload's budget
-            proc = self._start()
+            if self._idle is not None:
+                self._idle.cancel()
             try:
+                proc = self._start()
                 _send(proc, json.dumps({"texts": texts}).encode())
                 head = json.loads(_recv(proc, deadline))
                 if "error" in head:
@@ -95,6 +99,9 @@ class EmbedWorker:
                 self._kill()
                 raise IngestError("upload", f"the embedding worker stopped ({type(e).__name__})",
                                   "Add the file again; the index is unchanged") from None
+            self._idle = threading.Timer(self.idle_s, self._release)
+            self._idle.daemon = True
+            self._idle.start()
         return np.frombuffer(raw, dtype=np.float32).reshape(head["rows"], head["dim"]).copy()
 
     def _start(self) -> subprocess.Popen:
@@ -105,6 +112,10 @@ class EmbedWorker:
                                       stdout=subprocess.PIPE, env=env)
         _send(self._proc, json.dumps(self.spec).encode())
         return self._proc
+
+    def _release(self) -> None:
+        with self._lock:
+            self.close()
 
     def _kill(self) -> None:
         if self._proc is not None:

@@ -159,6 +159,46 @@ def test_embedding_past_its_budget_fails_the_upload_and_keeps_the_index(settings
     assert ix.documents() == before and ix.verify() == []
 
 
+def test_the_index_stays_writable_while_an_upload_embeds(tmp_path) -> None:
+    """The store's lock is taken only for the commit: while an upload's chunks are in the worker, another
+    writer commits and readers read; then the upload lands beside it and the index verifies."""
+    import threading
+
+    ix, _ = _indexer(tmp_path)
+    first = tmp_path / "first.txt"
+    first.write_text("First\n\nThe pier was rebuilt in 1990.", "utf-8")
+    ix.add([first])
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowWorker:
+        def deadline(self) -> float:
+            return 0.0
+
+        def embed(self, texts: list[str], deadline: float) -> np.ndarray:
+            entered.set()
+            assert release.wait(30)
+            return HashEmbedder().embed(texts)
+
+    ix.worker = SlowWorker()  # type: ignore[assignment]
+    up = tmp_path / "up.txt"
+    up.write_text("Upload\n\nThe lighthouse was automated in 1985.", "utf-8")
+    done: list = []
+    t = threading.Thread(target=lambda: done.append(_upload(ix, up)))
+    t.start()
+    assert entered.wait(30)
+    other = tmp_path / "other.txt"
+    other.write_text("Other\n\nThe ferry runs twice a day.", "utf-8")
+    writer = threading.Thread(target=lambda: ix.add([other]))
+    writer.start()
+    writer.join(30)
+    assert not writer.is_alive()  # committed while the upload was still embedding
+    ix.remove("first.txt")
+    release.set()
+    t.join(30)
+    assert done and done[0].added == ["up.txt"]
+    assert sorted(d.doc_id for d in ix.documents()) == ["other.txt", "up.txt"] and ix.verify() == []
+
+
 # --- finding 17: an upload cannot take a bundled document's title --------------------------------------
 def _bundled(tmp_path) -> Indexer:
     ix, _ = _indexer(tmp_path)
