@@ -13,12 +13,16 @@ approximations only ever hide more. Everything here is plain string work: linear
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 Decls = dict[str, str]
-_PART = re.compile(r"[.#]?[a-z0-9_-]+|\*|\[[^\]]*+\]")  # one piece of a compound selector
+# one piece of a compound selector; no "[" inside brackets, so a run of "[" fails at once at each position
+_PART = re.compile(r"[.#]?[a-z0-9_-]+|\*|\[[^\][]*+\]")
 _MAX_UP = 64
+_MAX_PER_KEY = 64
+_MAX_SELECTOR = 1000  # characters; longer selectors are not real pages' (and would only cost time)
 _ROOTS = (("html",), ("body",))
 
 
@@ -77,7 +81,7 @@ class Rule:
 
 def _compounds(selector: str) -> tuple[tuple[str, tuple[str, ...]], ...] | None:
     """"div > p.a.b" -> ((" ", ("div",)), (">", ("p", ".a", ".b"))); None for what is not handled."""
-    if ":" in selector or not selector:
+    if ":" in selector or not selector or len(selector) > _MAX_SELECTOR:
         return None
     out, cur, comb, depth = [], "", " ", 0
     for c in selector + " ":
@@ -102,8 +106,8 @@ def _rank(compounds: tuple[tuple[str, tuple[str, ...]], ...], order: int) -> tup
             sum(p[0] not in ".#[*" for p in pieces), order)
 
 
-def style_rules(css_texts: list[str]) -> dict[str, list[Rule]]:
-    """The rules of every <style> element, filed under their subject's most specific piece."""
+def style_rules(css_texts: list[str], hides: Callable[[Decls], bool] | None = None) -> dict[str, list[Rule]]:
+    """The rules of every <style> element, filed under their subject's most specific piece (see _bounded)."""
     rules: dict[str, list[Rule]] = {}
     order = 0
     for css in css_texts:
@@ -122,7 +126,19 @@ def style_rules(css_texts: list[str]) -> dict[str, list[Rule]]:
                 key = next((p for p in subject if p[0] == "#"), None) or next(
                     (p for p in subject if p[0] == "."), None) or next((p for p in subject if p[0] not in "[*"), "*")
                 rules.setdefault(key, []).append(Rule(compounds, normal, important, _rank(compounds, order)))
-    return rules
+    return {key: _bounded(key, found, hides) for key, found in rules.items()}
+
+
+def _bounded(key: str, found: list[Rule], hides: Callable[[Decls], bool] | None) -> list[Rule]:
+    """At most _MAX_PER_KEY rules are matched per tag for one key: thousands of rules on one tag made the
+    work rules x elements (77 KB took 7 s). Past that, the earliest rules are folded into one rule on the
+    bare key that hides if any of them would (deny by default: more is hidden, never less)."""
+    if len(found) <= _MAX_PER_KEY:
+        return found
+    extra, kept = found[:-_MAX_PER_KEY], found[-_MAX_PER_KEY:]
+    if hides is not None and any(hides({**r.normal, **r.important}) for r in extra):
+        kept.append(Rule(((" ", (key,)),), {}, {"display": "none"}, (1 << 30, 0, 0, 0)))
+    return kept
 
 
 def _attr_ok(tag: Any, test: str) -> bool:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from index.css import declarations, strip_css_comments, style_rules, tag_declarations
+from index import css
+from index.css import declarations, strip_css_comments, tag_declarations
 
 _NAMED = {"white": "#ffffff", "black": "#000000", "red": "#ff0000", "lime": "#00ff00", "blue": "#0000ff",
           "yellow": "#ffff00", "silver": "#c0c0c0", "gray": "#808080", "grey": "#808080"}
@@ -148,6 +149,11 @@ def hides(decls: Decls, background: str) -> bool:
                 return True
     text = colour(get("color", ""))
     return text == "transparent" or (bool(text) and _near(text, _background(decls) or background))
+
+
+def style_rules(css_texts: list[str]) -> dict:
+    """<style> rules by subject key (index.css), folding overflow rules by whether they hide on white."""
+    return css.style_rules(css_texts, lambda decls: hides(decls, "#ffffff"))
 
 
 def find_hidden(soup: Any, rules: dict) -> list[Any]:

@@ -140,3 +140,24 @@ def test_invisible_pdf_text_is_dropped(tmp_path) -> None:
     assert "SECRET" not in text
     for s in ("Visible one.", "Visible two.", "Visible three."):
         assert s in text
+
+
+def test_many_rules_on_one_tag_stay_linear() -> None:
+    """Thousands of <style> rules on one tag made hidden-text work rules x elements (77 KB: 7 s)."""
+    from index.loading import _html
+    from tests.complexity import assert_linear
+
+    def page(n: int) -> str:
+        css = "".join(f"div p[data-x{i}]{{color:red}}" for i in range(n))
+        return f"<style>{css}</style><div>{'<p>word</p>' * n}</div>"
+
+    assert_linear(_html, page, 250, 2000, what="_html(n rules on p, n paragraphs)")
+
+
+def test_folded_rules_still_hide(tmp_path) -> None:
+    """Past 64 rules on one tag the earliest are folded: one that hides hides every such tag (never less)."""
+    f = tmp_path / "page.html"
+    rules = "p[data-gone]{display:none}" + "".join(f"p[data-a{i}]{{color:red}}" for i in range(200))
+    f.write_text(f"<style>{rules}</style><div>Visible words stay.</div><p data-gone>SECRET</p>", "utf-8")
+    text = load_file(f).text
+    assert "SECRET" not in text and "Visible words stay." in text
