@@ -161,13 +161,15 @@ def run(args: argparse.Namespace) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False",
                RAG_MAX_UPLOADS_PER_SESSION="100")
+    if args.embed_timeout_s:
+        env["RAG_INGEST_EMBED_TIMEOUT_S"] = str(args.embed_timeout_s)
     log = (work / "server.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "ui", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
                              str(data), "--generator", "extractive"], cwd=PROJECT_ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     try:
         _wait_ready(url, proc, args.start_timeout)
-        return _phases(url, work, args)
+        return _phases(url, work, args, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -178,14 +180,41 @@ def run(args: argparse.Namespace) -> dict:
         log.close()
 
 
-def _phases(url: str, work: Path, args: argparse.Namespace) -> dict:
+def _cpu(pid: int) -> dict[str, float]:
+    """CPU seconds so far of the server and of the embedding worker (index.worker), by process."""
+    import psutil
+
+    out = {"server": 0.0, "worker": 0.0}
+    try:
+        root = psutil.Process(pid)
+        for p in [root, *root.children(recursive=True)]:
+            t = p.cpu_times()
+            key = "worker" if "index.worker" in " ".join(p.cmdline()) else "server"
+            out[key] += t.user + t.system
+    except psutil.Error:
+        pass
+    return out
+
+
+def _phase(name: str, times: list[float], pid: int, cpu0: dict, t0: float) -> dict:
+    cpu, wall = _cpu(pid), time.monotonic() - t0
+    used = {k: round((cpu[k] - cpu0.get(k, 0.0)) / wall, 2) for k in cpu}  # cores used on average
+    return {**_stats(times), "seconds": round(wall), "cores_used": used, "machine": _load()}
+
+
+def _idle(askers: Askers, args: argparse.Namespace, pid: int) -> dict:
+    cpu0, t0 = _cpu(pid), time.monotonic()
+    return _phase("idle", askers.run(threading.Event(), args.per_user), pid, cpu0, t0)
+
+
+def _phases(url: str, work: Path, args: argparse.Namespace, pid: int) -> dict:
     qs = questions()
     askers = Askers(url, qs, args.users, args.think_s)
     askers.run(threading.Event(), 1)  # warm: every session and the models touched once (not counted)
     result: dict = {"machine_before": _load(), "users": args.users, "think_s": args.think_s,
                     "uploaders": args.uploaders, "upload_bytes": args.upload_bytes}
-    idle = askers.run(threading.Event(), args.per_user)
-    result["idle"] = {**_stats(idle), "machine": _load()}
+    result["idle"] = _idle(askers, args, pid)
+    cpu0, t0 = _cpu(pid), time.monotonic()
     files = [upload_text(work / f"upload-{i}.txt", args.upload_bytes, i) for i in range(args.uploaders)]
     uploads: dict = {}
     ups = [threading.Thread(target=_upload, args=(url, f, uploads), daemon=True) for f in files]
@@ -196,11 +225,15 @@ def _phases(url: str, work: Path, args: argparse.Namespace) -> dict:
     watcher.start()
     loaded = askers.run(stop, None)
     stop.set()
-    result["load"] = {**_stats(loaded), "machine": _load(), "uploads": uploads or "still running at the phase's end"}
+    result["load"] = {**_phase("load", loaded, pid, cpu0, t0),
+                      "uploads": dict(uploads) or "still running at the phase's end"}
+    # the machine is shared: asking alone again after the load shows how much of a change was the machine's
+    result["idle_after"] = _idle(askers, args, pid)
     result["ask_errors"] = askers.errors
-    if idle and loaded:
-        result["p95_ratio"] = round(result["load"]["p95_s"] / result["idle"]["p95_s"], 2)
-        result["p50_ratio"] = round(result["load"]["p50_s"] / result["idle"]["p50_s"], 2)
+    for base in ("idle", "idle_after"):
+        if loaded and result[base].get("asks"):
+            result[f"p95_ratio_vs_{base}"] = round(result["load"]["p95_s"] / result[base]["p95_s"], 2)
+            result[f"p50_ratio_vs_{base}"] = round(result["load"]["p50_s"] / result[base]["p50_s"], 2)
     return result
 
 
@@ -213,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-load-s", type=float, default=900, help="the load phase ends here even if uploads run on")
     p.add_argument("--think-s", type=float, default=2.0, help="mean pause between one user's questions")
     p.add_argument("--start-timeout", type=float, default=900)
+    p.add_argument("--embed-timeout-s", type=float, help="the server's budget per upload (default: its setting)")
     p.add_argument("--work", help="folder for the data dir, uploads and server log (default: a temp folder)")
     p.add_argument("--seed-models", help="a models/ folder to copy into the fresh data dir (skips the ONNX export)")
     args = p.parse_args(argv)
