@@ -180,41 +180,56 @@ def run(args: argparse.Namespace) -> dict:
         log.close()
 
 
-def _cpu(pid: int) -> dict[str, float]:
-    """CPU seconds so far of the server and of the embedding worker (index.worker), by process."""
-    import psutil
+class CpuSampler(threading.Thread):
+    """CPU seconds of the server and of the embedding worker (index.worker), sampled every second, so a
+    worker killed at its time budget still counts with what it had used."""
 
-    out = {"server": 0.0, "worker": 0.0}
-    try:
-        root = psutil.Process(pid)
-        for p in [root, *root.children(recursive=True)]:
-            t = p.cpu_times()
-            key = "worker" if "index.worker" in " ".join(p.cmdline()) else "server"
-            out[key] += t.user + t.system
-    except psutil.Error:
-        pass
-    return out
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.seen, self.halt = pid, {}, threading.Event()
+
+    def run(self) -> None:
+        import psutil
+
+        while not self.halt.wait(1.0):
+            try:
+                root = psutil.Process(self.pid)
+                for p in [root, *root.children(recursive=True)]:
+                    t = p.cpu_times()
+                    role = "worker" if "index.worker" in " ".join(p.cmdline()) else "server"
+                    self.seen[p.pid] = (role, t.user + t.system)
+            except psutil.Error:
+                continue
+
+    def totals(self) -> dict[str, float]:
+        out = {"server": 0.0, "worker": 0.0}
+        for role, used in list(self.seen.values()):
+            out[role] += used
+        return out
 
 
-def _phase(name: str, times: list[float], pid: int, cpu0: dict, t0: float) -> dict:
-    cpu, wall = _cpu(pid), time.monotonic() - t0
-    used = {k: round((cpu[k] - cpu0.get(k, 0.0)) / wall, 2) for k in cpu}  # cores used on average
+def _phase(times: list[float], cpu: CpuSampler, cpu0: dict, t0: float) -> dict:
+    time.sleep(1.5)  # one more sample
+    now, wall = cpu.totals(), time.monotonic() - t0
+    used = {k: round((now[k] - cpu0.get(k, 0.0)) / wall, 2) for k in now}  # cores used on average
     return {**_stats(times), "seconds": round(wall), "cores_used": used, "machine": _load()}
 
 
-def _idle(askers: Askers, args: argparse.Namespace, pid: int) -> dict:
-    cpu0, t0 = _cpu(pid), time.monotonic()
-    return _phase("idle", askers.run(threading.Event(), args.per_user), pid, cpu0, t0)
+def _idle(askers: Askers, args: argparse.Namespace, cpu: CpuSampler) -> dict:
+    cpu0, t0 = cpu.totals(), time.monotonic()
+    return _phase(askers.run(threading.Event(), args.per_user), cpu, cpu0, t0)
 
 
 def _phases(url: str, work: Path, args: argparse.Namespace, pid: int) -> dict:
+    cpu = CpuSampler(pid)
+    cpu.start()
     qs = questions()
     askers = Askers(url, qs, args.users, args.think_s)
     askers.run(threading.Event(), 1)  # warm: every session and the models touched once (not counted)
     result: dict = {"machine_before": _load(), "users": args.users, "think_s": args.think_s,
                     "uploaders": args.uploaders, "upload_bytes": args.upload_bytes}
-    result["idle"] = _idle(askers, args, pid)
-    cpu0, t0 = _cpu(pid), time.monotonic()
+    result["idle"] = _idle(askers, args, cpu)
+    cpu0, t0 = cpu.totals(), time.monotonic()
     files = [upload_text(work / f"upload-{i}.txt", args.upload_bytes, i) for i in range(args.uploaders)]
     uploads: dict = {}
     ups = [threading.Thread(target=_upload, args=(url, f, uploads), daemon=True) for f in files]
@@ -225,10 +240,10 @@ def _phases(url: str, work: Path, args: argparse.Namespace, pid: int) -> dict:
     watcher.start()
     loaded = askers.run(stop, None)
     stop.set()
-    result["load"] = {**_phase("load", loaded, pid, cpu0, t0),
+    result["load"] = {**_phase(loaded, cpu, cpu0, t0),
                       "uploads": dict(uploads) or "still running at the phase's end"}
     # the machine is shared: asking alone again after the load shows how much of a change was the machine's
-    result["idle_after"] = _idle(askers, args, pid)
+    result["idle_after"] = _idle(askers, args, cpu)
     result["ask_errors"] = askers.errors
     for base in ("idle", "idle_after"):
         if loaded and result[base].get("asks"):
