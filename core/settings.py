@@ -93,6 +93,11 @@ class Settings:
     ingest_isolation: bool = True  # load/clean/chunk each file in a capped worker process (index.isolation)
     ingest_timeout_s: float = 120.0
     ingest_memory_mb: int = 2048
+    # caps per document, checked before the expensive step (issue 24 #12, docs/security.md "Ingestion"):
+    # text characters after extraction (before cleaning/chunking), chunks (before embedding), embedding time
+    max_document_chars: int = 3_000_000
+    max_document_chunks: int = 5_000
+    ingest_embed_timeout_s: float = 900.0
     max_suite_bytes: int = 1024 * 1024  # uploaded evaluation suites (rag.eval.suite.SuiteLimits)
     max_suite_cases: int = 500
     max_suite_field_chars: int = 4000
@@ -193,6 +198,9 @@ _ENV = {
     "RAG_INGEST_ISOLATION": "ingest_isolation",
     "RAG_INGEST_TIMEOUT_S": "ingest_timeout_s",
     "RAG_INGEST_MEMORY_MB": "ingest_memory_mb",
+    "RAG_MAX_DOCUMENT_CHARS": "max_document_chars",
+    "RAG_MAX_DOCUMENT_CHUNKS": "max_document_chunks",
+    "RAG_INGEST_EMBED_TIMEOUT_S": "ingest_embed_timeout_s",
     "RAG_MAX_SUITE_BYTES": "max_suite_bytes",
     "RAG_MAX_SUITE_CASES": "max_suite_cases",
     "RAG_MAX_SUITE_FIELD_CHARS": "max_suite_field_chars",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.errors import IngestError
 from core.types import Chunk, Document
 from index.pages import chunk_pages
 from index.sentences import split_sentences
@@ -78,6 +79,17 @@ def chunk_spans(text: str, cfg: ChunkerConfig) -> list[tuple[int, int]]:
                 nxt = k + 1
         i = max(nxt, i + 1)
     return spans
+
+
+DEFAULT_MAX_CHUNKS = 5_000  # core.settings.Settings.max_document_chunks
+
+
+def check_chunks(n: int, max_chunks: int, name: str) -> None:
+    """Refuse a document of more than `max_chunks` chunks before any of them is embedded."""
+    if n > max_chunks:
+        raise IngestError(name, f"makes {n:,} chunks, over the limit of {max_chunks:,} chunks per document "
+                          "(setting max_document_chunks)",
+                          "Split it into smaller files and add them one at a time, or raise RAG_MAX_DOCUMENT_CHUNKS")
 
 
 def chunk_document(doc: Document, cfg: ChunkerConfig) -> list[Chunk]:

@@ -1,14 +1,16 @@
 """Hidden HTML: text a reader never sees is not part of the document (and is the classic injection vector).
 
-Decided from CSS, both inline `style` attributes and `<style>` rules with simple selectors (`.cls`, `#id`,
-`tag`, `tag.cls`, `tag#id`, comma lists; rules inside @media blocks count too). A tag is hidden when its
-declarations say display:none, visibility:hidden/collapse, font-size or opacity 0, pushed far off-screen,
-clipped to nothing, a box of at most 1px with overflow hidden, scale(0), transparent text, or a text colour
-equal to the background it sits on (its own, the nearest ancestor's, or white). Whitespace, comments,
-case and !important inside CSS do not change the verdict.
+Decided from CSS, both inline `style` attributes and `<style>` rules (selectors, cascade and !important
+as index.css reads them). A tag is hidden when its declarations say display:none,
+visibility:hidden/collapse, opacity 0, a font size too small to read (0, <= 3px, <= 2.25pt, <= 0.2em,
+<= 20%), pushed far off-screen, clipped to nothing, a box of at most 1px with overflow hidden, scale(0),
+transparent text, or a text colour within `_NEAR` of the background it sits on in every channel (its own,
+the nearest ancestor's, or white: `#fffffe` on white is hidden). Colours: names, #rgb(a), #rrggbb(aa),
+rgb()/rgba() with commas, spaces or percentages, hsl()/hsla(). Whitespace, comments and case inside CSS
+do not change the verdict.
 
-Not decided: combinators and pseudo-classes in selectors, external stylesheets, JavaScript, text behind
-images, colours that are merely close, and `currentColor`/variables.
+Not decided: pseudo-classes, external stylesheets, JavaScript, text behind images, and
+`currentColor`/variables.
 
 PDF (visible_pdf_text) and DOCX (docx_hides) text drawn invisibly is decided at the end of this module.
 """
@@ -17,68 +19,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from index import css
+from index.css import declarations, strip_css_comments, tag_declarations
+
 _NAMED = {"white": "#ffffff", "black": "#000000", "red": "#ff0000", "lime": "#00ff00", "blue": "#0000ff",
           "yellow": "#ffff00", "silver": "#c0c0c0", "gray": "#808080", "grey": "#808080"}
 Decls = dict[str, str]
 
-
-def strip_css_comments(css: str) -> str:
-    """Drop /* ... */ (an unclosed one runs to the end). str.find, not a lazy regex: linear on "/*/*/*"."""
-    out, i = [], 0
-    while True:
-        j = css.find("/*", i)
-        if j < 0:
-            out.append(css[i:])
-            return "".join(out)
-        out.append(css[i:j])
-        k = css.find("*/", j + 2)
-        if k < 0:
-            return "".join(out)
-        i = k + 2
-
-
-def declarations(style: str) -> Decls:
-    """"Display :\\tNone !important; color:#FFF" -> {"display": "none", "color": "#fff"}."""
-    css = "".join(strip_css_comments(style).lower().split())  # every CSS whitespace, tabs and newlines too
-    out: Decls = {}
-    for part in css.split(";"):
-        name, sep, value = part.partition(":")
-        if sep and name:
-            out[name] = value.replace("!important", "")
-    return out
-
-
-def style_rules(css_texts: list[str]) -> dict[str, Decls]:
-    """Simple selector -> merged declarations, from the text of every <style> element."""
-    rules: dict[str, Decls] = {}
-    for css in css_texts:
-        for block in strip_css_comments(css).split("}"):
-            selectors, sep, body = block.rpartition("{")  # rpartition: "@media x { .a { ..." -> ".a"
-            if not sep:
-                continue
-            selectors = selectors.rsplit("{", 1)[-1]
-            decls = declarations(body)
-            for sel in selectors.split(","):
-                sel = "".join(sel.split()).lower()
-                if sel and all(c.isalnum() or c in "-_.#" for c in sel):
-                    rules.setdefault(sel, {}).update(decls)
-    return rules
-
-
-def _tag_decls(tag: Any, rules: dict[str, Decls]) -> Decls:
-    decls: Decls = {}
-    if rules:
-        name = tag.name.lower()
-        keys = [name]
-        for cls in tag.get("class") or []:
-            keys += [f".{cls.lower()}", f"{name}.{cls.lower()}"]
-        if tag.get("id"):
-            ident = str(tag.get("id")).lower()
-            keys += [f"#{ident}", f"{name}#{ident}"]
-        for key in keys:
-            decls.update(rules.get(key, {}))
-    decls.update(declarations(str(tag.get("style") or "")))
-    return decls
+__all__ = ["colour", "declarations", "docx_hides", "find_hidden", "hides", "strip_css_comments", "style_rules",
+           "visible_pdf_text"]
 
 
 def _number(value: str) -> float | None:
@@ -94,23 +43,78 @@ def _number(value: str) -> float | None:
         return None
 
 
+def _channels(parts: list[str], scale: float) -> list[float] | None:
+    try:
+        return [float(p[:-1]) * 255 / 100 if p.endswith("%") else float(p) * scale for p in parts]
+    except ValueError:
+        return None
+
+
+def _hsl(h: float, s: float, light: float) -> list[float]:
+    a = s * min(light, 1 - light)
+
+    def f(n: int) -> float:
+        k = (n + h / 30) % 12
+        return 255 * (light - a * max(-1, min(k - 3, 9 - k, 1)))
+
+    return [f(0), f(8), f(4)]
+
+
+def _functional(v: str) -> str:
+    """rgb()/rgba()/hsl()/hsla(), commas or spaces, an optional alpha after "/" or as a fourth value."""
+    kind, args = v[:v.index("(")], v[v.index("(") + 1: -1]
+    parts = args.replace("/", " ").replace(",", " ").split()
+    if len(parts) not in (3, 4):
+        return ""
+    if len(parts) == 4:
+        alpha = _channels([parts[3]], 1.0)
+        if alpha is not None and alpha[0] == 0:
+            return "transparent"
+    if kind.startswith("hsl"):
+        hue, sat, light = _number(parts[0]), _number(parts[1]), _number(parts[2])
+        if hue is None or sat is None or light is None:
+            return ""
+        rgb = _hsl(hue, sat / 100, light / 100)
+    else:
+        got = _channels(parts[:3], 1.0)
+        if got is None:
+            return ""
+        rgb = got
+    return "#" + "".join(f"{max(0, min(255, round(n))):02x}" for n in rgb)
+
+
 def colour(value: str) -> str:
-    """A comparable form of a CSS colour ("#FFF", "white", "rgb(255,255,255)" -> "#ffffff"); "" if unknown."""
-    v = value.strip()
+    """A comparable form of a CSS colour ("#FFF", "white", "rgb(255 255 255)" -> "#ffffff"); "" if unknown."""
+    v = value.strip().lower()
     if v in _NAMED:
         return _NAMED[v]
-    if v.startswith("#") and len(v) in (4, 7):
-        return "#" + "".join(c * 2 for c in v[1:]) if len(v) == 4 else v
-    if v.startswith(("rgb(", "rgba(")) and v.endswith(")"):
-        parts = v[v.index("(") + 1: -1].split(",")
-        try:
-            nums = [round(float(p)) for p in parts[:3]]
-        except ValueError:
-            return ""
-        if len(parts) == 4 and _number(parts[3]) == 0:
-            return "transparent"
-        return "#" + "".join(f"{max(0, min(255, n)):02x}" for n in nums) if len(nums) == 3 else ""
+    if v.startswith("#") and len(v) in (4, 5, 7, 9) and all(c in "0123456789abcdef" for c in v[1:]):
+        full = "".join(c * 2 for c in v[1:]) if len(v) in (4, 5) else v[1:]
+        return "transparent" if len(full) == 8 and full[6:] == "00" else "#" + full[:6]
+    if v.startswith(("rgb(", "rgba(", "hsl(", "hsla(")) and v.endswith(")"):
+        return _functional(v)
     return v if v == "transparent" else ""
+
+
+_NEAR = 24  # a text colour within this of its background in every channel (of 255) is not readable
+
+
+def _near(a: str, b: str) -> bool:
+    if not (a.startswith("#") and b.startswith("#")):
+        return False
+    return all(abs(int(a[i:i + 2], 16) - int(b[i:i + 2], 16)) <= _NEAR for i in (1, 3, 5))
+
+
+_TINY = {"px": 3.0, "pt": 2.25, "em": 0.2, "rem": 0.2, "%": 20.0, "ex": 0.4, "ch": 0.4, "vw": 0.2, "vh": 0.2}
+
+
+def _tiny_font(value: str) -> bool:
+    """font-size 0, or a size no one can read ("1px", "0.1em", "5%")."""
+    n = _number(value)
+    if n is None:
+        return False
+    unit = value.lstrip("0123456789.+-").strip()
+    return n <= 0 or n <= _TINY.get(unit, -1.0)
 
 
 def _background(decls: Decls) -> str:
@@ -127,9 +131,8 @@ def hides(decls: Decls, background: str) -> bool:
     get = decls.get
     if get("display") == "none" or get("visibility") in ("hidden", "collapse"):
         return True
-    for key in ("font-size", "opacity"):
-        if key in decls and _number(decls[key]) == 0:
-            return True
+    if _tiny_font(get("font-size", "")) or ("opacity" in decls and _number(decls["opacity"]) == 0):
+        return True
     for key in ("left", "top", "text-indent", "margin-left", "margin-top"):
         n = _number(get(key, ""))
         if n is not None and n <= -1000:
@@ -145,10 +148,15 @@ def hides(decls: Decls, background: str) -> bool:
             if n is not None and n <= 1:
                 return True
     text = colour(get("color", ""))
-    return text == "transparent" or (bool(text) and text == (_background(decls) or background))
+    return text == "transparent" or (bool(text) and _near(text, _background(decls) or background))
 
 
-def find_hidden(soup: Any, rules: dict[str, Decls]) -> list[Any]:
+def style_rules(css_texts: list[str]) -> dict:
+    """<style> rules by subject key (index.css), folding overflow rules by whether they hide on white."""
+    return css.style_rules(css_texts, lambda decls: hides(decls, "#ffffff"))
+
+
+def find_hidden(soup: Any, rules: dict) -> list[Any]:
     """Tags whose CSS hides them, outermost first (children of a hidden tag are not listed)."""
     from bs4.element import Tag
 
@@ -160,7 +168,7 @@ def find_hidden(soup: Any, rules: dict[str, Decls]) -> list[Any]:
         if parent is not None and id(parent) in gone:
             gone.add(id(tag))
             continue
-        decls = _tag_decls(tag, rules)
+        decls = tag_declarations(tag, rules)
         inherited = bg_of.get(id(parent), "#ffffff") if isinstance(parent, Tag) else "#ffffff"
         bg_of[id(tag)] = _background(decls) or inherited
         if hides(decls, inherited):

@@ -43,9 +43,11 @@ class Isolation:
             return None
         return cls(timeout_s=settings.ingest_timeout_s, memory_bytes=settings.ingest_memory_mb * 2**20)
 
-    def prepare(self, path: Path, name: str, max_file_bytes: int, chunker: ChunkerConfig) -> tuple[Document, list[Chunk]]:
+    def prepare(self, path: Path, name: str, max_file_bytes: int, chunker: ChunkerConfig,
+                max_chars: int | None = None) -> tuple[Document, list[Chunk]]:
         shown = name or str(path)
         request = {"path": str(path), "name": name, "max_file_bytes": max_file_bytes, "size": chunker.size,
+                   "max_chars": max_chars,  # the per-document text cap, checked in the worker (issue 24 #12)
                    "overlap": chunker.overlap, "memory_bytes": self.memory_bytes, "cpu_s": int(self.timeout_s) + 1}
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(_ROOT), os.environ.get("PYTHONPATH", "")]))
         try:
@@ -80,7 +82,7 @@ def _work(req: dict) -> dict:
     shown = req["name"] or req["path"]
     try:
         _limit(req["memory_bytes"], req["cpu_s"])
-        doc = prepare_document(Path(req["path"]), req["name"], req["max_file_bytes"])
+        doc = prepare_document(Path(req["path"]), req["name"], req["max_file_bytes"], req.get("max_chars"))
         chunks = chunk_document(doc, ChunkerConfig(size=req["size"], overlap=req["overlap"]))
         return {"status": "ok", "doc": asdict(doc), "chunks": [asdict(c) for c in chunks]}
     except IngestError as e:

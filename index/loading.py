@@ -18,6 +18,15 @@ SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 CONVERT_HINTS = {".doc": "An old binary Word file: save it as .docx (File > Save As), then add it again",
                  ".docm": "A macro-enabled Word file: save it as a plain .docx without macros, then add it again"}
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+DEFAULT_MAX_CHARS = 3_000_000  # core.settings.Settings.max_document_chars
+
+
+def check_chars(n: int, max_chars: int, name: str) -> None:
+    """Refuse a document whose extracted text is over the cap, before it is cleaned, chunked or embedded."""
+    if n > max_chars:
+        raise IngestError(name, f"has more than {max_chars:,} characters of text, over the per-document limit "
+                          "(setting max_document_chars)",
+                          "Split it into smaller files, or raise RAG_MAX_DOCUMENT_CHARS")
 
 
 @dataclass(frozen=True)
@@ -33,7 +42,8 @@ class Loaded:
     meta: dict = field(default_factory=dict)  # what loading removed, e.g. {"hidden_text_removed": 2}
 
 
-def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name: str = "") -> Loaded:
+def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name: str = "",
+              max_chars: int = DEFAULT_MAX_CHARS) -> Loaded:
     p = Path(path)
     name = display_name or str(p)
     ext = p.suffix.lower()
@@ -61,7 +71,7 @@ def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name
     elif ext == ".docx":
         from index.loading_docx import docx_text
 
-        text, title, hidden = docx_text(raw, name)
+        text, title, hidden = docx_text(raw, name, max_chars)
         kind, meta, title = "docx", {"hidden_text_removed": hidden}, title or _first_line_title(text)
     else:
         decoded = _decode_text(raw, name)
@@ -74,6 +84,7 @@ def load_file(path: str | Path, max_bytes: int = DEFAULT_MAX_BYTES, display_name
         else:
             text, title = decoded, _first_line_title(decoded)
             kind = "text"
+    check_chars(len(text), max_chars, name)
     if not text.strip():
         raise IngestError(name, "no readable text found", "Is it a scanned PDF or an empty page? Provide a text version")
     return Loaded(path=name, text=text, title=title, kind=kind, raw_sha256=sha, pages=pages, meta=meta)

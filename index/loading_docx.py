@@ -31,17 +31,23 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _SKIP = {f"{_W}del", f"{_W}moveFrom", "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"}
 
 
-def docx_text(raw: bytes, name: str) -> tuple[str, str, int]:
-    """(text, title, hidden runs removed) of a DOCX file's bytes; IngestError naming the problem."""
+def docx_text(raw: bytes, name: str, max_chars: int = 3_000_000) -> tuple[str, str, int]:
+    """(text, title, hidden runs removed) of a DOCX file's bytes; IngestError naming the problem. Walking
+    the body stops as soon as its text passes `max_chars` (a small zip can hold 60 MiB of XML)."""
     _check_package(raw, name)
     import docx
+
+    from index.loading import check_chars
 
     try:
         document = docx.Document(io.BytesIO(raw))
         styles = _Styles(document.styles.element)
-        blocks, title, hidden = _body_blocks(document.element.body, styles)
+        blocks, title, hidden = _body_blocks(document.element.body, styles, max_chars)
         meta_title = document.core_properties.title or ""
     except MemoryError:
+        raise
+    except _TooLong:
+        check_chars(max_chars + 1, max_chars, name)
         raise
     except Exception as e:  # zlib, zipfile, lxml, python-docx errors on hostile bytes: this file's failure
         raise IngestError(name, f"malformed DOCX ({type(e).__name__}: {str(e)[:120]})",
@@ -190,24 +196,32 @@ def _table(tbl: Any, styles: _Styles) -> tuple[str, int]:
     return "\n".join(rows), hidden
 
 
-def _body_blocks(body: Any, styles: _Styles) -> tuple[list[str], str, int]:
+class _TooLong(Exception):
+    """The body's text passed the per-document character cap: stop walking it."""
+
+
+def _body_blocks(body: Any, styles: _Styles, max_chars: int) -> tuple[list[str], str, int]:
     """Paragraphs and tables of the body in order (content controls opened), the title, hidden run count."""
-    blocks, title, hidden = [], "", 0
+    blocks, title, hidden, size = [], "", 0, 0
     stack = list(reversed(body))
     while stack:
         el = stack.pop()
         if el.tag == f"{_W}sdt":
             content = el.find(f"{_W}sdtContent")
             stack.extend(reversed(content) if content is not None else [])
-        elif el.tag == f"{_W}p":
+            continue
+        if el.tag == f"{_W}p":
             text, h = _paragraph(el, styles)
-            hidden += h
-            blocks.append(text)
             style = styles.name(_style_of(el, "pPr", "pStyle")).lower()
             if not title and style in ("title", "heading 1") and text.strip():
                 title = " ".join(text.split())
         elif el.tag == f"{_W}tbl":
             text, h = _table(el, styles)
-            hidden += h
-            blocks.append(text)
+        else:
+            continue
+        hidden += h
+        blocks.append(text)
+        size += len(text) + 2
+        if size > max_chars + 2:  # counted as it grows: no need to read the rest of a huge body
+            raise _TooLong
     return blocks, title, hidden

@@ -7,6 +7,8 @@ progress is reported per stage so long runs are visible.
 from __future__ import annotations
 
 import dataclasses
+import threading
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +19,16 @@ from core.errors import IngestError, InputError
 from core.progress import Progress
 from core.settings import BUNDLED_CORPUS, DEFAULT_COLLECTION, Settings, collection_names
 from core.types import Chunk, Document
-from index.chunking import ChunkerConfig, chunk_document
+from index.chunking import DEFAULT_MAX_CHUNKS, ChunkerConfig, check_chunks, chunk_document
 from index.embedding import Embedder
 from index.embedding_onnx import embedder_from_settings
 from index.isolation import Isolation
-from index.loading import SUPPORTED
+from index.loading import DEFAULT_MAX_CHARS, SUPPORTED
 from index.manifest import SCHEMA_VERSION
 from index.prepare import prepare_document
 from index.store import IndexStore
 from index.store_read import DocInfo
+from index.worker import EmbedWorker, unique
 
 
 @dataclass
@@ -56,6 +59,27 @@ def _into_collection(doc: Document, chunks: list[Chunk], collection: str) -> tup
                  for c in chunks]
 
 
+def _norm_title(title: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", title).casefold().split())
+
+
+def own_title(doc: Document, chunks: list[Chunk], shown: str, others: Iterable[tuple[str, str, bool]],
+              ) -> tuple[Document, list[Chunk]]:
+    """An upload may not pass for another document in citations (issue 24 #17). `others`: (doc_id, title,
+    bundled) of the indexed documents and the batch. A bundled document's title (casefolded, whitespace
+    and Unicode forms normalised) is refused; another upload's is disambiguated with the file name."""
+    mine = _norm_title(doc.title)
+    clash = next(((i, b) for i, t, b in others if i != doc.doc_id and _norm_title(t) == mine), None)
+    if clash is None:
+        return doc, chunks
+    if clash[1]:
+        raise IngestError(shown, f"has the title {doc.title!r} of the bundled document {clash[0]!r}",
+                          "Give the file its own title (its first heading, <title> or document properties); "
+                          "an upload cannot appear as a bundled document in citations")
+    doc = dataclasses.replace(doc, title=f"{doc.title} ({Path(doc.source).name})")
+    return doc, [dataclasses.replace(c, title=doc.title) for c in chunks]
+
+
 def one_collection(raw: str) -> str:
     names = collection_names(raw)
     if len(names) != 1:
@@ -83,13 +107,18 @@ def iter_files(paths: Iterable[str | Path]) -> Iterable[tuple[Path | None, str, 
 
 class Indexer:
     def __init__(self, store: IndexStore, embedder: Embedder, chunker: ChunkerConfig, max_file_bytes: int,
-                 isolation: Isolation | None = None) -> None:
+                 isolation: Isolation | None = None, *, max_chars: int = DEFAULT_MAX_CHARS,
+                 max_chunks: int = DEFAULT_MAX_CHUNKS, worker: EmbedWorker | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.chunker = chunker
         self.max_file_bytes = max_file_bytes
         # uploads (files given a display name) are read in a capped worker process; None: all in-process
         self.isolation = isolation
+        self.max_chars, self.max_chunks = max_chars, max_chunks  # per document, before the work (issue 24 #12)
+        # uploads are embedded in a low-priority worker process (index.worker); None: in-process
+        self.worker = worker
+        self._call = threading.local()  # per add() call: is it an upload (names given)?
 
     @classmethod
     def from_settings(cls, s: Settings, embedder: Embedder | None = None) -> Indexer:
@@ -99,6 +128,10 @@ class Indexer:
             chunker=ChunkerConfig(size=s.chunk_size, overlap=s.chunk_overlap),
             max_file_bytes=s.max_upload_bytes,
             isolation=Isolation.from_settings(s),
+            max_chars=s.max_document_chars, max_chunks=s.max_document_chunks,
+            # only an embedder built from these settings: the worker builds the same one
+            worker=EmbedWorker.from_settings(s) if embedder is None and s.ingest_isolation
+            and s.embed_backend.startswith("onnx") else None,
         )
 
     def config(self) -> dict:
@@ -114,13 +147,16 @@ class Indexer:
     # -------------------------------------------------------------- ingest
     def prepare(self, path: Path, name: str = "") -> Document:
         """Load and clean one file into a Document (raises IngestError naming the file)."""
-        return prepare_document(path, name, self.max_file_bytes)
+        return prepare_document(path, name, self.max_file_bytes, self.max_chars)
 
     def _prepare_and_chunk(self, path: Path, name: str) -> tuple[Document, list[Chunk]]:
         if self.isolation is not None and name:  # an upload: a worker process with a time budget and memory cap
-            return self.isolation.prepare(path, name, self.max_file_bytes, self.chunker)
-        doc = self.prepare(path, name)
-        return doc, chunk_document(doc, self.chunker)
+            doc, chunks = self.isolation.prepare(path, name, self.max_file_bytes, self.chunker, self.max_chars)
+        else:
+            doc = prepare_document(path, name, self.max_file_bytes, self.max_chars)
+            chunks = chunk_document(doc, self.chunker)
+        check_chunks(len(chunks), self.max_chunks, name or str(path))  # before any embedding
+        return doc, chunks
 
     def add(self, paths: Iterable[str | Path], progress: Progress | None = None,
             names: dict[str, str] | None = None, *, bundled: bool = False,
@@ -129,6 +165,7 @@ class Indexer:
         the name to show and derive the id from (uploads). bundled=True marks the documents in the manifest
         as shipped with the app (they cannot be removed or replaced by an upload); only build_bundled() sets it."""
         collection = one_collection(collection)
+        self._call.upload = bool(names)
         report = IngestReport()
         self.store.initialize(self.config())
         infos = {d.doc_id: d for d in self.store.documents()}
@@ -153,6 +190,13 @@ class Indexer:
                 report.errors.append(IngestError(name or shown, f"has the same name as the bundled document {doc.doc_id!r}",
                                                  "Rename the file; bundled documents cannot be replaced"))
                 continue
+            if not bundled:
+                try:
+                    doc, chunks = own_title(doc, chunks, name or shown, [*((d.doc_id, d.title, d.bundled) for d in
+                                            infos.values()), *((d.doc_id, d.title, False) for d, _ in todo)])
+                except IngestError as e:
+                    report.errors.append(e)
+                    continue
             if bundled:
                 doc.meta["bundled"] = True
             if any(d.doc_id == doc.doc_id for d, _ in todo):
@@ -196,11 +240,15 @@ class Indexer:
         step = 256
         out = []
         embed = getattr(self.embedder, "embed_bulk", self.embedder.embed)  # ONNX: all cores for indexing
-        for b in range(0, len(texts), step):
-            out.append(embed(texts[b:b + step]))
+        if self.worker is not None and getattr(self._call, "upload", False):  # off the server, time-capped
+            deadline = self.worker.deadline()
+            embed = lambda batch: self.worker.embed(batch, deadline)  # noqa: E731
+        distinct, inverse = unique(texts)  # a repeated chunk is embedded once
+        for b in range(0, len(distinct), step):
+            out.append(embed(distinct[b:b + step]))
             if progress:
-                progress("embed", min(b + step, len(texts)), len(texts))
-        return np.concatenate(out) if out else np.zeros((0, self.embedder.dimension), np.float32)
+                progress("embed", min(b + step, len(distinct)), len(distinct))
+        return np.concatenate(out)[inverse] if out else np.zeros((0, self.embedder.dimension), np.float32)
 
     def build_bundled(self, progress: Progress | None = None) -> IngestReport:
         return self.add([BUNDLED_CORPUS], progress, bundled=True)

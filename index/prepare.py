@@ -15,7 +15,7 @@ from core.errors import IngestError
 from core.settings import PROJECT_ROOT
 from core.types import Document
 from index.cleaning import clean_pages, clean_with_counts
-from index.loading import load_file
+from index.loading import DEFAULT_MAX_CHARS, load_file
 
 
 def doc_id_for(name: str) -> str:
@@ -34,9 +34,10 @@ def _display_path(path: Path) -> str:
         return path.name
 
 
-def prepare_document(path: Path, name: str, max_file_bytes: int) -> Document:
-    """Load and clean one file into a Document (raises IngestError naming the file)."""
-    loaded = load_file(path, max_bytes=max_file_bytes, display_name=name or str(path))
+def prepare_document(path: Path, name: str, max_file_bytes: int, max_chars: int | None = None) -> Document:
+    """Load and clean one file into a Document (raises IngestError naming the file, or its text over max_chars)."""
+    loaded = load_file(path, max_bytes=max_file_bytes, display_name=name or str(path),
+                       max_chars=max_chars or DEFAULT_MAX_CHARS)
     if loaded.pages:  # a paged format: record where each page starts in the cleaned text (index.pages)
         text, counts, starts = clean_pages(list(loaded.pages))
         counts = {**counts, "page_starts": starts}

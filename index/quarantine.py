@@ -45,12 +45,32 @@ _PATTERNS = (
     r"(?:this|the\s+following|our|my)\s+(?:source|site|website|page|report|article|link|url)\b",
     r"\bwhen\s+you\s+(?:answer|reply|respond|summari[sz]e|cite|write)\b",
     r"\bcite\s+(?:your|this|the|its)\s+sources?\s+as\b|\bonly\s+(?:correct|valid|authoritative)\s+(?:citation|source)\b",
-    r"\bmust\s+(?:also\s+)?(?:include|show|display|render|embed|add)\b.*(?:!\[|\]\(|https?://)",
-    r"\bwhen\s+(?:answering|citing|summari[sz]ing)\b.*\b(?:cite|mention|include|link)\b",
     r"\b(?:visit|go\s+to|click|open|fetch|load)\s+(?:this\s+|the\s+following\s+)?(?:link|url|https?://|www\.)",
     r"\b(?:include|add|insert|append|embed|render|show)\s+(?:this|the\s+following|an?)\s+(?:link|url|image|markdown|pixel)\b",
 )
 INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
+# A cue, then later on the same line a demand. Not one regex "cue.*demand": for every repeat of the cue the
+# greedy ".*" ran to the line's end, so a line of "must include " x 6,000 cost minutes (issue 24 #12).
+_CUE_THEN = (
+    (re.compile(r"\bmust\s+(?:also\s+)?(?:include|show|display|render|embed|add)\b", re.IGNORECASE),
+     re.compile(r"!\[|\]\(|https?://", re.IGNORECASE)),
+    (re.compile(r"\bwhen\s+(?:answering|citing|summari[sz]ing)\b", re.IGNORECASE),
+     re.compile(r"\b(?:cite|mention|include|link)\b", re.IGNORECASE)),
+)
+
+
+def _cue_then(text: str) -> bool:
+    """Does a line hold a cue followed by its demand? Linear: only a line's first cue is searched from (a
+    later cue on the same line sees a subset of the same rest), and each line is scanned at most twice."""
+    for cue, demand in _CUE_THEN:
+        pos = 0
+        while (m := cue.search(text, pos)) is not None:
+            end = text.find("\n", m.end())
+            end = len(text) if end < 0 else end
+            if demand.search(text, m.end(), end):
+                return True
+            pos = end + 1
+    return False
 # Role-play transcripts and fake chat turns: a line opening with a speaker label, or a chat-template turn.
 _TURN = re.compile(r"(?:^|\n)[ \t>*#-]*(?:user|human|assistant|ai|system|bot|chatgpt)\s*:[^\n]*", re.IGNORECASE)
 _TEMPLATE = re.compile(
@@ -60,7 +80,8 @@ _TEMPLATE = re.compile(
 
 def is_instruction(sentence: str) -> bool:
     """True when the sentence addresses an AI assistant or carries an instruction for one."""
-    return bool(INSTRUCTION.search(sentence) or _TURN.search(sentence) or _TEMPLATE.search(sentence))
+    return bool(INSTRUCTION.search(sentence) or _cue_then(sentence) or _TURN.search(sentence)
+                or _TEMPLATE.search(sentence))
 
 
 def flag_spans(text: str) -> list[tuple[int, int]]:

@@ -88,9 +88,12 @@ def _wire_documents(ui: Any, app: gr.Blocks, docs: DocumentHandlers) -> None:
     doc_out = [ui.docs_table, ui.doc_pick, ui.status]
     selectors = ([ui.chat_collections, ui.doc_collection], [ui.chat_collections, ui.doc_collection])
     write = dict(concurrency_limit=1, concurrency_id="index-write")
+    # an upload embeds in index.worker and takes the store's lock only to commit: one upload no longer holds
+    # every other upload and removal for its whole embedding (issue 24 #12)
+    upload = dict(concurrency_limit=2, concurrency_id="index-upload")
     private = dict(api_visibility="private", show_progress="hidden")
     ui.files.upload(_add_documents(docs), [ui.files, ui.session, ui.doc_collection],
-                    [ui.upload_status, *doc_out, ui.session, ui.files], api_name="add_documents", **write).then(
+                    [ui.upload_status, *doc_out, ui.session, ui.files], api_name="add_documents", **upload).then(
         docs.collection_choices, *selectors, **private)
     ui.read_btn.click(docs.read, ui.doc_pick, ui.reader, api_name="read_document")
     ui.doc_pick.input(docs.read, ui.doc_pick, ui.reader, api_visibility="private")
