@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import IngestError
+from index.caps import check_chars
 
 SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 # formats a user may well try, with what to do instead
@@ -19,14 +20,6 @@ CONVERT_HINTS = {".doc": "An old binary Word file: save it as .docx (File > Save
                  ".docm": "A macro-enabled Word file: save it as a plain .docx without macros, then add it again"}
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_MAX_CHARS = 3_000_000  # core.settings.Settings.max_document_chars
-
-
-def check_chars(n: int, max_chars: int, name: str) -> None:
-    """Refuse a document whose extracted text is over the cap, before it is cleaned, chunked or embedded."""
-    if n > max_chars:
-        raise IngestError(name, f"has more than {max_chars:,} characters of text, over the per-document limit "
-                          "(setting max_document_chars)",
-                          "Split it into smaller files, or raise RAG_MAX_DOCUMENT_CHARS")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import zipfile
 from typing import Any
 
 from core.errors import IngestError
+from index.caps import check_chars
 
 _OLE = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # compound file: an encrypted OOXML package or a Word 97 .doc
 _MAX_PARTS = 5000
@@ -37,7 +38,6 @@ def docx_text(raw: bytes, name: str, max_chars: int = 3_000_000) -> tuple[str, s
     _check_package(raw, name)
     import docx
 
-    from index.loading import check_chars
 
     try:
         document = docx.Document(io.BytesIO(raw))
