@@ -88,3 +88,22 @@ def test_sides_of_a_comparison() -> None:
     sides = split_sides("Compare what Yun Sun and Edward Howell say about China's role.")
     assert sides is not None and sides.sides == ("Yun Sun", "Edward Howell") and sides.speech
     assert split_sides("When did the bridge open?") is None
+
+
+def test_a_summary_renders_as_bullets_with_a_marker_each_and_says_its_plan(plans) -> None:
+    from ui.openai_api import answer_fields
+    from ui.render import answer_html
+
+    answer = plans["overview"].answer(PlanRequest("TL;DR of the bridge report", "overview"))
+    page = answer_html(answer, turn=0)
+    items = re.findall(r"<li>(.*?)</li>", page)
+    assert len(items) == len(answer.citations) >= 3
+    assert all(f">{n}<" in item for n, item in enumerate(items, 1)), "each bullet carries its own marker"
+    assert 'class="plan-label">summary<' in page
+    assert answer_fields(answer)["plan"] == "overview"
+
+
+def test_the_assistant_routes_a_summary_request_to_the_overview_plan(article_assistant) -> None:
+    answer = article_assistant.ask("Summarize the Kessick Narrows Bridge story for me.")
+    assert answer.plan == "overview" and not answer.abstained and "plan" in answer.timings
+    assert article_assistant.ask("How many shipping containers has Russia received from North Korea?").plan == "fact"

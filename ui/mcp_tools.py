@@ -54,6 +54,8 @@ class AskResult(BaseModel):
     answer: str = Field(description="the verified answer text with [n] markers")
     citations: list[CitationOut]
     abstained: bool = Field(description="true when the documents do not cover the question")
+    abstain_reason: str = Field("", description="why the documents do not settle the question")
+    plan: str = Field("fact", description="which plan answered: fact, overview, list, comparison, explanation, library")
     notice: str = ""
 
 
@@ -153,7 +155,8 @@ def build_mcp(assistant: Assistant, library: Indexer, settings: Settings | None 
         cites = [CitationOut(**{k: v for k, v in r.items() if k in CitationOut.model_fields}
                              | {"quote": inert(r["quote"]), "title": inert(r["title"])})
                  for r in citation_records(answer)]
-        return AskResult(answer=answer.text, citations=cites, abstained=answer.abstained, notice=answer.notice)
+        return AskResult(answer=answer.text, citations=cites, abstained=answer.abstained,
+                         abstain_reason=answer.abstain_reason, plan=answer.plan, notice=answer.notice)
 
     @mcp.tool(description="Search the documents: the best-matching passages with their character spans.")
     async def search(query: Annotated[str, Field(min_length=1)],

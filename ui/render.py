@@ -26,6 +26,9 @@ from rag.pipeline import STAGES
 
 _STAGE_ORDER = (*STAGES, "total")
 SNIPPET_CHARS = 160
+# the small label a plan's answer carries (a fact needs none)
+PLAN_LABELS = {"overview": "summary", "list": "list", "comparison": "comparison", "explanation": "explanation",
+               "library": "your library"}
 
 
 def escape(text: object) -> str:
@@ -85,6 +88,8 @@ def _sentence_html(text: str, markers: tuple[int, ...], turn: int, titles: dict[
 def _body_html(answer: Answer, turn: int) -> str:
     """The answer text with its markers, each unsupported sentence visibly marked."""
     titles = {c.marker: c.title for c in answer.citations}
+    if answer.plan != "fact" and "\n- " in f"\n{answer.text}":
+        return _bullets_html(answer.text, turn, titles)
     if not answer.sentences:
         return _text_with_markers(answer.text, turn, titles)
     out = []
@@ -96,6 +101,25 @@ def _body_html(answer: Answer, turn: int) -> str:
             out.append(f'<span class="sent unsupported" title="No indexed passage supports this sentence">'
                        f'{inner}<span class="badge warn">unsupported</span></span>')
     return " ".join(out)
+
+
+def _bullets_html(text: str, turn: int, titles: dict[int, str]) -> str:
+    """A plan's answer (summary, list, comparison): lead lines, **group** headings and one bullet per claim,
+    each with its own clickable marker."""
+    out, items = [], []
+    for line in text.splitlines():
+        if line.startswith("- "):
+            items.append(f"<li>{_text_with_markers(line[2:], turn, titles)}</li>")
+            continue
+        if items:
+            out.append(f'<ul class="plan-list">{"".join(items)}</ul>')
+            items = []
+        heading = line.startswith("**") and line.endswith("**") and len(line) > 4
+        body = escape(line[2:-2]) if heading else _text_with_markers(line, turn, titles)
+        out.append(f'<div class="{"plan-group" if heading else "plan-lead"}">{body}</div>')
+    if items:
+        out.append(f'<ul class="plan-list">{"".join(items)}</ul>')
+    return "".join(out)
 
 
 def _page_span(label: str) -> str:
@@ -134,7 +158,9 @@ def meta_html(answer: Answer) -> str:
                     key=lambda kv: (_STAGE_ORDER.index(kv[0]) if kv[0] in _STAGE_ORDER else 99, kv[0]))
     times = " · ".join(f"{escape(k)} {v:.0f} ms" for k, v in stages)
     gen = f'<span class="gen">{escape(answer.generator)}</span>'
-    return f'<div class="meta">{gen}{" · " + times if times else ""}</div>'
+    plan = f'<span class="plan-label">{escape(PLAN_LABELS.get(answer.plan, answer.plan))}</span> · ' \
+        if answer.plan != "fact" else ""
+    return f'<div class="meta">{plan}{gen}{" · " + times if times else ""}</div>'
 
 
 def answer_html(answer: Answer, turn: int, closest: int = 3) -> str:

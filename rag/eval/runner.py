@@ -91,6 +91,7 @@ def answer_record(
         "abstain_reason": answer.abstain_reason if answer else "",
         "notice": answer.notice if answer else "",
         "draft": answer.draft if answer else "",
+        "answered_plan": answer.plan if answer else "",
         "error": error,
     }
     if relevant_chunk_ids is not None:
