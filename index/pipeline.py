@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -183,25 +184,9 @@ class Indexer:
             try:
                 name = (names or {}).get(str(path), "")
                 doc, chunks = _into_collection(*self._prepare_and_chunk(path, name), collection)
+                doc, chunks = _admitted(doc, chunks, name or shown, infos, todo, bundled)
             except IngestError as e:
                 report.errors.append(e)
-                continue
-            if not bundled and doc.doc_id in infos and infos[doc.doc_id].bundled:
-                report.errors.append(IngestError(name or shown, f"has the same name as the bundled document {doc.doc_id!r}",
-                                                 "Rename the file; bundled documents cannot be replaced"))
-                continue
-            if not bundled:
-                try:
-                    doc, chunks = own_title(doc, chunks, name or shown, [*((d.doc_id, d.title, d.bundled) for d in
-                                            infos.values()), *((d.doc_id, d.title, False) for d, _ in todo)])
-                except IngestError as e:
-                    report.errors.append(e)
-                    continue
-            if bundled:
-                doc.meta["bundled"] = True
-            if any(d.doc_id == doc.doc_id for d, _ in todo):
-                report.errors.append(IngestError(shown, f"another file in this batch has the id {doc.doc_id!r}",
-                                                 "Rename one of them"))
                 continue
             # unchanged, unless an index from before page-aware loading lacks this PDF's pages
             if existing.get(doc.doc_id) == doc.content_hash and ("page_starts" not in doc.meta
@@ -273,3 +258,21 @@ class Indexer:
 
     def verify(self) -> list[str]:
         return self.store.verify()
+
+
+def _admitted(doc: Document, chunks: list[Chunk], shown: str, infos: dict[str, DocInfo],
+              todo: list[tuple[Document, list[Chunk]]], bundled: bool) -> tuple[Document, list[Chunk]]:
+    """The document as it may enter the index, or IngestError: an upload never takes a bundled document's
+    name or title, and two files of one batch never share an id."""
+    if not bundled and doc.doc_id in infos and infos[doc.doc_id].bundled:
+        raise IngestError(shown, f"has the same name as the bundled document {doc.doc_id!r}",
+                          "Rename the file; bundled documents cannot be replaced")
+    if not bundled:
+        doc, chunks = own_title(doc, chunks, shown, [*((d.doc_id, d.title, d.bundled) for d in infos.values()),
+                                                     *((d.doc_id, d.title, False) for d, _ in todo)])
+    if bundled:
+        doc.meta["bundled"] = True
+    doc.meta.setdefault("added", time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
+    if any(d.doc_id == doc.doc_id for d, _ in todo):
+        raise IngestError(shown, f"another file in this batch has the id {doc.doc_id!r}", "Rename one of them")
+    return doc, chunks

@@ -41,7 +41,7 @@ def _upload(ix: Indexer, path) -> object:
 
 # --- finding 12 (a): caps, checked before the work ------------------------------------------------------
 def test_text_over_the_character_cap_is_refused_before_cleaning(tmp_path, monkeypatch) -> None:
-    import index.pipeline as pipeline
+    import index.prepare as pipeline
 
     cleaned = []
     monkeypatch.setattr(pipeline, "clean_with_counts", lambda t: cleaned.append(t) or (t, {}))
