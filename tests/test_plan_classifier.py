@@ -24,7 +24,9 @@ def test_typos_and_shorthand_reach_the_same_cues() -> None:
     assert normalize_question("wich experts r qouted") == "which experts are quoted"
     assert rule_kind("summarise teh artcle") == rule_kind("Summarize the article.") == "overview"
     assert rule_kind("whch docs do u have") == "library"
-    assert rule_kind("When did the Kessick Narrows Bridge open?") == ""
+    assert rule_kind("When did the Kessick Narrows Bridge open?") == "fact"
+    assert rule_kind("Who said China plays an irreplaceable role?") == "fact"
+    assert rule_kind("What are the bridge towers made of?") == ""
 
 
 def test_the_gate_sends_an_unsure_question_to_the_fact_path() -> None:

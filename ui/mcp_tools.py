@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 
 from core.errors import RagError
 from core.settings import Settings
+from core.types import Answer
 from core.untrusted import inert
 from index.pipeline import Indexer
 from rag.compose import Assistant
@@ -131,6 +132,15 @@ def _checked(assistant: Assistant, collection: str | None) -> tuple[str, ...]:
         raise ToolError(str(e)) from e
 
 
+def ask_result(answer: Answer) -> AskResult:
+    """An answer as MCP returns it: the /v1 citation records, with document text made inert."""
+    cites = [CitationOut(**{k: v for k, v in r.items() if k in CitationOut.model_fields}
+                         | {"quote": inert(r["quote"]), "title": inert(r["title"])})
+             for r in citation_records(answer)]
+    return AskResult(answer=answer.text, citations=cites, abstained=answer.abstained,
+                     abstain_reason=answer.abstain_reason, plan=answer.plan, notice=answer.notice)
+
+
 def build_mcp(assistant: Assistant, library: Indexer, settings: Settings | None = None,
               limit: int | None = None) -> MCPServer:
     """The MCP server object; ui.server mounts its streamable HTTP app beside the page and the API.
@@ -152,11 +162,7 @@ def build_mcp(assistant: Assistant, library: Indexer, settings: Settings | None 
                 answer = await anyio.to_thread.run_sync(lambda: assistant.ask(question, collections=names))
         except RagError as e:
             raise ToolError(str(e)) from e
-        cites = [CitationOut(**{k: v for k, v in r.items() if k in CitationOut.model_fields}
-                             | {"quote": inert(r["quote"]), "title": inert(r["title"])})
-                 for r in citation_records(answer)]
-        return AskResult(answer=answer.text, citations=cites, abstained=answer.abstained,
-                         abstain_reason=answer.abstain_reason, plan=answer.plan, notice=answer.notice)
+        return ask_result(answer)
 
     @mcp.tool(description="Search the documents: the best-matching passages with their character spans.")
     async def search(query: Annotated[str, Field(min_length=1)],

@@ -31,11 +31,18 @@ def check_judge_available(settings: Settings) -> None:
         ) from e
 
 
+def _judge_llm(settings: Settings) -> Any:
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(base_url=settings.llm_url, api_key=settings.llm_api_key or "not-needed",
+                      model=settings.llm_model or "default", timeout=settings.llm_timeout,
+                      max_retries=settings.llm_retries, temperature=0)
+
+
 def judge_records(records: list[dict[str, Any]], settings: Settings, embedder: Any) -> dict[str, Any]:
     """Faithfulness and answer relevancy for every non-abstained answer; overall means and per case."""
     check_judge_available(settings)
     from langchain_core.embeddings import Embeddings
-    from langchain_openai import ChatOpenAI
     from ragas import EvaluationDataset, evaluate
     from ragas.embeddings import LangchainEmbeddingsWrapper
     from ragas.llms import LangchainLLMWrapper
@@ -61,14 +68,7 @@ def judge_records(records: list[dict[str, Any]], settings: Settings, embedder: A
         }
         for r in judged
     ]
-    llm = ChatOpenAI(
-        base_url=settings.llm_url,
-        api_key=settings.llm_api_key or "not-needed",
-        model=settings.llm_model or "default",
-        timeout=settings.llm_timeout,
-        max_retries=settings.llm_retries,
-        temperature=0,
-    )
+    llm = _judge_llm(settings)
     result = evaluate(
         EvaluationDataset.from_list(samples),
         metrics=[Faithfulness(), ResponseRelevancy()],

@@ -41,6 +41,11 @@ class RunResult:
     scores: dict[str, CaseScore]
 
 
+def _citations(answer: Answer | None) -> list[dict[str, Any]]:
+    return [{"marker": c.marker, "doc_id": c.doc_id, "chunk_id": c.chunk_id, "start": c.start, "end": c.end,
+             "text": c.text, "title": c.title} for c in (answer.citations if answer else [])]
+
+
 def answer_record(
     case: Case,
     suite: str,
@@ -56,18 +61,7 @@ def answer_record(
         "question": case.question,
         "answer": answer.text if answer else "",
         "abstained": bool(answer.abstained) if answer else False,
-        "citations": [
-            {
-                "marker": c.marker,
-                "doc_id": c.doc_id,
-                "chunk_id": c.chunk_id,
-                "start": c.start,
-                "end": c.end,
-                "text": c.text,
-                "title": c.title,
-            }
-            for c in (answer.citations if answer else [])
-        ],
+        "citations": _citations(answer),
         "retrieved": [
             {"chunk_id": p.chunk.chunk_id, "doc_id": p.chunk.doc_id, "score": p.score, "text": p.chunk.text}
             for p in (answer.retrieved if answer else [])
@@ -136,6 +130,24 @@ def corpus_chunks(store: Any, collections: tuple[str, ...] | None = None) -> lis
     return out
 
 
+def _ask_case(assistant: Asker, case: Case, suite: str, generator: str,
+              chunks: list[tuple[str, str]] | None) -> dict[str, Any]:
+    """One case asked and recorded, with the passages of the corpus that hold its evidence."""
+    relevant = None
+    if chunks is not None:
+        relevant = [cid for cid, text in chunks if case.evidence and contains_any(text, case.evidence)]
+    answer, error = None, ""
+    t0 = time.perf_counter()
+    try:
+        answer = assistant.ask(case.question, list(case.history) or None)
+    # A refused question or a failing LLM is this case's failure; a broken index or store
+    # (other RagErrors) would fail every case alike, so it stops the run with its own message.
+    except (InputError, GeneratorError) as e:
+        error = f"{type(e).__name__}: {e}"
+    latency = (time.perf_counter() - t0) * 1000
+    return answer_record(case, suite, answer, latency, generator, relevant, error)
+
+
 def run_suites(
     suites: list[Suite],
     assistant: Asker,
@@ -168,20 +180,8 @@ def run_suites(
             partial.open("w", encoding="utf-8") as part, background():
         for suite in suites:
             for case in suite.cases:
-                relevant = None
-                if chunks is not None:
-                    relevant = [cid for cid, text in chunks if case.evidence and contains_any(text, case.evidence)]
                 bar.set_postfix_str(case.id[:30])
-                answer, error = None, ""
-                t0 = time.perf_counter()
-                try:
-                    answer = assistant.ask(case.question, list(case.history) or None)
-                # A refused question or a failing LLM is this case's failure; a broken index or store
-                # (other RagErrors) would fail every case alike, so it stops the run with its own message.
-                except (InputError, GeneratorError) as e:
-                    error = f"{type(e).__name__}: {e}"
-                latency = (time.perf_counter() - t0) * 1000
-                records.append(answer_record(case, suite.name, answer, latency, generator, relevant, error))
+                records.append(_ask_case(assistant, case, suite.name, generator, chunks))
                 part.write(json.dumps(records[-1], ensure_ascii=False) + "\n")
                 part.flush()
                 bar.update(1)

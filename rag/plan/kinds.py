@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from core.language.names import asks_for_speaker
+
 KINDS = ("fact", "overview", "list", "comparison", "explanation", "library")
 
 # chat spellings a user types; expanded before matching
@@ -86,8 +88,9 @@ _EXPLANATION = [
     r"\bhow (does|do|did|is|are) (\S+ ){0,8}(work|works|built|made|happen|repay)\b", r"\bhow (do|can) i\b",
     r"\bfor what reason\b", r"\breasoning behind\b", r"\bexplain why\b", r"\bwhat is the reason\b",
 ]
-# explicit cues of one fact (data/plans/README.md): "Who said X?" names one speaker, "When did ..." one date
-_FACT = [r"^who (said|says|told|warned|claimed|added|noted|wrote)\b", r"^(when|where) (did|does|do|is|was|will|were)\b",
+# explicit cues of one fact (data/plans/README.md): "When did ..." asks one date; "Who said X?" one speaker
+# (core.language.names.asks_for_speaker)
+_FACT = [r"^(when|where) (did|does|do|is|was|will|were)\b",
          r"^how (many|much|long|tall|old|far|fast|big)\b"]
 _RULES: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = tuple(
     (kind, tuple(re.compile(p) for p in pats))
@@ -146,4 +149,4 @@ def rule_kind(question: str) -> str:
     for kind, patterns in _RULES:
         if any(p.search(text) for p in patterns):
             return kind
-    return ""
+    return "fact" if asks_for_speaker(question) else ""
