@@ -198,6 +198,9 @@ class Pipeline:
         if plan is not None:
             answer = plan.answer(PlanRequest(run.query, guess.kind, run.history, run.collections,
                                               fact=lambda q: self._fact_answer(q, run.collections)))
+            if answer.abstained and not answer.retrieved:  # offer the closest passages, as the gate does
+                answer = replace(answer, retrieved=self.retriever.search(run.query, k or self.settings.k,
+                                                                         run.collections).passages)
             yield TextDelta(answer.text)
             yield Final(run.planned(answer))
             return

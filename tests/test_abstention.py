@@ -90,7 +90,7 @@ def test_abstains_when_the_article_does_not_answer(article_assistant, question):
     assert a.abstain_reason
     assert "don't cover" in a.text
     assert a.retrieved, "the closest passages are offered"
-    assert a.timings["generate"] == 0.0
+    assert a.timings.get("generate", 0.0) == 0.0  # nothing was generated (a plan abstains before any generator)
 
 
 def test_boilerplate_was_not_indexed(article_library):

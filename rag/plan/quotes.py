@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.types import Answer, Chunk, Citation, Passage, Sentence
+from core.types import NOT_COVERED, Answer, Chunk, Citation, Passage, Sentence
 from core.untrusted import inert
 
 
@@ -44,5 +44,6 @@ def cited_answer(question: str, groups: list[tuple[str, list[Quote]]], plan: str
 
 
 def abstention(question: str, reason: str, plan: str) -> Answer:
-    return Answer(question=question, text=reason, sentences=[], citations=[], retrieved=[], abstained=True,
+    """The product's one abstention sentence, then the plan's reason in words."""
+    return Answer(question=question, text=f"{NOT_COVERED} {reason}", sentences=[], citations=[], retrieved=[], abstained=True,
                   generator="extractive", abstain_reason=reason, plan=plan)
