@@ -11,24 +11,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from core.language.terms import wordset
+from core.language.words import SPEECH_VERBS
 from core.types import Answer, Citation, Sentence
 from core.untrusted import inert
 from rag.plan.protocol import PlanRequest
 from rag.plan.quotes import abstention
 
-_SAY = r"(?:say|says|said|think|thinks|feel|feels|argue|argues|views?|position|opinions?|advice)"
-_PATTERNS = [
-    re.compile(r"^compare\s+(?:what|how)\s+(?P<a>.+?)\s+and\s+(?P<b>.+?)\s+(?P<verb>" + _SAY
-               + r")(?:\s+(?:about|on|of|regarding)\s+(?P<topic>.+))?$"),
-    re.compile(r"^compare\s+(?P<a>.+?)(?:'s|’s)?\s+(?:and|with|to)\s+(?P<b>.+?)(?:'s|’s)?"
-               r"(?:\s+(?:on|about|regarding)\s+(?P<topic>.+))?$"),
-    re.compile(r"^(?P<a>.+?)\s+(?:vs\.?|versus)\s+(?P<b>.+?)(?:\s+(?:on|about)\s+(?P<topic>.+?))?"
-               r"(?:\s*[-–—:]\s*(?P<rest>.+))?$"),
-    re.compile(r"^how (?:does|do|did|is|are|was|were)\s+(?P<a>.+?)\s+(?:differ|compare|different)\s+"
-               r"(?:from|with|to|than)\s+(?P<b>.+?)$"),
-    re.compile(r"^(?:what are\s+)?(?:the\s+)?differences?\s+between\s+(?P<a>.+?)\s+and\s+(?P<b>.+?)$"),
-    re.compile(r"^which (?:\w+ )?(?:is|was)\s+\w+(?:\s+\w+)?,\s+(?P<a>.+?)\s+or\s+(?P<b>.+?)$"),
-]
+# words after which a comparison names what people say; plain word sets, so parsing is string work
+_SAY = SPEECH_VERBS | wordset("argue think thinks feel feels view views position opinion opinions advice")
+_TOPIC = (" about ", " on ", " regarding ", " of ")
+_JOIN = (" and ", " with ", " to ")
+_VERSUS = (" vs. ", " vs ", " versus ")
+_DIFFER = (" differ from ", " differ with ", " compare with ", " compare to ", " different from ",
+           " different than ", " compared with ", " compared to ")
+_AUX = ("how does ", "how do ", "how did ", "how is ", "how are ", "how was ", "how were ")
 _POSSESSIVE = re.compile(r"(?:'s|’s|')(?=\s|$)")
 
 
@@ -40,15 +37,80 @@ class Sides:
 
 
 def split_sides(question: str) -> Sides | None:
-    """The compared things of a comparison question, or None when it names fewer than two."""
-    q = question.strip().rstrip("?.!").strip()
-    for p in _PATTERNS:
-        m = p.match(q[:160].lower())  # several lazy groups: bounded input keeps the match cheap
-        if m:
-            a, b = (_original(question, m.group(g)) for g in ("a", "b"))
-            topic = _original(question, m.groupdict().get("topic") or "")
-            return Sides((a, b), topic, bool(m.groupdict().get("verb")) or bool(re.search(_SAY, q.lower())))
+    """The compared things of a comparison question, or None when it names fewer than two. String work
+    only (no backtracking), on at most 300 characters."""
+    q = question.strip().rstrip("?.!").strip()[:300]
+    low = q.lower()
+    found = _compare_what(low) or _compare(low) or _versus(low) or _differ(low) or _between(low) or _which(low)
+    if found is None:
+        return None
+    a, b, topic, speech = found
+    a, b, topic = (_original(q, x) for x in (a, b, topic))
+    if not a or not b:
+        return None
+    return Sides((a, b), topic, speech or bool(_SAY & set(low.split())))
+
+
+def _split_topic(text: str) -> tuple[str, str]:
+    at = min((i for t in _TOPIC if (i := text.find(t)) > 0), default=-1)
+    return (text, "") if at < 0 else (text[:at], text[at:].split(" ", 2)[2] if text[at:].count(" ") >= 2 else "")
+
+
+def _compare_what(low: str) -> tuple[str, str, str, bool] | None:
+    for head in ("compare what ", "compare how "):
+        if low.startswith(head) and " and " in low:
+            a, rest = low[len(head):].split(" and ", 1)
+            words = rest.split()
+            verb = next((i for i, w in enumerate(words) if w in _SAY), None)
+            if verb:
+                b, topic = " ".join(words[:verb]), _split_topic(" " + " ".join(words[verb:]))[1]
+                return a, b, topic, True
     return None
+
+
+def _compare(low: str) -> tuple[str, str, str, bool] | None:
+    if not low.startswith("compare "):
+        return None
+    rest = low[len("compare "):]
+    at = min(((i, j) for j in _JOIN if (i := rest.find(j)) > 0), default=None)
+    if at is None:
+        return None
+    b, topic = _split_topic(rest[at[0] + len(at[1]):])
+    return rest[:at[0]], b, topic, False
+
+
+def _versus(low: str) -> tuple[str, str, str, bool] | None:
+    sep = next((v for v in _VERSUS if v in low), None)
+    if sep is None:
+        return None
+    a, rest = low.split(sep, 1)
+    rest = rest.split(" - ", 1)[0].split(" — ", 1)[0].split(": ", 1)[0]
+    b, topic = _split_topic(rest)
+    return a, b, topic, False
+
+
+def _differ(low: str) -> tuple[str, str, str, bool] | None:
+    head = next((h for h in _AUX if low.startswith(h)), None)
+    sep = next((d for d in _DIFFER if d in low), None)
+    if head is None or sep is None:
+        return None
+    a, b = low[len(head):].split(sep, 1)
+    return a, b, "", False
+
+
+def _between(low: str) -> tuple[str, str, str, bool] | None:
+    at = low.find("differences between ") if "differences between " in low else low.find("difference between ")
+    if at < 0 or " and " not in low[at:]:
+        return None
+    a, b = low[at:].split("between ", 1)[1].split(" and ", 1)
+    return a, b, "", False
+
+
+def _which(low: str) -> tuple[str, str, str, bool] | None:
+    if not low.startswith("which ") or ", " not in low:
+        return None
+    tail = low.split(", ", 1)[1]
+    return (*tail.split(" or ", 1), "", False) if " or " in tail else None
 
 
 def _original(question: str, lowered: str) -> str:
