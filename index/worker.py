@@ -69,7 +69,8 @@ class EmbedWorker:
     @classmethod
     def from_settings(cls, s: Any) -> EmbedWorker:
         spec = {"backend": s.embed_backend, "model": s.embed_model, "models_dir": str(s.models_dir),
-                "batch": s.embed_batch_size, "threads": s.embed_threads}
+                "batch": s.embed_batch_size, "threads": s.embed_threads,
+                "shared_dir": str(s.shared_models_dir) if s.shared_models_dir else ""}
         return cls(spec, s.ingest_embed_timeout_s)
 
     def deadline(self) -> float:
@@ -155,9 +156,12 @@ def _recv_exact(proc: subprocess.Popen, n: int, deadline: float) -> bytes:
     """n bytes from the worker's stdout, waiting at most until `deadline` (TimeoutError), EOFError if it died."""
     assert proc.stdout is not None
     fd, parts, got = proc.stdout.fileno(), [], 0
+    # poll, not select: select() refuses descriptors >= 1024 (ValueError), which a busy server reaches
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
     while got < n:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
+        if left <= 0 or not poller.poll(left * 1000):
             raise TimeoutError
         part = os.read(fd, min(n - got, 1 << 20))
         if not part:
@@ -190,7 +194,9 @@ def serve() -> None:
     os.nice(int(spec.get("nice", NICE)))
     from index.embedding_onnx import embedder_for
 
-    emb = embedder_for(spec["backend"], spec["model"], Path(spec["models_dir"]), spec["batch"], spec["threads"])
+    shared = Path(spec["shared_dir"]) if spec.get("shared_dir") else None
+    emb = embedder_for(spec["backend"], spec["model"], Path(spec["models_dir"]), spec["batch"], spec["threads"],
+                       shared)
     embed = getattr(emb, "embed_bulk", emb.embed)
     while (msg := _read_msg(inp)) is not None:
         try:

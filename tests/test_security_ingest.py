@@ -230,3 +230,23 @@ def test_upload_with_another_uploads_title_is_disambiguated(tmp_path) -> None:
     assert titles == ["Ferry timetable", "Ferry timetable (b.md)"]
     (b,) = [d for d in ix.documents() if d.doc_id == "b.md"]
     assert all(c.title == "Ferry timetable (b.md)" for c in ix.store.chunks_of(b.doc_id))
+
+
+def test_the_upload_worker_answers_when_the_server_holds_over_1024_descriptors(tmp_path) -> None:
+    """select() refuses descriptors >= 1024 with ValueError; a server with many clients reaches them (seen in
+    the full suite: every upload failed with 'the embedding worker stopped (ValueError)')."""
+    import os
+
+    from core.settings import load_settings
+    from index.worker import EmbedWorker
+
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        worker = EmbedWorker.from_settings(load_settings({"data_dir": tmp_path}, env={}))
+        try:
+            assert worker.embed(["a sentence about bridges"], worker.deadline()).shape == (1, 384)
+        finally:
+            worker.close()
+    finally:
+        for fd in held:
+            os.close(fd)
