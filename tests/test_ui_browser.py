@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.untrusted import inert
 from tests.ui_process import stop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -275,9 +276,11 @@ def test_hostile_document_is_shown_as_text_and_nothing_executes(server, browser,
     page.click("#read-doc")
     page.wait_for_selector("#reader .doc-text:has-text('Bellrock')")
     shown = page.inner_text("#reader .doc-text")
-    assert "<script>window.__pwned = 'script'; alert(1)</script>" in shown
-    assert "<img src=x onerror=\"window.__pwned = 'img'; alert(2)\">" in shown
-    assert "[the keeper's page](http://evil.example/steal)" in shown and "![beacon](http://evil.example/px.png)" in shown
+    # shown as text, made inert the one way every output does (core.untrusted: same length, lookalike brackets)
+    assert inert("<script>window.__pwned = 'script'; alert(1)</script>") in shown
+    assert inert("<img src=x onerror=\"window.__pwned = 'img'; alert(2)\">") in shown
+    assert inert("[the keeper's page](http://evil.example/steal)") in shown
+    assert inert("![beacon](http://evil.example/px.png)") in shown
     assert page.locator("#reader script, #reader img, #reader a").count() == 0
 
     # ask about it, with hostile markup in the question too; open the cited passage in the viewer
@@ -287,7 +290,7 @@ def test_hostile_document_is_shown_as_text_and_nothing_executes(server, browser,
     assert "<img src=x onerror=" in page.locator("#chat .user-msg").last.inner_text()
     answer.locator(".cite-marker").first.click()
     page.wait_for_selector("#source-viewer .doc-title:has-text('Pwn test note')")
-    assert "<script>window.__pwned" in page.inner_text("#source-viewer .doc-text")
+    assert inert("<script>window.__pwned") in page.inner_text("#source-viewer .doc-text")
     answer.locator("details.retrieved summary").click()
     page.screenshot(path=ARTIFACTS / "ui-6-hostile-document-desktop.png", full_page=True)
 
