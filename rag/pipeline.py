@@ -213,6 +213,7 @@ class Pipeline:
         run.passages = retrieval.passages
         run.lap("retrieve")
         decision = self.gate.check(run.query, retrieval)
+        run.lap("gate")  # the gate reads the passages' sentences: on a new question it can be the biggest stage
         if decision.abstain:
             text = f"{NOT_COVERED} The closest passages are listed below." if run.passages else NOT_COVERED
             yield TextDelta(text)
