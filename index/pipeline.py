@@ -27,6 +27,7 @@ from index.isolation import Isolation
 from index.loading import DEFAULT_MAX_CHARS, SUPPORTED
 from index.manifest import SCHEMA_VERSION
 from index.prepare import prepare_document
+from index.sentence_vectors import SentenceVectors, chunk_views
 from index.store import IndexStore
 from index.store_read import DocInfo
 from index.worker import EmbedWorker, unique
@@ -202,6 +203,7 @@ class Indexer:
     def _write(self, todo: list[tuple[Document, list[Chunk]]], progress: Progress | None) -> int:
         """Embed every chunk of the batch in one pass, then write it all in one commit; the chunk count."""
         vecs = self._embed([c.text for _, cs in todo for c in cs], progress)
+        self._embed_sentences([c.text for _, cs in todo for c in cs], progress)
         items, off = [], 0
         for doc, cs in todo:
             items.append((doc, cs, vecs[off:off + len(cs)]))
@@ -213,7 +215,15 @@ class Indexer:
             progress("write", 1, 1)
         return off
 
-    def _embed(self, texts: list[str], progress: Progress | None) -> np.ndarray:
+    def _embed_sentences(self, chunk_texts: list[str], progress: Progress | None) -> None:
+        """The chunks' sentence and clause vectors the store lacks, embedded now and stored before the commit
+        that makes the chunks visible: a new question then embeds only itself (index.sentence_vectors)."""
+        sentences = SentenceVectors(self.store.shared)
+        todo = sentences.missing([v for t in dict.fromkeys(chunk_texts) for v in chunk_views(t)[2]])
+        if todo:
+            sentences.put(todo, self._embed(todo, progress, stage="sentences"))
+
+    def _embed(self, texts: list[str], progress: Progress | None, stage: str = "embed") -> np.ndarray:
         # batches of a few hundred keep progress visible without hurting encode throughput
         warm_up = getattr(self.embedder, "warm_up", None)
         if warm_up is not None and not getattr(self.embedder, "loaded", True):
@@ -232,7 +242,7 @@ class Indexer:
         for b in range(0, len(distinct), step):
             out.append(embed(distinct[b:b + step]))
             if progress:
-                progress("embed", min(b + step, len(distinct)), len(distinct))
+                progress(stage, min(b + step, len(distinct)), len(distinct))
         return np.concatenate(out)[inverse] if out else np.zeros((0, self.embedder.dimension), np.float32)
 
     def build_bundled(self, progress: Progress | None = None) -> IngestReport:

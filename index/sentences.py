@@ -86,3 +86,31 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
         if e > s:
             out.append((s, e))
     return out
+
+
+# possessive and only from the start of a blank run: "\s*(?=—)" retried a long run from every position
+_CLAUSE = re.compile(r"(?<=[,;:—–])\s*+|(?<!\s)\s*+(?=[—–])")
+
+
+def clause_views(sentence: str, min_words: int = 6) -> list[str]:
+    """Clauses of a long sentence, merged to >= min_words words each.
+
+    MiniLM's embedding of a long quote drowns its attribution ("..., said Liu Dongshu, an assistant
+    professor at ..."), so a question about who said it, or a claim about one clause, is matched against
+    the clauses too.
+    """
+    parts = [p.strip().strip("\"“”'‘’ ") for p in _CLAUSE.split(sentence)]
+    parts = [p for p in parts if p]
+    pieces: list[str] = []
+    cur = ""
+    for p in parts:
+        cur = f"{cur} {p}".strip()
+        if len(cur.split()) >= min_words:
+            pieces.append(cur)
+            cur = ""
+    if cur:
+        if pieces:
+            pieces[-1] = f"{pieces[-1]} {cur}"
+        else:
+            pieces.append(cur)
+    return pieces if len(pieces) > 1 else []

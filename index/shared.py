@@ -1,11 +1,13 @@
 """The index state kept in Chroma itself, so any number of processes can share one index over a Chroma server.
 
-Three Chroma collections, named after the chunks collection NAME (the same code for embedded and server):
+Chroma collections named after the chunks collection NAME (the same code for embedded and server):
   NAME         the chunks: vector, text, flat metadata (written by index.store);
   NAME-docs    one immutable record per document version, id `doc_id::digest` (digest of the entry and the
                cleaned text): the cleaned text as the Chroma document, every DocEntry field as JSON metadata;
   NAME-meta    the commit log: one record `gen-000000000042` per generation, holding the index config and the
-               map doc_id -> document record id; plus a `head` hint (a lower bound of the newest generation).
+               map doc_id -> document record id; plus a `head` hint (a lower bound of the newest generation);
+  NAME-sentences  the chunks' sentence and clause vectors, content-addressed (index.sentence_vectors): an
+               index-time cache the answer path reads instead of embedding sentences per question.
 Records other than commits are written before they are referenced and never changed afterwards, so a
 commit record alone decides what is visible. A commit is a compare-and-set: Chroma's `add` keeps the first
 record under an id and ignores later ones, so a writer that adds `gen-(G+1)` and reads back its own token
@@ -59,7 +61,7 @@ class Head:
 
 
 class SharedState:
-    """Connection to the three collections; every call reconnects after a failure (a restarted server)."""
+    """Connection to the collections; every call reconnects after a failure (a restarted server)."""
 
     def __init__(self, local_path: Path, chroma_url: str, name: str) -> None:
         self.local_path = Path(local_path)
@@ -93,7 +95,7 @@ class SharedState:
         cols = {role: client.get_or_create_collection(name, embedding_function=None,
                                                       configuration={"hnsw": {"space": "cosine"}})
                 for role, name in (("chunks", self.name), ("docs", f"{self.name}-docs"),
-                                   ("meta", f"{self.name}-meta"))}
+                                   ("meta", f"{self.name}-meta"), ("sentences", f"{self.name}-sentences"))}
         self._client = client
         return cols
 
@@ -139,7 +141,7 @@ class SharedState:
         return self._batch
 
     def drop(self) -> None:
-        """Delete all three collections (a rebuild)."""
+        """Delete all the collections (a rebuild)."""
         with self.call() as cols:
             for col in cols.values():
                 self._client.delete_collection(col.name)

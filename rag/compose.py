@@ -17,6 +17,7 @@ from core.progress import Progress
 from core.settings import Settings
 from index.embedding import Embedder
 from index.pipeline import Indexer
+from index.sentence_vectors import SentenceVectors
 from index.vectors import chunk_vectors
 from rag.gate.abstention import EvidenceGate
 from rag.generate.chat import ChatModel, LangChainChat
@@ -84,9 +85,12 @@ def build_retriever(settings: Settings, library: Indexer) -> HybridRetriever:
     )
 
 
-def build_scorer(settings: Settings, embedder: Embedder, retriever: HybridRetriever) -> Scorer:
-    """The one scorer, from `reader` (RAG_READER): cascade (default), learned, or heuristic."""
-    heuristic = HeuristicScorer.from_settings(SentenceBank(embedder), settings)
+def build_scorer(settings: Settings, embedder: Embedder, retriever: HybridRetriever,
+                 sentences: SentenceVectors | None = None) -> Scorer:
+    """The one scorer, from `reader` (RAG_READER): cascade (default), learned, or heuristic. `sentences`: the
+    sentence vectors stored at index time, so a new question embeds only itself."""
+    bank = SentenceBank(embedder, lookup=sentences.get if sentences is not None else None)
+    heuristic = HeuristicScorer.from_settings(bank, settings)
     if settings.reader == "heuristic":
         return heuristic
     reader = Reader(embedder, heuristic.bank, embed_query=retriever.embed_query, cascade=settings.reader == "cascade")
@@ -109,7 +113,7 @@ def build_assistant(settings: Settings, library: Indexer, progress: Progress | N
                     chat_model: Any = None) -> Assistant:
     retriever = build_retriever(settings, library)
     embedder = library.embedder
-    scorer = build_scorer(settings, embedder, retriever)
+    scorer = build_scorer(settings, embedder, retriever, SentenceVectors(library.store.shared))
     # one sentence ranker: the extractive answer, an LLM's evidence, and the answer that replaces an
     # unverifiable LLM draft all come from it (and from its bank, which the verifier shares)
     extractive = ExtractiveGenerator(embedder, scorer, embed_query=retriever.embed_query)

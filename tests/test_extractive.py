@@ -6,8 +6,9 @@ import pytest
 
 from core.language.answer_types import answer_type
 from core.types import NOT_COVERED, GenerationRequest, NoAnswer
+from index.sentences import clause_views
 from rag.generate.extractive import ExtractiveGenerator
-from rag.reader.evidence import SentenceBank, clause_views
+from rag.reader.evidence import SentenceBank
 from rag.reader.scorers import HeuristicScorer
 
 FACTS = [

@@ -8,17 +8,16 @@ their mean is the support score whose threshold `python -m training calibrate` c
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from core.language.terms import coverage, term_set
 from core.types import Chunk
-from index.quarantine import flag_spans
-from index.sentences import split_sentences
+from index.sentence_vectors import chunk_views
 
 DENSE_SHARE = 0.5  # weight of the embedding signal in the support score; the rest is lexical
 
@@ -41,42 +40,16 @@ class ChunkSentences:
         return self.emb[self.starts[i]]
 
 
-# possessive and only from the start of a blank run: "\s*(?=—)" retried a long run from every position
-_CLAUSE = re.compile(r"(?<=[,;:—–])\s*+|(?<!\s)\s*+(?=[—–])")
-
-
-def clause_views(sentence: str, min_words: int = 6) -> list[str]:
-    """Clauses of a long sentence, merged to >= min_words words each.
-
-    MiniLM's embedding of a long quote drowns its attribution ("..., said Liu Dongshu, an assistant
-    professor at ..."), so a question about who said it, or a claim about one clause, is matched against
-    the clauses too.
-    """
-    parts = [p.strip().strip("\"“”'‘’ ") for p in _CLAUSE.split(sentence)]
-    parts = [p for p in parts if p]
-    pieces: list[str] = []
-    cur = ""
-    for p in parts:
-        cur = f"{cur} {p}".strip()
-        if len(cur.split()) >= min_words:
-            pieces.append(cur)
-            cur = ""
-    if cur:
-        if pieces:
-            pieces[-1] = f"{pieces[-1]} {cur}"
-        else:
-            pieces.append(cur)
-    return pieces if len(pieces) > 1 else []
-
-
 class SentenceBank:
     """Splits chunks into sentences and embeds them once; a bounded LRU keyed by chunk id and text.
 
     Thread-safe: the UI answers several sessions at once with one bank.
     """
 
-    def __init__(self, embedder, max_chunks: int = 4096) -> None:
+    def __init__(self, embedder, max_chunks: int = 4096,
+                 lookup: Callable[[list[str]], dict[str, np.ndarray]] | None = None) -> None:
         self.embedder = embedder
+        self.lookup = lookup  # the vectors stored at index time (SentenceVectors.get); None: embed them all
         self.max_chunks = max_chunks
         self._cache: OrderedDict[tuple[str, int], ChunkSentences] = OrderedDict()
         self._lock = threading.Lock()
@@ -130,20 +103,13 @@ class SentenceBank:
         all_texts: list[str] = []
         for c in chunks:
             # quarantined sentences (addressed to an AI) are not evidence: never quoted, never in a prompt
-            flagged = set(flag_spans(c.text))
-            spans = [sp for sp in split_sentences(c.text) if sp not in flagged] or [(0, 0 if flagged else len(c.text))]
-            texts = [c.text[s:e] for s, e in spans]
-            starts = []
-            for t in texts:
-                starts.append(len(all_texts))
-                all_texts.append(t)
-                all_texts.extend(clause_views(t))
-            per_chunk.append((c, spans, texts, starts))
-        emb = self.embedder.embed(all_texts) if all_texts else np.zeros((0, 1), dtype=np.float32)
+            spans, texts, views, starts = chunk_views(c.text)
+            per_chunk.append((c, spans, texts, [len(all_texts) + x for x in starts], len(views)))
+            all_texts.extend(views)
+        emb = self._vectors(all_texts)
         out = []
-        for c, spans, texts, starts in per_chunk:
+        for c, spans, texts, starts, n_views in per_chunk:
             lo = starts[0]
-            hi = starts[-1] + 1 + len(clause_views(texts[-1]))
             out.append(
                 ChunkSentences(
                     chunk=c,
@@ -151,12 +117,22 @@ class SentenceBank:
                     texts=tuple(texts),
                     terms=tuple(term_set(t) for t in texts),
                     chunk_terms=term_set(c.text),
-                    emb=np.asarray(emb[lo:hi], dtype=np.float32),
+                    emb=np.asarray(emb[lo:lo + n_views], dtype=np.float32),
                     starts=np.asarray([x - lo for x in starts], dtype=np.intp),
                 )
             )
             self._remember(tuple(texts), out[-1])
         return out
+
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        """The views' vectors: those the indexer stored (index.sentence_vectors), the rest embedded now."""
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        stored = self.lookup(texts) if self.lookup is not None else {}
+        todo = [t for t in dict.fromkeys(texts) if t not in stored]
+        if todo:
+            stored = {**stored, **dict(zip(todo, self.embedder.embed(todo), strict=True))}
+        return np.stack([np.asarray(stored[t], dtype=np.float32) for t in texts])
 
 
 @dataclass(frozen=True)

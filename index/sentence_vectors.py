@@ -1,0 +1,88 @@
+"""Sentence vectors computed at index time, so a new question embeds nothing but itself.
+
+The answer path reads a chunk as its evidence sentences (quarantined ones dropped) and each long sentence's
+clause views (index.sentences.clause_views); the reader and the verifier compare the question and the
+answer with those views. Embedding them at question time was most of a new question's cost (docs/benchmarks.md),
+so the indexer embeds them with the chunks and keeps them in the store, in a fourth Chroma collection
+`NAME-sentences` (index.shared), one record per distinct view text: id = sha256 of the text, the vector as
+the record's embedding. Records are content-addressed and never change; the index's embedding model is
+fixed by its recorded build info (index.manifest.check_compatible), so a stored vector is always this
+model's. A view the store lacks (an index built before this, or a server without the collection) is
+embedded at question time by the reader's bank, as before: a missing record costs time, never an answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from index.quarantine import flag_spans
+from index.sentences import clause_views, split_sentences
+from index.shared import SharedState
+
+
+def evidence_spans(text: str) -> list[tuple[int, int]]:
+    """The chunk's sentence spans that are evidence; quarantined ones (addressed to an AI) are dropped."""
+    flagged = set(flag_spans(text))
+    return [sp for sp in split_sentences(text) if sp not in flagged] or [(0, 0 if flagged else len(text))]
+
+
+def chunk_views(text: str) -> tuple[list[tuple[int, int]], list[str], list[str], list[int]]:
+    """(spans, sentences, views, starts): every sentence followed by its clause views, in the order the
+    reader's bank stacks them; starts[i] is the index in `views` of sentence i."""
+    spans = evidence_spans(text)
+    texts = [text[s:e] for s, e in spans]
+    views: list[str] = []
+    starts: list[int] = []
+    for t in texts:
+        starts.append(len(views))
+        views.append(t)
+        views.extend(clause_views(t))
+    return spans, texts, views, starts
+
+
+def view_id(text: str) -> str:
+    return "s-" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+class SentenceVectors:
+    """The stored view vectors: `get` for the answer path, `missing` and `put` for the indexer."""
+
+    def __init__(self, shared: SharedState) -> None:
+        self.shared = shared
+
+    def get(self, texts: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of these texts (texts without one are absent from the result)."""
+        if not texts or self.shared.local_missing():
+            return {}
+        ids = {view_id(t): t for t in texts}
+        got = self._get(list(ids), include=["embeddings"])
+        embs = got.get("embeddings")
+        if embs is None or not len(got["ids"]):
+            return {}
+        return {ids[i]: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], embs, strict=True)}
+
+    def missing(self, texts: list[str]) -> list[str]:
+        """The distinct texts with no stored vector, in first-seen order."""
+        distinct = list(dict.fromkeys(texts))
+        have = set(self._get([view_id(t) for t in distinct], include=[])["ids"])
+        return [t for t in distinct if view_id(t) not in have]
+
+    def put(self, texts: list[str], vecs: np.ndarray) -> None:
+        step = self.shared.max_batch()
+        with self.shared.call() as cols:
+            for b in range(0, len(texts), step):
+                part = texts[b:b + step]
+                cols["sentences"].upsert(ids=[view_id(t) for t in part], embeddings=np.asarray(vecs[b:b + step]))
+
+    def _get(self, ids: list[str], include: list) -> dict:
+        out: dict = {"ids": [], "embeddings": []}
+        step = self.shared.max_batch()
+        with self.shared.call() as cols:
+            for b in range(0, len(ids), step):
+                got = cols["sentences"].get(ids=ids[b:b + step], include=include)
+                out["ids"] += list(got["ids"])
+                if "embeddings" in include and got.get("embeddings") is not None:
+                    out["embeddings"] += list(got["embeddings"])
+        return out
