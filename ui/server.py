@@ -23,6 +23,7 @@ from core.settings import DEFAULT_COLLECTION, Settings
 from index.pipeline import Indexer
 from rag.compose import Assistant
 from ui.app import build_app, chat_concurrency, page_options
+from ui.idle import calm_queue
 from ui.limits import LOGIN_ADDRESS, fair_queue
 from ui.mcp_tools import build_mcp
 from ui.openai_api import ApiError, OpenAIService
@@ -145,6 +146,7 @@ def build_server(assistant: Assistant, library: Indexer, settings: Settings) -> 
     page = build_app(assistant, library, settings)
     page.queue(max_size=settings.max_queue, default_concurrency_limit=1)
     fair_queue(page, settings.max_queued_per_user)
+    calm_queue(page)  # no 1 ms polling while nobody asks (ui/idle.py)
     mcp = build_mcp(assistant, library)
     # stateless: each MCP request stands alone, no session to lose when the client reconnects
     mcp_app = mcp.streamable_http_app(streamable_http_path="/mcp", stateless_http=True, host=settings.host)
