@@ -70,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
 def _build(args: argparse.Namespace, indexer: Indexer, settings: Settings) -> int:
     if args.cmd == "build" and args.if_missing and indexer.store.exists():
         print(f"index exists in {indexer.store.shared.where} ({len(indexer.documents())} documents)")
+        update, close = terminal_progress()
+        try:
+            filled = indexer.fill_sentence_vectors(update)
+        finally:
+            close()
+        if filled:
+            print(f"stored the sentence vectors of its {filled} chunks (an index from before they were kept)")
         return 0
     if args.cmd == "build" and not args.paths and args.collection not in (None, "default"):
         print(f"error: the bundled documents always go into 'default', not {args.collection!r}: give the PATHS "

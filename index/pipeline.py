@@ -223,6 +223,16 @@ class Indexer:
         if todo:
             sentences.put(todo, self._embed(todo, progress, stage="sentences"))
 
+    def fill_sentence_vectors(self, progress: Progress | None = None) -> int:
+        """An index built before sentence vectors were stored gets them, once (`build --if-missing`, which
+        `make run` calls, does it): its questions then stop embedding sentences. The chunks read; 0 when the
+        index already has them or has no chunks."""
+        if not self.store.exists() or SentenceVectors(self.store.shared).count() > 0:
+            return 0
+        texts = [c.text for d in self.documents() for c in self.store.chunks_of(d.doc_id)]
+        self._embed_sentences(texts, progress)
+        return len(texts)
+
     def _embed(self, texts: list[str], progress: Progress | None, stage: str = "embed") -> np.ndarray:
         # batches of a few hundred keep progress visible without hurting encode throughput
         warm_up = getattr(self.embedder, "warm_up", None)

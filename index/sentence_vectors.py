@@ -63,6 +63,13 @@ class SentenceVectors:
             return {}
         return {ids[i]: np.asarray(e, dtype=np.float32) for i, e in zip(got["ids"], embs, strict=True)}
 
+    def count(self) -> int:
+        """How many vectors are stored (0 on an index built before they were)."""
+        if self.shared.local_missing():
+            return 0
+        with self.shared.call() as cols:
+            return cols["sentences"].count()
+
     def missing(self, texts: list[str]) -> list[str]:
         """The distinct texts with no stored vector, in first-seen order."""
         distinct = list(dict.fromkeys(texts))

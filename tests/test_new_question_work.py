@@ -78,3 +78,25 @@ def test_an_index_without_sentence_vectors_still_answers(fresh, article_index):
     assert answer.citations and "Mercedes-Benz" in answer.text
     assert answer.text == fresh[0].assistant.ask(QUESTIONS[0]).text  # the same answer from stored vectors
     assert len(counter.texts) > 10  # the passages' sentences, embedded now
+
+
+def test_build_if_missing_fills_an_old_index_once(tmp_path, capsys):
+    """`make run` calls `build --if-missing`: an index from before sentence vectors gets them, once."""
+    from index.cli import main
+    from index.pipeline import Indexer
+
+    data = tmp_path / "data"
+    lib = Indexer.from_settings(load_settings({"data_dir": data}, env={}))
+    lib.build_bundled()
+    stored = SentenceVectors(lib.store.shared)
+    with lib.store.shared.call() as cols:  # what an index built before this change holds: none
+        cols["sentences"].delete(ids=cols["sentences"].get(include=[])["ids"])
+    assert stored.count() == 0
+    assert main(["--data-dir", str(data), "build", "--if-missing"]) == 0
+    assert "stored the sentence vectors" in capsys.readouterr().out
+    lib = Indexer.from_settings(load_settings({"data_dir": data}, env={}))
+    store = lib.store
+    views = [v for d in store.documents() for c in store.chunks_of(d.doc_id) for v in chunk_views(c.text)[2]]
+    assert SentenceVectors(store.shared).missing(views) == []
+    assert main(["--data-dir", str(data), "build", "--if-missing"]) == 0
+    assert "stored the sentence vectors" not in capsys.readouterr().out  # once
