@@ -18,7 +18,7 @@ import numpy as np
 from core.language.terms import coverage, term_set
 from core.types import Chunk
 from index.quarantine import flag_spans
-from index.sentences import split_sentences
+from index.sentences import body_sentences
 
 DENSE_SHARE = 0.5  # weight of the embedding signal in the support score; the rest is lexical
 
@@ -130,8 +130,8 @@ class SentenceBank:
         all_texts: list[str] = []
         for c in chunks:
             # quarantined sentences (addressed to an AI) are not evidence: never quoted, never in a prompt
-            flagged = set(flag_spans(c.text))
-            spans = [sp for sp in split_sentences(c.text) if sp not in flagged] or [(0, 0 if flagged else len(c.text))]
+            # nor is the title line (a field of the document), and a dateline is cut off its sentence
+            spans = body_sentences(c.text, c.title, skip=set(flag_spans(c.text))) or [(0, 0)]
             texts = [c.text[s:e] for s, e in spans]
             starts = []
             for t in texts:
