@@ -24,7 +24,7 @@ from core.errors import (
 )
 
 log = logging.getLogger(__name__)
-METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class ApiError(Exception):
