@@ -75,6 +75,14 @@ class LimitError(InputError):
     """A configured limit (question length, upload size, uploads per session...) was hit."""
 
 
+def question_too_long(chars: int, limit: int, what: str = "question") -> LimitError:
+    """The one message for a question (or search query) over max_question_chars: never cut silently, every
+    client (page, /v1, MCP, command line) says the size, the limit, the setting and the fix."""
+    return LimitError(f"the {what} is {chars} characters; the limit is {limit} (setting max_question_chars / "
+                      f"RAG_MAX_QUESTION_CHARS). Shorten it: ask about one point at a time, or quote only the "
+                      "passage you mean")
+
+
 class UnknownCollectionError(InputError):
     """A question names a collection (a separate set of documents) that does not exist."""
 

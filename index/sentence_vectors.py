@@ -18,20 +18,21 @@ import hashlib
 import numpy as np
 
 from index.quarantine import flag_spans
-from index.sentences import clause_views, split_sentences
+from index.sentences import body_sentences, clause_views
 from index.shared import SharedState
 
 
-def evidence_spans(text: str) -> list[tuple[int, int]]:
-    """The chunk's sentence spans that are evidence; quarantined ones (addressed to an AI) are dropped."""
+def evidence_spans(text: str, title: str = "") -> list[tuple[int, int]]:
+    """The chunk's sentence spans that are evidence: quarantined ones (addressed to an AI) and the title line
+    (a field of the document) are dropped, and a dateline is cut off its sentence."""
     flagged = set(flag_spans(text))
-    return [sp for sp in split_sentences(text) if sp not in flagged] or [(0, 0 if flagged else len(text))]
+    return body_sentences(text, title, skip=flagged) or [(0, 0 if flagged else len(text))]
 
 
-def chunk_views(text: str) -> tuple[list[tuple[int, int]], list[str], list[str], list[int]]:
+def chunk_views(text: str, title: str = "") -> tuple[list[tuple[int, int]], list[str], list[str], list[int]]:
     """(spans, sentences, views, starts): every sentence followed by its clause views, in the order the
     reader's bank stacks them; starts[i] is the index in `views` of sentence i."""
-    spans = evidence_spans(text)
+    spans = evidence_spans(text, title)
     texts = [text[s:e] for s, e in spans]
     views: list[str] = []
     starts: list[int] = []

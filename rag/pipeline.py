@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from collections.abc import Generator as Steps
 from dataclasses import dataclass, field, replace
 
-from core.errors import InputError, LimitError
+from core.errors import InputError, question_too_long
 from core.settings import Settings
 from core.types import NOT_COVERED, Answer, Final, GenerationRequest, Passage, TextDelta, Turn
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
@@ -39,7 +39,7 @@ def clean_question(question: str, max_chars: int) -> str:
     if not isinstance(question, str):
         raise InputError("the question must be text")
     if len(question) > 4 * max_chars:  # bound the cleaning work on absurd input
-        raise LimitError(f"the question is {len(question)} characters; the limit is {max_chars}. Shorten it.")
+        raise question_too_long(len(question), max_chars)
     kept = []
     for ch in question:
         cat = unicodedata.category(ch)
@@ -52,10 +52,7 @@ def clean_question(question: str, max_chars: int) -> str:
     if not text or all(unicodedata.category(ch) == "Cf" or ch.isspace() for ch in text):
         raise InputError("the question is empty: type a question about your documents")
     if len(text) > max_chars:
-        raise LimitError(
-            f"the question is {len(text)} characters; the limit is {max_chars} "
-            "(setting max_question_chars / RAG_MAX_QUESTION_CHARS). Shorten it."
-        )
+        raise question_too_long(len(text), max_chars)
     return text
 
 

@@ -47,6 +47,10 @@ async def _calls(url: str) -> dict:
         out["bad_type"] = await client.call_tool("search", {"query": "x", "k": "many"})
         out["empty"] = await client.call_tool("ask", {"question": "   "})
         out["collection"] = await client.call_tool("list_documents", {"collection": "nope"})
+        out["long"] = await client.call_tool("ask", {"question": "Why " + "x" * 2500})
+        out["misspelt"] = await client.call_tool("ask", {"question": QUESTION, "colection": "default"})
+        out["missing"] = await client.call_tool("ask", {})
+        out["no_tool"] = await client.call_tool("answer", {"question": QUESTION})
         out["after"] = await client.call_tool("list_documents", {})  # still serving after the errors
         return out
 
@@ -76,6 +80,33 @@ def test_ask_returns_answer_citations_and_flag(calls: dict, article_library) -> 
     assert off["abstained"] is True and off["citations"] == []
 
 
+def test_ask_citations_match_the_api_records(calls: dict, article_library) -> None:
+    """docs/clients.md: MCP's citations are the API's: quote_start/quote_end slice the document to the quote."""
+    tools = calls["tools"]
+    cite_schema = tools["ask"].output_schema["$defs"]["CitationOut"]["properties"]
+    assert {"quote_start", "quote_end"} <= set(cite_schema)
+    for cite in calls["ask"].structured_content["citations"]:
+        doc = article_library.document(cite["doc_id"]).text
+        assert cite["start"] <= cite["quote_start"] < cite["quote_end"] <= cite["end"]
+        assert doc[cite["quote_start"]:cite["quote_end"]] == cite["quote"]
+
+
+def test_an_abstention_says_why_and_lists_the_closest_passages(calls: dict, article_library) -> None:
+    """Issue 29 #5: "The closest passages are listed below." with nothing below it. Now they are listed, in
+    the text and as structured passages, and abstain_reason says why."""
+    off = calls["off"].structured_content
+    assert off["abstain_reason"]
+    closest = off["closest"]
+    assert 1 <= len(closest) <= 3
+    head, _, listing = off["answer"].partition("\n\nClosest passages (not enough to answer):\n")
+    assert head.startswith("The sources don't cover this question.")
+    assert len(listing.splitlines()) == len(closest)
+    for p, line in zip(closest, listing.splitlines(), strict=True):
+        assert article_library.document(p["doc_id"]).text[p["start"]:p["end"]] == p["text"]
+        assert f"({p['doc_id']}, characters {p['start']}-{p['end']})" in line
+    assert calls["ask"].structured_content["closest"] == []  # an answer offers none
+
+
 def test_search_returns_passages_with_spans(calls: dict, article_library) -> None:
     passages = calls["search"].structured_content["passages"]
     assert [p["rank"] for p in passages] == [1, 2, 3]
@@ -90,12 +121,21 @@ def test_list_documents(calls: dict) -> None:
     assert sorted(d["doc_id"] for d in data["documents"]) == ["elephant-in-the-room.txt", "kessick-narrows-bridge.txt"]
 
 
-@pytest.mark.parametrize("name, expect", [("bad_k", "k"), ("bad_type", "k"), ("empty", "empty"),
-                                          ("collection", "nope")])
+@pytest.mark.parametrize("name, expect", [
+    ("bad_k", "'k' must be at least 1"), ("bad_type", "'k' must be a whole number"),
+    ("empty", "the question is empty"), ("collection", "nope"), ("missing", "'question' is missing"),
+    ("misspelt", "unknown argument(s) 'colection'; ask takes question, collection"),
+    ("no_tool", "There is no tool 'answer': use one of ask, list_documents, search"),
+    ("long", "the question is 2504 characters; the limit is 2000 (setting max_question_chars / "
+             "RAG_MAX_QUESTION_CHARS). Shorten it"),
+])
 def test_bad_arguments_are_tool_errors(calls: dict, name: str, expect: str) -> None:
+    """Clean messages that name the problem and the fix: never pydantic's own text, its URL, or the value."""
     result = calls[name]
     assert result.is_error
-    assert expect in result.content[0].text
+    text = result.content[0].text
+    assert expect in text
+    assert not any(raw in text for raw in ("Input should", "Field required", "pydantic", "http", "xxxxxxxx"))
     assert not calls["after"].is_error
 
 

@@ -86,6 +86,65 @@ def test_abstention_is_an_ordinary_answer_with_a_flag(server: str) -> None:
     assert resp.model_extra["abstained"] is True and resp.model_extra["citations"] == []
 
 
+def test_an_abstention_lists_the_closest_passages_it_mentions(server: str, article_library) -> None:
+    """Issue 29 #5: the content said "The closest passages are listed below." and listed nothing."""
+    from ui.openai_api import strip_footnote
+
+    resp = openai_client(server).chat.completions.create(
+        model="cited-answers", messages=[{"role": "user", "content": OFF_TOPIC}])
+    content, closest = resp.choices[0].message.content, resp.model_extra["closest_passages"]
+    text, _, listing = content.partition("\n\nClosest passages (not enough to answer):\n")
+    assert text == f"{NOT_COVERED} The closest passages are listed below."
+    assert 1 <= len(closest) <= 3 and len(listing.splitlines()) == len(closest)
+    for p, line in zip(closest, listing.splitlines(), strict=True):
+        assert article_library.document(p["doc_id"]).text[p["start"]:p["end"]] == p["text"]
+        assert line.startswith(f"- {p['title']} ({p['doc_id']}, characters {p['start']}-{p['end']}): \"")
+    assert strip_footnote(content) == text  # sent back as history, the list is dropped like a footnote
+    answered = openai_client(server).chat.completions.create(
+        model="cited-answers", messages=[{"role": "user", "content": QUESTION}])
+    assert answered.model_extra["closest_passages"] == [] and "Closest passages" not in answered.choices[0].message.content
+
+
+def test_a_question_over_the_limit_is_refused_with_the_limit_and_the_fix(server: str) -> None:
+    """Never cut silently: the SDK raises a typed error that names the limit, the setting and the fix."""
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as e:
+        openai_client(server).chat.completions.create(
+            model="cited-answers", messages=[{"role": "user", "content": "Why " + "x" * 2496}])
+    assert e.value.code == "string_above_max_length"
+    assert "the question is 2500 characters; the limit is 2000" in e.value.message
+    assert "RAG_MAX_QUESTION_CHARS" in e.value.message and "Shorten it" in e.value.message
+
+
+@pytest.mark.parametrize("method, path, allow", [
+    ("GET", "/v1/chat/completions", "POST"), ("PUT", "/v1/chat/completions", "POST"),
+    ("DELETE", "/v1/models", "GET"), ("POST", "/v1/models/cited-answers", "GET"),
+    ("POST", "/v1/chat/completions/chatcmpl-x/export", "GET"), ("GET", "/v1/completions", None),
+    ("POST", "/v1/embeddings", None),
+])
+def test_a_wrong_method_or_route_gets_an_openai_shaped_error(server: str, method: str, path: str,
+                                                             allow: str | None) -> None:
+    """GET /v1/chat/completions used to fall through to the page: {"detail": "Not Found"}."""
+    r = httpx.request(method, server + path, headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+    err = r.json()["error"]
+    assert set(err) == {"message", "type", "param", "code"} and err["type"] == "invalid_request_error"
+    assert f"{method} {path}" in err["message"] and "POST /v1/chat/completions" in err["message"]
+    if allow:
+        assert r.status_code == 405 and r.headers["allow"] == allow and err["code"] == "method_not_allowed"
+    else:
+        assert r.status_code == 404 and err["code"] == "unknown_url"
+
+
+def test_the_sdk_sees_a_405_as_a_typed_status_error(server: str) -> None:
+    import openai
+
+    with pytest.raises(openai.APIStatusError) as e:
+        openai_client(server).get("/chat/completions", cast_to=object)
+    assert e.value.status_code == 405 and e.value.code == "method_not_allowed"
+    assert e.value.response.headers["allow"] == "POST"
+
+
 def test_history_is_used_for_follow_ups(server: str) -> None:
     client = openai_client(server)
     first = client.chat.completions.create(model="cited-answers",

@@ -164,7 +164,7 @@ def test_abstention_metrics():
     assert ov["abstention_accuracy"] == pytest.approx(0.5)
     assert ov["pass_rate"] == pytest.approx(0.5)
     assert [scores[f"t/{c}"].passed for c in ("off", "off2", "japan", "containers")] == [True, False, False, True]
-    assert ov["counts"] == {"cases": 4, "answerable": 2, "unanswerable": 2, "abstained": 2, "passed": 2,
+    assert ov["counts"] == {"cases": 4, "answerable": 2, "unanswerable": 2, "citation_only": 0, "abstained": 2, "passed": 2,
                             "errors": 0, "retrieval_scored": 2}
     # nothing abstained: precision is undefined, not zero
     assert summarize(recs[1:2] + recs[3:])[0]["overall"]["abstention_precision"] is None

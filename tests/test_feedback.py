@@ -226,6 +226,30 @@ def test_forbidden_citations_field_and_known_bad_rate():
     assert summary["overall"]["known_bad_citation_rate"] == pytest.approx(2 / 3)
 
 
+def test_a_citation_only_case_is_not_answerable_and_its_bad_citation_is_not_precise():
+    """Issue 29: the report showed citation_precision 1.000 beside known_bad_citation_rate 1.000, and counted
+    the citation-only case as answerable (so abstaining on it was a false abstention)."""
+    cited = {"suite": "s", "id": "cited", "question": "How many containers?", "answerable": True,
+             "accepted_answers": [], "abstained": False, "answer": "Russia received 10,000 containers [1].",
+             "sentences": [{"text": "Russia received 10,000 containers", "markers": [1]}], "retrieved": [],
+             "citations": [{"marker": 1, "chunk_id": "doc::h::00001", "text": "Russia received 10,000 containers."}],
+             "forbidden_citations": ["doc::h::00001"]}
+    declined = dict(cited, id="declined", abstained=True, answer="The sources don't cover this question.",
+                    citations=[], sentences=[])
+    plain = {"suite": "s", "id": "plain", "question": "Q", "answerable": True, "accepted_answers": ["x"],
+             "abstained": False, "answer": "x [1].", "retrieved": [], "sentences": [{"text": "x", "markers": [1]}],
+             "citations": [{"marker": 1, "chunk_id": "doc::h::00009", "text": "x"}]}
+    summary, scores = summarize([cited, declined, plain], k=5)
+    ov = summary["overall"]
+    assert ov["known_bad_citation_rate"] == 1.0
+    assert ov["citation_precision"] == pytest.approx(1 / 2)  # the good citation of `plain`, not the bad one
+    assert ov["counts"]["answerable"] == 1 and ov["counts"]["citation_only"] == 2
+    assert ov["counts"]["abstained"] == 1
+    assert ov["false_abstention_rate"] == 0.0 and ov["abstention_accuracy"] == 1.0  # declining is not scored
+    assert scores["s/declined"].passed and not scores["s/cited"].passed
+    assert scores["s/cited"].cause == "citation"
+
+
 # ---------------------------------------------------------------- current build fails, a fix passes
 
 
@@ -267,6 +291,11 @@ def test_exported_cases_fail_now_and_pass_when_fixed(article_assistant, tmp_path
     now = run_suites([suite], article_assistant, tmp_path / "now", show_bar=False)
     assert [now.scores[f"feedback/{c.id}"].passed for c in suite.cases] == [False, False]
     assert now.summary["overall"]["known_bad_citation_rate"] == 1.0
+    # the rejected citation is not precise, and the citation-only case is not an answerable one
+    cited = now.scores[f"feedback/{next(c for c in suite.cases if c.forbidden_citations).id}"]
+    assert cited.citations and cited.precise_citations == 0 and cited.cause == "citation"
+    assert now.summary["overall"]["counts"]["citation_only"] == 1
+    assert now.summary["overall"]["counts"]["answerable"] == 1
 
     fixed = Fixed(article_assistant, {q_wrong: "Choe Son Hui", q_cite: "recite"})
     then = run_suites([suite], fixed, tmp_path / "fixed", show_bar=False)

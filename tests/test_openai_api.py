@@ -98,3 +98,25 @@ def test_bearer_auth_guards_only_the_api() -> None:
         assert client.get("/v1/models", headers={"Authorization": "Bearer b"}).status_code == 200
         assert client.get("/mcp", headers={"Authorization": "bearer a"}).status_code == 200
         assert client.get("/config").status_code == 200 and client.get("/v1x").status_code == 200
+
+
+def test_an_abstention_lists_its_closest_passages_in_content_history_and_export() -> None:
+    """Issue 29 #5, without a server: the content, the Markdown export and the history all agree."""
+    from core.types import NOT_COVERED, Answer, Chunk, Passage
+    from ui.export import answer_content, closest_records, conversation_markdown
+    from ui.openai_api import strip_footnote
+
+    chunks = [Chunk(f"d.txt::h::{i:05d}", "d.txt", "A Report", i, 100 * i, 100 * i + 40, "x" * 40) for i in range(5)]
+    text = f"{NOT_COVERED} The closest passages are listed below."
+    answer = Answer(question="Q?", text=text, sentences=[], citations=[], abstained=True, generator="extractive",
+                    retrieved=[Passage(chunk=c, score=1.0 / (i + 1), rank=i + 1) for i, c in enumerate(chunks)])
+    content = answer_content(answer)
+    lines = content.split("\n\nClosest passages (not enough to answer):\n")[1].splitlines()
+    assert lines == [f'- A Report (d.txt, characters {100 * i}-{100 * i + 40}): "{"x" * 40}"' for i in range(3)]
+    assert [r["start"] for r in closest_records(answer)] == [0, 100, 200]
+    assert strip_footnote(content) == text
+    assert "Closest passages (not enough to answer):\n- A Report (d.txt, characters 0-40)" in conversation_markdown(
+        [("Q?", answer)])
+    nothing = Answer(question="Q?", text=NOT_COVERED, sentences=[], citations=[], abstained=True, retrieved=[],
+                     generator="extractive")
+    assert answer_content(nothing) == NOT_COVERED and closest_records(nothing) == []

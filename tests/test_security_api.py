@@ -285,7 +285,7 @@ def test_mcp_argument_errors_are_clean(assistant: Assistant, article_library) ->
                                  [("search", {"query": "x", "k": 0}), ("search", {"query": "x", "k": "many-many"})])
     for result in (bad_k, bad_type):
         text = result.content[0].text
-        assert result.is_error and "k:" in text and "call again" in text
+        assert result.is_error and "'k' must be" in text and "call again" in text
         assert "pydantic" not in text and "input_value" not in text and "many-many" not in text
 
 

@@ -107,9 +107,20 @@ def test_too_long_question_gets_a_clear_message_and_no_turn(served):
     long_q = "Why? " * (s.max_question_chars // 4)
     chat, box, answer = c.predict(long_q, api_name="/ask")
     assert answer is None and box == long_q.strip(), "the question stays in the box to be shortened"
-    assert "limit" in str(chat[-1]["content"]) and "Error" in str(chat[-1]["content"])
+    said = str(chat[-1]["content"])
+    assert "Error" in said and f"the limit is {s.max_question_chars}" in said
+    assert "RAG_MAX_QUESTION_CHARS" in said and "Shorten it" in said
     chat, _ = ask(c, "How many shipping containers has Russia received from North Korea?")
     assert len(chat) == 2, "the refused question did not become a turn"
+
+
+def test_the_question_box_never_cuts_a_long_paste(served):
+    """Issue 29 #8: the box had maxlength = max_question_chars, so a browser cut a longer paste silently;
+    the whole question must reach the handler, which refuses it with the limit and the fix (above)."""
+    url = served[0]
+    config = httpx.get(url + "/config", timeout=30).json()
+    box = next(c for c in config["components"] if c.get("props", {}).get("elem_id") == "question")
+    assert box["props"].get("max_length") is None
 
 
 def _doc_ids(table) -> list[str]:

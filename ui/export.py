@@ -1,11 +1,14 @@
 """An answer's citations as plain data and text: the OpenAI API's `citations`, its sources footnote, MCP's
-structured content, and the Markdown export of a conversation all come from here, so they agree."""
+structured content, and the Markdown export of a conversation all come from here, so they agree.
+
+An abstention says "The closest passages are listed below." and the page shows them as cards; a client
+without the page gets them here, as a "Closest passages" block after the text and as records."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core.types import Answer, Citation
+from core.types import Answer, Chunk, Citation, Passage
 from core.untrusted import inert
 from index.pages import page_label
 
@@ -25,8 +28,40 @@ def citation_records(answer: Answer) -> list[dict]:
             for c in answer.citations]
 
 
-def _page(c: Citation) -> str:
-    label = page_label(c.page, c.page_end)
+SOURCES_HEAD = "Sources:"
+CLOSEST_HEAD = "Closest passages (not enough to answer):"
+CLOSEST = 3  # the closest passages offered with an abstention, as many as the page shows
+_SNIPPET = 240
+
+
+def closest_passages(answer: Answer, n: int = CLOSEST) -> list[Passage]:
+    """The passages an abstention offers (the best retrieved ones); none for an answer."""
+    return list(answer.retrieved[:n]) if answer.abstained else []
+
+
+def closest_records(answer: Answer) -> list[dict]:
+    """The closest passages of an abstention as JSON-ready records; document text made inert (same length,
+    so start/end still slice the document)."""
+    return [{"rank": p.rank, "chunk_id": p.chunk.chunk_id, "doc_id": p.chunk.doc_id, "title": inert(p.chunk.title),
+             "start": p.chunk.start, "end": p.chunk.end, "page": p.chunk.page, "text": inert(p.chunk.text)}
+            for p in closest_passages(answer)]
+
+
+def _snippet(text: str) -> str:
+    text = _one_line(text)
+    return text if len(text) <= _SNIPPET else text[: _SNIPPET - 1].rstrip() + "…"
+
+
+def closest_block(answer: Answer) -> str:
+    """The closest passages listed under an abstention, one line each, or "" when there are none."""
+    lines = [f'- {_one_line(p.chunk.title)} ({p.chunk.doc_id}, {_page(p.chunk)}characters {p.chunk.start}-'
+             f'{p.chunk.end}): "{_snippet(p.chunk.text)}"' for p in closest_passages(answer)]
+    return f"{CLOSEST_HEAD}\n" + "\n".join(lines) if lines else ""
+
+
+def _page(c: Citation | Chunk) -> str:
+    last = c.page_end if isinstance(c, Citation) else c.page_at(c.end - 1)
+    label = page_label(c.page, last)
     return f"{label}, " if label else ""
 
 
@@ -40,15 +75,16 @@ def sources_footnote(answer: Answer) -> str:
         return ""
     lines = [f'[{c.marker}] {_one_line(c.title)} ({c.doc_id}, {_page(c)}characters {c.start}-{c.end}): '
              f'"{_one_line(quote_text(c))}"' for c in answer.citations]
-    return "Sources:\n" + "\n".join(lines)
+    return f"{SOURCES_HEAD}\n" + "\n".join(lines)
 
 
 def answer_content(answer: Answer) -> str:
-    """What a chat client shows: the verified text with its [n] markers, a notice if any, then the sources."""
+    """What a chat client shows: the verified text with its [n] markers, a notice if any, then the sources
+    (an abstention: the closest passages)."""
     parts = [answer.text]
     if answer.notice:
         parts.append(f"Note: {answer.notice}")
-    footnote = sources_footnote(answer)
+    footnote = sources_footnote(answer) or closest_block(answer)
     if footnote:
         parts.append(footnote)
     return "\n\n".join(parts)
@@ -61,6 +97,8 @@ def conversation_markdown(turns: Sequence[tuple[str, Answer]], title: str = "Con
         out += [f"## {i}. {_one_line(question)}", "", answer.text, ""]
         if answer.abstained:
             out += ["_The assistant abstained: the sources do not cover this question._", ""]
+            if closest := closest_block(answer):
+                out += [closest, ""]
         if answer.notice:
             out += [f"_Note: {answer.notice}_", ""]
         for c in answer.citations:

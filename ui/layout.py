@@ -72,8 +72,9 @@ def _chat_column(ui: SimpleNamespace, settings: Settings) -> None:
         )
         with gr.Row(equal_height=True):
             ui.question = gr.Textbox(
+                # no max_length: a browser cuts a longer paste silently; the handler refuses it with the limit
                 elem_id="question", show_label=False, scale=5, min_width=200, lines=1, max_lines=6,
-                max_length=settings.max_question_chars, autofocus=True, submit_btn=False,
+                autofocus=True, submit_btn=False,
                 placeholder="Ask about the documents…",
             )
             ui.send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="send")

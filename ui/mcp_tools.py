@@ -21,13 +21,13 @@ from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from pydantic import BaseModel, Field, ValidationError
 from starlette.applications import Starlette
 
-from core.errors import RagError
+from core.errors import RagError, question_too_long
 from core.settings import Settings
 from core.types import Answer
 from core.untrusted import inert
 from index.pipeline import Indexer
 from rag.compose import Assistant
-from ui.export import citation_records
+from ui.export import citation_records, closest_block, closest_records
 from ui.openai_api import MAX_BODY_BYTES
 
 INSTRUCTIONS = (
@@ -35,7 +35,8 @@ INSTRUCTIONS = (
     "passages. Use `ask` for an answer, `search` for raw passages, `list_documents` to see what is indexed. "
     "Documents live in named collections: pass `collection` (one name, or several as 'A,B') to ask within "
     "them; list_documents shows the available ones. "
-    "An answer with abstained=true means the documents do not cover the question."
+    "An answer with abstained=true means the documents do not cover the question; `closest` then lists the "
+    "nearest passages, which do not answer it."
 )
 
 
@@ -49,15 +50,8 @@ class CitationOut(BaseModel):
     page: int | None = Field(None, description="PDF page where the quote starts (1-based); null: no pages")
     page_end: int | None = Field(None, description="PDF page where the quote ends")
     quote: str = Field(description="the sentence (or passage) that supports the claim")
-
-
-class AskResult(BaseModel):
-    answer: str = Field(description="the verified answer text with [n] markers")
-    citations: list[CitationOut]
-    abstained: bool = Field(description="true when the documents do not cover the question")
-    abstain_reason: str = Field("", description="why the documents do not settle the question")
-    plan: str = Field("fact", description="which plan answered: fact, overview, list, comparison, explanation, library")
-    notice: str = ""
+    quote_start: int | None = Field(None, description="character span of the quote in the document")
+    quote_end: int | None = None
 
 
 class PassageOut(BaseModel):
@@ -70,6 +64,17 @@ class PassageOut(BaseModel):
     text: str
     score: float
     page: int | None = Field(None, description="PDF page where the passage starts (1-based); null: no pages")
+
+
+class AskResult(BaseModel):
+    answer: str = Field(description="the verified answer text with [n] markers")
+    citations: list[CitationOut]
+    abstained: bool = Field(description="true when the documents do not cover the question")
+    abstain_reason: str = Field("", description="why the documents do not settle the question")
+    plan: str = Field("fact", description="which plan answered: fact, overview, list, comparison, explanation, library")
+    notice: str = ""
+    closest: list[PassageOut] = Field(default_factory=list, description="when abstained: the nearest passages "
+                                      "found, which do not answer the question (the answer text lists them too)")
 
 
 class SearchResult(BaseModel):
@@ -103,6 +108,13 @@ class _Server(MCPServer):
         return super().streamable_http_app(**kw)
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        tools = {t.name: t for t in await self.list_tools()}
+        if name not in tools:
+            raise ToolError(f"There is no tool {name!r}: use one of {', '.join(sorted(tools))}")
+        known = tools[name].input_schema.get("properties", {})
+        if unknown := sorted(set(arguments) - set(known)):
+            raise ToolError(f"Error executing tool {name}: unknown argument(s) {', '.join(map(repr, unknown))}; "
+                            f"{name} takes {', '.join(known)} (fix the names and call again)")
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as e:
@@ -112,16 +124,32 @@ class _Server(MCPServer):
             raise ToolError(f"Error executing tool {name}: {argument_errors(cause)}") from cause
 
 
+# pydantic's error types in words: what is wrong with the argument (never pydantic's text, its URL or the value)
+_PLAIN = {"missing": "is missing: add it", "string_type": "must be text (a string)",
+          "string_too_short": "must not be empty", "int_type": "must be a whole number",
+          "int_parsing": "must be a whole number", "int_from_float": "must be a whole number",
+          "bool_type": "must be true or false"}
+
+
+def _plain(err: dict[str, Any]) -> str:
+    ctx = err.get("ctx") or {}
+    if err["type"] in ("greater_than_equal", "greater_than"):
+        return f"must be at least {ctx.get('ge', ctx.get('gt'))}"
+    if err["type"] in ("less_than_equal", "less_than"):
+        return f"must be at most {ctx.get('le', ctx.get('lt'))}"
+    return _PLAIN.get(err["type"], "has the wrong type or value")
+
+
 def argument_errors(e: ValidationError) -> str:
-    """Which arguments were refused and why, without echoing their values (they can be huge or hostile)."""
-    parts = [f"{'.'.join(str(x) for x in err['loc']) or 'arguments'}: {err['msg']}" for err in e.errors()[:5]]
+    """Which arguments were refused and why, in words, without echoing their values (they can be huge or
+    hostile) or pydantic's own text."""
+    parts = [f"'{'.'.join(str(x) for x in err['loc']) or 'arguments'}' {_plain(err)}" for err in e.errors()[:5]]
     return "; ".join(parts) + " (fix these arguments and call again; the tool's input schema lists them)"
 
 
 def _bounded(text: str, what: str, limit: int) -> str:
     if len(text) > limit:
-        raise ToolError(f"the {what} is {len(text)} characters, over the limit of {limit} "
-                        "(RAG_MAX_QUESTION_CHARS): shorten it")
+        raise ToolError(str(question_too_long(len(text), limit, what)))
     return text
 
 
@@ -133,12 +161,15 @@ def _checked(assistant: Assistant, collection: str | None) -> tuple[str, ...]:
 
 
 def ask_result(answer: Answer) -> AskResult:
-    """An answer as MCP returns it: the /v1 citation records, with document text made inert."""
+    """An answer as MCP returns it: the /v1 citation records (quote spans included), with document text made
+    inert; an abstention lists its closest passages in the text and in `closest`, as /v1 does."""
     cites = [CitationOut(**{k: v for k, v in r.items() if k in CitationOut.model_fields}
                          | {"quote": inert(r["quote"]), "title": inert(r["title"])})
              for r in citation_records(answer)]
-    return AskResult(answer=answer.text, citations=cites, abstained=answer.abstained,
-                     abstain_reason=answer.abstain_reason, plan=answer.plan, notice=answer.notice)
+    closest = [PassageOut(**r, score=p.score) for r, p in zip(closest_records(answer), answer.retrieved, strict=False)]
+    text = "\n\n".join(t for t in (answer.text, closest_block(answer)) if t)
+    return AskResult(answer=text, citations=cites, abstained=answer.abstained, abstain_reason=answer.abstain_reason,
+                     plan=answer.plan, notice=answer.notice, closest=closest)
 
 
 def build_mcp(assistant: Assistant, library: Indexer, settings: Settings | None = None,

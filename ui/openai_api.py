@@ -8,7 +8,8 @@ never raw text that the verifier would later change.
 
 Model names: `cited-answers` (the server's collections: RAG_COLLECTION, normally "default") or
 `cited-answers:COLLECTION` (or `cited-answers:A,B` for several); rag.collections checks them against the
-index, and /v1/models lists one model per collection. Errors are OpenAI-shaped: {"error": {"message", "type", "param", "code"}}.
+index, and /v1/models lists one model per collection. Errors are OpenAI-shaped: {"error": {"message", "type", "param", "code"}}
+(ui/openai_errors.py), a wrong method or an unknown /v1 path included.
 """
 
 from __future__ import annotations
@@ -31,66 +32,24 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from core.errors import (
-    GeneratorError,
-    IndexMissingError,
-    InputError,
-    LimitError,
-    RagError,
-    StoreUnavailableError,
-    UnknownCollectionError,
-)
+from core.errors import RagError, UnknownCollectionError
 from core.settings import Settings
 from core.types import Answer, Final, Turn
 from core.untrusted import inert
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
 from rag.compose import Assistant
-from ui.export import answer_content, citation_records, conversation_markdown
+from ui import export
+from ui.openai_errors import ApiError, logged, with_fallbacks
 
 log = logging.getLogger(__name__)
 MODEL = "cited-answers"
 ROLES = ("system", "developer", "user", "assistant", "tool")
-_SOURCES, _NOTE = "\n\nSources:\n", "\n\nNote: "
+_SOURCES, _CLOSEST, _NOTE = f"\n\n{export.SOURCES_HEAD}\n", f"\n\n{export.CLOSEST_HEAD}\n", "\n\nNote: "
 _PIECE = re.compile(r"(?:\S+\s*){1,6}|\s+")
 KEEPALIVE_S = 5.0
 MAX_BODY_BYTES = 1 << 20
 MAX_JSON_DEPTH = 32  # a chat request nests 4 levels; deeper is an attack on the parser
 STORED = 256  # completions kept for /export, most recent first out
-
-
-class ApiError(Exception):
-    """An error answered in OpenAI's shape. `message` says what is wrong and how to fix it."""
-
-    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error",
-                 code: str | None = None, param: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind, self.code, self.param = status, message, kind, code, param
-
-    def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
-
-    def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return JSONResponse(self.body(), status_code=self.status, headers=headers)
-
-
-def translate(e: Exception) -> ApiError:
-    """The one place our errors become HTTP statuses."""
-    if isinstance(e, ApiError):
-        return e
-    if isinstance(e, UnknownCollectionError):
-        return ApiError(404, str(e), code="model_not_found", param="model")
-    if isinstance(e, LimitError):
-        return ApiError(400, str(e), code="string_above_max_length", param="messages")
-    if isinstance(e, InputError):
-        return ApiError(400, str(e), code="invalid_value", param="messages")
-    if isinstance(e, IndexMissingError | StoreUnavailableError):
-        return ApiError(503, str(e), kind="server_error", code="service_unavailable")
-    if isinstance(e, GeneratorError):
-        return ApiError(502, str(e), kind="server_error", code="generator_failed")
-    if isinstance(e, RagError):
-        return ApiError(500, str(e), kind="server_error")
-    return ApiError(500, "the server failed while answering; its log has the details", kind="server_error")
 
 
 @dataclass(frozen=True)
@@ -139,11 +98,12 @@ def message_text(message: Any, i: int) -> tuple[str, str]:
 
 
 def strip_footnote(text: str) -> str:
-    """An earlier answer of ours without its "Sources:" footnote (and the notice before it).
+    """An earlier answer of ours without its "Sources:" footnote or an abstention's closest passages (and
+    the notice before either).
 
     String search from the end, not a regex: the footnote is the last block, and a lazy DOTALL pattern
     rescanned the tail from every "\\n\\n" (quadratic: a 160 KB history froze the server for 25 s)."""
-    i = text.rfind(_SOURCES)
+    i = max(text.rfind(_SOURCES), text.rfind(_CLOSEST))
     if i < 0:
         return text
     text = text[:i]
@@ -232,7 +192,7 @@ def parse_request(body: Any, settings: Settings, known: Iterable[str] = (DEFAULT
 
 
 def completion(answer: Answer, request: ChatRequest, cid: str, created: int) -> dict:
-    message = {"role": "assistant", "content": answer_content(answer)}
+    message = {"role": "assistant", "content": export.answer_content(answer)}
     return {"id": cid, "object": "chat.completion", "created": created, "model": request.model.name,
             "choices": [{"index": 0, "message": message, "finish_reason": "stop", "logprobs": None}],
             **answer_fields(answer)}
@@ -241,9 +201,10 @@ def completion(answer: Answer, request: ChatRequest, cid: str, created: int) -> 
 def answer_fields(answer: Answer) -> dict:
     """The fields beyond OpenAI's: what was cited, and whether the assistant abstained."""
     # document text made inert (same length: quote_start/quote_end still slice the document)
-    records = [{**r, "quote": inert(r["quote"]), "title": inert(r["title"])} for r in citation_records(answer)]
+    records = [{**r, "quote": inert(r["quote"]), "title": inert(r["title"])} for r in export.citation_records(answer)]
     return {"citations": records, "plan": answer.plan, "abstained": answer.abstained,
-            "abstain_reason": answer.abstain_reason or None, "notice": answer.notice or None}
+            "abstain_reason": answer.abstain_reason or None, "notice": answer.notice or None,
+            "closest_passages": export.closest_records(answer)}
 
 
 def _sse(data: dict | str) -> str:
@@ -276,7 +237,7 @@ class OpenAIService:
         r.add_api_route("/models/{model:path}", self._model, methods=["GET"])
         r.add_api_route("/chat/completions", self._chat, methods=["POST"])
         r.add_api_route("/chat/completions/{cid}/export", self._export, methods=["GET"])
-        return r
+        return with_fallbacks(r)
 
     async def _model(self, model: str) -> Response:
         try:
@@ -296,7 +257,7 @@ class OpenAIService:
             async with self._slots:
                 answer = await run_in_threadpool(self._answer, chat)
         except Exception as e:  # translated once, here
-            return _logged(e).response()
+            return logged(e).response()
         return JSONResponse(completion(answer, chat, *self._store(owner, chat, answer)))
 
     def _parse(self, body: bytes, known: Iterable[str]) -> ChatRequest:
@@ -337,11 +298,11 @@ class OpenAIService:
         try:
             answer = work.result()
         except Exception as e:  # the stream has started: the error becomes its last event
-            yield _sse(_logged(e).body())
+            yield _sse(logged(e).body())
             yield _sse("[DONE]")
             return
         self._store(owner, chat, answer, cid)
-        for piece in _PIECE.findall(answer_content(answer)):
+        for piece in _PIECE.findall(export.answer_content(answer)):
             yield chunk({"content": piece})
         yield chunk({}, "stop", **answer_fields(answer))
         yield _sse("[DONE]")
@@ -364,7 +325,7 @@ class OpenAIService:
                             "kept, each for the key that asked; ask again", code="not_found", param="cid").response()
         _, chat, answer = found
         earlier = "".join(f"**{t.role}:** {t.content}\n\n" for t in chat.history)
-        text = conversation_markdown([(chat.question, answer)])
+        text = export.conversation_markdown([(chat.question, answer)])
         if earlier:
             text = text.replace("\n## 1.", f"\n## Earlier turns\n\n{earlier}## 1.", 1)
         return PlainTextResponse(text, media_type="text/markdown; charset=utf-8",
@@ -385,11 +346,3 @@ def _final_answer(events: Iterator) -> Answer:
 def _prepend(first: Any, rest: Iterator) -> Iterator:
     yield first
     yield from rest
-
-
-def _logged(e: Exception) -> ApiError:
-    """The API error for `e`; a failure that is not one of ours also goes to the server log."""
-    err = translate(e)
-    if err.status >= 500 and not isinstance(e, RagError | ApiError):
-        log.error("answering an API request failed", exc_info=e)
-    return err

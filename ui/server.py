@@ -26,7 +26,8 @@ from ui.app import build_app, chat_concurrency, page_options
 from ui.idle import calm_queue
 from ui.limits import LOGIN_ADDRESS, fair_queue
 from ui.mcp_tools import build_mcp
-from ui.openai_api import ApiError, OpenAIService
+from ui.openai_api import OpenAIService
+from ui.openai_errors import ApiError
 from ui.page_files import UploadLimit, empty_folder
 from ui.uploads import sweep_orphan_uploads
 

@@ -35,7 +35,8 @@ METRICS: dict[str, tuple[bool, str]] = {
     "key_points_covered": (True, "open answers: mean share of the case's key points the answer covers "
                            "(each key point is a list of acceptable phrasings)"),
     "citation_recall": (True, "correctly answered cases whose cited passages contain an evidence phrase"),
-    "citation_precision": (True, "citations whose passage contains evidence or lexically supports the citing sentence"),
+    "citation_precision": (True, "citations whose passage contains evidence or lexically supports the citing sentence "
+                           "(never one a reader marked as not supporting it)"),
     "known_bad_citation_rate": (False, "citations of a passage readers marked as not supporting it "
                                 "(forbidden_citations), over the citations of the cases that list some"),
     "unsupported_share": (False, "answer sentences the citation check flagged unsupported (non-abstained answers)"),
@@ -119,6 +120,17 @@ def is_forbidden(citation: dict[str, Any], forbidden: Iterable[str]) -> bool:
     return False
 
 
+def answerability(record: dict[str, Any]) -> bool | None:
+    """Whether the case is answerable: False when it says so, None for a citation-only case (only
+    `forbidden_citations`: it checks what is cited, and says nothing about whether the documents answer the
+    question), else True. Answerable/unanswerable counts and abstention metrics leave None cases out."""
+    if not record.get("answerable", True):
+        return False
+    if record.get("forbidden_citations") and not record.get("accepted_answers") and not record.get("key_points"):
+        return None
+    return True
+
+
 def case_key(record: dict[str, Any]) -> str:
     return f"{record.get('suite', '')}/{record['id']}"
 
@@ -130,9 +142,14 @@ def _known_bad(cites: list[dict[str, Any]], forbidden: list[str], reasons: list[
     return n
 
 
-def _precise_citations(cites: list[dict[str, Any]], sentences: list[dict[str, Any]], evidence: list[str]) -> int:
+def _precise_citations(cites: list[dict[str, Any]], sentences: list[dict[str, Any]], evidence: list[str],
+                       forbidden: list[str]) -> int:
+    """Citations whose passage holds evidence or lexically supports the sentence citing it; a citation a
+    reader marked as not supporting its sentence (forbidden_citations) is never precise."""
     precise = 0
     for c in cites:
+        if is_forbidden(c, forbidden):
+            continue
         citing = [s["text"] for s in sentences if c.get("marker") in s.get("markers", [])]
         if (evidence and contains_any(c.get("text", ""), evidence)) or any(
             lexical_support(s, c.get("text", "")) >= SUPPORT_OVERLAP for s in citing
@@ -167,6 +184,8 @@ def failure_cause(record: dict[str, Any], passed: bool, hit: float | None) -> st
         return "answered unanswerable"
     if not record.get("answerable", True):
         return "citation" if score_goals(record).met else "goals unmet"
+    if answerability(record) is None:  # a citation-only case fails only on what it cited
+        return "citation"
     if hit == 0.0:
         return "retrieval miss"
     if record.get("abstained"):
@@ -221,13 +240,13 @@ def score_case(record: dict[str, Any], retrieval: tuple[float, float, float] | N
             reasons.append("no cited passage contains the evidence")
 
     sentences = record.get("sentences") or []
-    precise = 0 if abstained else _precise_citations(cites, sentences, evidence)
+    forbidden = record.get("forbidden_citations") or []
+    precise = 0 if abstained else _precise_citations(cites, sentences, evidence, forbidden)
     n_sent = 0 if abstained else len(sentences)
     n_unsup = 0 if abstained else len(record.get("unsupported_sentences") or [])
     if n_unsup:
         reasons.append(f"{n_unsup} unsupported sentence(s)")
 
-    forbidden = record.get("forbidden_citations") or []
     known_bad = 0 if abstained else _known_bad(cites, forbidden, reasons)
     hit, rec, rr = retrieval if retrieval is not None else (None, None, None)
     passed = (bool(correct) if accepted or goals.total else True) if answerable else abstained and goals.met
@@ -273,8 +292,10 @@ def _pct(values: list[float], q: float) -> float | None:
 def aggregate(records: list[dict[str, Any]], scores: dict[str, CaseScore]) -> dict[str, Any]:
     """All metrics over a group of cases. A metric with nothing to measure in the group is None."""
     s = [scores[case_key(r)] for r in records]
-    answerable = [r.get("answerable", True) for r in records]
-    abstained = [bool(r.get("abstained")) for r in records]
+    # abstention is scored on the cases whose answerability is known (not on citation-only cases)
+    known = [(a, bool(r.get("abstained"))) for r in records if (a := answerability(r)) is not None]
+    answerable = [a for a, _ in known]
+    abstained = [ab for _, ab in known]
     n_unans = sum(not a for a in answerable)
     n_abst = sum(abstained)
     true_abst = sum(ab and not an for ab, an in zip(abstained, answerable, strict=True))
@@ -298,15 +319,16 @@ def aggregate(records: list[dict[str, Any]], scores: dict[str, CaseScore]) -> di
         "abstention_accuracy": _mean(ab != an for ab, an in zip(abstained, answerable, strict=True)),
         "abstention_precision": _ratio(true_abst, n_abst),
         "abstention_recall": _ratio(true_abst, n_unans),
-        "false_abstention_rate": _ratio(n_abst - true_abst, len(records) - n_unans),
+        "false_abstention_rate": _ratio(n_abst - true_abst, len(known) - n_unans),
         "latency_p50_ms": _pct(lat, 50),
         "latency_p95_ms": _pct(lat, 95),
         "stages_ms": {k: {"p50": _pct(v, 50), "p95": _pct(v, 95)} for k, v in sorted(stages.items())},
         "counts": {
             "cases": len(records),
-            "answerable": len(records) - n_unans,
+            "answerable": len(known) - n_unans,
             "unanswerable": n_unans,
-            "abstained": n_abst,
+            "citation_only": len(records) - len(known),
+            "abstained": sum(bool(r.get("abstained")) for r in records),
             "passed": sum(x.passed for x in s),
             "errors": sum(bool(r.get("error")) for r in records),
             "retrieval_scored": sum(x.hit is not None for x in s),

@@ -47,6 +47,13 @@ def _expected(r: dict[str, Any]) -> str:
     return out
 
 
+def _kinds(counts: dict[str, Any]) -> str:
+    """"40 answerable, 9 unanswerable" (and ", 2 citation-only" when a suite has cases that check only what
+    is cited: their answerability is unknown, so no abstention metric counts them)."""
+    out = f"{counts['answerable']} answerable, {counts['unanswerable']} unanswerable"
+    return out + (f", {counts['citation_only']} citation-only" if counts.get("citation_only") else "")
+
+
 def _short(text: str, n: int = _CUT) -> str:
     text = " ".join((text or "").split())
     return text if len(text) <= n else text[: n - 1] + "…"
@@ -69,7 +76,7 @@ def render_markdown(summary: dict[str, Any], records: list[dict[str, Any]], scor
         f"# Evaluation report: {_md(', '.join(run.get('suites', [])) or 'run')}",
         "",
         f"Generator **{_md(summary.get('generator', ''))}**, k = {summary.get('k')}, "
-        f"{c['cases']} cases ({c['answerable']} answerable, {c['unanswerable']} unanswerable), "
+        f"{c['cases']} cases ({_kinds(c)}), "
         f"{c['passed']} passed, {c['errors']} errors.",
         "",
         "## Metrics",
@@ -247,7 +254,7 @@ def render_html(summary: dict[str, Any], records: list[dict[str, Any]], scores: 
 <title>{_e(title)}</title><style>{_CSS}</style></head><body>
 <h1>{_e(title)}</h1>
 <p>Generator <b>{_e(summary.get('generator', ''))}</b>, k = {_e(summary.get('k'))}, {c['cases']} cases
-({c['answerable']} answerable, {c['unanswerable']} unanswerable): <b>{c['passed']} passed</b>, {c['errors']} errors.
+({_e(_kinds(c))}): <b>{c['passed']} passed</b>, {c['errors']} errors.
 <span class=muted>{_e(run.get('started_at', ''))}</span></p>
 <div class="charts"><div><h2>Metrics</h2>{svg_metric_bars({m: ov.get(m) for m in RATE_METRICS})}
 <p class=muted>Orange bars: lower is better.</p></div>

@@ -24,7 +24,7 @@ from core.language.names import REFERS_BACK
 from core.language.terms import term_set
 from core.types import NOT_COVERED, GenerationRequest, NoAnswer, Notice, Piece
 from index.quarantine import is_instruction
-from index.sentences import split_sentences
+from index.sentences import body_sentences
 from prompts import load_prompt
 from rag.generate.chat import ChatModel
 from rag.generate.protocol import Evidence, EvidenceSelector, Truncated
@@ -62,7 +62,7 @@ class LexicalEvidence:
         scored = []  # (score, passage, position, sentence, previous sentence)
         for j, p in enumerate(request.passages):
             text = p.chunk.text
-            sents = [text[s:e] for s, e in split_sentences(text)]
+            sents = [text[s:e] for s, e in body_sentences(text, p.chunk.title)]
             sents = [t for t in sents if not is_instruction(t)]
             for i, t in enumerate(sents):
                 before = sents[i - 1] if i > 0 and REFERS_BACK.search(t) else ""

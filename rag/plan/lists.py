@@ -17,7 +17,7 @@ from core.language.names import facts
 from core.language.places import country_of, place_pattern
 from core.language.terms import fold, term_set
 from core.types import Answer, Chunk, Document
-from index.sentences import split_sentences
+from index.sentences import body_sentences
 from rag.plan.kinds import normalize_question
 from rag.plan.protocol import Library, PlanRequest
 from rag.plan.quotes import Quote, abstention, cited_answer
@@ -89,7 +89,7 @@ class ListPlan:
 
     def _items(self, doc: Document, what: str, question: str) -> Iterator[_Item]:
         for chunk in self.library.chunks_of(doc.doc_id):
-            for s, e in split_sentences(doc.text, chunk.start, chunk.end):
+            for s, e in body_sentences(doc.text, doc.title, chunk.start, chunk.end):
                 quote = Quote(chunk=chunk, start=s, end=e, text=doc.text[s:e])
                 yield from _found(quote, what, question, chunk)
 

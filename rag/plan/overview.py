@@ -9,14 +9,13 @@ get a short summary each, under their titles.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 import numpy as np
 
 from core.types import Answer, Chunk, Document
 from index.quarantine import flag_spans
-from index.sentences import split_sentences
+from index.sentences import body_sentences
 from rag.plan.protocol import Library, PlanRequest
 from rag.plan.quotes import Quote, abstention, cited_answer
 from rag.plan.scope import resolve
@@ -28,7 +27,6 @@ LEAD_BONUS = 0.12  # the first chunk of a text (a news lead) counts as this much
 DIVERSITY = 0.35  # weight of "resembles what was taken" against centrality (MMR)
 REDUNDANT = 0.82  # a sentence this similar to a taken one adds nothing
 _WORDS = (6, 70)  # a summary sentence has at least / at most this many words
-_DATELINE = re.compile(r"[A-Z][A-Z .'’]{1,40} [-–—] (?=[A-Z])")
 _PER_CHUNK = 12  # candidate sentences read per chosen chunk
 
 
@@ -100,15 +98,12 @@ def mmr(scores: np.ndarray, vecs: np.ndarray, k: int, redundant: float = 1.01) -
 def _sentences(doc: Document, chunk: Chunk) -> list[Quote]:
     """The chunk's summary-worthy sentences: not the title, not a dateline, not text addressed to an AI."""
     flagged = flag_spans(chunk.text)
-    title = doc.title.strip()
     out = []
-    for s, e in split_sentences(doc.text, chunk.start, chunk.end):
+    for s, e in body_sentences(doc.text, doc.title, chunk.start, chunk.end):
         text = doc.text[s:e]
-        if m := _DATELINE.match(text):
-            s, text = s + m.end(), text[m.end():]
         n = len(text.split())
         quarantined = any(fs < e - chunk.start and fe > s - chunk.start for fs, fe in flagged)
-        if text.strip() == title or not _WORDS[0] <= n <= _WORDS[1] or quarantined or text.rstrip().endswith("?"):
+        if not _WORDS[0] <= n <= _WORDS[1] or quarantined or text.rstrip().endswith("?"):
             continue
         out.append(Quote(chunk=chunk, start=s, end=e, text=text))
     return out

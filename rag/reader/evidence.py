@@ -102,8 +102,8 @@ class SentenceBank:
         per_chunk = []
         all_texts: list[str] = []
         for c in chunks:
-            # quarantined sentences (addressed to an AI) are not evidence: never quoted, never in a prompt
-            spans, texts, views, starts = chunk_views(c.text)
+            # quarantined sentences and the title line are not evidence (index.sentence_vectors.evidence_spans)
+            spans, texts, views, starts = chunk_views(c.text, c.title)
             per_chunk.append((c, spans, texts, [len(all_texts) + x for x in starts], len(views)))
             all_texts.extend(views)
         emb = self._vectors(all_texts)
