@@ -126,7 +126,8 @@ class ChatHandlers:
             answer = session.answers[turn]
         except (TypeError, ValueError, IndexError):
             return render.placeholder_html("That answer is no longer in this chat.")
-        h = render.highlight_for(answer, kind, n)
+        sentence = data.get("sentence")
+        h = render.highlight_for(answer, kind, n, int(sentence) if str(sentence).isdigit() else None)
         if h is None:
             return render.placeholder_html("That source is not part of the answer.")
         session.viewed = (turn, kind, n)  # "use the passage shown in the viewer" (ui.feedback)

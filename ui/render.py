@@ -41,14 +41,17 @@ def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def ref_classes(kind: str, turn: int, n: int) -> str:
-    """The classes that tell the page's script what a clicked marker or card refers to."""
-    return f"ref ref-{kind} ref-t{int(turn)} ref-n{int(n)}"
+def ref_classes(kind: str, turn: int, n: int, sentence: int | None = None) -> str:
+    """The classes that tell the page's script what a clicked marker or card refers to; a marker also names
+    the answer sentence it sits on (ref-s<i>), so it opens the quote supporting that claim."""
+    claim = f" ref-s{int(sentence)}" if sentence is not None else ""
+    return f"ref ref-{kind} ref-t{int(turn)} ref-n{int(n)}{claim}"
 
 
-def _marker_button(turn: int, n: int, title: str) -> str:
-    return (f'<button type="button" class="cite-marker {ref_classes("cite", turn, n)}" '
-            f'title="Show source: {escape(inert(title))}">{n}</button>')
+def _marker_button(turn: int, n: int, title: str, sentence: int | None = None) -> str:
+    return (f'<button type="button" class="cite-marker {ref_classes("cite", turn, n, sentence)}" '
+            f'title="Show source: {escape(inert(title))}" aria-label="Source {n}: {escape(inert(title))}">'
+            f'{n}</button>')
 
 
 def _text_with_markers(text: str, turn: int, titles: dict[int, str]) -> str:
@@ -74,9 +77,10 @@ def streaming_html(partial: str) -> str:
     return f'<div class="answer streaming">{escape(partial)}<span class="cursor" aria-hidden="true">▍</span></div>'
 
 
-def _sentence_html(text: str, markers: tuple[int, ...], turn: int, titles: dict[int, str]) -> str:
-    """One sentence with its marker buttons, placed before the final stop as the answer text has them."""
-    buttons = "".join(_marker_button(turn, n, titles[n]) for n in markers if n in titles)
+def _sentence_html(text: str, markers: tuple[int, ...], turn: int, titles: dict[int, str], index: int) -> str:
+    """One sentence (answer sentence `index`) with its marker buttons, placed before the final stop as the
+    answer text has them."""
+    buttons = "".join(_marker_button(turn, n, titles[n], index) for n in markers if n in titles)
     if not buttons:
         return escape(text)
     stop = TRAILING_STOP.search(text)
@@ -93,8 +97,8 @@ def _body_html(answer: Answer, turn: int) -> str:
     if not answer.sentences:
         return _text_with_markers(answer.text, turn, titles)
     out = []
-    for s in answer.sentences:
-        inner = _sentence_html(s.text, s.markers, turn, titles)
+    for i, s in enumerate(answer.sentences):
+        inner = _sentence_html(s.text, s.markers, turn, titles, i)
         if s.supported:
             out.append(f'<span class="sent">{inner}</span>')
         else:
@@ -251,13 +255,17 @@ class Highlight:
     page: str = ""  # "p. 3" where the highlighted passage lies in a paged document (PDF), else ""
 
 
-def highlight_for(answer: Answer, kind: str, n: int) -> Highlight | None:
-    """The span a clicked marker/card refers to: a citation by marker number, or a retrieved passage by position."""
+def highlight_for(answer: Answer, kind: str, n: int, sentence: int | None = None) -> Highlight | None:
+    """The span a clicked marker/card refers to: a citation by marker number, or a retrieved passage by position.
+    A marker names its answer sentence: the quote is the one supporting that claim (the citation's best
+    quote for a card, or when the citation holds no claim for that sentence)."""
     if kind == "cite":
         for c in answer.citations:
             if c.marker == n:
-                return Highlight(c.doc_id, c.start, c.end, c.quote_start, c.quote_end,
-                                 f"[{c.marker}] cited passage", c.text, page_label(c.page, c.page_end))
+                claim = c.claim_for(sentence)
+                qs, qe = (claim.quote_start, claim.quote_end) if claim else (c.quote_start, c.quote_end)
+                return Highlight(c.doc_id, c.start, c.end, qs, qe, f"[{c.marker}] cited passage", c.text,
+                                 page_label(c.page, c.page_end))
         return None
     if kind == "passage" and 0 <= n < len(answer.retrieved):
         p = answer.retrieved[n]

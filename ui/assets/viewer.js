@@ -10,10 +10,12 @@ const onRefClick = (event) => {
   const kind = /\bref-(cite|passage)\b/.exec(cls);
   const turn = /\bref-t(\d+)\b/.exec(cls);
   const n = /\bref-n(\d+)\b/.exec(cls);
+  const sentence = /\bref-s(\d+)\b/.exec(cls);  // the claim the marker sits on
   if (!kind || !turn || !n) return;
   event.preventDefault();
   event.stopPropagation();
-  trigger("click", { kind: kind[1], turn: Number(turn[1]), n: Number(n[1]) });
+  trigger("click", { kind: kind[1], turn: Number(turn[1]), n: Number(n[1]),
+                     sentence: sentence ? Number(sentence[1]) : null });
 };
 if (window.__ragRefClick) document.removeEventListener("click", window.__ragRefClick, true);
 window.__ragRefClick = onRefClick;
