@@ -123,6 +123,10 @@ def test_meta_line_names_generator_and_stage_timings_in_pipeline_order():
     h = render.meta_html(make_answer())
     assert "extractive" in h
     assert h.index("retrieve 12 ms") < h.index("generate 3 ms") < h.index("verify 20 ms") < h.index("total 41 ms")
+    # reader words in view; the stage timings only behind the Details toggle (issue 29, item 7)
+    shown, _, details = h.partition('<details class="details">')
+    assert "answered in 0.0 s" in shown and " ms" not in shown
+    assert details.startswith("<summary>Details</summary>") and "retrieve 12 ms" in details
 
 
 def test_abstention_is_shown_as_such_with_closest_passages():
@@ -131,7 +135,10 @@ def test_abstention_is_shown_as_such_with_closest_passages():
     h = render.answer_html(a, turn=2)
     assert_safe(h)
     assert "Not in the sources" in h and "The sources do not cover this question." in h
-    assert "below 0.30" in h
+    # the reader gets words; the threshold and its numbers wait behind Details
+    shown, _, details = h.partition('<details class="details">')
+    assert "No sentence in your documents answers this." in shown and "0.30" not in shown
+    assert "below 0.30" in details
     head = h.split('<details class="retrieved">')[0]
     assert "Closest passages" in head
     assert re.findall(r"ref-passage ref-t2 ref-n(\d)", head) == ["0", "1"]

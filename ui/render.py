@@ -26,6 +26,8 @@ from rag.pipeline import STAGES
 
 _STAGE_ORDER = (*STAGES, "total")
 SNIPPET_CHARS = 160
+# shown only when the viewer opens as a sheet over the chat on a phone (ui/assets/viewer.js, app.css)
+SHEET_CLOSE = '<button type="button" class="sheet-close" aria-label="Close the source">Close ✕</button>'
 # the small label a plan's answer carries (a fact needs none)
 PLAN_LABELS = {"overview": "summary", "list": "list", "comparison": "comparison", "explanation": "explanation",
                "library": "your library"}
@@ -156,15 +158,24 @@ def _citation_card(c: Citation, turn: int) -> str:
             f'<span class="card-snippet">{escape(_snippet(quote))}</span></button>')
 
 
+NO_ANSWER_WORDS = "No sentence in your documents answers this."
+
+
 def meta_html(answer: Answer) -> str:
-    """Which generator answered and how long each stage took, in one muted line."""
+    """Which generator answered and how long it took, in one muted line; the per-stage timings (developer
+    words: first_token, first_shown, ...) and an abstention's reason, with its numbers, behind "Details"."""
     stages = sorted(answer.timings.items(),
                     key=lambda kv: (_STAGE_ORDER.index(kv[0]) if kv[0] in _STAGE_ORDER else 99, kv[0]))
     times = " · ".join(f"{escape(k)} {v:.0f} ms" for k, v in stages)
     gen = f'<span class="gen">{escape(answer.generator)}</span>'
     plan = f'<span class="plan-label">{escape(PLAN_LABELS.get(answer.plan, answer.plan))}</span> · ' \
         if answer.plan != "fact" else ""
-    return f'<div class="meta">{plan}{gen}{" · " + times if times else ""}</div>'
+    total = answer.timings.get("total")
+    took = f" · answered in {total / 1000:.1f} s" if total is not None else ""
+    why = f'<div class="detail-reason">why: {escape(answer.abstain_reason)}</div>' if answer.abstain_reason else ""
+    details = (f'<details class="details"><summary>Details</summary>{why}'
+               f'<div class="detail-times">{times}</div></details>') if times or why else ""
+    return f'<div class="meta">{plan}{gen}{took}{details}</div>'
 
 
 def answer_html(answer: Answer, turn: int, closest: int = 3) -> str:
@@ -174,8 +185,7 @@ def answer_html(answer: Answer, turn: int, closest: int = 3) -> str:
     if answer.abstained:
         parts.append('<div class="abstain"><span class="badge">Not in the sources</span> '
                      f'{escape(answer.text)}</div>')
-        if answer.abstain_reason:
-            parts.append(f'<div class="reason">{escape(answer.abstain_reason)}</div>')
+        parts.append(f'<div class="reason">{escape(NO_ANSWER_WORDS)}</div>')  # the numbers: under Details
         if answer.retrieved and closest > 0:
             parts.append('<div class="cards-label">Closest passages found (not enough to answer):</div>'
                          '<div class="cards">')
@@ -335,8 +345,8 @@ def source_html(doc: Document, h: Highlight) -> str:
         target_done = target_done or wants_target
         cls = "cite-quote" if in_quote else "cite-chunk"
         out.append(f'<mark class="{cls}"{tid}>{seg}</mark>')
-    return (f'<div class="source-view">{_doc_header(doc, h.label, h.page)}{notice}'
-            f'<div class="doc-text">{"".join(out)}</div></div>')
+    return (f'<div class="source-view" role="dialog" aria-label="Source">{SHEET_CLOSE}'
+            f'{_doc_header(doc, h.label, h.page)}{notice}<div class="doc-text">{"".join(out)}</div></div>')
 
 
 def document_html(doc: Document) -> str:
@@ -362,11 +372,10 @@ def _page_marks(doc: Document) -> dict[int, str]:
 
 
 def placeholder_html(message: str) -> str:
-    return f'<div class="source-view empty">{escape(message)}</div>'
+    return f'<div class="source-view empty">{SHEET_CLOSE}{escape(message)}</div>'
 
 
 def shown_source(source: str) -> str:
-    """A document's source as the viewer shows it: never an absolute server path (older indexes stored
-    CLI-added documents by absolute path), only the file name then."""
-    p = Path(source)
-    return p.name if p.is_absolute() or source.startswith(("/", "\\")) or ":" in source[:3] else source
+    """A document's source as the viewer shows it: its file name only, never where the server keeps it
+    (an absolute path, or a folder of the server's like data/corpus/)."""
+    return Path(source.replace("\\", "/")).name or source
