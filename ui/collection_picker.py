@@ -85,7 +85,7 @@ def wire_picker(ui: SimpleNamespace, handlers: CollectionHandlers) -> None:
     the new, empty collection)."""
     private: dict[str, Any] = dict(api_visibility="private", show_progress="hidden")
     ui.new_name.input(handlers.check, [ui.new_name, ui.new_collections], [ui.new_hint, ui.create_btn],
-                      queue=False, **private)
+                      queue=False, trigger_mode="always_last", **private)
     made = [ui.doc_collection, ui.new_name, ui.new_hint, ui.create_btn, ui.new_collections]
     for event in (ui.create_btn.click, ui.new_name.submit):
         event(handlers.create, [ui.new_name, ui.new_collections], made, **private)

@@ -19,13 +19,28 @@ const closeSheet = () => {
   const saved = window.__ragSheetReturn;
   if (!box || !box.classList.contains("sheet")) return;
   box.classList.remove("sheet");
-  document.documentElement.classList.remove("rag-sheet-open");
+  box.parentElement.style.minHeight = "";
   if (saved) {
     window.scrollTo(saved.x, saved.y);
     if (saved.scroller) saved.scroller.scrollTop = saved.top;
     saved.opener?.focus({ preventScroll: true });
   }
   window.__ragSheetReturn = null;
+};
+
+const showTarget = (box) => {
+  const target = box.querySelector("#cite-target");
+  const text = box.querySelector(".doc-text");
+  if (target && text) text.scrollTop = target.offsetTop - text.offsetTop - text.clientHeight / 3;
+};
+const openSheet = () => {
+  const box = viewerBox();
+  if (!box) return;
+  // the viewer leaves the page's flow as a sheet: its column keeps its height, so nothing behind moves
+  if (!box.classList.contains("sheet")) box.parentElement.style.minHeight = `${box.parentElement.offsetHeight}px`;
+  box.classList.add("sheet");
+  showTarget(box);
+  box.querySelector(".sheet-close")?.focus({ preventScroll: true });
 };
 
 const onRefClick = (event) => {
@@ -48,7 +63,7 @@ const onRefClick = (event) => {
     const scroller = chatScroller();
     window.__ragSheetReturn = { x: window.scrollX, y: window.scrollY, scroller, opener: el,
                                 top: scroller ? scroller.scrollTop : 0 };
-    window.__ragSheetPending = true;
+    openSheet();  // at once: the same source clicked again sends no new value
   }
   trigger("click", { kind: kind[1], turn: Number(turn[1]), n: Number(n[1]),
                      sentence: sentence ? Number(sentence[1]) : null });
@@ -61,19 +76,13 @@ window.__ragSheetKey = onKey;
 document.addEventListener("click", onRefClick, true);
 document.addEventListener("keydown", onKey);
 
-// After the server sends a document with a highlighted passage, bring the passage into view: on a phone
-// inside the sheet only (the page behind stays where it was), elsewhere by scrolling the page to it.
+// After the server sends a document with a highlighted passage, bring the passage into view: inside the
+// sheet on a phone (the page behind stays where it was), elsewhere by scrolling the page to it.
 watch("value", () => {
-  const target = element.querySelector("#cite-target");
   const box = viewerBox();
-  if (window.__ragSheetPending && box) {
-    window.__ragSheetPending = false;
-    box.classList.add("sheet");
-    document.documentElement.classList.add("rag-sheet-open");
-    const text = box.querySelector(".doc-text");
-    if (target && text) text.scrollTop = target.offsetTop - text.offsetTop - text.clientHeight / 3;
-    box.querySelector(".sheet-close")?.focus({ preventScroll: true });
+  if (box?.classList.contains("sheet")) {
+    showTarget(box);
     return;
   }
-  if (target && !box?.classList.contains("sheet")) target.scrollIntoView({ block: "center", behavior: "instant" });
+  element.querySelector("#cite-target")?.scrollIntoView({ block: "center", behavior: "instant" });
 });
