@@ -77,10 +77,13 @@ def _wire_chat(ui: Any, chat: ChatHandlers, limit: int) -> None:
     ask_opts = dict(concurrency_limit=limit, concurrency_id="chat", show_progress="hidden",
                     trigger_mode="always_last")
     ask_in = [ui.question, ui.session, ui.chat_collections]
-    ui.send.click(chat.ask, ask_in, chat_out, api_name="ask", **ask_opts)
-    ui.question.submit(chat.ask, ask_in, chat_out, api_visibility="private", **ask_opts)
+    # the API's /ask (its answer empties the box) sits on a hidden button; the page's Send never empties a
+    # box that may already hold the next question
+    ui.api_ask.click(chat.ask, ask_in, chat_out, api_name="ask", **ask_opts)
+    ui.send.click(chat.ask_in_page, ask_in, chat_out, api_visibility="private", **ask_opts)
+    ui.question.submit(chat.ask_in_page, ask_in, chat_out, api_visibility="private", **ask_opts)
     ui.chatbot.example_select(_example_text, None, ui.question, api_visibility="private", queue=False).then(
-        chat.ask, ask_in, chat_out, api_visibility="private", **ask_opts)
+        chat.ask_in_page, ask_in, chat_out, api_visibility="private", **ask_opts)
     # a new question empties the source viewer: it showed the previous answer's passage
     empty_viewer = dict(fn=chat.viewer_hint, inputs=None, outputs=ui.viewer, queue=False, api_visibility="private",
                         show_progress="hidden")

@@ -88,9 +88,17 @@ class ChatHandlers:
         self.library = library
         self.downloads = downloads or _default_downloads()  # managed and cleaned (finding 15)
 
-    def ask(self, question: str, session: Session, collections: list[str] | str | None = None) -> Iterator[tuple]:
+    def ask_in_page(self, question: str, session: Session, collections: list[str] | str | None = None
+                    ) -> Iterator[tuple]:
+        """The page's Send: as `ask`, but the finished answer leaves the box alone: it may already hold the
+        next question, typed while this one was answered (issue 29, item 8)."""
+        yield from self.ask(question, session, collections, final_box=gr.skip())
+
+    def ask(self, question: str, session: Session, collections: list[str] | str | None = None,
+            final_box: Any = "") -> Iterator[tuple]:
         """Stream the answer into the chat: (messages, question box, session, answer JSON). `collections`:
-        the chat's selector (none chosen: the server's default, RAG_COLLECTION)."""
+        the chat's selector (none chosen: the server's default, RAG_COLLECTION). The API endpoint; the box
+        ends as `final_box`."""
         question = (question or "").strip()
         if not question:
             yield session.messages(), "", session, gr.skip()
@@ -119,7 +127,7 @@ class ChatHandlers:
             return
         session.questions.append(question)
         session.answers.append(answer)
-        yield session.messages(), gr.skip(), session, answer.to_dict() | {"turn": turn}
+        yield session.messages(), final_box, session, answer.to_dict() | {"turn": turn}
 
     def export(self, session: Session) -> Any:
         """The conversation as a Markdown file for the download button (disabled while the chat is empty)."""

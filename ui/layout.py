@@ -79,6 +79,7 @@ def _chat_column(ui: SimpleNamespace, settings: Settings) -> None:
                 placeholder="Ask about the documents…",
             )
             ui.send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="send")
+            ui.api_ask = gr.Button("Ask (API)", visible=False, elem_id="api-ask")  # the /ask endpoint (ui.app)
         with gr.Row():
             ui.new = gr.Button("New chat", size="sm", variant="secondary", elem_id="new-chat")
             ui.export = gr.DownloadButton("Download chat (Markdown)", size="sm", variant="secondary",
