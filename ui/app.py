@@ -105,7 +105,7 @@ def _wire_documents(ui: Any, app: gr.Blocks, docs: DocumentHandlers) -> None:
     # every other upload and removal for its whole embedding (issue 24 #12)
     upload = dict(concurrency_limit=2, concurrency_id="index-upload")
     private = dict(api_visibility="private", show_progress="hidden")
-    ui.files.upload(_add_documents(docs), [ui.files, ui.session, ui.doc_collection],
+    ui.files.upload(_add_documents(docs), [ui.files, ui.session, ui.upload_into],
                     [ui.upload_status, *doc_out, ui.session, ui.files], api_name="add_documents",
                     show_progress_on=[ui.upload_status], **upload).then(
         docs.collection_choices_after_add, *selectors, **private)

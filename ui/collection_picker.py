@@ -71,6 +71,9 @@ def build_picker(ui: SimpleNamespace) -> None:  # declarative layout
         choices=[DEFAULT_COLLECTION], value=DEFAULT_COLLECTION, allow_custom_value=False, label="Collection",
         info="Uploads go into this collection, and the list below shows its documents.", elem_id="doc-collection")
     ui.new_collections = gr.State([])  # names made in this page and not yet holding a file
+    # what uploads go into: the list's choice, copied here; the API's /add_documents takes any name (checked
+    # on the server), which the list itself would refuse
+    ui.upload_into = gr.Textbox(DEFAULT_COLLECTION, visible=False, elem_id="upload-into")
     with gr.Accordion("New collection", open=False, elem_id="new-collection"):
         with gr.Row(equal_height=True):
             ui.new_name = gr.Textbox(label="Name of the new collection", info=RULE, max_length=64, scale=3,
@@ -86,6 +89,7 @@ def wire_picker(ui: SimpleNamespace, handlers: CollectionHandlers) -> None:
     private: dict[str, Any] = dict(api_visibility="private", show_progress="hidden")
     ui.new_name.input(handlers.check, [ui.new_name, ui.new_collections], [ui.new_hint, ui.create_btn],
                       queue=False, trigger_mode="always_last", **private)
+    ui.doc_collection.change(None, ui.doc_collection, ui.upload_into, js="(name) => name", queue=False, **private)
     made = [ui.doc_collection, ui.new_name, ui.new_hint, ui.create_btn, ui.new_collections]
     for event in (ui.create_btn.click, ui.new_name.submit):
         event(handlers.create, [ui.new_name, ui.new_collections], made, **private)
