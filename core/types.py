@@ -62,6 +62,15 @@ class Retrieval:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One answer sentence that cites a source, and the source sentence that supports that claim."""
+
+    sentence: int  # index into Answer.sentences
+    quote_start: int  # span of the supporting sentence inside the document
+    quote_end: int
+
+
+@dataclass(frozen=True)
 class Citation:
     """A numbered marker in the answer, pointing at the exact span of a source."""
 
@@ -76,6 +85,13 @@ class Citation:
     quote_end: int | None = None
     page: int | None = None  # page where the cited span (the quote, else the chunk) starts; None: no pages
     page_end: int | None = None  # page where it ends (== page unless it crosses a page break)
+    # one quote per claim: two answer sentences sharing this marker each keep their own supporting sentence
+    # (quote_start/quote_end above stay the best one, for older readers of the record)
+    claims: tuple[Claim, ...] = ()
+
+    def claim_for(self, sentence: int | None) -> Claim | None:
+        """The claim made by answer sentence `sentence` (None when this citation holds none for it)."""
+        return next((c for c in self.claims if c.sentence == sentence), None)
 
 
 @dataclass(frozen=True)

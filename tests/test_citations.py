@@ -145,3 +145,24 @@ def test_markdown_and_html_in_generated_text_are_neutralised(article):
     )
     assert "evil.example" not in v.text and "<script" not in v.text and "![" not in v.text
     assert any("10,000" in s.text for s in v.sentences)
+
+
+def test_two_claims_sharing_a_passage_each_keep_their_own_quote(article):
+    """Issue 29 item 2: one marker, two sentences: each claim carries the sentence that supports it."""
+    chunk = article["treaty"]
+    passages = [_passage(chunk, 1)]
+    text = article["doc"].text
+    # a real shared case from the chunk's own sentences: its first two long ones, both cited [1]
+    from index.sentences import split_sentences
+
+    spans = [(s, e) for s, e in split_sentences(chunk.text) if len(chunk.text[s:e]) > 40][:2]
+    claims = " ".join(chunk.text[s:e].strip().rstrip(".") + " [1]." for s, e in spans)
+    v = article["verifier"].verify(claims, passages)
+    assert [s.markers for s in v.sentences] == [(1,), (1,)]
+    (c,) = v.citations
+    assert [k.sentence for k in c.claims] == [0, 1]
+    quotes = [text[k.quote_start:k.quote_end] for k in c.claims]
+    assert quotes[0] != quotes[1]
+    for (s, e), q in zip(spans, quotes, strict=True):
+        assert chunk.text[s:e].strip() in q or q in chunk.text[s:e]
+    assert (c.quote_start, c.quote_end) in {(k.quote_start, k.quote_end) for k in c.claims}

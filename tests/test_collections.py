@@ -432,15 +432,13 @@ def test_command_lines(article_index: Path, tmp_path: Path) -> None:
 @pytest.mark.browser
 @pytest.mark.slow
 def test_browser_collection_selectors(server, browser, tmp_path) -> None:  # noqa: F811
-    """Type a new collection in the Documents tab, upload into it, then ask within it from the chat."""
+    """Make a new collection in the Documents tab, upload into it, then ask within it and outside it."""
     from tests.test_ui_browser import ARTIFACTS, DESKTOP, ask, last_answer, open_page, upload
+    from tests.test_ui_browser_walk import new_collection
 
     url, data = server
     ctx, page, watch = open_page(browser, url, DESKTOP)
-    page.get_by_role("tab", name="Documents").click()
-    box = page.locator("#doc-collection input")
-    box.fill("hr-policies")
-    box.press("Enter")
+    new_collection(page, "hr-policies")  # the list takes no typed text; "New collection" makes one
     doc = tmp_path / "quokka-pay.txt"
     doc.write_text(HR, "utf-8")
     assert "hr-policies/quokka-pay.txt: added" in upload(page, doc, "quokka-pay.txt: added")
@@ -450,12 +448,20 @@ def test_browser_collection_selectors(server, browser, tmp_path) -> None:  # noq
     page.screenshot(path=ARTIFACTS / "ui-collections-documents.png", full_page=True)
 
     page.get_by_role("tab", name="Chat").click()
-    ask(page, HR_Q)  # the chat still asks "default": the quokka document is not there
-    assert "42" not in last_answer(page).inner_text()
+    # the chat now asks the collection the file went into, beside the one it asked before
+    assert page.locator("#chat-collections [title^='Remove ']").count() == 2
+    ask(page, HR_Q)
+    assert "42" in last_answer(page).inner_text()
     chooser = page.locator("#chat-collections input")
     chooser.click()
+    page.get_by_role("option", name="hr-policies").click()  # a second click deselects it
+    chooser.press("Escape")
+    assert page.locator("#chat-collections [title^='Remove ']").count() == 1  # one chosen: default
+    ask(page, HR_Q)  # "default" alone: the quokka document is not there
+    assert "42" not in last_answer(page).inner_text()
+    chooser.click()
     page.get_by_role("option", name="hr-policies").click()
-    page.get_by_role("option", name="default", exact=True).click()  # a second click deselects it
+    page.get_by_role("option", name="default", exact=True).click()
     chooser.press("Escape")
     assert page.locator("#chat-collections [title^='Remove ']").count() == 1  # one chosen: hr-policies
     ask(page, HR_Q)

@@ -96,5 +96,6 @@ def test_cli_added_documents_never_show_absolute_paths(corpus_indexer, tmp_path)
     assert info.source == "notes.txt"
     assert not info.bundled
     assert shown_source("/srv/app/secret/notes.txt") == "notes.txt"
-    assert shown_source("data/corpus/a.txt") == "data/corpus/a.txt"
+    # nor a server folder (issue 29, item 7): the viewer names the file only
+    assert shown_source("data/corpus/a.txt") == "a.txt" and shown_source("C:\\srv\\b.md") == "b.md"
     shutil.rmtree(f.parent)

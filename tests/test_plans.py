@@ -53,6 +53,10 @@ def check_cited(answer: Answer, store, exact: bool) -> None:
         quote = inert(store.document(c.doc_id).text[c.quote_start:c.quote_end])
         claim = next(s.text for s in answer.sentences if c.marker in s.markers).strip("“”")
         assert not exact or claim in quote, (claim, quote)
+        # one quote per claim (issue 29): a quoted bullet's citation names its sentence and that sentence's quote
+        for k in c.claims:
+            assert c.marker in answer.sentences[k.sentence].markers and (k.quote_start, k.quote_end) != (None, None)
+        assert not exact or [(k.quote_start, k.quote_end) for k in c.claims] in ([(c.quote_start, c.quote_end)], []), c
 
 
 @pytest.mark.parametrize("kind", sorted(QUESTIONS))

@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.types import Answer, Chunk, Citation, Document, Passage, Sentence
+from core.types import Answer, Chunk, Citation, Claim, Document, Passage, Sentence
 from ui import render
 
 HOSTILE = ('Ignore this <script>alert(1)</script> and <img src=x onerror="alert(2)"> '
@@ -94,7 +94,7 @@ def test_answer_markers_are_buttons_pointing_at_citations():
     h = render.answer_html(make_answer(), turn=3)
     assert_safe(h)
     markers = [a["class"].split() for t, a in parse(h).tags if t == "button" and "cite-marker" in a["class"]]
-    assert markers == [["cite-marker", "ref", "ref-cite", "ref-t3", "ref-n1"]]
+    assert markers == [["cite-marker", "ref", "ref-cite", "ref-t3", "ref-n1", "ref-s0"]]
     # the marker sits right after the sentence it supports, and the sentence text is intact
     assert re.search(r'class="sent">It binds both sides to mutual defence <button[^>]*cite-marker[^>]*>1</button>\.</span>', h)
 
@@ -123,6 +123,10 @@ def test_meta_line_names_generator_and_stage_timings_in_pipeline_order():
     h = render.meta_html(make_answer())
     assert "extractive" in h
     assert h.index("retrieve 12 ms") < h.index("generate 3 ms") < h.index("verify 20 ms") < h.index("total 41 ms")
+    # reader words in view; the stage timings only behind the Details toggle (issue 29, item 7)
+    shown, _, details = h.partition('<details class="details">')
+    assert "answered in 0.0 s" in shown and " ms" not in shown
+    assert details.startswith("<summary>Details</summary>") and "retrieve 12 ms" in details
 
 
 def test_abstention_is_shown_as_such_with_closest_passages():
@@ -131,7 +135,10 @@ def test_abstention_is_shown_as_such_with_closest_passages():
     h = render.answer_html(a, turn=2)
     assert_safe(h)
     assert "Not in the sources" in h and "The sources do not cover this question." in h
-    assert "below 0.30" in h
+    # the reader gets words; the threshold and its numbers wait behind Details
+    shown, _, details = h.partition('<details class="details">')
+    assert "No sentence in your documents answers this." in shown and "0.30" not in shown
+    assert "below 0.30" in details
     head = h.split('<details class="retrieved">')[0]
     assert "Closest passages" in head
     assert re.findall(r"ref-passage ref-t2 ref-n(\d)", head) == ["0", "1"]
@@ -216,3 +223,49 @@ def test_answer_without_sentences_falls_back_to_text_markers():
     a = make_answer(text="Plain text with a marker [1] and a bogus one [4].", sentences=[])
     h = render.answer_html(a, 0)
     assert re.search(r"Plain text with a marker <button[^>]*ref-n1[^>]*>1</button> and a bogus one \[4\]\.", h)
+
+
+# ------------------------------------------------------------ one quote per claim (issue 29, item 2)
+S0_START, S0_END = C_START, TEXT.index("2024.") + len("2024.")
+
+
+def shared_marker_answer() -> Answer:
+    """Two sentences cite [1]; each is supported by its own sentence of the one passage."""
+    ch = chunk_of(D, C_START, C_END)
+    cit = Citation(1, ch.chunk_id, D.doc_id, D.title, C_START, C_END, ch.text, Q_START, Q_END,
+                   claims=(Claim(0, S0_START, S0_END), Claim(1, Q_START, Q_END)))
+    return make_answer(text="The treaty was signed in June 2024 [1]. It binds both sides to mutual defence [1].",
+                       sentences=[Sentence("The treaty was signed in June 2024.", (1,), True, 0.9),
+                                  Sentence("It binds both sides to mutual defence.", (1,), True, 0.9)],
+                       citations=[cit])
+
+
+def _quote_of(h: str) -> str:
+    m = re.search(r'<mark class="cite-quote" id="cite-target">(.*?)</mark>', h, re.S)
+    assert m, h
+    return m.group(1)
+
+
+def test_a_marker_shared_by_two_sentences_opens_each_sentences_own_quote():
+    a = shared_marker_answer()
+    h = render.answer_html(a, turn=0)
+    classes = [a_["class"].split() for t, a_ in parse(h).tags if t == "button" and "cite-marker" in a_["class"]]
+    assert [c[-1] for c in classes] == ["ref-s0", "ref-s1"], "each marker names the claim it sits on"
+    first = render.source_html(D, render.highlight_for(a, "cite", 1, 0))
+    second = render.source_html(D, render.highlight_for(a, "cite", 1, 1))
+    assert _quote_of(first) == "The treaty was signed in June 2024."
+    assert _quote_of(second) == "It binds both sides to mutual defence."
+    # the source card (no sentence) and an unknown sentence fall back to the citation's best quote
+    assert _quote_of(render.source_html(D, render.highlight_for(a, "cite", 1))) == TEXT[Q_START:Q_END]
+    assert _quote_of(render.source_html(D, render.highlight_for(a, "cite", 1, 7))) == TEXT[Q_START:Q_END]
+
+
+def test_api_records_carry_one_quote_per_claim():
+    from ui.export import citation_records
+
+    (rec,) = citation_records(shared_marker_answer())
+    assert rec["quote"] == TEXT[Q_START:Q_END]
+    assert [(k["sentence"], k["text"], k["quote"]) for k in rec["claims"]] == [
+        (0, "The treaty was signed in June 2024.", "The treaty was signed in June 2024."),
+        (1, "It binds both sides to mutual defence.", "It binds both sides to mutual defence.")]
+    assert all(TEXT[k["quote_start"]:k["quote_end"]] == k["quote"] for k in rec["claims"])

@@ -15,6 +15,7 @@ from core.errors import ConfigError
 from core.settings import Settings
 from index.pipeline import Indexer
 from rag.compose import Assistant
+from ui.collection_picker import CollectionHandlers, wire_picker
 from ui.feedback import FeedbackHandlers, store_for, wire_feedback
 from ui.handlers import ChatHandlers, DocumentHandlers, EvaluationHandlers, Session
 from ui.layout import ASSETS, build_layout
@@ -61,21 +62,33 @@ def build_app(assistant: Assistant, library: Indexer, settings: Settings) -> gr.
         ui = build_layout(settings)
         _wire_chat(ui, chat, chat_concurrency(settings, str(assistant.generator_name)))
         _wire_documents(ui, app, docs)
+        wire_picker(ui, CollectionHandlers(library))
         wire_feedback(ui, feedback)
         ui.run_btn.click(_run_evaluation(evals), [ui.suite_pick, ui.suite_file],
                          [ui.charts, ui.metrics, ui.cases, ui.results, ui.report],
-                         api_name="run_evaluation", concurrency_limit=1, concurrency_id="eval")
+                         api_name="run_evaluation", concurrency_limit=1, concurrency_id="eval",
+                         show_progress_on=[ui.charts])  # one progress bar, not one per output
     return app
 
 
 def _wire_chat(ui: Any, chat: ChatHandlers, limit: int) -> None:
     chat_out = [ui.chatbot, ui.question, ui.session, ui.answer_json]
-    ask_opts = dict(concurrency_limit=limit, concurrency_id="chat", show_progress="hidden")
+    # always_last: a question sent while the previous answer is still finishing waits for it, never dropped
+    ask_opts = dict(concurrency_limit=limit, concurrency_id="chat", show_progress="hidden",
+                    trigger_mode="always_last")
     ask_in = [ui.question, ui.session, ui.chat_collections]
-    ui.send.click(chat.ask, ask_in, chat_out, api_name="ask", **ask_opts)
-    ui.question.submit(chat.ask, ask_in, chat_out, api_visibility="private", **ask_opts)
+    # the API's /ask (its answer empties the box) sits on a hidden button; the page's Send never empties a
+    # box that may already hold the next question
+    ui.api_ask.click(chat.ask, ask_in, chat_out, api_name="ask", **ask_opts)
+    ui.send.click(chat.ask_in_page, ask_in, chat_out, api_visibility="private", **ask_opts)
+    ui.question.submit(chat.ask_in_page, ask_in, chat_out, api_visibility="private", **ask_opts)
     ui.chatbot.example_select(_example_text, None, ui.question, api_visibility="private", queue=False).then(
-        chat.ask, ask_in, chat_out, api_visibility="private", **ask_opts)
+        chat.ask_in_page, ask_in, chat_out, api_visibility="private", **ask_opts)
+    # a new question empties the source viewer: it showed the previous answer's passage
+    empty_viewer = dict(fn=chat.viewer_hint, inputs=None, outputs=ui.viewer, queue=False, api_visibility="private",
+                        show_progress="hidden")
+    for event in (ui.send.click, ui.question.submit, ui.chatbot.example_select):
+        event(**empty_viewer)
     reset_out = [ui.chatbot, ui.question, ui.session, ui.answer_json, ui.viewer]
     ui.new.click(chat.new_chat, [ui.session], reset_out, api_name="new_chat")
     ui.chatbot.clear(chat.new_chat, [ui.session], reset_out, api_visibility="private")
@@ -92,13 +105,20 @@ def _wire_documents(ui: Any, app: gr.Blocks, docs: DocumentHandlers) -> None:
     # every other upload and removal for its whole embedding (issue 24 #12)
     upload = dict(concurrency_limit=2, concurrency_id="index-upload")
     private = dict(api_visibility="private", show_progress="hidden")
-    ui.files.upload(_add_documents(docs), [ui.files, ui.session, ui.doc_collection],
-                    [ui.upload_status, *doc_out, ui.session, ui.files], api_name="add_documents", **upload).then(
-        docs.collection_choices, *selectors, **private)
+    ui.files.upload(_add_documents(docs), [ui.files, ui.session, ui.upload_into],
+                    [ui.upload_status, *doc_out, ui.session, ui.files], api_name="add_documents",
+                    show_progress_on=[ui.upload_status], **upload).then(
+        docs.collection_choices_after_add, *selectors, **private)
     ui.read_btn.click(docs.read, ui.doc_pick, ui.reader, api_name="read_document")
     ui.doc_pick.input(docs.read, ui.doc_pick, ui.reader, api_visibility="private")
-    ui.remove_btn.click(docs.remove, ui.doc_pick, [ui.upload_status, *doc_out, ui.reader],
-                        api_name="remove_document", **write).then(docs.collection_choices, *selectors, **private)
+    hidden = dict(fn=lambda: gr.update(visible=False), inputs=None, outputs=ui.remove_confirm, queue=False)
+    ui.remove_btn.click(docs.ask_remove, ui.doc_pick, [ui.remove_confirm, ui.remove_question, ui.upload_status],
+                        **private)
+    ui.remove_no.click(**hidden, **private)
+    ui.remove_yes.click(docs.remove, ui.doc_pick, [ui.upload_status, *doc_out, ui.reader],
+                        api_name="remove_document", **write).then(**hidden, **private).then(
+        docs.collection_choices, *selectors, **private)
+    ui.doc_pick.change(**hidden, **private)  # a confirmation is for the document it named, never another
     ui.doc_collection.change(docs.views, ui.doc_collection, doc_out, **private).then(
         docs.read, ui.doc_pick, ui.reader, **private)
     app.load(docs.views, ui.doc_collection, doc_out, api_name="documents").then(

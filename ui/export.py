@@ -20,11 +20,25 @@ def quote_text(c: Citation) -> str:
     return c.text
 
 
+def claim_records(answer: Answer, c: Citation) -> list[dict]:
+    """One quote per claim: each answer sentence citing `c` and the document sentence that supports it."""
+    out = []
+    for k in c.claims:
+        if not (0 <= k.sentence < len(answer.sentences) and c.start <= k.quote_start < k.quote_end <= c.end):
+            continue
+        out.append({"sentence": k.sentence, "text": answer.sentences[k.sentence].text,
+                    "quote": c.text[k.quote_start - c.start: k.quote_end - c.start],
+                    "quote_start": k.quote_start, "quote_end": k.quote_end})
+    return out
+
+
 def citation_records(answer: Answer) -> list[dict]:
-    """One JSON-ready record per [n] marker: where the cited text lives and what it says."""
+    """One JSON-ready record per [n] marker: where the cited text lives and what it says; `claims` holds one
+    quote per answer sentence that cites it (`quote` is the best of them)."""
     return [{"index": c.marker, "chunk_id": c.chunk_id, "doc_id": c.doc_id, "title": c.title,
              "start": c.start, "end": c.end, "page": c.page, "page_end": c.page_end,
-             "quote": quote_text(c), "quote_start": c.quote_start, "quote_end": c.quote_end}
+             "quote": quote_text(c), "quote_start": c.quote_start, "quote_end": c.quote_end,
+             "claims": claim_records(answer, c)}
             for c in answer.citations]
 
 

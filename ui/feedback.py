@@ -147,7 +147,16 @@ class FeedbackHandlers:
             log.exception("storing feedback failed")
             return status_html("Not recorded: something went wrong; the server log has the details.", ok=False), session
         session.pointer = None
+        session.feedback_sent = True
         return status_html(f"Thank you: recorded as {record['id']} ({KINDS[kind]})."), session
+
+    def clear_after_send(self, session: Session) -> tuple:
+        """After a recorded Send the form empties (a second Send would be a duplicate); after a refused one
+        it keeps what was typed, to be corrected."""
+        if not session.feedback_sent:
+            return (gr.skip(),) * 7
+        session.feedback_sent = False
+        return None, None, None, "", "", "", ""
 
 
 def build_feedback_panel(ui: SimpleNamespace) -> None:  # declarative layout: exempt from the 60-line rule
@@ -186,4 +195,7 @@ def wire_feedback(ui: SimpleNamespace, fb: FeedbackHandlers) -> None:
         fb.use_viewed, [ui.session, ui.fb_evidence], [ui.fb_pointer, ui.fb_evidence, ui.session],
         api_visibility="private")
     ui.fb_send.click(fb.submit, [ui.fb_turn, ui.fb_kind, ui.fb_marker, ui.fb_expected, ui.fb_evidence,
-                                 ui.fb_comment, ui.session], [ui.fb_status, ui.session], api_name="feedback")
+                                 ui.fb_comment, ui.session], [ui.fb_status, ui.session], api_name="feedback").then(
+        fb.clear_after_send, [ui.session], [ui.fb_turn, ui.fb_kind, ui.fb_marker, ui.fb_expected, ui.fb_evidence,
+                                            ui.fb_pointer, ui.fb_comment], api_visibility="private",
+        show_progress="hidden")

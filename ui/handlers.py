@@ -44,6 +44,7 @@ class Session:
     conversation: str = field(default_factory=lambda: secrets.token_hex(6))
     viewed: tuple[int, str, int] | None = None
     pointer: Any = None
+    feedback_sent: bool = False  # the last Send was recorded: the form is emptied (no duplicate by accident)
 
     def history(self) -> list[Turn]:
         turns: list[Turn] = []
@@ -64,6 +65,15 @@ def status_html(lines: list[str]) -> str:
     return f'<ul class="upload-report">{items}</ul>'
 
 
+def _count(n: int) -> str:
+    return f"{n} document{'s' if n != 1 else ''}"
+
+
+def _naming(lines: list[str], collection: str) -> list[str]:
+    """Every upload status line names the collection it is about (issue 29, item 4)."""
+    return [line if f"“{collection}”" in line else f"{line} (collection “{collection}”)" for line in lines]
+
+
 def _assistant_says(shown: list[dict[str, str]], html: str) -> list[dict[str, str]]:
     return [*shown, {"role": "assistant", "content": html}]
 
@@ -78,22 +88,32 @@ class ChatHandlers:
         self.library = library
         self.downloads = downloads or _default_downloads()  # managed and cleaned (finding 15)
 
-    def ask(self, question: str, session: Session, collections: list[str] | str | None = None) -> Iterator[tuple]:
+    def ask_in_page(self, question: str, session: Session, collections: list[str] | str | None = None
+                    ) -> Iterator[tuple]:
+        """The page's Send: as `ask`, but the finished answer leaves the box alone: it may already hold the
+        next question, typed while this one was answered (issue 29, item 8)."""
+        yield from self.ask(question, session, collections, final_box=gr.skip())
+
+    def ask(self, question: str, session: Session, collections: list[str] | str | None = None,
+            final_box: Any = "") -> Iterator[tuple]:
         """Stream the answer into the chat: (messages, question box, session, answer JSON). `collections`:
-        the chat's selector (none chosen: the server's default, RAG_COLLECTION)."""
+        the chat's selector (none chosen: the server's default, RAG_COLLECTION). The API endpoint; the box
+        ends as `final_box`."""
         question = (question or "").strip()
         if not question:
             yield session.messages(), "", session, gr.skip()
             return
         turn = len(session.answers)
         shown = [*session.messages(), {"role": "user", "content": render.user_html(question)}]
+        # the box is emptied once, as the question is taken; later updates leave it alone, so a next question
+        # typed while this answer streams is never erased (issue 29, item 8)
         yield _assistant_says(shown, render.streaming_html("")), "", session, gr.skip()
         partial, answer, error = "", None, ""
         try:
             for event in self.assistant.stream(question, session.history(), collections=collections or None):
                 if isinstance(event, TextDelta):
                     partial += event.text
-                    yield _assistant_says(shown, render.streaming_html(partial)), "", session, gr.skip()
+                    yield _assistant_says(shown, render.streaming_html(partial)), gr.skip(), session, gr.skip()
                 elif isinstance(event, Final):
                     answer = event.answer
         except RagError as e:
@@ -102,11 +122,12 @@ class ChatHandlers:
             log.exception("answering failed")
             error = "Something went wrong while answering; the server log has the details."
         if error or answer is None:
+            # the refused question goes back into the box, to be shortened or sent again
             yield _assistant_says(shown, render.error_html(error or "No answer was produced.")), question, session, None
             return
         session.questions.append(question)
         session.answers.append(answer)
-        yield session.messages(), "", session, answer.to_dict() | {"turn": turn}
+        yield session.messages(), final_box, session, answer.to_dict() | {"turn": turn}
 
     def export(self, session: Session) -> Any:
         """The conversation as a Markdown file for the download button (disabled while the chat is empty)."""
@@ -115,6 +136,10 @@ class ChatHandlers:
         text = conversation_markdown(list(zip(session.questions, session.answers, strict=True)))
         path = self.downloads.write("conversation.md", text)
         return gr.DownloadButton(value=str(path), interactive=True)
+
+    @staticmethod
+    def viewer_hint() -> str:
+        return render.placeholder_html(VIEWER_HINT)
 
     def new_chat(self, session: Session) -> tuple:
         return [], "", Session(), None, render.placeholder_html(VIEWER_HINT)
@@ -126,7 +151,8 @@ class ChatHandlers:
             answer = session.answers[turn]
         except (TypeError, ValueError, IndexError):
             return render.placeholder_html("That answer is no longer in this chat.")
-        h = render.highlight_for(answer, kind, n)
+        sentence = data.get("sentence")
+        h = render.highlight_for(answer, kind, n, int(sentence) if str(sentence).isdigit() else None)
         if h is None:
             return render.placeholder_html("That source is not part of the answer.")
         session.viewed = (turn, kind, n)  # "use the passage shown in the viewer" (ui.feedback)
@@ -154,8 +180,9 @@ class DocumentHandlers:
                  d.doc_id] for d in docs]
         choices = [(f"{d.title} ({d.doc_id})", d.doc_id) for d in docs]
         chunks = sum(d.n_chunks for d in every)
-        status = (f"Ready · generator **{self.generator_name}** · {len(every)} document"
-                  f"{'s' if len(every) != 1 else ''}, {chunks} chunks")
+        where = f"collection “{collection}”: {_count(len(docs))}" if collection else "all collections"
+        status = (f"Ready · generator **{self.generator_name}** · {where} · {_count(len(every))}, {chunks} chunks "
+                  "in all")
         value = choices[0][1] if choices else None
         return rows, gr.update(choices=choices, value=value), status
 
@@ -184,7 +211,7 @@ class DocumentHandlers:
         lines += [f"✗ {name}: {why}" for name, why in acc.refused]
         if acc.stored:
             lines += self._ingest(acc.stored, progress, collection)
-        return (status_html(lines), *self.views(collection), session, None)
+        return (status_html(_naming(lines, collection)), *self.views(collection), session, None)
 
     def _ingest(self, stored: dict[str, str], progress: Any, collection: str = DEFAULT_COLLECTION) -> list[str]:
         def report(stage: str, done: int, total: int) -> None:
@@ -197,16 +224,16 @@ class DocumentHandlers:
             rep = self.library.add(list(stored), progress=report, names=stored, collection=collection)
         except RagError as e:
             return [f"✗ indexing failed, the index is unchanged: {self._shown(str(e), collection)}"]
-        lines = [f"✓ {d}: added" for d in rep.added]
-        lines += [f"✓ {d}: replaced the earlier version" for d in rep.replaced]
-        lines += [f"• {d}: already indexed, unchanged" for d in rep.skipped]
+        lines = [f"✓ {d}: added to collection “{collection}”" for d in rep.added]
+        lines += [f"✓ {d}: replaced the earlier version in collection “{collection}”" for d in rep.replaced]
+        lines += [f"• {d}: already in collection “{collection}”, unchanged" for d in rep.skipped]
         kept = {d.source for d in self.library.documents() if d.collection == collection}
         for err in rep.errors:
             lines.append(f"✗ {self._shown(str(err), collection)}")
             bad = upload_path(self.uploads_dir(collection), Path(err.path).name)
             if bad is not None and bad.name not in kept:
                 bad.unlink(missing_ok=True)
-        return [*lines, rep.summary()]
+        return [*lines, f"Collection “{collection}”: {rep.summary()}"]
 
     def _shown(self, message: str, collection: str) -> str:
         """A message about a stored upload names the file, not where the server keeps it."""
@@ -230,6 +257,24 @@ class DocumentHandlers:
         return (gr.update(choices=names, value=kept),
                 gr.update(choices=sorted({*names, shown or DEFAULT_COLLECTION}), value=shown or DEFAULT_COLLECTION))
 
+    def ask_remove(self, doc_id: str | None) -> tuple:
+        """The first click on "Remove": (confirmation visible?, its question, status): nothing is removed yet."""
+        info = next((d for d in self.library.documents() if d.doc_id == doc_id), None) if doc_id else None
+        problem = ("Pick a document to remove." if not doc_id else f"✗ {doc_id} is not in the index." if info is None
+                   else f"✗ {info.title} is a bundled document; it stays so there is always something to ask about."
+                   if info.bundled else "")
+        if problem or info is None:
+            return gr.update(visible=False), "", status_html([problem])
+        question = (f"Remove **{render.escape(info.title)}** ({render.escape(info.doc_id)}) from collection "
+                    f"“{render.escape(info.collection)}”? Its passages leave the index and earlier answers can no "
+                    "longer open it. This cannot be undone; add the file again to bring it back.")
+        return gr.update(visible=True), question, gr.skip()
+
+    def collection_choices_after_add(self, chat: list[str] | None, shown: str | None) -> tuple:
+        """After an upload: as collection_choices, and the chat now also asks the collection files went into."""
+        names = self.library.collections()
+        return self.collection_choices([*(chat or []), *([shown] if shown in names else [])], shown)
+
     def remove(self, doc_id: str | None) -> tuple:
         info = next((d for d in self.library.documents() if d.doc_id == doc_id), None) if doc_id else None
         problem = ("Pick a document to remove." if not doc_id else f"✗ {doc_id} is not in the index." if info is None
@@ -246,7 +291,8 @@ class DocumentHandlers:
         stored = upload_path(self.uploads_dir(info.collection), info.source)
         if stored is not None:
             stored.unlink(missing_ok=True)
-        return (status_html([f"✓ removed {info.title} ({doc_id})"]), *self.views(info.collection),
+        return (status_html([f"✓ removed {info.title} ({doc_id}) from collection “{info.collection}”"]),
+                *self.views(info.collection),
                 render.placeholder_html(READER_HINT))
 
 

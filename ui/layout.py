@@ -11,8 +11,9 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from core.settings import DEFAULT_COLLECTION, Settings
+from core.settings import Settings
 from ui import evaluation, render
+from ui.collection_picker import build_picker
 from ui.feedback import build_feedback_panel
 from ui.handlers import READER_HINT, VIEWER_HINT, Session
 from ui.uploads import human_bytes
@@ -78,6 +79,7 @@ def _chat_column(ui: SimpleNamespace, settings: Settings) -> None:
                 placeholder="Ask about the documents…",
             )
             ui.send = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="send")
+            ui.api_ask = gr.Button("Ask (API)", visible=False, elem_id="api-ask")  # the /ask endpoint (ui.app)
         with gr.Row():
             ui.new = gr.Button("New chat", size="sm", variant="secondary", elem_id="new-chat")
             ui.export = gr.DownloadButton("Download chat (Markdown)", size="sm", variant="secondary",
@@ -90,19 +92,22 @@ def _documents_tab(ui: SimpleNamespace, settings: Settings) -> None:
                 f"{human_bytes(settings.max_upload_bytes)} each and "
                 f"{settings.max_uploads_per_session} an hour. Re-adding a file with the same "
                 "name replaces its earlier version.")
-    ui.doc_collection = gr.Dropdown(
-        choices=[DEFAULT_COLLECTION], value=DEFAULT_COLLECTION, allow_custom_value=True, label="Collection",
-        info="Uploads go into this collection, and the list below shows it. Type a new name to create one.",
-        elem_id="doc-collection")
+    build_picker(ui)
     ui.files = gr.File(label="Add documents", file_count="multiple", elem_id="upload", height=140)
     ui.upload_status = gr.HTML(elem_id="upload-status")
     ui.docs_table = gr.Dataframe(headers=DOC_COLUMNS, label="Indexed documents", interactive=False,
-                                 wrap=True, elem_id="doc-table")
+                                 wrap=True, elem_id="doc-table", column_widths=["36%", "21%", "16%", "27%"])
     ui.doc_pick = gr.Dropdown(label="Document", choices=[], elem_id="doc-pick")
     with gr.Row():
         ui.read_btn = gr.Button("Read in full", size="md", min_width=100, elem_id="read-doc")
-        ui.remove_btn = gr.Button("Remove from index", size="md", variant="stop", min_width=100,
+        ui.remove_btn = gr.Button("Remove from index…", size="md", variant="stop", min_width=100,
                                   elem_id="remove-doc")
+    # removal is confirmed first: the document's title and collection are named, and nothing goes on one click
+    with gr.Group(visible=False, elem_id="remove-confirm") as ui.remove_confirm:
+        ui.remove_question = gr.Markdown(elem_id="remove-question")
+        with gr.Row():
+            ui.remove_yes = gr.Button("Yes, remove it", size="md", variant="stop", elem_id="remove-yes")
+            ui.remove_no = gr.Button("Cancel", size="md", elem_id="remove-no")
     ui.reader = gr.HTML(render.placeholder_html(READER_HINT), elem_id="reader", js_on_load=None)
 
 
@@ -117,11 +122,14 @@ def _evaluation_tab(ui: SimpleNamespace) -> None:
                                 type="filepath", min_width=200, elem_id="suite-upload")
     ui.run_btn = gr.Button("Run evaluation", variant="primary", elem_id="run-eval")
     ui.charts = gr.HTML(elem_id="eval-charts")
+    # widths in pixels: a narrow screen scrolls the table sideways instead of squeezing a header to one
+    # letter per line (issue 29, item 6)
     ui.metrics = gr.Dataframe(headers=["metric", "value", "better", "definition"], label="Summary",
-                              interactive=False, wrap=True, elem_id="eval-metrics")
+                              interactive=False, wrap=True, elem_id="eval-metrics",
+                              column_widths=["210px", "80px", "80px", "420px"])
     ui.cases = gr.Dataframe(headers=evaluation.CASE_COLUMNS, label="Cases (failures first)",
                             interactive=False, wrap=True, elem_id="eval-cases", max_height=600,
-                            column_widths=["14%", "7%", "15%", "22%", "24%", "12%", "6%"])
+                            column_widths=["150px", "70px", "170px", "220px", "260px", "140px", "90px"])
     ui.results = gr.File(label="Download results", file_count="multiple", interactive=False,
                          elem_id="eval-files")
     with gr.Accordion("Full report", open=False):

@@ -201,7 +201,9 @@ def completion(answer: Answer, request: ChatRequest, cid: str, created: int) -> 
 def answer_fields(answer: Answer) -> dict:
     """The fields beyond OpenAI's: what was cited, and whether the assistant abstained."""
     # document text made inert (same length: quote_start/quote_end still slice the document)
-    records = [{**r, "quote": inert(r["quote"]), "title": inert(r["title"])} for r in export.citation_records(answer)]
+    records = [{**r, "quote": inert(r["quote"]), "title": inert(r["title"]),
+                "claims": [{**k, "quote": inert(k["quote"])} for k in r["claims"]]}
+               for r in export.citation_records(answer)]
     return {"citations": records, "plan": answer.plan, "abstained": answer.abstained,
             "abstain_reason": answer.abstain_reason or None, "notice": answer.notice or None,
             "closest_passages": export.closest_records(answer)}

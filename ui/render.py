@@ -26,6 +26,8 @@ from rag.pipeline import STAGES
 
 _STAGE_ORDER = (*STAGES, "total")
 SNIPPET_CHARS = 160
+# shown only when the viewer opens as a sheet over the chat on a phone (ui/assets/viewer.js, app.css)
+SHEET_CLOSE = '<button type="button" class="sheet-close" aria-label="Close the source">Close ✕</button>'
 # the small label a plan's answer carries (a fact needs none)
 PLAN_LABELS = {"overview": "summary", "list": "list", "comparison": "comparison", "explanation": "explanation",
                "library": "your library"}
@@ -41,14 +43,17 @@ def _snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def ref_classes(kind: str, turn: int, n: int) -> str:
-    """The classes that tell the page's script what a clicked marker or card refers to."""
-    return f"ref ref-{kind} ref-t{int(turn)} ref-n{int(n)}"
+def ref_classes(kind: str, turn: int, n: int, sentence: int | None = None) -> str:
+    """The classes that tell the page's script what a clicked marker or card refers to; a marker also names
+    the answer sentence it sits on (ref-s<i>), so it opens the quote supporting that claim."""
+    claim = f" ref-s{int(sentence)}" if sentence is not None else ""
+    return f"ref ref-{kind} ref-t{int(turn)} ref-n{int(n)}{claim}"
 
 
-def _marker_button(turn: int, n: int, title: str) -> str:
-    return (f'<button type="button" class="cite-marker {ref_classes("cite", turn, n)}" '
-            f'title="Show source: {escape(inert(title))}">{n}</button>')
+def _marker_button(turn: int, n: int, title: str, sentence: int | None = None) -> str:
+    return (f'<button type="button" class="cite-marker {ref_classes("cite", turn, n, sentence)}" '
+            f'title="Show source: {escape(inert(title))}" aria-label="Source {n}: {escape(inert(title))}">'
+            f'{n}</button>')
 
 
 def _text_with_markers(text: str, turn: int, titles: dict[int, str]) -> str:
@@ -74,9 +79,10 @@ def streaming_html(partial: str) -> str:
     return f'<div class="answer streaming">{escape(partial)}<span class="cursor" aria-hidden="true">▍</span></div>'
 
 
-def _sentence_html(text: str, markers: tuple[int, ...], turn: int, titles: dict[int, str]) -> str:
-    """One sentence with its marker buttons, placed before the final stop as the answer text has them."""
-    buttons = "".join(_marker_button(turn, n, titles[n]) for n in markers if n in titles)
+def _sentence_html(text: str, markers: tuple[int, ...], turn: int, titles: dict[int, str], index: int) -> str:
+    """One sentence (answer sentence `index`) with its marker buttons, placed before the final stop as the
+    answer text has them."""
+    buttons = "".join(_marker_button(turn, n, titles[n], index) for n in markers if n in titles)
     if not buttons:
         return escape(text)
     stop = TRAILING_STOP.search(text)
@@ -93,8 +99,8 @@ def _body_html(answer: Answer, turn: int) -> str:
     if not answer.sentences:
         return _text_with_markers(answer.text, turn, titles)
     out = []
-    for s in answer.sentences:
-        inner = _sentence_html(s.text, s.markers, turn, titles)
+    for i, s in enumerate(answer.sentences):
+        inner = _sentence_html(s.text, s.markers, turn, titles, i)
         if s.supported:
             out.append(f'<span class="sent">{inner}</span>')
         else:
@@ -152,15 +158,24 @@ def _citation_card(c: Citation, turn: int) -> str:
             f'<span class="card-snippet">{escape(_snippet(quote))}</span></button>')
 
 
+NO_ANSWER_WORDS = "No sentence in your documents answers this."
+
+
 def meta_html(answer: Answer) -> str:
-    """Which generator answered and how long each stage took, in one muted line."""
+    """Which generator answered and how long it took, in one muted line; the per-stage timings (developer
+    words: first_token, first_shown, ...) and an abstention's reason, with its numbers, behind "Details"."""
     stages = sorted(answer.timings.items(),
                     key=lambda kv: (_STAGE_ORDER.index(kv[0]) if kv[0] in _STAGE_ORDER else 99, kv[0]))
     times = " · ".join(f"{escape(k)} {v:.0f} ms" for k, v in stages)
     gen = f'<span class="gen">{escape(answer.generator)}</span>'
     plan = f'<span class="plan-label">{escape(PLAN_LABELS.get(answer.plan, answer.plan))}</span> · ' \
         if answer.plan != "fact" else ""
-    return f'<div class="meta">{plan}{gen}{" · " + times if times else ""}</div>'
+    total = answer.timings.get("total")
+    took = f" · answered in {total / 1000:.1f} s" if total is not None else ""
+    why = f'<div class="detail-reason">why: {escape(answer.abstain_reason)}</div>' if answer.abstain_reason else ""
+    details = (f'<details class="details"><summary>Details</summary>{why}'
+               f'<div class="detail-times">{times}</div></details>') if times or why else ""
+    return f'<div class="meta">{plan}{gen}{took}{details}</div>'
 
 
 def answer_html(answer: Answer, turn: int, closest: int = 3) -> str:
@@ -170,8 +185,7 @@ def answer_html(answer: Answer, turn: int, closest: int = 3) -> str:
     if answer.abstained:
         parts.append('<div class="abstain"><span class="badge">Not in the sources</span> '
                      f'{escape(answer.text)}</div>')
-        if answer.abstain_reason:
-            parts.append(f'<div class="reason">{escape(answer.abstain_reason)}</div>')
+        parts.append(f'<div class="reason">{escape(NO_ANSWER_WORDS)}</div>')  # the numbers: under Details
         if answer.retrieved and closest > 0:
             parts.append('<div class="cards-label">Closest passages found (not enough to answer):</div>'
                          '<div class="cards">')
@@ -251,13 +265,17 @@ class Highlight:
     page: str = ""  # "p. 3" where the highlighted passage lies in a paged document (PDF), else ""
 
 
-def highlight_for(answer: Answer, kind: str, n: int) -> Highlight | None:
-    """The span a clicked marker/card refers to: a citation by marker number, or a retrieved passage by position."""
+def highlight_for(answer: Answer, kind: str, n: int, sentence: int | None = None) -> Highlight | None:
+    """The span a clicked marker/card refers to: a citation by marker number, or a retrieved passage by position.
+    A marker names its answer sentence: the quote is the one supporting that claim (the citation's best
+    quote for a card, or when the citation holds no claim for that sentence)."""
     if kind == "cite":
         for c in answer.citations:
             if c.marker == n:
-                return Highlight(c.doc_id, c.start, c.end, c.quote_start, c.quote_end,
-                                 f"[{c.marker}] cited passage", c.text, page_label(c.page, c.page_end))
+                claim = c.claim_for(sentence)
+                qs, qe = (claim.quote_start, claim.quote_end) if claim else (c.quote_start, c.quote_end)
+                return Highlight(c.doc_id, c.start, c.end, qs, qe, f"[{c.marker}] cited passage", c.text,
+                                 page_label(c.page, c.page_end))
         return None
     if kind == "passage" and 0 <= n < len(answer.retrieved):
         p = answer.retrieved[n]
@@ -327,8 +345,8 @@ def source_html(doc: Document, h: Highlight) -> str:
         target_done = target_done or wants_target
         cls = "cite-quote" if in_quote else "cite-chunk"
         out.append(f'<mark class="{cls}"{tid}>{seg}</mark>')
-    return (f'<div class="source-view">{_doc_header(doc, h.label, h.page)}{notice}'
-            f'<div class="doc-text">{"".join(out)}</div></div>')
+    return (f'<div class="source-view" role="dialog" aria-label="Source">{SHEET_CLOSE}'
+            f'{_doc_header(doc, h.label, h.page)}{notice}<div class="doc-text">{"".join(out)}</div></div>')
 
 
 def document_html(doc: Document) -> str:
@@ -354,11 +372,10 @@ def _page_marks(doc: Document) -> dict[int, str]:
 
 
 def placeholder_html(message: str) -> str:
-    return f'<div class="source-view empty">{escape(message)}</div>'
+    return f'<div class="source-view empty">{SHEET_CLOSE}{escape(message)}</div>'
 
 
 def shown_source(source: str) -> str:
-    """A document's source as the viewer shows it: never an absolute server path (older indexes stored
-    CLI-added documents by absolute path), only the file name then."""
-    p = Path(source)
-    return p.name if p.is_absolute() or source.startswith(("/", "\\")) or ":" in source[:3] else source
+    """A document's source as the viewer shows it: its file name only, never where the server keeps it
+    (an absolute path, or a folder of the server's like data/corpus/)."""
+    return Path(source.replace("\\", "/")).name or source

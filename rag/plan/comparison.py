@@ -157,7 +157,10 @@ def _side_by_side(question: str, answers: list[tuple[str, Answer]]) -> Answer:
             continue
         shift = len(citations)
         renumber = {c.marker: c.marker + shift for c in a.citations}
-        citations += [replace(c, marker=renumber[c.marker]) for c in a.citations]
+        first = len(sentences)  # each claim names its sentence: counted in the merged answer from here on
+        citations += [replace(c, marker=renumber[c.marker],
+                              claims=tuple(replace(k, sentence=k.sentence + first) for k in c.claims))
+                      for c in a.citations]
         for s in a.sentences:
             marks = tuple(renumber.get(m, m) for m in s.markers)
             sentences.append(replace(s, markers=marks))

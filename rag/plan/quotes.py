@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.types import NOT_COVERED, Answer, Chunk, Citation, Passage, Sentence
+from core.types import NOT_COVERED, Answer, Chunk, Citation, Claim, Passage, Sentence
 from core.untrusted import inert
 
 
@@ -18,11 +18,13 @@ class Quote:
     score: float = 0.0
 
 
-def citation(marker: int, q: Quote) -> Citation:
+def citation(marker: int, q: Quote, sentence: int | None = None) -> Citation:
+    """`sentence`: the answer sentence (claim) this quote supports, recorded as the citation's one claim."""
     c = q.chunk
+    claims = (Claim(sentence, q.start, q.end),) if sentence is not None else ()
     return Citation(marker=marker, chunk_id=c.chunk_id, doc_id=c.doc_id, title=c.title, start=c.start, end=c.end,
                     text=c.text, quote_start=q.start, quote_end=q.end, page=c.page_at(q.start),
-                    page_end=c.page_at(max(q.start, q.end - 1)))
+                    page_end=c.page_at(max(q.start, q.end - 1)), claims=claims)
 
 
 def cited_answer(question: str, groups: list[tuple[str, list[Quote]]], plan: str, lead: str = "") -> Answer:
@@ -36,7 +38,7 @@ def cited_answer(question: str, groups: list[tuple[str, list[Quote]]], plan: str
             text = inert(q.text)
             lines.append(f"- {text} [{n}]")
             sentences.append(Sentence(text=text, markers=(n,), supported=True, support=1.0))
-            citations.append(citation(n, q))
+            citations.append(citation(n, q, len(sentences) - 1))
             passages.setdefault(q.chunk.chunk_id, q.chunk)
     retrieved = [Passage(chunk=c, score=1.0, rank=i) for i, c in enumerate(passages.values(), 1)]
     return Answer(question=question, text="\n".join(lines), sentences=sentences, citations=citations,

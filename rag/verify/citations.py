@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from core.language.markers import MARKER, parse_markers, place_markers
-from core.types import Chunk, Citation, Passage, Sentence
+from core.types import Chunk, Citation, Claim, Passage, Sentence
 from core.untrusted import inert
 from index.sentences import split_sentences
 from rag.reader.evidence import ChunkSentences, SentenceBank, Support
@@ -101,16 +101,19 @@ class CitationVerifier:
                 new_no.setdefault(j, len(new_no) + 1)
         sentences, parts = [], []
         quote_of: dict[int, tuple[float, int]] = {}  # passage -> (best score, sentence index in chunk)
-        for (sent, _), (idxs, score, sups) in zip(parsed, chosen, strict=True):
+        claims: dict[int, list[tuple[int, int]]] = {}  # passage -> (answer sentence, sentence index in chunk)
+        for i, ((sent, _), (idxs, score, sups)) in enumerate(zip(parsed, chosen, strict=True)):
             markers = tuple(new_no[j] for j in idxs)
             sent = inert(sent)  # document words only: a copied "[1]" or "<img>" is never ours (core/untrusted)
             sentences.append(Sentence(text=sent, markers=markers, supported=bool(idxs), support=round(score, 4)))
             parts.append(place_markers(sent, markers))
             for j in idxs:
                 s = sups[j]
+                claims.setdefault(j, []).append((i, s.sentence))
                 if j not in quote_of or s.score > quote_of[j][0]:
                     quote_of[j] = (s.score, s.sentence)
-        citations = [_citation(passages[j].chunk, no, css[j].spans[quote_of[j][1]])
+        citations = [_citation(passages[j].chunk, no, css[j].spans[quote_of[j][1]],
+                               tuple(_claim(passages[j].chunk, i, css[j].spans[k]) for i, k in claims[j]))
                      for j, no in sorted(new_no.items(), key=lambda kv: kv[1])]
         return Verified(" ".join(parts), sentences, citations)
 
@@ -128,7 +131,12 @@ class CitationVerifier:
         return [n - 1 for n in keep], score, sups
 
 
-def _citation(c: Chunk, marker: int, quote: tuple[int, int]) -> Citation:
+def _claim(c: Chunk, sentence: int, quote: tuple[int, int]) -> Claim:
+    """Answer sentence `sentence` is supported by the chunk's sentence at `quote` (chunk offsets)."""
+    return Claim(sentence=sentence, quote_start=c.start + quote[0], quote_end=c.start + quote[1])
+
+
+def _citation(c: Chunk, marker: int, quote: tuple[int, int], claims: tuple[Claim, ...] = ()) -> Citation:
     qs, qe = quote
     return Citation(
         marker=marker,
@@ -142,4 +150,5 @@ def _citation(c: Chunk, marker: int, quote: tuple[int, int]) -> Citation:
         quote_end=c.start + qe,
         page=c.page_at(c.start + qs),  # the page of the quoted sentence, not of the chunk
         page_end=c.page_at(c.start + qe - 1),
+        claims=claims,
     )
