@@ -16,7 +16,8 @@ import numpy as np
 
 from core.language.markers import place_markers
 from core.language.names import asks_for_speaker, speaker_chain
-from core.types import NOT_COVERED, GenerationRequest, NoAnswer, Piece
+from core.language.terms import words
+from core.types import FollowUp, GenerationRequest, NoAnswer, Piece
 from rag.reader.evidence import SentenceBank
 from rag.reader.scorer import Candidate, Scorer
 
@@ -49,16 +50,28 @@ class ExtractiveGenerator:
         self.embedder.embed(["warm up"])
 
     def candidates(self, request: GenerationRequest) -> list[Candidate]:
+        """The passages' sentences, best first; for a follow-up that asks for more, only those the
+        conversation has not shown and that are about its subject."""
         if not request.passages:
             return []
         question = request.query or request.question
-        return self.scorer.rank(question, request.question, [p.chunk for p in request.passages],
-                                self.embed_query(question))
+        ranked = self.scorer.rank(question, request.question, [p.chunk for p in request.passages],
+                                  self.embed_query(question))
+        follow_up = request.follow_up
+        if not follow_up:
+            return ranked
+        css = self.bank.get([p.chunk for p in request.passages])
+        return [c for c in ranked if not follow_up.has_shown(c.text)
+                and about_subject(follow_up, css[c.passage].texts, c.sentence)]
 
     def select(self, request: GenerationRequest) -> list[Candidate]:
         cands = self.candidates(request)
+        if request.follow_up.kind == "continue" and (following := self._following(request, cands)):
+            return following
         rule = self.scorer.selection()
-        if not cands or cands[0].score < rule.min_score:
+        # a follow-up about a named subject ("What else did she say?") keeps any sentence naming it: the
+        # sentence the conversation showed took most of the score, and the name is the evidence
+        if not cands or cands[0].score < (0.0 if request.follow_up.names else rule.min_score):
             return []
         best = cands[0]
         chosen = [best]
@@ -76,16 +89,36 @@ class ExtractiveGenerator:
             chosen.append(c)
             length += len(c.text)
         if asks_for_speaker(request.question):
-            chosen = self._with_speakers(chosen, self.bank.get([p.chunk for p in request.passages]))
+            chosen = self._with_speakers(chosen, self.bank.get([p.chunk for p in request.passages]),
+                                         request.follow_up)
         # read in source order within a passage, passages in rank order
         return sorted(chosen, key=lambda c: (c.passage, c.sentence))
 
-    def _with_speakers(self, chosen: list[Candidate], css: list) -> list[Candidate]:
-        """For "who said..." questions: a quote ending in "she added" needs the sentence naming her."""
+    def _following(self, request: GenerationRequest, cands: list[Candidate]) -> list[Candidate]:
+        """"And then?": the sentences right after the last one the conversation showed, in the first
+        passage holding it (up to max_sentences and max_chars); empty when none follows there."""
+        css = self.bank.get([p.chunk for p in request.passages])
+        fresh = {(c.passage, c.sentence): c for c in cands}
+        for p, cs in enumerate(css):
+            shown = [i for i, text in enumerate(cs.texts) if request.follow_up.has_shown(text)]
+            out: list[Candidate] = []
+            for i in range(shown[-1] + 1 if shown else len(cs.texts), len(cs.texts)):
+                c = fresh.get((p, i))
+                if c is None or len(out) >= self.max_sentences - 1 or sum(len(o.text) for o in [*out, c]) > self.max_chars:
+                    break
+                out.append(c)
+            if out:
+                return out
+        return []
+
+    def _with_speakers(self, chosen: list[Candidate], css: list, follow_up: FollowUp) -> list[Candidate]:
+        """For "who said..." questions: a quote ending in "she added" needs the sentence naming her (unless
+        the conversation already showed that sentence: a follow-up asking what else she said)."""
         out = list(chosen)
         for c in chosen:
             chain = [i for i in speaker_chain(css[c.passage].texts, c.sentence)
-                     if not any(o.passage == c.passage and o.sentence == i for o in out)]
+                     if not any(o.passage == c.passage and o.sentence == i for o in out)
+                     and not follow_up.has_shown(css[c.passage].texts[i])]
             if not chain:
                 continue
             keep = [o for o in out if o is c or o.score >= c.score][: max(1, self.max_sentences - len(chain))]
@@ -98,10 +131,18 @@ class ExtractiveGenerator:
     def generate(self, request: GenerationRequest) -> Iterator[Piece]:
         chosen = self.select(request)
         if not chosen:
-            yield NoAnswer(NOT_COVERED)
+            yield NoAnswer(request.no_answer)
             return
         for n, c in enumerate(chosen):
             # a headline or "Reply from X:" line has no full stop: a space would glue it to the next sentence
             # and the verifier would then check (and reject) the pair as one
             gap = "" if n == 0 else (" " if _ENDS_SENTENCE.search(chosen[n - 1].text) else "\n")
             yield gap + place_markers(c.text, (c.passage + 1,))
+
+
+def about_subject(follow_up: FollowUp, texts: tuple[str, ...] | list[str], i: int) -> bool:
+    """Whether sentence i names the follow-up's subject, itself or in the sentences naming who speaks in it
+    ('"...," she added.' after "Yun Sun ... said"); always true when the subject is not a name."""
+    if not follow_up.names:
+        return True
+    return any(follow_up.names & set(words(texts[j])) for j in (i, *speaker_chain(texts, i)))

@@ -1,0 +1,131 @@
+"""Follow-ups, read from the conversation: is this question a follow-up, does it ask for more than the
+conversation has shown, about whom, and which sentences were shown already.
+
+The one place the follow-up vocabulary lives: the referring words and leads the rewriter carries context
+into ("What did she say about China?"), and the cues of a follow-up that asks for more:
+  more      "what else", "anything more", "tell me more", "any other reasons?", "did she say anything else?"
+  continue  "and then?", "go on", "what happened next?"  (what comes after the shown sentences)
+  other     "and the other expert?", "what about Japan?", "and Liu Dongshu?", "and by ferry?"
+The shown sentences are recovered from the assistant turns' text, so every client (the page, /v1,
+LangChain) gets the same behaviour: they all send earlier answers back as text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from core.language.names import entities
+from core.language.terms import content_terms, words, wordset
+from core.language.words import PLACE_ALIASES, SPEECH_VERBS, TITLES
+from core.types import FollowUp, Turn, sentence_key
+from index.sentences import split_sentences
+
+PRONOUNS = wordset(
+    "he she him her his hers it its they them their theirs this these those there such "
+    "former latter same"
+)
+PERSON_PRONOUNS = wordset("he she him her his hers himself herself")
+LEAD = re.compile(r"^\s*(?:(?:what|how)\s+about|and|also|but|so|then|what\s+else|anything\s+else)\b", re.I)
+_WHAT_ABOUT = re.compile(r"^\s*(?:what|how)\s+about\b", re.I)
+
+_MORE = re.compile(
+    r"\b(?:what|who|anything|something|nothing|where|how)\s+else\b|\banything\s+(?:more|further)\b"
+    r"|\b(?:tell|give|show)\s+me\s+more\b|\bmore\s+(?:about|on|from|details?|info)\b|^\W*more\W*$"
+    r"|\bany\s+(?:other|more|further)\b|\bother\s+(?:reasons?|things?|quotes?|points?|details?)\b"
+    r"|\b(?:say|said|add|added|mention|mentioned)\s+anything\s+(?:else|more)\b",
+    re.I)
+_CONTINUE = re.compile(
+    r"^\W*(?:and\s+)?then\W*$|\band\s+then\b|^\W*(?:please\s+)?(?:go\s+on|continue|keep\s+going|carry\s+on)\b"
+    r"|\bwhat\s+(?:happened|happens|came|comes)\s+(?:next|after|then)\b|\bwhat\s+next\b|^\W*next\W*$",
+    re.I)
+# "and by ferry?", "and Liu Dongshu?": a short "and ..." that is not a question of its own ("and why ...?")
+_OTHER = re.compile(r"\bthe\s+other\b|^\s*and\s+(?!(?:what|why|how|who|whom|when|where|which|did|does|do|is|are|was|were)\b)"
+                    r"[^?.!]{1,40}\?*\s*$", re.I)
+_ABOUT = re.compile(r"\babout\s+((?:the\s+)?[\w' -]{2,40}?)\s*\??\s*$", re.I)
+_SPOKEN = SPEECH_VERBS | wordset("say quote quoted")
+
+
+def is_follow_up(question: str) -> bool:
+    """Refers back to the conversation: a pronoun, a lead ("what about ...", "and ..."), a cue asking for
+    more, or a question too short to stand alone."""
+    toks = words(question)
+    if not toks:
+        return False
+    if LEAD.match(question) or follow_up_kind(question) or any(t in PRONOUNS for t in toks):
+        return True
+    if toks[-1] == "that":  # "What about that?", "Why did he do that"
+        return True
+    return len(content_terms(question)) <= 1
+
+
+def replaces_topic(question: str) -> bool:
+    """"What about Japan?", "And Liu Dongshu?": a new subject in the frame of the previous question."""
+    return bool(_WHAT_ABOUT.match(question)) or (bool(re.match(r"\s*and\s", question, re.I)) and bool(entities(question)))
+
+
+def follow_up_kind(question: str) -> str:
+    """"more", "continue", "other", or "" when the question does not ask for more than was shown."""
+    for kind, cue in (("continue", _CONTINUE), ("more", _MORE), ("other", _OTHER), ("other", _WHAT_ABOUT)):
+        if cue.search(question):
+            return kind
+    return ""
+
+
+def read_follow_up(question: str, history: Sequence[Turn]) -> FollowUp:
+    """The follow-up's kind, subject and the sentences the conversation showed (FollowUp() when it does
+    not ask for more, or nothing was shown yet)."""
+    kind = follow_up_kind(question)
+    answers = [t.content for t in history if t.role == "assistant"]
+    if not kind or not answers:
+        return FollowUp()
+    shown = tuple(k for text in answers for s, e in split_sentences(text) if (k := sentence_key(text[s:e])))
+    subject, person = _subject(question, history)
+    return FollowUp(kind, subject, _name_words(subject) if person else frozenset(), shown)
+
+
+def _referent(history: Sequence[Turn]) -> list[str]:
+    """The user turns the follow-up refers to: the last one, and back while each was itself a follow-up."""
+    out: list[str] = []
+    for turn in reversed(history):
+        if turn.role == "user":
+            out.insert(0, turn.content)
+            if not is_follow_up(turn.content):
+                break
+    return out
+
+
+def _subject(question: str, history: Sequence[Turn]) -> tuple[str, bool]:
+    """(subject, whether it is a name a new sentence must hold): the question's own name ("what about
+    Japan?"); a person referred to ("she", "the minister", "did ... say"); else the topic asked about."""
+    own = entities(question)
+    if own:
+        return own[0], True
+    toks = set(words(question))
+    referent = _referent(history)
+    spoken = bool(toks & (PERSON_PRONOUNS | _SPOKEN)) or any(set(words(t)) & _SPOKEN for t in referent)
+    titled = toks & TITLES
+    if spoken or titled:
+        answers = [t.content for t in history if t.role == "assistant"][-1:]
+        names = [e for t in reversed(referent) for e in entities(t)]
+        people = [e for t in answers for e in entities(t) if len(e.split()) > 1 and (not titled or
+                  set(words(e)) & titled)]
+        found = [e for e in names if set(words(e)) & titled] if titled else names
+        if found or people:
+            return (found or people)[0], True
+    about = _ABOUT.search(question)
+    if about and not set(words(about.group(1))) & PRONOUNS:
+        return about.group(1).strip(), False
+    names = [e for t in reversed(referent) for e in entities(t)]
+    return (names[0] if names else ""), False
+
+
+def _name_words(subject: str) -> frozenset[str]:
+    """The words that name the subject in a sentence: its name words (no titles), and every other name of a
+    place ("Japan": japanese, tokyo)."""
+    low = subject.lower()
+    out = {w for w in words(subject) if w not in TITLES and len(w) > 1}
+    for forms in PLACE_ALIASES:
+        if low in forms:
+            out |= {w for f in forms for w in words(f)}
+    return frozenset(out)
