@@ -197,6 +197,12 @@ class FollowUp:
     subject: str = ""
     names: frozenset[str] = frozenset()
     shown: tuple[str, ...] = ()
+    question: str = ""  # the standalone question it asks more answers to; sentences are ranked by it
+
+    def found_in(self, text: str) -> bool:
+        """Whether a passage holds a sentence the conversation showed (the follow-up's subject is there)."""
+        key = f" {sentence_key(text)} "
+        return any(len(s.split()) >= _SHOWN_MIN_WORDS and f" {s} " in key for s in self.shown)
 
     def __bool__(self) -> bool:
         return bool(self.kind)

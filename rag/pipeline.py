@@ -217,7 +217,9 @@ class Pipeline:
         run.passages = retrieval.passages
         run.lap("retrieve")
         decision = self.gate.check(run.query, retrieval)
-        if decision.abstain:
+        # a follow-up asking for more about what the retrieved passages showed is on the conversation's subject
+        on_subject = bool(run.follow_up) and any(run.follow_up.found_in(p.chunk.text) for p in run.passages)
+        if decision.abstain and not on_subject:
             text = f"{NOT_COVERED} The closest passages are listed below." if run.passages else NOT_COVERED
             text = run.follow_up.no_answer() if run.follow_up else text
             yield TextDelta(text)

@@ -16,8 +16,8 @@ import numpy as np
 
 from core.language.markers import place_markers
 from core.language.names import asks_for_speaker, speaker_chain
-from core.language.terms import words
 from core.types import FollowUp, GenerationRequest, NoAnswer, Piece
+from rag.generate.followups import about_subject, beside_shown, following
 from rag.reader.evidence import SentenceBank
 from rag.reader.scorer import Candidate, Scorer
 
@@ -54,10 +54,11 @@ class ExtractiveGenerator:
         conversation has not shown and that are about its subject."""
         if not request.passages:
             return []
-        question = request.query or request.question
-        ranked = self.scorer.rank(question, request.question, [p.chunk for p in request.passages],
-                                  self.embed_query(question))
         follow_up = request.follow_up
+        # a follow-up asking for more is ranked by the question it asks more answers to
+        question = follow_up.question or request.query or request.question
+        ranked = self.scorer.rank(question, follow_up.question or request.question,
+                                  [p.chunk for p in request.passages], self.embed_query(question))
         if not follow_up:
             return ranked
         css = self.bank.get([p.chunk for p in request.passages])
@@ -66,8 +67,8 @@ class ExtractiveGenerator:
 
     def select(self, request: GenerationRequest) -> list[Candidate]:
         cands = self.candidates(request)
-        if request.follow_up.kind == "continue" and (following := self._following(request, cands)):
-            return following
+        if request.follow_up and (by_place := self._by_place(request, cands)):
+            return by_place
         rule = self.scorer.selection()
         # a follow-up about a named subject ("What else did she say?") keeps any sentence naming it: the
         # sentence the conversation showed took most of the score, and the name is the evidence
@@ -94,21 +95,15 @@ class ExtractiveGenerator:
         # read in source order within a passage, passages in rank order
         return sorted(chosen, key=lambda c: (c.passage, c.sentence))
 
-    def _following(self, request: GenerationRequest, cands: list[Candidate]) -> list[Candidate]:
-        """"And then?": the sentences right after the last one the conversation showed, in the first
-        passage holding it (up to max_sentences and max_chars); empty when none follows there."""
+    def _by_place(self, request: GenerationRequest, cands: list[Candidate]) -> list[Candidate]:
+        """A follow-up's sentences picked by where the shown ones stand: after them for "and then?", beside
+        them for "anything more?" about no name; empty when that finds none (rank as usual)."""
+        follow_up = request.follow_up
         css = self.bank.get([p.chunk for p in request.passages])
-        fresh = {(c.passage, c.sentence): c for c in cands}
-        for p, cs in enumerate(css):
-            shown = [i for i, text in enumerate(cs.texts) if request.follow_up.has_shown(text)]
-            out: list[Candidate] = []
-            for i in range(shown[-1] + 1 if shown else len(cs.texts), len(cs.texts)):
-                c = fresh.get((p, i))
-                if c is None or len(out) >= self.max_sentences - 1 or sum(len(o.text) for o in [*out, c]) > self.max_chars:
-                    break
-                out.append(c)
-            if out:
-                return out
+        if follow_up.kind == "continue":
+            return following(follow_up, css, cands, self.max_chars)
+        if follow_up.kind == "more" and not follow_up.names:
+            return beside_shown(follow_up, css, cands, self.max_chars)
         return []
 
     def _with_speakers(self, chosen: list[Candidate], css: list, follow_up: FollowUp) -> list[Candidate]:
@@ -139,10 +134,3 @@ class ExtractiveGenerator:
             gap = "" if n == 0 else (" " if _ENDS_SENTENCE.search(chosen[n - 1].text) else "\n")
             yield gap + place_markers(c.text, (c.passage + 1,))
 
-
-def about_subject(follow_up: FollowUp, texts: tuple[str, ...] | list[str], i: int) -> bool:
-    """Whether sentence i names the follow-up's subject, itself or in the sentences naming who speaks in it
-    ('"...," she added.' after "Yun Sun ... said"); always true when the subject is not a name."""
-    if not follow_up.names:
-        return True
-    return any(follow_up.names & set(words(texts[j])) for j in (i, *speaker_chain(texts, i)))

@@ -44,6 +44,8 @@ _OTHER = re.compile(r"\bthe\s+other\b|^\s*and\s+(?!(?:what|why|how|who|whom|when
                     r"[^?.!]{1,40}\?*\s*$", re.I)
 _ABOUT = re.compile(r"\babout\s+((?:the\s+)?[\w' -]{2,40}?)\s*\??\s*$", re.I)
 _SPOKEN = SPEECH_VERBS | wordset("say quote quoted")
+# the words of a follow-up that ask for more rather than name what about ("anything more about the money?")
+_ASKING_MORE = wordset("anything something else more further other another go continue next again carry keep going")
 
 
 def is_follow_up(question: str) -> bool:
@@ -80,8 +82,25 @@ def read_follow_up(question: str, history: Sequence[Turn]) -> FollowUp:
     if not kind or not answers:
         return FollowUp()
     shown = tuple(k for text in answers for s, e in split_sentences(text) if (k := sentence_key(text[s:e])))
-    subject, person = _subject(question, history)
-    return FollowUp(kind, subject, _name_words(subject) if person else frozenset(), shown)
+    subject, person = _subject(question, history, kind, shown)
+    return FollowUp(kind, subject, _name_words(subject) if person else frozenset(), shown,
+                    _standalone(question, _referent(history)))
+
+
+def _standalone(question: str, referent: list[str]) -> str:
+    """The question a follow-up asks more answers to: the conversation's last question that stood alone,
+    with the follow-up's new name in place of the old one ("what about Japan?" after "How did South Korea
+    react?") or its other words added ("anything more about the money?": + money)."""
+    if not referent:
+        return question
+    base = referent[0]
+    own, old = entities(question), entities(base)
+    if own and old and replaces_topic(question):
+        return base.replace(old[0], own[0])
+    have = set(content_terms(base))
+    asked = " ".join(w for w in words(question) if w not in _ASKING_MORE)
+    extra = [t for t in content_terms(asked) if t not in have]
+    return " ".join([base, *extra])
 
 
 def _referent(history: Sequence[Turn]) -> list[str]:
@@ -95,14 +114,19 @@ def _referent(history: Sequence[Turn]) -> list[str]:
     return out
 
 
-def _subject(question: str, history: Sequence[Turn]) -> tuple[str, bool]:
+def _subject(question: str, history: Sequence[Turn], kind: str, shown: tuple[str, ...]) -> tuple[str, bool]:
     """(subject, whether it is a name a new sentence must hold): the question's own name ("what about
-    Japan?"); a person referred to ("she", "the minister", "did ... say"); else the topic asked about."""
+    Japan?"); "the other" of the names asked about, the one not shown yet; a person referred to ("she",
+    "the minister", "did ... say"); else the topic asked about."""
     own = entities(question)
     if own:
         return own[0], True
     toks = set(words(question))
     referent = _referent(history)
+    if kind == "other":
+        seen = set(" ".join(shown).split())
+        unseen = [e for t in referent for e in entities(t) if not _name_words(e) & seen]
+        return (unseen[0], True) if unseen else ("", False)
     spoken = bool(toks & (PERSON_PRONOUNS | _SPOKEN)) or any(set(words(t)) & _SPOKEN for t in referent)
     titled = toks & TITLES
     if spoken or titled:
@@ -124,7 +148,9 @@ def _name_words(subject: str) -> frozenset[str]:
     """The words that name the subject in a sentence: its name words (no titles), and every other name of a
     place ("Japan": japanese, tokyo)."""
     low = subject.lower()
-    out = {w for w in words(subject) if w not in TITLES and len(w) > 1}
+    names = words(subject)
+    titled = [i for i, w in enumerate(names) if w in TITLES]  # "Infrastructure Minister Paul Desrosiers"
+    out = {w for w in names[titled[-1] + 1 if titled else 0:] if len(w) > 1}
     for forms in PLACE_ALIASES:
         if low in forms:
             out |= {w for f in forms for w in words(f)}
