@@ -195,7 +195,7 @@ class FollowUp:
 
     kind: str = ""
     subject: str = ""
-    names: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()  # lower-case words or phrases (core.types.sentence_key form)
     shown: tuple[str, ...] = ()
     question: str = ""  # the standalone question it asks more answers to; sentences are ranked by it
 
@@ -218,6 +218,11 @@ class FollowUp:
         terms = term_set(key)
         return len(terms) >= _SHOWN_MIN_WORDS and any(
             len(terms & term_set(s)) >= _PARAPHRASE_COVER * len(terms) for s in self.shown)
+
+    def names_in(self, sentence: str) -> bool:
+        """Whether the sentence names the subject (one of `names`, as whole words)."""
+        key = f" {sentence_key(sentence)} "
+        return any(f" {n} " in key for n in self.names)
 
     def no_answer(self) -> str:
         """The reply when nothing new remains: the documents say nothing more (not the generic abstention)."""

@@ -27,7 +27,7 @@ from rag.generate.protocol import Generator
 from rag.plan.planner import Planner
 from rag.plan.protocol import PlanRequest
 from rag.retrieve.protocol import Retriever
-from rag.rewrite.followup import read_follow_up
+from rag.rewrite.followup import read_follow_up, with_subject
 from rag.rewrite.rewrite import Rewriter
 from rag.verify.policy import DraftPolicy, Outcome
 
@@ -194,6 +194,7 @@ class Pipeline:
         run.started = run.mark = time.perf_counter()
         run.query = self.rewriter.rewrite(run.question, run.history)
         run.follow_up = read_follow_up(run.question, run.history)
+        run.query = with_subject(run.query, run.follow_up)  # "What else did he say?": he, two turns back
         run.lap("rewrite")
         guess = self.planner.route(run.query)
         # a follow-up asking for more goes on to the fact path, where the sentences already shown are left out

@@ -17,7 +17,7 @@ import numpy as np
 from core.language.markers import place_markers
 from core.language.names import asks_for_speaker, speaker_chain
 from core.types import FollowUp, GenerationRequest, NoAnswer, Piece
-from rag.generate.followups import about_subject, beside_shown, following
+from rag.generate.followups import about_subject, beside_shown, following, naming
 from rag.reader.evidence import SentenceBank
 from rag.reader.scorer import Candidate, Scorer
 
@@ -70,9 +70,7 @@ class ExtractiveGenerator:
         if request.follow_up and (by_place := self._by_place(request, cands)):
             return by_place
         rule = self.scorer.selection()
-        # a follow-up about a named subject ("What else did she say?") keeps any sentence naming it: the
-        # sentence the conversation showed took most of the score, and the name is the evidence
-        if not cands or cands[0].score < (0.0 if request.follow_up.names else rule.min_score):
+        if not cands or cands[0].score < rule.min_score:
             return []
         best = cands[0]
         chosen = [best]
@@ -104,7 +102,7 @@ class ExtractiveGenerator:
             return following(follow_up, css, cands, self.max_chars)
         if follow_up.kind == "more" and not follow_up.names:
             return beside_shown(follow_up, css, cands, self.max_chars)
-        return []
+        return naming(cands, self.max_chars, self.redundancy) if follow_up.names else []
 
     def _with_speakers(self, chosen: list[Candidate], css: list, follow_up: FollowUp) -> list[Candidate]:
         """For "who said..." questions: a quote ending in "she added" needs the sentence naming her (unless

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from core.language.names import speaker_chain
-from core.language.terms import words
 from core.types import FollowUp
 from rag.reader.scorer import Candidate
 
@@ -22,7 +21,7 @@ def about_subject(follow_up: FollowUp, texts: Sequence[str], i: int) -> bool:
     ('"...," she added.' after "Yun Sun ... said"); always true when the subject is not a name."""
     if not follow_up.names:
         return True
-    return any(follow_up.names & set(words(texts[j])) for j in (i, *speaker_chain(list(texts), i)))
+    return any(follow_up.names_in(texts[j]) for j in (i, *speaker_chain(list(texts), i)))
 
 
 def shown_positions(follow_up: FollowUp, css: Sequence) -> list[list[int]]:
@@ -55,4 +54,18 @@ def beside_shown(follow_up: FollowUp, css: Sequence, cands: list[Candidate], max
     for c in near[:_MAX_NEW]:
         if sum(len(o.text) for o in [*out, c]) <= max_chars:
             out.append(c)
+    return sorted(out, key=lambda c: (c.passage, c.sentence))
+
+
+def naming(cands: list[Candidate], max_chars: int, redundancy: float) -> list[Candidate]:
+    """A follow-up about a named subject ("What else did she say?", "what about Japan?"): the best
+    sentences naming it (the candidates are filtered to those), each saying something new, in source order.
+    No score floor: the sentence the conversation showed took most of the score, and the name is the evidence."""
+    out: list[Candidate] = []
+    for c in cands:
+        if len(out) >= _MAX_NEW:
+            break
+        if sum(len(o.text) for o in [*out, c]) > max_chars or any(float(c.vec @ o.vec) >= redundancy for o in out):
+            continue
+        out.append(c)
     return sorted(out, key=lambda c: (c.passage, c.sentence))

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from core.language.names import entities
 from core.language.terms import content_terms, words, wordset
-from core.language.words import PLACE_ALIASES, SPEECH_VERBS, TITLES
+from core.language.words import ORGANISATION_WORDS, PLACE_ALIASES, SPEECH_VERBS, TITLES
 from core.types import FollowUp, Turn, sentence_key
 from index.sentences import split_sentences
 
@@ -84,16 +84,26 @@ def read_follow_up(question: str, history: Sequence[Turn]) -> FollowUp:
     shown = tuple(k for text in answers for s, e in split_sentences(text) if (k := sentence_key(text[s:e])))
     subject, person = _subject(question, history, kind, shown)
     return FollowUp(kind, subject, _name_words(subject) if person else frozenset(), shown,
-                    _standalone(question, _referent(history)))
+                    _standalone(question, _referent(history), subject if person and kind != "other" else ""))
 
 
-def _standalone(question: str, referent: list[str]) -> str:
+def with_subject(query: str, follow_up: FollowUp) -> str:
+    """The retrieval query of a follow-up asking for more about a named subject, with the subject's name
+    when the rewritten query lacks it (the person may be two turns back)."""
+    if not follow_up.names or follow_up.names_in(query):
+        return query
+    return f"{query} {follow_up.subject}"
+
+
+def _standalone(question: str, referent: list[str], person: str) -> str:
     """The question a follow-up asks more answers to: the conversation's last question that stood alone,
     with the follow-up's new name in place of the old one ("what about Japan?" after "How did South Korea
     react?") or its other words added ("anything more about the money?": + money)."""
     if not referent:
         return question
     base = referent[0]
+    if person and not entities(question) and not any(f" {n} " in f" {sentence_key(base)} " for n in _name_words(person)):
+        base = f"What did {person} say?"  # "What else did he say?", the person two turns back
     own, old = entities(question), entities(base)
     if own and old and replaces_topic(question):
         return base.replace(old[0], own[0])
@@ -124,19 +134,13 @@ def _subject(question: str, history: Sequence[Turn], kind: str, shown: tuple[str
     toks = set(words(question))
     referent = _referent(history)
     if kind == "other":
-        seen = set(" ".join(shown).split())
-        unseen = [e for t in referent for e in entities(t) if not _name_words(e) & seen]
+        seen = f" {' '.join(shown)} "
+        unseen = [e for t in referent for e in entities(t) if not any(f" {n} " in seen for n in _name_words(e))]
         return (unseen[0], True) if unseen else ("", False)
     spoken = bool(toks & (PERSON_PRONOUNS | _SPOKEN)) or any(set(words(t)) & _SPOKEN for t in referent)
     titled = toks & TITLES
-    if spoken or titled:
-        answers = [t.content for t in history if t.role == "assistant"][-1:]
-        names = [e for t in reversed(referent) for e in entities(t)]
-        people = [e for t in answers for e in entities(t) if len(e.split()) > 1 and (not titled or
-                  set(words(e)) & titled)]
-        found = [e for e in names if set(words(e)) & titled] if titled else names
-        if found or people:
-            return (found or people)[0], True
+    if (spoken or titled) and (person := _last_person(history, titled)):
+        return person, True
     about = _ABOUT.search(question)
     if about and not set(words(about.group(1))) & PRONOUNS:
         return about.group(1).strip(), False
@@ -144,14 +148,27 @@ def _subject(question: str, history: Sequence[Turn], kind: str, shown: tuple[str
     return (names[0] if names else ""), False
 
 
+def _last_person(history: Sequence[Turn], titled: set[str]) -> str:
+    """The person the conversation named last (a name of two or more words, not a place or an
+    organisation), holding the title asked about when there is one ("the mayor": Mayor Dana Whitcombe)."""
+    places = {" ".join(words(f)) for forms in PLACE_ALIASES for f in forms}
+    for turn in reversed(history):
+        for e in entities(turn.content):
+            low = words(e)
+            if len(low) < 2 or " ".join(low) in places or set(low) & (ORGANISATION_WORDS | places):
+                continue
+            if not titled or set(low) & titled:
+                return e
+    return ""
+
+
 def _name_words(subject: str) -> frozenset[str]:
-    """The words that name the subject in a sentence: its name words (no titles), and every other name of a
-    place ("Japan": japanese, tokyo)."""
-    low = subject.lower()
-    names = words(subject)
-    titled = [i for i, w in enumerate(names) if w in TITLES]  # "Infrastructure Minister Paul Desrosiers"
-    out = {w for w in names[titled[-1] + 1 if titled else 0:] if len(w) > 1}
+    """How a sentence names the subject: a place by any of its names as a phrase ("South Korea": "south
+    korea", "seoul", ...), a person by any word of the name after the title ("Liu" for Liu Dongshu)."""
+    low = " ".join(words(subject))
     for forms in PLACE_ALIASES:
         if low in forms:
-            out |= {w for f in forms for w in words(f)}
-    return frozenset(out)
+            return frozenset(" ".join(words(f)) for f in forms)
+    names = words(subject)
+    titled = [i for i, w in enumerate(names) if w in TITLES]  # "Infrastructure Minister Paul Desrosiers"
+    return frozenset(w for w in names[titled[-1] + 1 if titled else 0:] if len(w) > 1)
