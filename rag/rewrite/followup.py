@@ -42,7 +42,6 @@ _CONTINUE = re.compile(
 # "and by ferry?", "and Liu Dongshu?": a short "and ..." that is not a question of its own ("and why ...?")
 _OTHER = re.compile(r"\bthe\s+other\b|^\s*and\s+(?!(?:what|why|how|who|whom|when|where|which|did|does|do|is|are|was|were)\b)"
                     r"[^?.!]{1,40}\?*\s*$", re.I)
-_ABOUT = re.compile(r"\babout\s+((?:the\s+)?[\w' -]{2,40}?)\s*\??\s*$", re.I)
 _SPOKEN = SPEECH_VERBS | wordset("say quote quoted")
 # the words of a follow-up that ask for more rather than name what about ("anything more about the money?")
 _ASKING_MORE = wordset("anything something else more further other another go continue next again carry keep going")
@@ -63,7 +62,7 @@ def is_follow_up(question: str) -> bool:
 
 def replaces_topic(question: str) -> bool:
     """"What about Japan?", "And Liu Dongshu?": a new subject in the frame of the previous question."""
-    return bool(_WHAT_ABOUT.match(question)) or (bool(re.match(r"\s*and\s", question, re.I)) and bool(entities(question)))
+    return bool(_WHAT_ABOUT.match(question)) or (question.lstrip().lower().startswith("and ") and bool(entities(question)))
 
 
 def follow_up_kind(question: str) -> str:
@@ -141,11 +140,22 @@ def _subject(question: str, history: Sequence[Turn], kind: str, shown: tuple[str
     titled = toks & TITLES
     if (spoken or titled) and (person := _last_person(history, titled)):
         return person, True
-    about = _ABOUT.search(question)
-    if about and not set(words(about.group(1))) & PRONOUNS:
-        return about.group(1).strip(), False
+    about = _about(question)
+    if about and not set(words(about)) & PRONOUNS:
+        return about, False
     names = [e for t in reversed(referent) for e in entities(t)]
     return (names[0] if names else ""), False
+
+
+def _about(question: str) -> str:
+    """What "... about X?" ends on ("anything more about the money?": the money); "" when none. String
+    operations, not a regex: a lazy pattern anchored at the end backtracked on long input."""
+    low = f" {question.lower()}"
+    i = low.rfind(" about ")
+    if i < 0:
+        return ""
+    tail = question[i + len(" about ") - 1:].strip().rstrip("?!. ").strip()
+    return tail if 2 <= len(tail) <= 40 and all(ch.isalnum() or ch in " '-" for ch in tail) else ""
 
 
 def _last_person(history: Sequence[Turn], titled: set[str]) -> str:
