@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
+from core.language.markers import parse_markers
+from core.language.terms import term_set, words
+
 
 @dataclass(frozen=True)
 class Document:
@@ -182,6 +185,64 @@ def text_of(pieces: Iterable[object]) -> str:
 # ---------------------------------------------------------------- generation seam
 # The one sentence every abstention starts with, whoever decides it (the gate or a generator).
 NOT_COVERED = "The sources don't cover this question."
+# what a follow-up that asks for more is told when the conversation has shown everything on its subject
+NOTHING_MORE = "The documents say nothing more about {subject}."
+
+# a shown sentence of at least this many words is matched by its words; shorter ones ("Yes.") may recur
+_SHOWN_MIN_WORDS = 4
+_PARAPHRASE_COVER = 0.85  # share of a sentence's content terms one shown sentence must hold to count as it
+
+
+def sentence_key(text: str) -> str:
+    """A sentence as the words it shows: markers removed, lower case, punctuation dropped."""
+    return " ".join(words(parse_markers(text)[0]))
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A follow-up that asks for more than the conversation has shown ("What else did she say?").
+
+    `kind`: "" (not such a follow-up), "more", "continue" ("and then?", "go on": what comes next in the
+    document) or "other" ("and the other expert?", "what about Japan?"). `subject`: who or what it is
+    about, for the reply that nothing more is said. `names`: lower-case name words of which a new sentence
+    (or the sentence naming its speaker) must hold one; empty when the subject is not a name. `shown`: the
+    sentences the conversation's assistant turns showed, as sentence keys (from their text, so it works
+    for every client: the page, /v1 and LangChain all send earlier answers as text)."""
+
+    kind: str = ""
+    subject: str = ""
+    names: frozenset[str] = frozenset()  # lower-case words or phrases (core.types.sentence_key form)
+    shown: tuple[str, ...] = ()
+    question: str = ""  # the standalone question it asks more answers to; sentences are ranked by it
+
+    def found_in(self, text: str) -> bool:
+        """Whether a passage holds a sentence the conversation showed (the follow-up's subject is there)."""
+        key = f" {sentence_key(text)} "
+        return any(len(s.split()) >= _SHOWN_MIN_WORDS and f" {s} " in key for s in self.shown)
+
+    def __bool__(self) -> bool:
+        return bool(self.kind)
+
+    def has_shown(self, sentence: str) -> bool:
+        """Whether the conversation already showed this document sentence (verbatim, or nearly all its
+        content words in one shown sentence: an LLM's light paraphrase)."""
+        key = sentence_key(sentence)
+        if not key or len(key.split()) < _SHOWN_MIN_WORDS:
+            return False
+        if f" {key} " in f" {' '.join(self.shown)} ":  # joined: a sentence split elsewhere still matches
+            return True
+        terms = term_set(key)
+        return len(terms) >= _SHOWN_MIN_WORDS and any(
+            len(terms & term_set(s)) >= _PARAPHRASE_COVER * len(terms) for s in self.shown)
+
+    def names_in(self, sentence: str) -> bool:
+        """Whether the sentence names the subject (one of `names`, as whole words)."""
+        key = f" {sentence_key(sentence)} "
+        return any(f" {n} " in key for n in self.names)
+
+    def no_answer(self) -> str:
+        """The reply when nothing new remains: the documents say nothing more (not the generic abstention)."""
+        return NOTHING_MORE.format(subject=self.subject or "this")
 
 
 @dataclass(frozen=True)
@@ -193,3 +254,9 @@ class GenerationRequest:
     passages: list[Passage]  # evidence, numbered [1]..[n] in this order
     history: list[Turn] = field(default_factory=list)
     max_tokens: int = 256
+    follow_up: FollowUp = field(default_factory=FollowUp)  # a follow-up asking for more: what not to repeat
+
+    @property
+    def no_answer(self) -> str:
+        """What a generator says when the passages do not answer (NoAnswer's text)."""
+        return self.follow_up.no_answer() if self.follow_up else NOT_COVERED

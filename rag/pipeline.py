@@ -20,13 +20,14 @@ from dataclasses import dataclass, field, replace
 
 from core.errors import InputError, question_too_long
 from core.settings import Settings
-from core.types import NOT_COVERED, Answer, Final, GenerationRequest, Passage, TextDelta, Turn
+from core.types import NOT_COVERED, Answer, Final, FollowUp, GenerationRequest, Passage, TextDelta, Turn
 from rag.collections import DEFAULT_COLLECTION, resolve_collections
 from rag.gate.abstention import EvidenceGate
 from rag.generate.protocol import Generator
 from rag.plan.planner import Planner
 from rag.plan.protocol import PlanRequest
 from rag.retrieve.protocol import Retriever
+from rag.rewrite.followup import read_follow_up, with_subject
 from rag.rewrite.rewrite import Rewriter
 from rag.verify.policy import DraftPolicy, Outcome
 
@@ -64,6 +65,7 @@ class _Run:
     history: list[Turn]
     collections: tuple[str, ...] = ()
     query: str = ""
+    follow_up: FollowUp = field(default_factory=FollowUp)  # asks for more: the sentences not to repeat
     passages: list[Passage] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
@@ -188,9 +190,12 @@ class Pipeline:
         run.collections = self.resolve(collections)
         run.started = run.mark = time.perf_counter()
         run.query = self.rewriter.rewrite(run.question, run.history)
+        run.follow_up = read_follow_up(run.question, run.history)
+        run.query = with_subject(run.query, run.follow_up)  # "What else did he say?": he, two turns back
         run.lap("rewrite")
         guess = self.planner.route(run.query)
-        plan = self.planner.plan_for(guess.kind)
+        # a follow-up asking for more goes on to the fact path, where the sentences already shown are left out
+        plan = None if run.follow_up else self.planner.plan_for(guess.kind)
         run.lap("plan")
         if plan is not None:
             answer = plan.answer(PlanRequest(run.query, guess.kind, run.history, run.collections,
@@ -202,7 +207,7 @@ class Pipeline:
             yield Final(run.planned(answer))
             return
         outcome = yield from self._fact(run, k)
-        yield Final(replace(run.answer(outcome), plan=guess.kind))
+        yield Final(replace(run.answer(outcome), plan="fact" if run.follow_up else guess.kind))
 
     def _fact(self, run: _Run, k: int | None) -> Steps[TextDelta, None, Outcome]:
         """The fact path: retrieve, gate, generate, verify."""
@@ -211,14 +216,22 @@ class Pipeline:
         run.lap("retrieve")
         decision = self.gate.check(run.query, retrieval)
         run.lap("gate")  # the gate reads the passages' sentences: on a new question it can be the biggest stage
-        if decision.abstain:
+        # a follow-up asking for more about what the retrieved passages showed is on the conversation's subject
+        on_subject = bool(run.follow_up) and any(run.follow_up.found_in(p.chunk.text) for p in run.passages)
+        if decision.abstain and not on_subject:
             text = f"{NOT_COVERED} The closest passages are listed below." if run.passages else NOT_COVERED
+            text = run.follow_up.no_answer() if run.follow_up else text
             yield TextDelta(text)
             run.timings.update(generate=0.0, verify=0.0)
             return Outcome(text, self.generator.name, abstained=True, abstain_reason=decision.reason)
         request = GenerationRequest(question=run.question, query=run.query, passages=run.passages,
-                                    history=run.history, max_tokens=self.settings.max_answer_tokens)
-        return (yield from self.policy.answer(request, self.generator, run))
+                                    history=run.history, max_tokens=self.settings.max_answer_tokens,
+                                    follow_up=run.follow_up)
+        outcome = yield from self.policy.answer(request, self.generator, run)
+        if run.follow_up and outcome.abstained:
+            outcome = replace(outcome, abstain_reason="the conversation has already shown every sentence the "
+                              f"retrieved passages hold about {run.follow_up.subject or 'this'}")
+        return outcome
 
     def _fact_answer(self, question: str, collections: tuple[str, ...]) -> Answer:
         """One standalone question through the fact path (a plan's part question: one side of a comparison)."""

@@ -156,6 +156,16 @@ def test_history_is_used_for_follow_ups(server: str) -> None:
     alone = client.chat.completions.create(model="cited-answers", messages=follow[-1:])
     assert not with_history.model_extra["abstained"]
     assert with_history.choices[0].message.content != alone.choices[0].message.content
+    # issue 29: the follow-up brings her other quote, never the sentence already shown (sent back as text)
+    shown = first.choices[0].message.content.partition("\n\nSources:")[0]
+    more = with_history.choices[0].message.content.partition("\n\nSources:")[0]
+    assert "deepening engagement" in shown and "deepening engagement" not in more
+    assert "irreplaceable role" in more
+    follow += [{"role": "assistant", "content": with_history.choices[0].message.content},
+               {"role": "user", "content": "anything more?"}]
+    last = client.chat.completions.create(model="cited-answers", messages=follow)
+    assert last.model_extra["abstained"]
+    assert last.choices[0].message.content.startswith("The documents say nothing more about Yun Sun.")
 
 
 def test_langchain_chat_openai_against_the_api(server: str) -> None:

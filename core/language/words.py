@@ -89,6 +89,14 @@ TITLES = wordset(
     supreme leader former acting assistant associate lecturer
     """
 )
+# words that make a capitalised name an organisation or a place, not a person ("Stimson Center")
+ORGANISATION_WORDS = wordset(
+    """
+    university college school institute center centre trust ministry department program programme council
+    committee agency company bank group party government office house city port island bridge narrows
+    spirit association foundation union league club church hospital court army navy force forces
+    """
+)
 # lower-case words that may sit inside a name span ("University of Oxford", "Ludwig van Beethoven")
 NAME_PARTICLES = wordset("of the de da del della der di du van von bin ibn al el la le y and for")
 

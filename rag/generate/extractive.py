@@ -16,7 +16,8 @@ import numpy as np
 
 from core.language.markers import place_markers
 from core.language.names import asks_for_speaker, speaker_chain
-from core.types import NOT_COVERED, GenerationRequest, NoAnswer, Piece
+from core.types import FollowUp, GenerationRequest, NoAnswer, Piece
+from rag.generate.followups import about_subject, beside_shown, following, naming
 from rag.reader.evidence import SentenceBank
 from rag.reader.scorer import Candidate, Scorer
 
@@ -49,14 +50,25 @@ class ExtractiveGenerator:
         self.embedder.embed(["warm up"])
 
     def candidates(self, request: GenerationRequest) -> list[Candidate]:
+        """The passages' sentences, best first; for a follow-up that asks for more, only those the
+        conversation has not shown and that are about its subject."""
         if not request.passages:
             return []
-        question = request.query or request.question
-        return self.scorer.rank(question, request.question, [p.chunk for p in request.passages],
-                                self.embed_query(question))
+        follow_up = request.follow_up
+        # a follow-up asking for more is ranked by the question it asks more answers to
+        question = follow_up.question or request.query or request.question
+        ranked = self.scorer.rank(question, follow_up.question or request.question,
+                                  [p.chunk for p in request.passages], self.embed_query(question))
+        if not follow_up:
+            return ranked
+        css = self.bank.get([p.chunk for p in request.passages])
+        return [c for c in ranked if not follow_up.has_shown(c.text)
+                and about_subject(follow_up, css[c.passage].texts, c.sentence)]
 
     def select(self, request: GenerationRequest) -> list[Candidate]:
         cands = self.candidates(request)
+        if request.follow_up and (by_place := self._by_place(request, cands)):
+            return by_place
         rule = self.scorer.selection()
         if not cands or cands[0].score < rule.min_score:
             return []
@@ -76,16 +88,30 @@ class ExtractiveGenerator:
             chosen.append(c)
             length += len(c.text)
         if asks_for_speaker(request.question):
-            chosen = self._with_speakers(chosen, self.bank.get([p.chunk for p in request.passages]))
+            chosen = self._with_speakers(chosen, self.bank.get([p.chunk for p in request.passages]),
+                                         request.follow_up)
         # read in source order within a passage, passages in rank order
         return sorted(chosen, key=lambda c: (c.passage, c.sentence))
 
-    def _with_speakers(self, chosen: list[Candidate], css: list) -> list[Candidate]:
-        """For "who said..." questions: a quote ending in "she added" needs the sentence naming her."""
+    def _by_place(self, request: GenerationRequest, cands: list[Candidate]) -> list[Candidate]:
+        """A follow-up's sentences picked by where the shown ones stand: after them for "and then?", beside
+        them for "anything more?" about no name; empty when that finds none (rank as usual)."""
+        follow_up = request.follow_up
+        css = self.bank.get([p.chunk for p in request.passages])
+        if follow_up.kind == "continue":
+            return following(follow_up, css, cands, self.max_chars)
+        if follow_up.kind == "more" and not follow_up.names:
+            return beside_shown(follow_up, css, cands, self.max_chars)
+        return naming(cands, self.max_chars, self.redundancy) if follow_up.names else []
+
+    def _with_speakers(self, chosen: list[Candidate], css: list, follow_up: FollowUp) -> list[Candidate]:
+        """For "who said..." questions: a quote ending in "she added" needs the sentence naming her (unless
+        the conversation already showed that sentence: a follow-up asking what else she said)."""
         out = list(chosen)
         for c in chosen:
             chain = [i for i in speaker_chain(css[c.passage].texts, c.sentence)
-                     if not any(o.passage == c.passage and o.sentence == i for o in out)]
+                     if not any(o.passage == c.passage and o.sentence == i for o in out)
+                     and not follow_up.has_shown(css[c.passage].texts[i])]
             if not chain:
                 continue
             keep = [o for o in out if o is c or o.score >= c.score][: max(1, self.max_sentences - len(chain))]
@@ -98,10 +124,11 @@ class ExtractiveGenerator:
     def generate(self, request: GenerationRequest) -> Iterator[Piece]:
         chosen = self.select(request)
         if not chosen:
-            yield NoAnswer(NOT_COVERED)
+            yield NoAnswer(request.no_answer)
             return
         for n, c in enumerate(chosen):
             # a headline or "Reply from X:" line has no full stop: a space would glue it to the next sentence
             # and the verifier would then check (and reject) the pair as one
             gap = "" if n == 0 else (" " if _ENDS_SENTENCE.search(chosen[n - 1].text) else "\n")
             yield gap + place_markers(c.text, (c.passage + 1,))
+

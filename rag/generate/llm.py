@@ -19,10 +19,11 @@ The chat history is not sent: request.query is already the standalone (rewritten
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 from core.language.names import REFERS_BACK
 from core.language.terms import term_set
-from core.types import NOT_COVERED, GenerationRequest, NoAnswer, Notice, Piece
+from core.types import GenerationRequest, NoAnswer, Notice, Piece
 from index.quarantine import is_instruction
 from index.sentences import body_sentences
 from prompts import load_prompt
@@ -104,7 +105,7 @@ class LLMGenerator:
         request = _first_passages(request, self.max_passages)
         evidence = self.evidence(request)
         if not evidence:  # the best sentence does not answer: abstain without a model call
-            yield NoAnswer(NOT_COVERED)
+            yield NoAnswer(request.no_answer)
             return
         messages = self.messages(request, evidence)
         max_tokens = min(self.max_tokens, request.max_tokens) if request.max_tokens else self.max_tokens
@@ -161,4 +162,4 @@ class LLMGenerator:
 def _first_passages(request: GenerationRequest, n: int) -> GenerationRequest:
     if len(request.passages) <= n:
         return request
-    return GenerationRequest(request.question, request.query, request.passages[:n], request.history, request.max_tokens)
+    return replace(request, passages=request.passages[:n])

@@ -14,15 +14,12 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from core.language.names import entities
-from core.language.terms import content_terms, words, wordset
+from core.language.terms import content_terms
 from core.types import Turn
 from rag.prompt_safety import prompt_safe
+from rag.rewrite.followup import is_follow_up, replaces_topic
 
-_PRONOUNS = wordset(
-    "he she him her his hers it its they them their theirs this these those there such "
-    "former latter same"
-)
-_LEAD = re.compile(r"^\s*(?:(?:what|how)\s+about|and|also|but|so|then|what\s+else|anything\s+else)\b", re.I)
+__all__ = ["HeuristicRewriter", "LLMRewriter", "Rewriter", "is_follow_up"]
 
 
 
@@ -30,17 +27,6 @@ class Rewriter(Protocol):
     def rewrite(self, question: str, history: Sequence[Turn]) -> str:
         """A standalone version of `question` given the conversation so far."""
         ...
-
-
-def is_follow_up(question: str) -> bool:
-    toks = words(question)
-    if not toks:
-        return False
-    if _LEAD.match(question) or any(t in _PRONOUNS for t in toks):
-        return True
-    if toks[-1] == "that":  # "What about that?", "Why did he do that"
-        return True
-    return len(content_terms(question)) <= 1
 
 
 class HeuristicRewriter:
@@ -61,7 +47,8 @@ class HeuristicRewriter:
             context.insert(0, text)
             if not is_follow_up(text):
                 break
-        replaces_topic = bool(re.match(r"^\s*(?:what|how)\s+about\b", question, re.I))
+        # "What about Japan?", "And Liu Dongshu?": a new name swaps the entity but keeps the rest of the question
+        swaps = replaces_topic(question)
         ents: list[str] = []
         terms: list[str] = []
         for text in reversed(context):
@@ -73,7 +60,7 @@ class HeuristicRewriter:
                 ents.extend(entities(answers[-1])[:2])
         have = set(content_terms(question))
         carry: list[str] = []
-        if not replaces_topic:  # "What about Japan?" swaps the entity but keeps the rest of the question
+        if not swaps:
             for e in ents:
                 if not set(content_terms(e)) <= have:
                     carry.append(e)

@@ -141,8 +141,8 @@ class DraftPolicy:
         lead = "\n\n" if release.shown else ""  # after the sentences already shown, which stay verified
         if any(isinstance(p, NoAnswer) for p in pieces):
             clock.lap("replace")
-            yield TextDelta(lead + NOT_COVERED)
-            return Outcome(NOT_COVERED, self.reference.name, abstained=True, notice=notice, draft=raw,
+            yield TextDelta(lead + request.no_answer)
+            return Outcome(request.no_answer, self.reference.name, abstained=True, notice=notice, draft=raw,
                            abstain_reason=f"the {generator.name} draft failed verification: {problem}")
         replaced = self.verifier.verify(text_of(pieces), request.passages)
         clock.lap("replace")
