@@ -125,3 +125,8 @@ def test_an_explanation_quotes_the_sentences_that_give_reasons_not_those_that_na
 def test_the_assistant_routes_a_why_question_to_the_explanation_plan(article_assistant) -> None:
     answer = article_assistant.ask("Why does Liu think the alliance is no betrayal of China?")
     assert answer.plan == "explanation" and "rely on China" in answer.text, answer.text
+
+
+def test_how_two_documents_differ_gets_a_summary_of_each(plans) -> None:
+    answer = plans["overview"].answer(PlanRequest("How do the two documents differ?", "overview"))
+    assert not answer.abstained and len({c.doc_id for c in answer.citations}) == 2, answer.text

@@ -85,9 +85,8 @@ class ExplanationPlan:
         near = np.array([0.0 if q.chunk.doc_id != anchor.chunk.doc_id or not span[0] <= q.start < span[1]
                          else NEAR_AFTER if q.start > anchor.start else NEAR_BEFORE if q.start < anchor.start
                          else 0.0 for q in candidates])
-        # a sentence that gives no reason and does not follow the question's claim only names the topic;
-        # the claim itself, restated without a reason, is the topic
-        topical = (cue == 0) & (near < NEAR_AFTER)
+        # a sentence that gives no reason only names the topic (the claim itself, restated, among them)
+        topical = cue == 0
         return np.where(topical, -np.inf, relevance + CUE_WEIGHT * cue + near), cue
 
     def _candidates(self, request: PlanRequest) -> list[Quote]:
