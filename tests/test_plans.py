@@ -130,3 +130,11 @@ def test_the_assistant_routes_a_why_question_to_the_explanation_plan(article_ass
 def test_how_two_documents_differ_gets_a_summary_of_each(plans) -> None:
     answer = plans["overview"].answer(PlanRequest("How do the two documents differ?", "overview"))
     assert not answer.abstained and len({c.doc_id for c in answer.citations}) == 2, answer.text
+
+
+def test_an_explanation_never_quotes_a_reason_for_something_else(article_assistant) -> None:
+    # no sentence near the question gives a reason in so many words: the fact path's answer stands, rather
+    # than a reason-worded sentence about another topic ("nobody has to plan a hospital visit")
+    answer = article_assistant.ask("Why did Washington send a delegation to the site?")
+    assert answer.plan == "explanation" and "foundation design" in answer.text, answer.text
+    assert "hospital" not in answer.text

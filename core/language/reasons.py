@@ -16,7 +16,8 @@ _CAUSE = (r"because|since|as a result|due to|owing to|thanks to|on account of|in
           r"|aims? to|aimed to|seeks? to|sought to|in an effort to|driven by|motivated by|prompted by"
           r"|caused by|causes?|caused|led to|leads? to|lead to|results? in|resulted in|reasons?|therefore|thus"
           r"|hence|consequently|given that|for fear|fears?|feared|worr(?:y|ies|ied)|concerned (?:that|about)"
-          r"|concerns? (?:that|about)|wary|warily")
+          r"|concerns? (?:that|about)|wary|warily"
+          r"|,\s+as\s+(?:\w+\s+){0,3}(?:is|are|was|were|has|have|had)")  # "..., as China is far more important"
 # a need, a risk or a consequence: weaker evidence that the sentence explains
 _CONSEQUENCE = (r"needs?|needed|rely on|depends? on|risks?|could (?:\w+ )?allow|would (?:\w+ )?allow"
                 r"|allows?|enables?|prevents?|to prevent|to avoid|to control|more difficult|harder|easier"

@@ -33,6 +33,7 @@ CUE_WEIGHT = 0.15  # added to relevance, times the sentence's reason weight (cor
 # a claim's reasons follow it: the sentences after the one that restates the question, in its paragraph
 NEAR_AFTER, NEAR_BEFORE = 0.2, 0.1
 WORDS_IN_SENTENCE, WORDS_IN_PARAGRAPH = 0.25, 0.12  # share of the question's words found there
+RELEVANT = 0.5  # a reason is at least this relevant, as a share of the sentence closest to the question
 KEEP = 0.75  # a reason is kept when it scores at least this share of the best one
 REDUNDANT = 0.85  # a sentence this similar to a kept one says nothing new
 MAX_REASONS, MAX_CHARS = 4, 700
@@ -85,8 +86,9 @@ class ExplanationPlan:
         near = np.array([0.0 if q.chunk.doc_id != anchor.chunk.doc_id or not span[0] <= q.start < span[1]
                          else NEAR_AFTER if q.start > anchor.start else NEAR_BEFORE if q.start < anchor.start
                          else 0.0 for q in candidates])
-        # a sentence that gives no reason only names the topic (the claim itself, restated, among them)
-        topical = cue == 0
+        # a sentence that gives no reason only names the topic; one far less relevant than the sentence
+        # closest to the question gives the reason for something else
+        topical = (cue == 0) | (relevance < RELEVANT * relevance.max())
         return np.where(topical, -np.inf, relevance + CUE_WEIGHT * cue + near), cue
 
     def _candidates(self, request: PlanRequest) -> list[Quote]:
