@@ -138,3 +138,13 @@ def test_an_explanation_never_quotes_a_reason_for_something_else(article_assista
     answer = article_assistant.ask("Why did Washington send a delegation to the site?")
     assert answer.plan == "explanation" and "foundation design" in answer.text, answer.text
     assert "hospital" not in answer.text
+
+
+def test_reason_cues_weigh_causes_over_needs_and_ignore_time() -> None:
+    from core.language.reasons import reason_weight
+
+    assert reason_weight("Beijing is concerned that Moscow's assistance might embolden Kim.") == 1.0
+    assert reason_weight("China does not want to be left out, as China is far more important.") == 1.0
+    assert reason_weight("They still need to rely on China despite their alliance.") == 0.5
+    assert reason_weight("The spool has been sitting open on the shelf since March.") == 0.0  # a date, not a cause
+    assert reason_weight("Putin claimed that ties had reached a new level.") == 0.0

@@ -34,6 +34,7 @@ CUE_WEIGHT = 0.15  # added to relevance, times the sentence's reason weight (cor
 NEAR_AFTER, NEAR_BEFORE = 0.2, 0.1
 WORDS_IN_SENTENCE, WORDS_IN_PARAGRAPH = 0.25, 0.12  # share of the question's words found there
 RELEVANT = 0.5  # a reason is at least this relevant, as a share of the sentence closest to the question
+RELEVANT_WEAK = 0.8  # the same for a sentence with only a weak cue (a need, a risk, a consequence)
 KEEP = 0.75  # a reason is kept when it scores at least this share of the best one
 REDUNDANT = 0.85  # a sentence this similar to a kept one says nothing new
 MAX_REASONS, MAX_CHARS = 4, 700
@@ -61,12 +62,15 @@ class ExplanationPlan:
         candidates = self._candidates(request)
         if not candidates:
             return []
-        scores, cue = self.scores(request.question, candidates)
+        scores, cue, near = self.scores(request.question, candidates)
         svecs = self._unit(self.embed([q.text for q in candidates]))
         best = float(scores.max()) if np.isfinite(scores).any() else 0.0
         picked = [i for i in mmr(scores, svecs, MAX_REASONS, redundant=REDUNDANT) if scores[i] >= KEEP * best]
         if not any(cue[i] > 0 and np.isfinite(scores[i]) for i in picked):
             return []
+        anchor = int(np.argmax(near < 0))  # the claim opens the answer when its own next sentences explain it
+        if anchor not in picked and any(near[i] >= NEAR_AFTER for i in picked):
+            picked = [anchor, *picked][:MAX_REASONS]
         chosen, chars = [], 0
         for i in picked:
             if chosen and chars + len(candidates[i].text) > MAX_CHARS:
@@ -75,9 +79,9 @@ class ExplanationPlan:
             chars += len(candidates[i].text)
         return sorted(chosen, key=lambda q: (q.chunk.doc_id, q.start))
 
-    def scores(self, question: str, candidates: list[Quote]) -> tuple[np.ndarray, np.ndarray]:
-        """Each candidate's score (relevance, reason cue, nearness to the sentence that restates the
-        question) and its reason cue weight."""
+    def scores(self, question: str, candidates: list[Quote]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each candidate's score (relevance, reason cue, nearness to the sentence closest to the question,
+        the claim), its reason cue weight and its nearness (-1 for the claim itself)."""
         relevance = self._relevance(question, candidates)
         cue = np.array([reason_weight(q.text) for q in candidates])
         anchor = candidates[int(np.argmax(relevance))]
@@ -85,11 +89,14 @@ class ExplanationPlan:
         span = _paragraph_span(text, anchor.start)
         near = np.array([0.0 if q.chunk.doc_id != anchor.chunk.doc_id or not span[0] <= q.start < span[1]
                          else NEAR_AFTER if q.start > anchor.start else NEAR_BEFORE if q.start < anchor.start
-                         else 0.0 for q in candidates])
+                         else -1.0 for q in candidates])
         # a sentence that gives no reason only names the topic; one far less relevant than the sentence
         # closest to the question gives the reason for something else
-        topical = (cue == 0) | (relevance < RELEVANT * relevance.max())
-        return np.where(topical, -np.inf, relevance + CUE_WEIGHT * cue + near), cue
+        # a need or a risk (a weak cue) explains only when it is nearly as close to the question as that
+        # (or follows the claim in its paragraph)
+        floor = np.where((cue >= 1.0) | (near >= NEAR_AFTER), RELEVANT, RELEVANT_WEAK) * relevance.max()
+        topical = (cue == 0) | (relevance < floor)
+        return np.where(topical, -np.inf, relevance + CUE_WEIGHT * cue + np.maximum(near, 0.0)), cue, near
 
     def _candidates(self, request: PlanRequest) -> list[Quote]:
         """Every sentence of the chunks retrieved for the question, within the documents it is about."""
