@@ -28,6 +28,7 @@ from rag.generate.registry import build_generator
 from rag.pipeline import Pipeline
 from rag.plan.classify import PlanClassifier
 from rag.plan.comparison import ComparisonPlan
+from rag.plan.explanation import ExplanationPlan
 from rag.plan.library import LibraryPlan
 from rag.plan.lists import ListPlan
 from rag.plan.overview import OverviewPlan
@@ -102,9 +103,11 @@ def build_scorer(settings: Settings, embedder: Embedder, retriever: HybridRetrie
 
 def build_planner(library: Indexer, retriever: HybridRetriever) -> Planner:
     """The plan stage: a classifier over the query's embedding and one plan per open kind of question.
-    Explanations go on to the fact path, which answers with the reasons it finds."""
+    Explanations read wider than a fact, then keep the sentences that give reasons."""
     store = library.store
-    plans = {"overview": OverviewPlan(store, library.embedder.embed, partial(chunk_vectors, store)),
+    search = lambda q, k, c: retriever.search(q, k, c).passages  # noqa: E731
+    plans = {"explanation": ExplanationPlan(store, search, library.embedder.embed, retriever.embed_query),
+             "overview": OverviewPlan(store, library.embedder.embed, partial(chunk_vectors, store)),
              "list": ListPlan(store), "library": LibraryPlan(store), "comparison": ComparisonPlan()}
     return Planner(PlanClassifier.load(), retriever.embed_query, plans)
 

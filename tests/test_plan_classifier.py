@@ -54,3 +54,12 @@ def test_real_embeddings_place_open_questions(article_assistant) -> None:
                  "How many shipping containers has Russia received from North Korea?": "fact"}
     got = {q: clf.classify(q, np.asarray(embed(q))).kind for q in questions}
     assert got == questions
+
+
+def test_a_question_that_names_no_subject_asks_for_the_overview() -> None:
+    assert rule_kind("what do you know?") == rule_kind("tell me stuff") == "overview"
+    assert rule_kind("How do the two documents differ?") == "overview"  # a contrast of whole documents
+    assert rule_kind("Give me an overview of everything in my library.") == "overview"
+    assert rule_kind("Which documents are in my library?") == "library"
+    assert rule_kind("How does the bridge differ from the ferry?") == "comparison"
+    assert rule_kind("Who is he?") == "fact" and rule_kind("Where is it?") == "fact"

@@ -12,6 +12,7 @@ from core.types import Answer
 from core.untrusted import inert
 from index.vectors import chunk_vectors
 from rag.plan.comparison import ComparisonPlan, split_sides
+from rag.plan.explanation import ExplanationPlan
 from rag.plan.library import LibraryPlan
 from rag.plan.lists import ListPlan
 from rag.plan.overview import OverviewPlan
@@ -21,6 +22,7 @@ QUESTIONS = {
     "overview": ("Summarize the Kessick Narrows Bridge story for me.", "Summarize the report on the Hollin ferry."),
     "list": ("Which experts are quoted in the article?", "Which Taiwanese officials are quoted?"),
     "library": ("Which documents can I ask you about?", "Who wrote the bridge report?"),
+    "explanation": ("Why doesn't Beijing want North Korea to collapse?", "Why did the Hollin ferry sink in 1998?"),
     "comparison": ("Compare what Yun Sun and Edward Howell say about China's role.",
                    "Compare what Fumio Kishida and Yoon Suk Yeol said about the pact."),
 }
@@ -32,14 +34,17 @@ def fact_path(article_assistant):
 
 
 @pytest.fixture(scope="module")
-def plans(article_library):
+def plans(article_library, article_assistant):
     store = article_library.store
+    retriever = article_assistant.retriever
 
     return {
         "overview": OverviewPlan(store, article_library.embedder.embed, lambda ids: chunk_vectors(store, ids)),
         "list": ListPlan(store),
         "library": LibraryPlan(store),
         "comparison": ComparisonPlan(),
+        "explanation": ExplanationPlan(store, lambda q, k, c: retriever.search(q, k, c).passages,
+                                       article_library.embedder.embed, retriever.embed_query),
     }
 
 
@@ -111,3 +116,39 @@ def test_the_assistant_routes_a_summary_request_to_the_overview_plan(article_ass
     answer = article_assistant.ask("Summarize the Kessick Narrows Bridge story for me.")
     assert answer.plan == "overview" and not answer.abstained and "plan" in answer.timings
     assert article_assistant.ask("How many shipping containers has Russia received from North Korea?").plan == "fact"
+
+
+def test_an_explanation_quotes_the_sentences_that_give_reasons_not_those_that_name_the_topic(plans) -> None:
+    answer = plans["explanation"].answer(PlanRequest("Why doesn't Beijing want North Korea to collapse?", "explanation"))
+    assert "extend its influence right to China's doorstep" in answer.text, answer.text  # the reason, one sentence on
+    assert 2 <= len(answer.citations) <= 4 and answer.text.startswith("- ")
+    worried = plans["explanation"].answer(PlanRequest("Why is China worried about the Putin-Kim pact?", "explanation"))
+    assert "embolden" in worried.text and "reminiscent of a 1961 treaty" not in worried.text, worried.text
+
+
+def test_the_assistant_routes_a_why_question_to_the_explanation_plan(article_assistant) -> None:
+    answer = article_assistant.ask("Why does Liu think the alliance is no betrayal of China?")
+    assert answer.plan == "explanation" and "rely on China" in answer.text, answer.text
+
+
+def test_how_two_documents_differ_gets_a_summary_of_each(plans) -> None:
+    answer = plans["overview"].answer(PlanRequest("How do the two documents differ?", "overview"))
+    assert not answer.abstained and len({c.doc_id for c in answer.citations}) == 2, answer.text
+
+
+def test_an_explanation_never_quotes_a_reason_for_something_else(article_assistant) -> None:
+    # no sentence near the question gives a reason in so many words: the fact path's answer stands, rather
+    # than a reason-worded sentence about another topic ("nobody has to plan a hospital visit")
+    answer = article_assistant.ask("Why did Washington send a delegation to the site?")
+    assert answer.plan == "explanation" and "foundation design" in answer.text, answer.text
+    assert "hospital" not in answer.text
+
+
+def test_reason_cues_weigh_causes_over_needs_and_ignore_time() -> None:
+    from core.language.reasons import reason_weight
+
+    assert reason_weight("Beijing is concerned that Moscow's assistance might embolden Kim.") == 1.0
+    assert reason_weight("China does not want to be left out, as China is far more important.") == 1.0
+    assert reason_weight("They still need to rely on China despite their alliance.") == 0.5
+    assert reason_weight("The spool has been sitting open on the shelf since March.") == 0.0  # a date, not a cause
+    assert reason_weight("Putin claimed that ties had reached a new level.") == 0.0

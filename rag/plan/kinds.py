@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from core.language.names import asks_for_speaker
+from core.language.terms import STOPWORDS, fold, term_set
 
 KINDS = ("fact", "overview", "list", "comparison", "explanation", "library")
 
@@ -50,12 +51,15 @@ _LIBRARY = [
     r"\b(was|were) (the|this|my|that) (\w+ ){0,3}(added|uploaded|indexed|imported)\b",
     r"\b(?:" + _TITLES + r"|file ?name|filename|file size|page count|format)\b(\S+ ){0,6}" + _DOC,
     r"\b(title|headline|file ?name)s? of\b", r"\bwhen was (\S+ ){0,6}(added|uploaded|indexed|imported)\b",
-    r"\b(added|uploaded|indexed) (this|last|yesterday|today)\b", r"\b(in|of) (my|the|your) library\b",
+    r"\b(added|uploaded|indexed) (this|last|yesterday|today)\b",
     r"\bdo you have any\b", r"\bcan i ask (you )?about\b", r"\b(what|which) (files|documents) did i\b",
     r"\b(in|to) the ['\"]?\w+['\"]? collection\b", r"\bhow (long|big|large) is (the|this|that) " + _DOC + r"\b",
     r"\bwhich files are (loaded|there|available)\b", r"\bwhat (documents|files) (are|is) there\b",
     r"\bname of the (document|file|paper)\b",
 ]
+# where a question says the library is, not what it asks of it: a library question only when no summary is asked
+# ("an overview of everything in my library" is a summary)
+_LIBRARY_PLACE = [r"\b(in|of) (my|the|your) library\b"]
 _COMPARISON = [
     r"\bcompar(e|ed|es|ing|ison)\b", r"\b(vs|versus)\b", r"\bdiffer(s|ed|ence|ences)?\b",
     r"\bcontrast\b", r"\bsimilarit(y|ies)\b", r"\bin what ways? (are|is|were)\b", r"\bwhich (\w+ )?(is|was) (\w+er|better|worse|more \w+|less \w+) (\S+ ){0,12}or\b",
@@ -95,9 +99,15 @@ _FACT = [r"^(when|where) (did|does|do|is|was|will|were)\b",
 _RULES: tuple[tuple[str, tuple[re.Pattern[str], ...]], ...] = tuple(
     (kind, tuple(re.compile(p) for p in pats))
     for kind, pats in (("library", _LIBRARY), ("comparison", _COMPARISON), ("overview", _OVERVIEW),
-                       ("list", _LIST), ("explanation", _EXPLANATION), ("fact", _FACT))
+                       ("library", _LIBRARY_PLACE), ("list", _LIST), ("explanation", _EXPLANATION), ("fact", _FACT))
 )
 _WORD = re.compile(r"[a-z0-9;.'-]+")
+# words that name no subject: what people call a document, the shape of answer asked, the records kept
+GENERIC_TERMS = frozenset(fold(w) for w in (*DOC_NOUNS, *REQUEST_WORDS, *RECORD_WORDS)) | STOPWORDS
+# the words that ask for a contrast, not what is contrasted ("how do the two documents differ?")
+CONTRAST_TERMS = frozenset(fold(w) for w in ("compare", "comparison", "differ", "difference", "differences",
+                                              "different", "contrast", "versus", "vs", "similar", "similarity"))
+_ASKS_ONE_THING = re.compile(r"^(who|whom|whose|when|where|which|how (many|much|long|old|far))\b")
 # what a library question asks the records for, checked in this order (rag.plan.library)
 LIBRARY_ASKS = tuple((name, re.compile(p)) for name, p in (
     ("longer", r"\b(longer|longest|shorter|shortest|bigger|biggest|smaller|smallest)\b"),
@@ -144,9 +154,14 @@ def one_edit(a: str, b: str) -> bool:
 
 
 def rule_kind(question: str) -> str:
-    """The first plan kind whose cue the question holds, in precedence order; "" when none fires."""
+    """The first plan kind whose cue the question holds, in precedence order; "" when none fires.
+    A question that names no subject at all ("what do you know?", "how do the two documents differ?")
+    asks about the documents as a whole: the overview answers it."""
     text = normalize_question(question)
+    subject = term_set(text) - GENERIC_TERMS
     for kind, patterns in _RULES:
         if any(p.search(text) for p in patterns):
-            return kind
-    return "fact" if asks_for_speaker(question) else ""
+            return "overview" if kind == "comparison" and not subject - CONTRAST_TERMS else kind
+    if asks_for_speaker(question):
+        return "fact"
+    return "overview" if text and not subject and not _ASKS_ONE_THING.search(text) else ""

@@ -66,7 +66,7 @@ class OverviewPlan:
         headline = self._embed_units([doc.title])[0]  # a headline states the gist: the summary's query
         bonus = np.array([LEAD_BONUS if c.ordinal == 0 else 0.0 for c in chunks])
         picked = mmr(vecs @ centroid + vecs @ headline + bonus, vecs, min(len(chunks), k + 2))
-        candidates = [q for i in sorted(picked) for q in _sentences(doc, chunks[i])[:_PER_CHUNK]]
+        candidates = [q for i in sorted(picked) for q in document_sentences(doc, chunks[i])[:_PER_CHUNK]]
         if not candidates:
             return []
         svecs = self._embed_units([q.text for q in candidates])
@@ -95,7 +95,7 @@ def mmr(scores: np.ndarray, vecs: np.ndarray, k: int, redundant: float = 1.01) -
     return taken
 
 
-def _sentences(doc: Document, chunk: Chunk) -> list[Quote]:
+def document_sentences(doc: Document, chunk: Chunk) -> list[Quote]:
     """The chunk's summary-worthy sentences: not the title, not a dateline, not text addressed to an AI."""
     flagged = flag_spans(chunk.text)
     out = []

@@ -1,5 +1,5 @@
-"""The plan stage: which plan answers a question. A fact (or a kind with no plan of its own, such as an
-explanation, which the fact path answers with its reasons) goes on to retrieval and generation."""
+"""The plan stage: which plan answers a question. A fact (or a kind with no plan of its own) goes on to
+retrieval and generation; every other kind, explanations included, is answered by its plan."""
 
 from __future__ import annotations
 

@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.language.terms import STOPWORDS, fold, term_set, words
-from rag.plan.kinds import DOC_NOUNS, RECORD_WORDS, REQUEST_WORDS, normalize_question
+from core.language.terms import fold, term_set, words
+from rag.plan.kinds import CONTRAST_TERMS, GENERIC_TERMS, normalize_question
 
-_GENERIC = frozenset(fold(w) for w in (*DOC_NOUNS, *REQUEST_WORDS, *RECORD_WORDS)) | STOPWORDS
+_GENERIC = GENERIC_TERMS | CONTRAST_TERMS  # "how do the two documents differ?" names no document's subject
+
 _COUNTS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "1": 1, "2": 2, "3": 3, "4": 4,
            "5": 5, "6": 6}
 _SHAPE = re.compile(r"\b(one|two|three|four|five|six|[1-6])\s+(?:short\s+)?(bullets?|sentences?|points?|lines?)\b")
