@@ -142,6 +142,34 @@ def test_warm_up_caches_the_system_prompt_for_the_first_question(smollm_chat: Ll
 
 
 @pytest.mark.slow
+def test_a_second_question_evaluates_only_its_own_tokens(qwen_chat: LlamaCppChat) -> None:  # noqa: F811
+    """Issue 30: the system prompt, the rules' reminder and the opening delimiter stay in llama.cpp's KV cache
+    from warm-up through every answer; a question evaluates only its sources, closing delimiter and question.
+    Counted from llama.cpp's own counters (rag.generate.llama_stats), not timed."""
+    gen = LLMGenerator(qwen_chat, max_tokens=16)
+    llama = qwen_chat.llama
+    llama.reset()
+    gen.warm_up()
+
+    def tokens(text: str) -> int:
+        return len(llama.tokenize(text.encode(), add_bos=False))
+
+    system, head = (m["content"] for m in gen.fixed_prefix())
+    fixed = tokens(system) + tokens(head.rstrip())
+    questions = [("How many shipping containers has Russia received?", CONTAINERS, ARTICLE_TITLE),
+                 ("Who directs the China program?", "Yun Sun directs the China program at the Stimson Center.",
+                  "A report on think tanks")]
+    for question, text, title in questions:  # different titles: no source line is shared with the last prompt
+        req = GenerationRequest(question, question, [passage(text, 0, title=title)])
+        text_of(gen.generate(req))
+        call = qwen_chat.last_call
+        assert call is not None and call.prompt_tokens == call.reused_tokens + call.prompt_eval_tokens
+        assert call.reused_tokens >= fixed, f"re-evaluated the fixed prefix: reused {call.reused_tokens} < {fixed}"
+        own = tokens(gen.render_sources(req) + f"\n<<<END SOURCES>>>\n\nQuestion: {question}")
+        assert call.prompt_eval_tokens <= own + 8, f"evaluated {call.prompt_eval_tokens} tokens for {own} new ones"
+
+
+@pytest.mark.slow
 def test_warm_up_loads_once_and_closing_a_stream_releases_the_lock(smollm_chat: LlamaCppChat) -> None:  # noqa: F811
     llama = smollm_chat.llama
     smollm_chat.warm_up()
