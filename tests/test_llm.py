@@ -48,7 +48,7 @@ def test_prompt_puts_stable_system_first_and_sources_inside_delimiters() -> None
     assert "untrusted" in a[0]["content"] and "The sources do not say." in a[0]["content"]
     user = a[1]["content"]
     start, end = user.index("<<<SOURCES>>>"), user.index("<<<END SOURCES>>>")
-    assert start < user.index("[1] (") < end < user.index("Question: How many containers?")
+    assert start < user.index("[1] ") < end < user.index("Question: How many containers?")
     assert "10,000 shipping containers" in user[start:end]
 
 
@@ -71,7 +71,11 @@ def test_prompt_holds_only_the_best_sentences_with_their_passage_numbers() -> No
     line = next(s for s in sources.splitlines() if "watershed" in s)
     assert line.startswith("[2]"), "the passage that answers keeps its own number"
     short = gen.render_sources(request("q", ["One short passage.", "Another one."]))
-    assert short.splitlines() == [f"[1] ({ARTICLE_TITLE}) One short passage.", "[2] Another one."]
+    assert short.splitlines() == ["[1] One short passage.", "[2] Another one."], "one document: no title to copy"
+    two = request("q", ["One short passage.", "Another one."])
+    two = GenerationRequest("q", "q", [two.passages[0], passage("Another one.", 1, doc="bridge", title="Bridge report")])
+    assert gen.render_sources(two).splitlines() == [f"[1] ({ARTICLE_TITLE}) One short passage.",
+                                                    "[2] (Bridge report) Another one."]
 
 
 def test_system_prompt_has_no_example_answer_to_copy() -> None:

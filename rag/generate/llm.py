@@ -156,8 +156,11 @@ class LLMGenerator:
                 if text and text not in parts:
                     parts.append(text)
         out, previous = [], None
+        # titles only tell documents apart: with one document they cost tokens, and Qwen 0.5B copied the
+        # title into its first sentence, which then failed verification after the whole draft (issue 30)
+        one_document = len({request.passages[j].chunk.title for j in lines}) == 1
         for j in sorted(lines):
-            title = request.passages[j].chunk.title
+            title = "" if one_document else request.passages[j].chunk.title
             # a title repeated on every passage of one document only costs prompt tokens
             head = f"[{j + 1}] ({_clean(title)}) " if title and title != previous else f"[{j + 1}] "
             previous = title
