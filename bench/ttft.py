@@ -11,7 +11,12 @@ Three paths on the same questions, in one run, so their ratios hold on a loaded 
 Cold is the first question after loading (warm-up has evaluated the fixed system prompt into llama.cpp's
 cache); warm is every later one, a follow-up included. Prints a JSON summary (p50/p95 in ms, and the load average).
 
-    python -m bench.ttft [--generator local] [--questions 6] [--no-ui] [--out bench/results/ttft.json]
+    python -m bench.ttft [--generator local] [--questions 6] [--runs 3] [--no-ui] [--out bench/results/ttft.json]
+
+Beside every figure: llama.cpp's system info (the instruction sets it was compiled with, checked against
+/proc/cpuinfo: bench.llama_build), its threads, n_batch and flash attention, and per question the prompt
+tokens, the tokens reused from the KV cache, the tokens evaluated and the prompt / generation tokens/s,
+for our call and for the raw one (rag.generate.llama_stats).
 """
 
 from __future__ import annotations
@@ -53,10 +58,11 @@ def _summary(cold: float | None, warm: list[float]) -> dict:
     return {"cold_ms": None if cold is None else round(cold, 1), "warm": _stats(warm)}
 
 
-def stream_ttft(assistant, question: str, history=None) -> tuple[float, float | None]:
-    """(ms to the first streamed character the user sees, ms to the model's first token). The stream runs to
-    its end, so the next question starts with the model idle. An LLM draft streams one verified sentence at
-    a time, so the first character waits for the first sentence (rag.verify.release)."""
+def stream_ttft(assistant, question: str, history=None) -> dict:
+    """One question through Assistant.stream, to its end (so the next starts with the model idle): ms to the
+    first streamed character the user sees, ms to the model's first token (from the answer's timings), and
+    what llama.cpp evaluated (rag.generate.llama_stats). An LLM draft streams one verified sentence at a
+    time, so the first character waits for the first sentence (rag.verify.release)."""
     t0 = time.perf_counter()
     shown, final = None, None
     for event in assistant.stream(question, history):
@@ -66,50 +72,70 @@ def stream_ttft(assistant, question: str, history=None) -> tuple[float, float | 
             final = event.answer
     end = (time.perf_counter() - t0) * 1000
     t = final.timings if final is not None else {}
-    model = t["rewrite"] + t["retrieve"] + t["first_token"] if "first_token" in t else None
-    return (shown if shown is not None else end), model
+    model = t["rewrite"] + t.get("plan", 0) + t["retrieve"] + t["first_token"] if "first_token" in t else None
+    call = getattr(getattr(assistant.generator, "chat", None), "last_call", None)
+    return {"question": question, "query": getattr(final, "query", question) or question, "shown_ms": round(shown if shown is not None else end, 1),
+            "model_first_token_ms": None if model is None else round(model, 1),
+            "answered_by": final.generator if final is not None else None,
+            "llama": call.as_dict() if call is not None and "first_token" in t else None}
 
 
-def raw_ttft(assistant, question: str) -> float | None:
-    """The raw llama.cpp call on the prompt our generator renders for this question."""
+def _request(assistant, question: str):
     from core.types import GenerationRequest
+
+    return GenerationRequest(question, question, assistant.retriever.search(question, assistant.settings.k).passages)
+
+
+def raw_ttft(assistant, question: str, keep: int | None = None) -> dict | None:
+    """The raw llama.cpp call on the prompt our generator renders for this question: ms to its first content
+    piece, and what llama.cpp evaluated for it. `keep` cuts the KV cache to that many leading tokens first
+    (the prefix our own call reused), so both evaluate exactly the same tokens."""
+    from rag.generate.llama_stats import perf_read, perf_reset
 
     gen = assistant.generator
     llama = getattr(getattr(gen, "chat", None), "llama", None)
     if llama is None:
         return None
-    request = GenerationRequest(question, question, assistant.retriever.search(question, assistant.settings.k).passages)
+    request = _request(assistant, question)
     evidence = gen.evidence(request)
     if not evidence:
         return None
     messages = gen.messages(request, evidence)
+    if keep is not None:  # llama.cpp's prefix match then reuses at most these tokens, and drops the rest
+        llama.n_tokens = min(keep, llama.n_tokens)
+    perf_reset(llama)
     t0 = time.perf_counter()
+    ms = None
     for chunk in llama.create_chat_completion(messages=messages, max_tokens=64, temperature=0.0, stream=True):
-        if chunk["choices"][0]["delta"].get("content", "").strip():
+        if ms is None and chunk["choices"][0]["delta"].get("content", "").strip():
             ms = (time.perf_counter() - t0) * 1000
-            break
-    else:
-        ms = (time.perf_counter() - t0) * 1000
-    return ms
+    stats = perf_read(llama)
+    return {"question": question, "first_token_ms": round(ms if ms is not None else (time.perf_counter() - t0) * 1000, 1),
+            "llama": stats.as_dict() if stats else None}
 
 
-def prompt_tokens(assistant, question: str) -> dict | None:
-    """Tokens of the system prompt (cached) and of the per-question message, for the model's tokenizer."""
-    from core.types import GenerationRequest
-
-    gen = assistant.generator
-    llama = getattr(getattr(gen, "chat", None), "llama", None)
+def runtime(assistant) -> dict:
+    """The llama.cpp settings our model runs with (what raw runs with too: the same Llama object)."""
+    chat = getattr(assistant.generator, "chat", None)
+    llama = getattr(chat, "llama", None)
     if llama is None:
-        return None
-    request = GenerationRequest(question, question, assistant.retriever.search(question, assistant.settings.k).passages)
-    system, user = gen.messages(request)
-    return {"system": len(llama.tokenize(system["content"].encode())), "user": len(llama.tokenize(user["content"].encode()))}
+        return {}
+    system = assistant.generator.messages(_request(assistant, QUESTIONS[0]))[0]["content"]
+    cp = llama.context_params
+    return {"n_threads": cp.n_threads, "n_threads_batch": cp.n_threads_batch, "n_batch": cp.n_batch,
+            "n_ctx": cp.n_ctx, "flash_attn": chat.flash_attn, "model": chat.name,
+            "system_prompt_tokens": len(llama.tokenize(system.encode(), add_bos=False))}
+
+
+def _rates(rows: list[dict], key: str) -> dict:
+    calls = [r["llama"] for r in rows if r and r.get("llama")]
+    return {f"{key}_median": round(float(np.median([c[key] for c in calls])), 1)} if calls else {}
 
 
 def bench_stream(generator: str, data_dir: Path, n: int) -> dict:
-    """Each question through Assistant.stream, then the raw call on the previous question's prompt: the
-    pair runs under the same load, and the raw call shares only the system prompt with what the KV cache
-    holds (the prompt it would reuse whole is the one just answered)."""
+    """Each question through Assistant.stream, then at once the raw call on the same prompt, under the same
+    load, with the KV cache cut back to the prefix our call reused: both evaluate the same tokens, so their
+    ratio is our overhead (retrieval, evidence selection, prompt rendering), not the cache's luck."""
     from rag.compose import build
 
     parts = build(load_settings({"data_dir": data_dir, "generator": generator}))
@@ -118,19 +144,24 @@ def bench_stream(generator: str, data_dir: Path, n: int) -> dict:
     a = parts.assistant
     a.warm_up()
     qs = QUESTIONS[:n]
-    shown, model, raw = [], [], []
+    ours, raw = [], []
     for i, (q, h) in enumerate([*[(q, None) for q in qs], FOLLOW_UP]):
-        s, m = stream_ttft(a, q, h)
-        shown.append(s)
-        model.append(m)
-        if i > 0 and (r := raw_ttft(a, qs[i - 1])) is not None:
+        ours.append(row := stream_ttft(a, q, h))
+        if i > 0 and row["llama"] and (r := raw_ttft(a, row["query"], row["llama"]["reused_tokens"])) is not None:
             raw.append(r)
-    models = [m for m in model if m is not None]
-    tokens = [t for t in (prompt_tokens(a, q) for q in qs) if t]
-    return {"stream": _summary(shown[0], shown[1:]), "follow_up_ms": round(shown[-1], 1),
-            "model_first_token": _summary(models[0], models[1:]) if models else {},
-            "raw_llama_cpp_warm": _stats(raw), "prompt_tokens": tokens,
-            "rewriter_calls": dict(getattr(a.rewriter, "calls", {})), "generator": a.generator_name}
+    shown = [r["shown_ms"] for r in ours]
+    models = [r["model_first_token_ms"] for r in ours if r["model_first_token_ms"] is not None]
+    result = {"runtime": runtime(a), "stream": _summary(shown[0], shown[1:]), "follow_up_ms": shown[-1],
+              "model_first_token": _summary(models[0], models[1:]) if models else {},
+              "raw_llama_cpp_warm": _stats([r["first_token_ms"] for r in raw])}
+    for key in ("prompt_tps", "generation_tps", "reused_tokens", "prompt_eval_tokens"):
+        result.setdefault("ours_llama", {}).update(_rates(ours, key))
+        result.setdefault("raw_llama", {}).update(_rates(raw, key))
+    if models and raw:
+        result["ours_over_raw_p50"] = round(float(np.median(models[1:] or models)) /
+                                            float(np.median([r["first_token_ms"] for r in raw])), 2)
+    return {**result, "questions": ours, "raw": raw, "generator": a.generator_name,
+            "rewriter_calls": dict(getattr(a.rewriter, "calls", {}))}
 
 
 def _free_port() -> int:
@@ -196,6 +227,21 @@ def bench_ui(generator: str, data_dir: Path, n: int) -> dict:
         proc.wait(timeout=60)
 
 
+def headline(runs: list[dict]) -> dict:
+    """Each run's key figures (ms, with its load average) and their median over the runs: what the docs quote."""
+    def figures(r: dict) -> dict:
+        warm, model, raw = r["stream"].get("warm", {}), r["model_first_token"].get("warm", {}), r["raw_llama_cpp_warm"]
+        return {"load": [round(r["load_average"][0], 1), round(r["load_average_after"][0], 1)],
+                "shown_cold": r["stream"]["cold_ms"], "shown_p50": warm.get("p50_ms"), "shown_p95": warm.get("p95_ms"),
+                "follow_up": r["follow_up_ms"], "model_p50": model.get("p50_ms"), "raw_p50": raw.get("p50_ms"),
+                "ours_over_raw": r.get("ours_over_raw_p50"), **r["ours_llama"]}
+    rows = [figures(r) for r in runs]
+    keys = [k for k in rows[0] if k != "load"]
+    median = {k: round(float(np.median([x[k] for x in rows if x.get(k) is not None])), 2)
+              for k in keys if any(x.get(k) is not None for x in rows)}
+    return {"runs": rows, "median": median}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.ttft", description=__doc__.split("\n\n")[0])
     p.add_argument("--generator", default="local")
@@ -203,17 +249,33 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--questions", type=int, default=6)
     p.add_argument("--no-ui", action="store_true", help="skip the gradio_client measurement")
     p.add_argument("--no-stream", action="store_true", help="skip the in-process Assistant.stream measurement")
+    p.add_argument("--runs", type=int, default=1, help="repeat the Assistant.stream phase; the headline is "
+                   "the median of the runs' figures, every run is printed")
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
     data = args.data_dir or Path(tempfile.mkdtemp(prefix="ttft-")) / "data"
     result: dict = {"load_average": os.getloadavg(), "cpus": os.cpu_count()}
+    if args.generator == "local":
+        from bench.llama_build import build_report
+
+        result["build"] = build_report()
+        if "warning" in result["build"]:
+            print(f"WARNING: {result['build']['warning']}", file=sys.stderr)
     if not args.no_stream:
-        result["assistant"] = bench_stream(args.generator, data, args.questions)
+        runs = []
+        for _ in range(max(1, args.runs)):
+            load = os.getloadavg()
+            runs.append({"load_average": load, **bench_stream(args.generator, data, args.questions),
+                         "load_average_after": os.getloadavg()})
+        result["assistant"] = runs[0] if len(runs) == 1 else {"runs": runs}
+        result["headline"] = headline(runs)
     if not args.no_ui:
         result["ui_http"] = bench_ui(args.generator, data, args.questions)
     result["load_average_after"] = os.getloadavg()
     text = json.dumps(result, indent=2)
     print(text)
+    if "headline" in result:  # the figures to quote, last so they are what a terminal shows
+        print(json.dumps(result["headline"], indent=1))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, "utf-8")

@@ -111,6 +111,28 @@ def test_from_settings_is_cheap_and_lazy(settings, article_index):
     assert a.generator_name == "extractive"
 
 
+def test_warm_up_embeds_a_small_corpus_so_no_question_pays_for_its_sentences(settings, article_index):
+    """Issue 30: on the bundled index the gate's reader embedded each new question's chunks' sentences before
+    the first token (0.3-1.1 s). Warm-up now embeds every chunk of an index of at most WARM_CHUNKS chunks;
+    counted as the embedding model's calls, not timed."""
+    from rag.pipeline import WARM_CHUNKS
+
+    a = Assistant.from_settings(settings(data_dir=article_index, generator="extractive"))
+    a.warm_up()
+    store = a.retriever.store
+    assert 0 < store.count() <= WARM_CHUNKS and len(a.verifier.bank) == store.count()
+    embedder = a.verifier.bank.embedder
+    calls = []
+    original = embedder.embed
+    embedder.embed = lambda texts, *args, **kw: calls.append(list(texts)) or original(texts, *args, **kw)
+    try:
+        a.ask("What did Edward Howell say about China?")
+    finally:
+        del embedder.embed
+    sentences = [t for batch in calls for t in batch]
+    assert len(sentences) <= 4, f"the answer embedded {len(sentences)} texts: {sentences[:5]}"
+
+
 @pytest.mark.slow
 def test_real_llm_output_goes_through_the_same_checks(article_assistant, smollm_chat):  # noqa: F811
     """SmolLM2-135M invents and mis-cites (see the notes): whatever it writes, markers end up valid."""

@@ -48,7 +48,7 @@ def test_prompt_puts_stable_system_first_and_sources_inside_delimiters() -> None
     assert "untrusted" in a[0]["content"] and "The sources do not say." in a[0]["content"]
     user = a[1]["content"]
     start, end = user.index("<<<SOURCES>>>"), user.index("<<<END SOURCES>>>")
-    assert start < user.index("[1] (") < end < user.index("Question: How many containers?")
+    assert start < user.index("[1] ") < end < user.index("Question: How many containers?")
     assert "10,000 shipping containers" in user[start:end]
 
 
@@ -71,7 +71,11 @@ def test_prompt_holds_only_the_best_sentences_with_their_passage_numbers() -> No
     line = next(s for s in sources.splitlines() if "watershed" in s)
     assert line.startswith("[2]"), "the passage that answers keeps its own number"
     short = gen.render_sources(request("q", ["One short passage.", "Another one."]))
-    assert short.splitlines() == [f"[1] ({ARTICLE_TITLE}) One short passage.", "[2] Another one."]
+    assert short.splitlines() == ["[1] One short passage.", "[2] Another one."], "one document: no title to copy"
+    two = request("q", ["One short passage.", "Another one."])
+    two = GenerationRequest("q", "q", [two.passages[0], passage("Another one.", 1, doc="bridge", title="Bridge report")])
+    assert gen.render_sources(two).splitlines() == [f"[1] ({ARTICLE_TITLE}) One short passage.",
+                                                    "[2] (Bridge report) Another one."]
 
 
 def test_system_prompt_has_no_example_answer_to_copy() -> None:
@@ -139,6 +143,34 @@ def test_warm_up_caches_the_system_prompt_for_the_first_question(smollm_chat: Ll
     after = list(llama.input_ids[: llama.n_tokens])
     shared = next((i for i, (a, b) in enumerate(zip(primed, after, strict=False)) if a != b), len(primed))
     assert shared >= system, f"the answer re-evaluated the system prompt (shared {shared} of {system} tokens)"
+
+
+@pytest.mark.slow
+def test_a_second_question_evaluates_only_its_own_tokens(qwen_chat: LlamaCppChat) -> None:  # noqa: F811
+    """Issue 30: the system prompt, the rules' reminder and the opening delimiter stay in llama.cpp's KV cache
+    from warm-up through every answer; a question evaluates only its sources, closing delimiter and question.
+    Counted from llama.cpp's own counters (rag.generate.llama_stats), not timed."""
+    gen = LLMGenerator(qwen_chat, max_tokens=16)
+    llama = qwen_chat.llama
+    llama.reset()
+    gen.warm_up()
+
+    def tokens(text: str) -> int:
+        return len(llama.tokenize(text.encode(), add_bos=False))
+
+    system, head = (m["content"] for m in gen.fixed_prefix())
+    fixed = tokens(system) + tokens(head.rstrip())
+    questions = [("How many shipping containers has Russia received?", CONTAINERS, ARTICLE_TITLE),
+                 ("Who directs the China program?", "Yun Sun directs the China program at the Stimson Center.",
+                  "A report on think tanks")]
+    for question, text, title in questions:  # different titles: no source line is shared with the last prompt
+        req = GenerationRequest(question, question, [passage(text, 0, title=title)])
+        text_of(gen.generate(req))
+        call = qwen_chat.last_call
+        assert call is not None and call.prompt_tokens == call.reused_tokens + call.prompt_eval_tokens
+        assert call.reused_tokens >= fixed, f"re-evaluated the fixed prefix: reused {call.reused_tokens} < {fixed}"
+        own = tokens(gen.render_sources(req) + f"\n<<<END SOURCES>>>\n\nQuestion: {question}")
+        assert call.prompt_eval_tokens <= own + 8, f"evaluated {call.prompt_eval_tokens} tokens for {own} new ones"
 
 
 @pytest.mark.slow

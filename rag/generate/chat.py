@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from core.errors import GeneratorError, ModelError
 from core.progress import Progress
+from rag.generate.llama_stats import CallStats, perf_read, perf_reset
 from rag.generate.models import verify_file
 from rag.generate.priority import PriorityGate
 from rag.generate.protocol import Truncated
@@ -62,6 +63,7 @@ class LlamaCppChat:
         self._prepare = prepare
         self._progress = progress
         self._llm: Any = None
+        self.last_call: CallStats | None = None  # what llama.cpp evaluated for the latest call (llama_stats)
         self._load_lock = threading.Lock()
         # guards the llama.cpp context (KV cache) during a generation; chat overtakes waiting evaluations
         self._lock = PriorityGate()
@@ -131,6 +133,7 @@ class LlamaCppChat:
     def _stream(self, messages: list[dict], max_tokens: int) -> Iterator[str | Truncated]:
         # The lock is held for the whole stream; closing the iterator early releases it (GeneratorExit).
         with self._lock.hold():
+            perf_reset(self._llm)
             try:
                 chunks = self._llm.create_chat_completion(
                     messages=messages,
@@ -149,6 +152,8 @@ class LlamaCppChat:
                         yield Truncated()
             except ValueError as e:  # e.g. the prompt exceeds n_ctx
                 raise GeneratorError(f"local model failed: {e}. Use fewer/shorter passages or raise llm_ctx") from e
+            finally:  # also when the caller stops the stream early (a doomed draft)
+                self.last_call = perf_read(self._llm)
 
 
 # finish/stop reasons that mean "cut at the token limit", by provider: OpenAI-compatible servers and

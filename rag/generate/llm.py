@@ -8,9 +8,11 @@ Prompt shape, for quality, speed and safety:
   numbered by their passage so the [n] markers point where rag.verify.citations expects them. A small
   model given three sentences states the fact; given 1,200 characters it copies the wrong one. About 150
   prompt tokens after the system prompt keep time to first token low on a CPU;
-- the sources sit inside explicit delimiters, marked as untrusted data, then the question, then a short
-  reminder of the rules (small models follow what they read last). Quarantined sentences (addressed to
-  an AI, index.quarantine) are never shown.
+- the per-question message opens with a fixed reminder of the rules and the opening delimiter, so they
+  join the system prompt in the cached prefix (primed at warm-up): only the sources, the closing
+  delimiter and the question are evaluated per question (issue 30). The sources sit inside explicit
+  delimiters, marked as untrusted data; the question comes last. Quarantined sentences (addressed to an
+  AI, index.quarantine) are never shown.
 - No evidence sentence good enough for the extractive answer means no model call: NoAnswer.
 
 The chat history is not sent: request.query is already the standalone (rewritten) question.
@@ -98,8 +100,7 @@ class LLMGenerator:
             warm()
         prime = getattr(self.chat, "prime", None)  # in-process models only: no request to a server at start-up
         if prime is not None:
-            prime([{"role": "system", "content": self._system.render().strip()},
-                   {"role": "user", "content": "<<<SOURCES>>>"}])
+            prime(self.fixed_prefix())
 
     def generate(self, request: GenerationRequest) -> Iterator[Piece]:
         request = _first_passages(request, self.max_passages)
@@ -129,6 +130,12 @@ class LLMGenerator:
 
     # --- prompt rendering (public: benchmarks replay the exact prompts through the raw model) ---
 
+    def fixed_prefix(self) -> list[dict]:
+        """The messages every prompt starts with: the system prompt and the answer prompt up to its sources
+        (the reminder and the opening delimiter). Evaluated once at warm-up and kept in the KV cache."""
+        head = self._answer.template.split("{sources}", 1)[0]
+        return [{"role": "system", "content": self._system.render().strip()}, {"role": "user", "content": head}]
+
     def messages(self, request: GenerationRequest, evidence: list[Evidence] | None = None) -> list[dict]:
         request = _first_passages(request, self.max_passages)
         question = _clean(request.query or request.question)
@@ -150,8 +157,11 @@ class LLMGenerator:
                 if text and text not in parts:
                     parts.append(text)
         out, previous = [], None
+        # titles only tell documents apart: with one document they cost tokens, and Qwen 0.5B copied the
+        # title into its first sentence, which then failed verification after the whole draft (issue 30)
+        one_document = len({request.passages[j].chunk.title for j in lines}) == 1
         for j in sorted(lines):
-            title = request.passages[j].chunk.title
+            title = "" if one_document else request.passages[j].chunk.title
             # a title repeated on every passage of one document only costs prompt tokens
             head = f"[{j + 1}] ({_clean(title)}) " if title and title != previous else f"[{j + 1}] "
             previous = title
