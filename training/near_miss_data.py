@@ -70,10 +70,11 @@ def _gold_sentence(q: Question, art: Article) -> str:
 
 
 def _names_of(art: Article) -> list[str]:
-    """Capitalised names of the article that it also writes mid-sentence (not "Engineers" opening one)."""
+    """Capitalised names of the article: runs of two or more, or one word it also capitalises mid-sentence
+    (not "Engineers" opening a sentence)."""
     text = " ".join(c.text for c in art.chunks)
     known = midsentence_caps(text)
-    return [e for e in entities(text) if all(w.lower() in known for w in e.split())]
+    return [e for e in entities(text) if " " in e or e.lower() in known]
 
 
 def _places_in(text: str) -> set[int]:

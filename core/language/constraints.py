@@ -146,7 +146,8 @@ def constraints(question: str, known: frozenset[str] = frozenset()) -> Constrain
         if k not in in_names and not t.cap and t.low not in STOPWORDS and not t.low.isdigit() and len(t.low) > 2
         and t.low not in SPEECH_VERBS and not any(t.low in m.split() for m in FACT_MARKERS)))
     written = tuple(re.findall(r"\d[\d,.]*+", text))
-    digits = {w.replace(",", "").rstrip(".") for w in written}
+    # "the 1880s" is a decade, not the year 1880
+    digits = {w.replace(",", "").rstrip(".") for w in written} - set(re.findall(r"(\d+)'?s\b", text))
     return Constraints(
         names=names,
         # "according to whom does China ...": the question asks for the speaker, it names none
@@ -175,8 +176,8 @@ def hedged_phrase(sentence: str, terms: tuple[str, ...], reach: int = 4) -> str 
         if stem(t.low) not in wanted or t.low in HEDGE_WORDS:
             continue
         seen = True
-        hedge = next((k for k in range(i - 1, max(-1, i - 1 - reach), -1)
-                      if tokens[k].low in HEDGE_WORDS and not re.search(r"[.;:!?]", tokens[k + 1].gap)), None)
+        hedge = next((k for k in range(i - 1, max(-1, i - 1 - reach), -1) if tokens[k].low in HEDGE_WORDS
+                      and not any(re.search(r"[,.;:!?]", t.gap) for t in tokens[k + 1:i + 1])), None)
         if hedge is None:
             unhedged = True
             break

@@ -148,7 +148,7 @@ HEDGE_WORDS = wordset(
     consider considers considered considering consideration may might could would should will shall
     plan plans planned planning possibility possible possibly potential potentially expect expects
     expected expecting expectation likely unlikely propose proposes proposed proposal offer offers offered
-    hope hopes hoped intend intends intended intention aim aims seek seeks sought seeking discuss
+    hope hopes hoped intend intends intended intention aim aims discuss
     discussed discussing openness willing willingness threaten threatens threatened mull mulls
     mulled weigh weighs weighed explore explores explored exploring prospect prospects ready readiness
     """

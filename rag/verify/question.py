@@ -17,12 +17,13 @@ before it is shown, and on an LLM draft, which is replaced when it fails. The re
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from core.language.constraints import Constraints, Name, constraints, hedged_phrase, limits_period
-from core.language.names import facts, name_index, place_groups, same_name_word
+from core.language.names import entities, facts, name_index, place_groups, same_name_word
 from core.language.places import country_of
 from core.language.quantities import EXACT_DATE, YEAR_MENTION, normalise, tokenize
 from core.language.words import GENERIC_NAME_WORDS, MONTH_NAMES, PLACE_ALIASES
@@ -69,27 +70,52 @@ def _place(group: int) -> str:
     return PLACE_ALIASES[group][0].title()
 
 
+def plain(text: str) -> str:
+    """Accents dropped, so "Gospic" meets "Gospić"."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Equal but for one letter added, dropped or changed ("Bismark" / "Bismarck", "Datnet" / "Datanet")."""
+    if abs(len(a) - len(b)) > 1 or a[0] != b[0]:
+        return False
+    i = next((k for k in range(min(len(a), len(b))) if a[k] != b[k]), min(len(a), len(b)))
+    return a[i + 1:] == b[i + 1:] or a[i:] == b[i + 1:] or a[i + 1:] == b[i:]
+
+
+def _initials(entity: str) -> set[str]:
+    """The initials of every run of two or more capitalised words of a name: "Before World War I" -> "wwi", ..."""
+    caps = [w[0].lower() for w in entity.split() if w[:1].isupper()]
+    return {"".join(caps[i:j]) for i in range(len(caps)) for j in range(i + 2, len(caps) + 1)}
+
+
 @dataclass(frozen=True)
 class _Pool:
-    """The words and country groups of some texts."""
+    """The words, initials and country groups of some texts."""
 
     words: frozenset[str]
     groups: frozenset[int]
     speakers: tuple[tuple[str, ...], ...]
+    initials: frozenset[str] = frozenset()  # of capitalised runs: "umc" for "United Methodist Church"
 
     @classmethod
     def of(cls, texts: Sequence[str], known: frozenset[str]) -> _Pool:
         fs = [facts(t, known) for t in texts if t]
         groups = frozenset(g for t in texts if t for g in place_groups(tokenize(normalise(t))))
+        initials = frozenset(a for t in texts for e in entities(t) for a in _initials(e))
         return cls(frozenset().union(*(f.words for f in fs)), groups,
-                   tuple(s.words for f in fs for s in f.speakers))
+                   tuple(s.words for f in fs for s in f.speakers), initials)
+
+    def _word(self, w: str, index: dict[str, list[str]]) -> bool:
+        return (same_name_word(w, self.words, index) or w in self.initials
+                or (len(w) >= 5 and any(_one_edit(w, x) for x in self.words if len(x) >= 4)))
 
     def has(self, name: Name) -> bool:
         index = name_index(self.words)
-        needed = name.needed
+        needed = tuple(w for w in name.needed if len(w) > 1)
         if len(needed) > 1 and all(w in GENERIC_NAME_WORDS for w in needed):
-            return name.groups <= self.groups and all(same_name_word(w, self.words, index) for w in needed)
-        return name.groups <= self.groups and (not needed or any(same_name_word(w, self.words, index) for w in needed))
+            return name.groups <= self.groups and all(self._word(w, index) for w in needed)
+        return name.groups <= self.groups and (not needed or any(self._word(w, index) for w in needed))
 
 
 @dataclass(frozen=True)
@@ -99,13 +125,13 @@ class ConstraintGuard:
     def unmet(self, question: str, evidence: Sequence[Evidence]) -> str:
         if not evidence:
             return ""
-        main = list(dict.fromkeys(t for e in evidence for t in (e.claim, e.source) if t))
-        wide = main + [e.context for e in evidence if e.context]
+        main = list(dict.fromkeys(plain(t) for e in evidence for t in (e.claim, e.source) if t))
+        wide = main + [plain(e.context) for e in evidence if e.context]
         known = known_names(wide)
-        c = constraints(question, known)
+        c = constraints(plain(question), known)
         if c.empty:
             return ""
-        passages = wide + [e.passage for e in evidence if e.passage]
+        passages = wide + [plain(e.passage) for e in evidence if e.passage]
         return (_speaker(c, main, wide, known) or _names(c, main, wide, passages, known) or _numbers(c, wide, known)
                 or _dates(c, main) or _qualifiers(c, main) or _hedged(c, main))
 
