@@ -20,10 +20,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 from core.language.constraints import Constraints, Name, constraints, hedged_phrase, limits_period
-from core.language.names import entities, facts, name_index, place_groups, same_name_word
+from core.language.names import Facts, entities, facts, name_index, place_groups, same_name_word
 from core.language.places import country_of
 from core.language.quantities import EXACT_DATE, YEAR_MENTION, normalise, tokenize
 from core.language.words import GENERIC_NAME_WORDS, MONTH_NAMES, PLACE_ALIASES
@@ -70,6 +71,13 @@ def _place(group: int) -> str:
     return PLACE_ALIASES[group][0].title()
 
 
+@lru_cache(maxsize=4096)
+def _read(text: str) -> tuple[Facts, frozenset[int], frozenset[str]]:
+    """A text's facts, country groups and name initials; passages recur across questions, so cached."""
+    groups = frozenset(place_groups(tokenize(normalise(text))))
+    return facts(text), groups, frozenset(a for e in entities(text) for a in _initials(e))
+
+
 def plain(text: str) -> str:
     """Accents dropped, so "Gospic" meets "Gospić"."""
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
@@ -99,12 +107,10 @@ class _Pool:
     initials: frozenset[str] = frozenset()  # of capitalised runs: "umc" for "United Methodist Church"
 
     @classmethod
-    def of(cls, texts: Sequence[str], known: frozenset[str]) -> _Pool:
-        fs = [facts(t, known) for t in texts if t]
-        groups = frozenset(g for t in texts if t for g in place_groups(tokenize(normalise(t))))
-        initials = frozenset(a for t in texts for e in entities(t) for a in _initials(e))
-        return cls(frozenset().union(*(f.words for f in fs)), groups,
-                   tuple(s.words for f in fs for s in f.speakers), initials)
+    def of(cls, texts: Sequence[str]) -> _Pool:
+        read = [_read(t) for t in dict.fromkeys(texts) if t]
+        return cls(frozenset().union(*(f.words for f, _, _ in read)), frozenset().union(*(g for _, g, _ in read)),
+                   tuple(s.words for f, _, _ in read for s in f.speakers), frozenset().union(*(i for _, _, i in read)))
 
     def _word(self, w: str, index: dict[str, list[str]]) -> bool:
         return (same_name_word(w, self.words, index) or w in self.initials
@@ -132,15 +138,15 @@ class ConstraintGuard:
         if c.empty:
             return ""
         passages = wide + [plain(e.passage) for e in evidence if e.passage]
-        return (_speaker(c, main, wide, known) or _names(c, main, wide, passages, known) or _numbers(c, wide, known)
+        return (_speaker(c, main, wide) or _names(c, main, wide, passages) or _numbers(c, wide)
                 or _dates(c, main) or _qualifiers(c, main) or _hedged(c, main))
 
 
-def _speaker(c: Constraints, main: list[str], wide: list[str], known: frozenset[str]) -> str:
+def _speaker(c: Constraints, main: list[str], wide: list[str]) -> str:
     """"What did X say ...?" answered by words the sources give to Y."""
     if not c.speakers:
         return ""
-    theirs = _Pool.of(main, known).speakers or _Pool.of(wide, known).speakers
+    theirs = _Pool.of(main).speakers or _Pool.of(wide).speakers
     if not theirs:
         return ""
     words = frozenset(w for s in theirs for w in _speaker_keys(s))
@@ -158,19 +164,22 @@ def _speaker_keys(words: tuple[str, ...]) -> tuple[str, ...]:
     return (*words, *found)
 
 
-def _names(c: Constraints, main: list[str], wide: list[str], passages: list[str], known: frozenset[str]) -> str:
-    pool, loose = _Pool.of(wide, known), _Pool.of(passages, known)
-    missing = [n for n in c.names if not (loose if n.demonym else pool).has(n)]
+def _names(c: Constraints, main: list[str], wide: list[str], passages: list[str]) -> str:
+    pool = _Pool.of(wide)
+    missing = [n for n in c.names if not pool.has(n)]
+    if any(n.demonym for n in missing):  # "the Russian leader": anywhere in the cited passage
+        loose = _Pool.of(passages)
+        missing = [n for n in missing if not (n.demonym and loose.has(n))]
     if not missing:
         return ""
     asked = {g for n in c.names for g in n.groups}
-    other = sorted(_Pool.of(main, known).groups - asked)
+    other = sorted(_Pool.of(main).groups - asked)
     instead = f" (the closest passage is about {_place(other[0])})" if other else ""
     return f"the sources never say this about {missing[0].text}{instead}"
 
 
-def _numbers(c: Constraints, wide: list[str], known: frozenset[str]) -> str:
-    pool = frozenset().union(*(facts(t, known).quantities for t in wide))
+def _numbers(c: Constraints, wide: list[str]) -> str:
+    pool = frozenset().union(*(_read(t)[0].quantities for t in wide))
     for q in sorted(c.quantities, key=str):
         if not has_quantity(q, pool):
             written = next((t for t in c.quantity_text if t.replace(",", "") == q.value), q.value)
@@ -179,7 +188,7 @@ def _numbers(c: Constraints, wide: list[str], known: frozenset[str]) -> str:
 
 
 def _dates(c: Constraints, main: list[str]) -> str:
-    have = frozenset().union(*(facts(t).dates for t in main))
+    have = frozenset().union(*(_read(t)[0].dates for t in main))
     missing = sorted(c.dates - have)
     if missing:
         when = missing[0]
