@@ -75,6 +75,7 @@ def test_unmet_constraints_are_named(question, sentence, expected):
     ("Who did Tesla work for in the 1880s?", "In 1882, Tesla began working for the Continental Edison Company."),
     ("Who mapped the Alta Vista Tract?", "The Alta Vista Tract, as the land would become known, was mapped by Stranahan."),
     ("Where did Tesla look for investors prior to WWI?", "Before World War I, Tesla sought overseas investors."),
+    ("What did the UMC say about war?", "The United Methodist Church said that war is incompatible with its teaching."),
 ])
 def test_constraints_only_spelled_differently_are_met(question, sentence):
     assert unmet(question, sentence) == ""

@@ -30,10 +30,12 @@ from core.language.answer_types import wh_type
 from core.language.constraints import constraints, stem
 from core.language.names import entities, facts, midsentence_caps
 from core.language.quantities import DATE, YEAR_MENTION, normalise, tokenize
-from core.language.words import IRREGULAR_VERBS, PLACE_ALIASES
+from core.language.terms import STOPWORDS
+from core.language.words import IRREGULAR_VERBS, PLACE_ALIASES, SENTENCE_OPENERS
 from core.types import Chunk
 from training.reader_data import POOL, Article, Question, answer_sentences, rank_passages
 
+_NAME = re.compile(r"[A-Z][a-z]+(?: [A-Z][a-z]+)*+")  # "Paul Baran", not "Commission. Since" or "X.25"
 KINDS = ("entity-swap", "answer-removed", "type-mismatch", "hedged", "speaker-swap")
 SEED = 27
 
@@ -74,7 +76,8 @@ def _names_of(art: Article) -> list[str]:
     (not "Engineers" opening a sentence)."""
     text = " ".join(c.text for c in art.chunks)
     known = midsentence_caps(text)
-    return [e for e in entities(text) if " " in e or e.lower() in known]
+    return [e for e in entities(text) if _NAME.fullmatch(e) and (" " in e or e.lower() in known)
+            and not any(w.lower() in STOPWORDS or w.lower() in SENTENCE_OPENERS for w in e.split())]
 
 
 def _places_in(text: str) -> set[int]:

@@ -146,8 +146,9 @@ def _speaker(c: Constraints, main: list[str], wide: list[str]) -> str:
     """"What did X say ...?" answered by words the sources give to Y."""
     if not c.speakers:
         return ""
-    theirs = _Pool.of(main).speakers or _Pool.of(wide).speakers
-    if not theirs:
+    pool = _Pool.of(main)
+    theirs = pool.speakers or _Pool.of(wide).speakers
+    if not theirs or any(w in pool.initials for s in c.speakers for w in s.words):  # "UMC" said it
         return ""
     words = frozenset(w for s in theirs for w in _speaker_keys(s))
     index = name_index(words)
