@@ -147,7 +147,7 @@ def constraints(question: str, known: frozenset[str] = frozenset()) -> Constrain
         and t.low not in SPEECH_VERBS and not any(t.low in m.split() for m in FACT_MARKERS)))
     written = tuple(re.findall(r"\d[\d,.]*+", text))
     # "the 1880s" is a decade, not the year 1880
-    digits = {w.replace(",", "").rstrip(".") for w in written} - set(re.findall(r"(\d+)'?s\b", text))
+    digits = {w.replace(",", "").rstrip(".") for w in written} - set(re.findall(r"(?<!\d)(\d++)'?s\b", text))
     return Constraints(
         names=names,
         # "according to whom does China ...": the question asks for the speaker, it names none
