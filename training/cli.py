@@ -1,4 +1,4 @@
-"""`python -m training`: train-reader, check-reader, calibrate, probes. Development commands that need
+"""`python -m training`: train-reader, check-reader, near-miss, calibrate, probes. Development commands that need
 ../shared (SQuAD) or the probe corpus; they live outside the installed product, which only loads and runs
 the models they write. Project errors are translated here, once (exit code 2)."""
 
@@ -35,6 +35,12 @@ def _parser() -> argparse.ArgumentParser:
     ck.add_argument("--out", help="also write the figures as JSON here")
     ck.add_argument("--fail-under", nargs="+", default=[], metavar="NAME=VALUE",
                     help="exit 1 when a figure is below VALUE (above it for *false_abstention)")
+    nm = sub.add_parser("near-miss", help="near-miss abstention by kind, with and without the question guard (needs ../shared)")
+    nm.add_argument("--squad", help=SQUAD_HELP)
+    nm.add_argument("--cache", help="embedding cache file (default: .cache/reader-emb.npz)")
+    nm.add_argument("--out", help="write the figures (JSON) and the per-case rows (.jsonl beside it) here")
+    nm.add_argument("--every", type=int, default=4, help="use every n-th question (CPU time)")
+    nm.add_argument("--split", choices=("train", "val", "test"), default="test", help="which articles")
     sub.add_parser("probes", help="prompt-injection probes (see `python -m training probes --help`)", add_help=False)
     return p
 
@@ -70,6 +76,17 @@ def _check_reader(args: argparse.Namespace) -> int:
                Path(args.out) if args.out else None, floors, log=_log)
 
 
+def _near_miss(args: argparse.Namespace) -> int:
+    from core.settings import PROJECT_ROOT
+    from training.near_miss_eval import run
+    from training.squad import SQUAD
+
+    run(Path(args.squad) if args.squad else SQUAD,
+        Path(args.cache) if args.cache else PROJECT_ROOT / ".cache" / "reader-emb.npz",
+        Path(args.out) if args.out else None, every=args.every, split=args.split, log=_log)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "probes":  # its own parser and error handling
@@ -78,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         return probes_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
-        return {"calibrate": _calibrate, "train-reader": _train_reader, "check-reader": _check_reader}[args.cmd](args)
+        return {"calibrate": _calibrate, "train-reader": _train_reader, "check-reader": _check_reader,
+                "near-miss": _near_miss}[args.cmd](args)
     except RagError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -44,6 +44,11 @@ NUMBER_PATTERN = (
     r"hundred|hundreds|thousand|thousands|million|millions|billion|billions|dozen|dozens|half|twice)\b")
 NUMBER = re.compile(NUMBER_PATTERN, re.IGNORECASE)
 DATE = re.compile(rf"\b(?:{MONTH_PATTERN}|{WEEKDAY_PATTERN})\b", re.IGNORECASE)
+# a date down to the day: "June 19", "19 June", "19th of June", "2024-06-19", "19/6/2024", a weekday
+EXACT_DATE = re.compile(
+    rf"\b(?:{MONTH_PATTERN})\.?\s++\d{{1,2}}(?!\d)|(?<!\d)\d{{1,2}}(?:st|nd|rd|th)?\s++(?:of\s+)?(?:{MONTH_PATTERN})\b|"
+    rf"\b\d{{4}}-\d{{2}}-\d{{2}}\b|(?<![\d/])\d{{1,2}}/\d{{1,2}}/\d{{2,4}}\b|\b(?:{WEEKDAY_PATTERN})\b",
+    re.IGNORECASE)
 # a clock time as an answer (answer_types.CLOCK): "6:40", "6.40pm", "10 am", "noon", "half 10", "each morning"
 CLOCK_PATTERN = (r"(?<![\d.,:])\d{1,2}[:.]\d{2}(?!\d)|(?<![\d.,:])\d{1,2}\s?[ap]\.?m\b|\bhalf\s+(?:past\s+)?\d|"
           r"\b(?:noon|midday|midnight|o'clock|dawn|dusk|morning|mornings|afternoon|evening|evenings|night|tonight)\b")

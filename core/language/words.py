@@ -127,7 +127,7 @@ SENTENCE_OPENERS = wordset(
 PLACE_ALIASES: tuple[tuple[str, ...], ...] = tuple(
     tuple(form.strip() for form in line.split("|"))
     for line in """
-    china|chinese|beijing|prc
+    china|chinese|beijing|prc|sino
     russia|russian|russians|moscow|kremlin|russian federation
     north korea|north korean|north koreans|pyongyang|dprk
     south korea|south korean|south koreans|seoul|rok
@@ -147,3 +147,56 @@ PLACE_ALIASES: tuple[tuple[str, ...], ...] = tuple(
     european union|eu|brussels
     """.strip().splitlines()
 )
+
+# ------------------------------------------------------------------ the question-side guard (issue 27)
+# words that make a statement a plan, a possibility or an intention rather than what happened: "considering
+# the possibility of sending arms" does not answer "Which weapons did South Korea end up sending?"
+HEDGE_WORDS = wordset(
+    """
+    consider considers considered considering consideration may might could would should will shall
+    plan plans planned planning possibility possible possibly potential potentially expect expects
+    expected expecting expectation likely unlikely propose proposes proposed proposal offer offers offered
+    hope hopes hoped intend intends intended intention aim aims discuss
+    discussed discussing openness willing willingness threaten threatens threatened mull mulls
+    mulled weigh weighs weighed explore explores explored exploring prospect prospects ready readiness
+    """
+)
+# a question with one of these asks about a plan or possibility itself, so hedged evidence answers it
+QUESTION_HEDGES = HEDGE_WORDS
+# phrases that ask what actually happened, as opposed to what was planned or considered
+FACT_MARKERS = ("end up", "ended up", "ends up", "actually", "ultimately", "in the end", "in fact", "finally",
+                "really")
+# qualifiers that single one thing out; the evidence must single it out the same way. Synonyms share a line.
+EXCLUSIVE_QUALIFIERS: tuple[tuple[str, ...], ...] = (
+    ("first", "earliest", "maiden", "inaugural"),
+    ("only", "sole", "lone", "single"),
+    ("last", "final", "latest", "recent", "recently"),
+)
+# a question's "ever" rules out evidence that limits a first/last to a period: "first ... in 14 years"
+EVER_WORDS = wordset("ever")
+# irregular past forms, so "sent" meets "sending" and "given" meets "give" (the question guard's hedge check)
+IRREGULAR_VERBS: dict[str, str] = {
+    form: base for base, forms in {
+        "send": "sent", "give": "gave given", "buy": "bought", "take": "took taken", "make": "made",
+        "hold": "held", "meet": "met", "go": "went gone", "sell": "sold", "tell": "told", "begin": "began begun",
+        "win": "won", "lead": "led", "build": "built", "bring": "brought", "pay": "paid", "spend": "spent",
+        "get": "got gotten", "leave": "left", "find": "found", "keep": "kept", "lose": "lost", "fight": "fought",
+        "sign": "signed", "see": "saw seen", "come": "came", "become": "became", "write": "wrote written",
+        "choose": "chose chosen", "break": "broke broken", "rise": "rose risen", "fall": "fell fallen",
+        "supply": "supplied", "buy up": "bought up",
+    }.items() for form in forms.split()
+}
+# the common nouns that end institution and place names: "Tamar Bridge" needs "Tamar", not "bridge"
+GENERIC_NAME_WORDS = wordset(
+    """
+    bridge center centre university college institute ministry department agency office council committee
+    commission court party army navy force forces bank company corporation group association foundation
+    program programme river lake mountain mountains sea ocean island islands street road square park
+    station airport port city town village county province state states region district peninsula
+    school hospital church cathedral museum library hall tower palace house senate parliament congress
+    government administration union league treaty pact alliance war ferry crossing narrows
+    """
+)
+# endings that make a form of PLACE_ALIASES an adjective ("Russian", "Chinese", "Korean", "French"): the question
+# guard accepts "the Russian leader" anywhere in the cited passage, a country itself only near the answer
+DEMONYM_ENDINGS = ("ian", "ese", "ish", "ean", "can", "ch", "eli", "man", "ans")

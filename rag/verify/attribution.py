@@ -35,7 +35,7 @@ class Verdict:
         return "; ".join(parts) or "supported"
 
 
-def _has_quantity(q: Quantity, pool: frozenset[Quantity]) -> bool:
+def has_quantity(q: Quantity, pool: frozenset[Quantity]) -> bool:
     return any(p.value == q.value and (q.unit is None or p.unit is None or p.unit == q.unit) for p in pool)
 
 
@@ -63,7 +63,7 @@ def check(claim: str, source: str, neighbour: str = "", context: str | Iterable[
     pool = s.quantities | (n.quantities if n else frozenset())
     index = name_index(words)
     missing = [f"name {w!r}" for w in c.names if not same_name_word(w, words, index)]
-    missing += [f"number {q}" for q in sorted(c.quantities, key=str) if not _has_quantity(q, pool)]
+    missing += [f"number {q}" for q in sorted(c.quantities, key=str) if not has_quantity(q, pool)]
     missing += [f"time {t}" for t in sorted(c.times - s.times - (n.times if n else frozenset()))]
     missing += sorted(c.dates - s.dates - (n.dates if n else frozenset()))
     theirs = s.speakers or (n.speakers if n else ())

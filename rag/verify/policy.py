@@ -33,6 +33,7 @@ from core.types import (
 )
 from rag.reader.scorer import Candidate
 from rag.verify.citations import CitationVerifier, Verified, neutralise
+from rag.verify.question import ConstraintGuard, QuestionGuard, evidence_of
 from rag.verify.refusal import is_refusal
 from rag.verify.release import DraftJudge, DraftRelease
 
@@ -84,13 +85,28 @@ class DraftPolicy:
     verifier: CitationVerifier
     reference: Reference | None = None  # the extractive generator, when the answering one is an LLM
     fallback: Writer | None = None  # answers when the generator fails (settings.llm_fallback)
+    # does the answer's evidence meet the question's names, numbers, dates and qualifiers (rag/verify/question.py)
+    guard: QuestionGuard = field(default_factory=ConstraintGuard)
 
     def answer(self, request: GenerationRequest, generator: Writer, clock: Clock) -> Gen[TextDelta, None, Outcome]:
         judge = self._judge(request, generator)
-        # an LLM draft is streamed one verified sentence at a time; other generators' text as it comes
-        release = DraftRelease(judge.showable, lambda: bool(judge.doomed)) if judge is not None else None
+        if judge is None:  # the extractive answer comes at once: shown after the question-side guard passed it
+            outcome = yield from self._answer(request, generator, clock, None, None)
+            clock.timings.setdefault("first_shown", _since(clock))
+            yield TextDelta(outcome.text)
+            return outcome
+        # an LLM draft is streamed one verified sentence at a time
+        release = DraftRelease(judge.showable, lambda: bool(judge.doomed))
+        return (yield from self._answer(request, generator, clock, judge, release))
+
+    def unmet(self, request: GenerationRequest, verified: Verified) -> str:
+        """The part of the question that the verified answer's evidence does not settle ("" when none)."""
+        return self.guard.unmet(request.query or request.question, evidence_of(verified))
+
+    def _answer(self, request: GenerationRequest, generator: Writer, clock: Clock, judge: DraftJudge | None,
+                release: DraftRelease | None) -> Gen[TextDelta, None, Outcome]:
         pieces: list[Piece] = []
-        used, notice = yield from self._generate(request, generator, clock, pieces, release)
+        used, notice = yield from self._generate(request, generator, clock, pieces, release, hold=judge is None)
         raw = text_of(pieces)
         notice = " ".join([notice, *(p.text for p in pieces if isinstance(p, Notice))]).strip()
         clock.lap("generate")
@@ -103,10 +119,14 @@ class DraftPolicy:
             return Outcome(bare or NOT_COVERED, used.name, abstained=True, notice=notice,
                            abstain_reason=f"the {used.name} generator found no answer in the passages")
         verified = self.verifier.verify(raw, request.passages)
-        clock.lap("verify")
         if replaceable:
+            clock.lap("verify")
             assert judge is not None and release is not None
             return (yield from self._keep_or_replace(request, judge, release, used, verified, raw, notice, clock))
+        unmet = self.unmet(request, verified)
+        clock.lap("verify")
+        if unmet:
+            return Outcome(NOT_COVERED, used.name, abstained=True, abstain_reason=unmet, notice=notice)
         return Outcome(verified.text, used.name, verified.sentences, verified.citations, notice=notice)
 
     def _judge(self, request: GenerationRequest, generator: Writer) -> DraftJudge | None:
@@ -119,7 +139,7 @@ class DraftPolicy:
             return list(reference.generate(request)), reference.select(request)
 
         return DraftJudge(self.verifier, request.passages, f"{request.question} {request.query}", extractive,
-                          answer_type(request.question))
+                          answer_type(request.question), unmet=lambda verified: self.unmet(request, verified))
 
     def _keep_or_replace(self, request: GenerationRequest, judge: DraftJudge, release: DraftRelease,
                          generator: Writer, verified: Verified, raw: str, notice: str,
@@ -145,22 +165,28 @@ class DraftPolicy:
             return Outcome(request.no_answer, self.reference.name, abstained=True, notice=notice, draft=raw,
                            abstain_reason=f"the {generator.name} draft failed verification: {problem}")
         replaced = self.verifier.verify(text_of(pieces), request.passages)
+        unmet = self.unmet(request, replaced)
         clock.lap("replace")
+        if unmet:
+            yield TextDelta(lead + NOT_COVERED)
+            return Outcome(NOT_COVERED, self.reference.name, abstained=True, notice=notice, draft=raw,
+                           abstain_reason=unmet)
         yield TextDelta(lead + replaced.text)
         return Outcome(replaced.text, self.reference.name, replaced.sentences, replaced.citations, notice=notice,
                        draft=raw)
 
     def _generate(self, request: GenerationRequest, generator: Writer, clock: Clock, pieces: list[Piece],
-                  release: DraftRelease | None) -> Gen[TextDelta, None, tuple[Writer, str]]:
+                  release: DraftRelease | None, hold: bool = False) -> Gen[TextDelta, None, tuple[Writer, str]]:
         """Stream the generator's pieces into `pieces`; on failure, the fallback's. Returns (generator, notice).
-        With `release`, only the draft's verified sentences are yielded (a NoAnswer's text passes)."""
+        With `release`, only the draft's verified sentences are yielded (a NoAnswer's text passes); with
+        `hold`, nothing is (the caller shows the outcome)."""
         try:
             stream = iter(generator.generate(request))
             for piece in stream:
                 if not pieces:
                     clock.timings["first_token"] = _since(clock)
                 pieces.append(piece)
-                text = _shown(piece, release)
+                text = "" if hold else _shown(piece, release)
                 if text:
                     clock.timings.setdefault("first_shown", _since(clock))
                     yield TextDelta(text)
@@ -173,7 +199,7 @@ class DraftPolicy:
             pieces.clear()
             for piece in self.fallback.generate(request):
                 pieces.append(piece)
-                if text := _shown(piece, None):
+                if not hold and (text := _shown(piece, None)):
                     yield TextDelta(text)
             return self.fallback, f"The {generator.name} generator failed ({e}); answered extractively instead."
         return generator, ""

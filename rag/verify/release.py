@@ -39,6 +39,8 @@ class DraftJudge:
     question: str
     reference: Callable[[], tuple[list[Piece], list[Any]]]
     wants: re.Pattern | None = None
+    # the question-side guard (rag/verify/question.py): what of the question the draft's evidence leaves unmet
+    unmet: Callable[[Verified], str] = lambda verified: ""
     # set when a prefix fails in a way no later sentence can undo (an unsupported sentence, a loop, two
     # failing sentences): the draft will be replaced, so the model stops and the extractive answer shows now
     doomed: str = field(default="", init=False)
@@ -56,8 +58,12 @@ class DraftJudge:
         pieces, chosen = self.extractive()
         best = max(chosen, key=lambda c: c.score).text if chosen else ""
         evidence = " ".join(p.chunk.text for p in self.passages)
-        return draft_problem(verified.sentences, " ".join(s.text for s in verified.sentences), self.question,
-                             evidence, reference=parse_markers(text_of(pieces))[0], wants=self.wants, best=best)
+        problem = draft_problem(verified.sentences, " ".join(s.text for s in verified.sentences), self.question,
+                                evidence, reference=parse_markers(text_of(pieces))[0], wants=self.wants, best=best)
+        if problem:
+            return problem
+        unmet = self.unmet(verified)
+        return f"it does not answer the question asked: {unmet}" if unmet else ""
 
     def showable(self, prefix: str) -> str | None:
         """The verified text of a draft's complete first sentences, or None while they must stay hidden."""
