@@ -80,9 +80,9 @@ class _Run:
         self.mark = now
 
     def planned(self, answer: Answer) -> Answer:
-        """A plan's answer with this run's query and timings."""
+        """A plan's answer with this run's question (as the user asked it), query and timings."""
         self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 2)
-        return replace(answer, query=self.query, timings=self.timings)
+        return replace(answer, question=self.question, query=self.query, timings=self.timings)
 
     def answer(self, outcome: Outcome) -> Answer:
         self.timings["total"] = round((time.perf_counter() - self.started) * 1000, 2)

@@ -10,7 +10,7 @@ from tests.test_clients_openai import openai_client, server
 __all__ = ["server"]  # the fixture, imported so pytest finds it here
 pytestmark = pytest.mark.slow
 
-SHARED = "Why is China worried about the Putin-Kim pact?"
+SHARED = "What is the mutual defense pact?"  # three sentences of one passage carry [1]
 
 
 def test_a_shared_marker_carries_one_quote_per_claim(server: str, article_library) -> None:

@@ -9,7 +9,6 @@ retrieved part of it.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,7 +97,7 @@ def answer_record(
     return rec
 
 
-_SLUG_DROP = re.compile(r"[^a-z0-9]+")
+_SLUG_KEEP = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def new_run_dir(runs_root: str | Path, suite_name: str) -> Path:
@@ -108,7 +107,8 @@ def new_run_dir(runs_root: str | Path, suite_name: str) -> Path:
     "../../outside" becomes "outside" and can never leave runs_root.
     """
     root = Path(runs_root).resolve()
-    slug = _SLUG_DROP.sub("-", suite_name.lower()[:200]).strip("-")[:48] or "suite"
+    kept = "".join(ch if ch in _SLUG_KEEP else " " for ch in suite_name.lower()[:200])
+    slug = "-".join(kept.split())[:48].strip("-") or "suite"
     stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 1_000_000:06d}"
     out = (root / f"{stamp}-{slug}").resolve()
     if out.parent != root:  # cannot happen with the slug above; a guard against a future edit
