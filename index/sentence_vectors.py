@@ -7,13 +7,15 @@ so the indexer embeds them with the chunks and keeps them in the store, in a fou
 `NAME-sentences` (index.shared), one record per distinct view text: id = sha256 of the text, the vector as
 the record's embedding. Records are content-addressed and never change; the index's embedding model is
 fixed by its recorded build info (index.manifest.check_compatible), so a stored vector is always this
-model's. A view the store lacks (an index built before this, or a server without the collection) is
+model's. Removing or replacing a document deletes the records no live document still holds (drop_unused).
+A view the store lacks (an index built before this, or a server without the collection) is
 embedded at question time by the reader's bank, as before: a missing record costs time, never an answer.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -83,6 +85,27 @@ class SentenceVectors:
             for b in range(0, len(texts), step):
                 part = texts[b:b + step]
                 cols["sentences"].upsert(ids=[view_id(t) for t in part], embeddings=np.asarray(vecs[b:b + step]))
+
+    def drop_unused(self, chunk_texts: list[str], live_texts: Iterable[str]) -> int:
+        """Delete the views of these (removed or replaced) chunks that no live document still holds; the number
+        deleted. Records are shared by text, so a sentence's record and its clause views' stay while any
+        live document's text contains the sentence. One substring scan per sentence over the live texts:
+        linear in the index, where computing every live chunk's views would cost a re-split of it all.
+        Two live sentences that differ only in quotes or spacing can share a clause view, and a writer
+        committing meanwhile can share one: such a view may go, and its questions then embed it (time,
+        never an answer)."""
+        haystack = "\x00".join(live_texts)
+        dead: dict[str, None] = {}
+        for t in dict.fromkeys(chunk_texts):
+            _, sents, views, starts = chunk_views(t)
+            for i, sent in enumerate(sents):
+                if sent not in haystack:
+                    dead.update(dict.fromkeys(views[starts[i]:starts[i + 1] if i + 1 < len(starts) else None]))
+        if not dead or self.shared.local_missing():
+            return 0
+        ids = [view_id(v) for v in dead]
+        self.shared.delete("sentences", ids)
+        return len(ids)
 
     def _get(self, ids: list[str], include: list) -> dict:
         out: dict = {"ids": [], "embeddings": []}

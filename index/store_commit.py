@@ -30,6 +30,7 @@ from core.types import Chunk, Document
 from index.manifest import SCHEMA_VERSION, DocEntry, check_compatible
 from index.pages import to_metadata
 from index.quarantine import flag_spans, spans_in
+from index.sentence_vectors import SentenceVectors
 from index.shared import Head, new_token, record_id
 from index.store_read import StoreReader
 
@@ -177,7 +178,7 @@ class StoreCommitter(StoreReader):
     def _after_commit(self, parent: Head, new: Head) -> None:
         """Read the new generation, then delete what it superseded (best effort: repair finishes the job)."""
         gone = [r for r in set(parent.records.values()) - set(new.records.values())]
-        old = self._entries({r: r for r in gone}, text=False)
+        old = self._entries({r: r for r in gone}, text=True)
         self._install(new)
         live = set(self._snap.chunks) if self._snap else set()
         dead = sorted({cid for e, _ in old.values() for cid in e.chunk_ids()} - live)
@@ -186,6 +187,8 @@ class StoreCommitter(StoreReader):
             self.shared.delete("chunks", dead)
         if gone:
             self.shared.delete("docs", sorted(gone))
+            chunk_texts = [t[s:e] for en, t in old.values() if t for s, e in en.spans]
+            SentenceVectors(self.shared).drop_unused(chunk_texts, self._snap.texts.values() if self._snap else ())
 
     # ------------------------------------------------------------------ repair
     def repair(self) -> list[str]:
