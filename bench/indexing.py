@@ -47,8 +47,11 @@ class StageClock:
         load_end = self.last.get("load", self.t0)
         embed_end = self.last.get("embed", load_end)
         write_end = self.last.get("write", embed_end)
+        sentences_end = self.last.get("sentences", write_end)
+        # searchable_s: the chunks' commit, after which questions find them; the sentence vectors come after
         return {"load_clean_chunk_s": load_end - self.t0, "embed_s": embed_end - load_end,
-                "write_s": write_end - embed_end, "other_s": end - write_end}
+                "write_s": write_end - embed_end, "searchable_s": write_end - self.t0,
+                "sentences_s": sentences_end - write_end, "other_s": end - sentences_end}
 
 
 def timed_add(indexer, paths: list[Path]) -> tuple[float, dict, object]:
@@ -111,6 +114,13 @@ def raw_bm25_index(texts: list[str]) -> float:
     return time.perf_counter() - t
 
 
+def view_texts(chunks: list[str]) -> list[str]:
+    """The distinct sentence and clause views the pipeline embeds after the commit (index.sentence_vectors)."""
+    from index.sentence_vectors import chunk_views
+
+    return list(dict.fromkeys(v for t in dict.fromkeys(chunks) for v in chunk_views(t)[2]))
+
+
 def chunk_texts(indexer) -> list[str]:
     return [c.text for d in indexer.documents() for c in indexer.store.chunks_of(d.doc_id)]
 
@@ -163,7 +173,8 @@ def run_indexing(corpus: Path, work: Path, embedder, model, rounds: int = 2, cli
         bm25 = raw_bm25_index(texts)
         shutil.rmtree(raw_dir, ignore_errors=True)
         if raw_best is None or enc < raw_best["encode_s"]:
-            raw_best = {"encode_s": enc, "encode_cpu_s": enc_cpu, "chroma_add_s": chroma, "bm25_index_s": bm25}
+            raw_best = {"encode_s": enc, "encode_cpu_s": enc_cpu, "chroma_add_s": chroma, "bm25_index_s": bm25,
+                        "encode_views_s": raw_encode(model, view_texts(texts), s.embed_batch_size)}
     assert best is not None and raw_best is not None
     n = best["chunks"]
     out = {
@@ -176,6 +187,10 @@ def run_indexing(corpus: Path, work: Path, embedder, model, rounds: int = 2, cli
         "batch_size": bench_settings(work).embed_batch_size,
     }
     out["ratio_vs_raw_encode"] = out["pipeline"]["chunks_per_s"] / out["raw"]["encode_chunks_per_s"]
+    # the issue's target: chunks searchable at the raw chunk encode's pace; and all the embedding work
+    # (chunks + their sentence views) against raw encode of that same work
+    out["ratio_searchable_vs_raw_encode"] = raw_best["encode_s"] / best["searchable_s"]
+    out["ratio_vs_raw_encode_all_views"] = (raw_best["encode_s"] + raw_best["encode_views_s"]) / best["total_s"]
     out["ratio_vs_raw_parts"] = out["raw"]["parts_total_s"] / best["total_s"]
     # CPU seconds (all threads) are less sensitive than wall time to other processes on a shared machine
     out["ratio_vs_raw_encode_cpu"] = raw_best["encode_cpu_s"] / best["cpu_s"] if best["cpu_s"] else float("nan")

@@ -44,6 +44,11 @@ def _indexing_targets(results: dict) -> list[dict]:
         out.append({"target": "indexing >= 85% of raw encode throughput",
                     "measured": f"{r:.0%} ({idx['pipeline']['chunks_per_s']:.1f} vs {idx['raw']['encode_chunks_per_s']:.1f} "
                                 f"chunks/s, {idx['corpus_chunks']} chunks{cpu_txt})", "met": r >= 0.85})
+        if "ratio_searchable_vs_raw_encode" in idx:
+            sr, allv = idx["ratio_searchable_vs_raw_encode"], idx["ratio_vs_raw_encode_all_views"]
+            out.append({"target": "chunks searchable >= 85% of raw chunk encode throughput",
+                        "measured": f"{sr:.0%}; whole add incl. sentence vectors vs raw encode of the same texts "
+                                    f"{allv:.0%}", "met": sr >= 0.85})
         re = idx.get("reindex", {})
         cli = f", CLI {re['cli_s']:.1f} s" if re.get("cli_s") is not None else ""
         out.append({"target": "re-index of an unchanged corpus ~0",
@@ -147,6 +152,7 @@ def _indexing_md(results: dict) -> list[str]:
                   f"| — embed | {p['embed_s']:.2f} | | {p['embed_s'] / p['total_s']:.0%} |",
                   f"| — write Chroma + BM25 + manifest | {p['write_s'] + p['other_s']:.2f} | | "
                   f"{(p['write_s'] + p['other_s']) / p['total_s']:.0%} |",
+                  *_sentence_rows(idx),
                   f"| **raw `SentenceTransformer.encode`** | {r['encode_s']:.2f} | {r['encode_chunks_per_s']:.1f} | "
                   f"ratio {idx['ratio_vs_raw_encode']:.2f} |",
                   f"| raw `collection.add` (extrapolated from a sample) | {r['chroma_add_s']:.2f} | | |",
@@ -161,6 +167,20 @@ def _indexing_md(results: dict) -> list[str]:
             lines.append(f"| re-index unchanged: `python -m index add` (process wall time) | {re['cli_s']:.2f} | | |")
 
     return lines
+
+
+def _sentence_rows(idx: dict) -> list[str]:
+    """The commit that makes chunks searchable, then the sentence vectors stored after it (issue 28)."""
+    p, r = idx["pipeline"], idx["raw"]
+    if "searchable_s" not in p:
+        return []
+    n = idx["corpus_chunks"]
+    return [f"| — sentence and clause vectors, after the commit | {p['sentences_s']:.2f} | | "
+            f"{p['sentences_s'] / p['total_s']:.0%} |",
+            f"| **searchable (chunks committed)** | {p['searchable_s']:.2f} | {n / p['searchable_s']:.1f} | "
+            f"ratio {idx['ratio_searchable_vs_raw_encode']:.2f} |",
+            f"| raw encode of the sentence and clause views | {r['encode_views_s']:.2f} | | "
+            f"all embedding work: ratio {idx['ratio_vs_raw_encode_all_views']:.2f} |"]
 
 
 def _retrieval_md(results: dict) -> list[str]:

@@ -8,7 +8,6 @@ short headline-like lines is a sidebar/comments block, so it is cut with everyth
 from __future__ import annotations
 
 import re
-import sys
 import unicodedata
 from functools import cache
 
@@ -23,12 +22,20 @@ _WS = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
 _CTRL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200c-\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
 
 
+# Every format character lies in planes 0, 1 and 14; scanning only those (a sixth of the code space) keeps
+# the first clean of a process at ~0.3 s instead of ~2 s (tests/test_hidden_text.py checks the whole range).
+CF_PLANES = (range(0x0, 0x20000), range(0xE0000, 0xF0000))
+
+
+def format_char_codes(planes: tuple[range, ...] = CF_PLANES) -> list[int]:
+    return [c for r in planes for c in r if unicodedata.category(chr(c)) == "Cf"]
+
+
 @cache
 def _format_chars() -> re.Pattern:
     """Every Unicode format character (category Cf): soft hyphen, zero-width and bidi marks, word joiner,
     tag characters U+E0000-E007F... Invisible to a reader, so they can carry text only a model sees."""
-    cf = [chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf"]
-    return re.compile("[" + "".join(re.escape(c) for c in cf) + "]")
+    return re.compile("[" + "".join(re.escape(chr(c)) for c in format_char_codes()) + "]")
 
 
 def strip_format_chars(text: str) -> tuple[str, int]:

@@ -161,3 +161,12 @@ def test_folded_rules_still_hide(tmp_path) -> None:
     f.write_text(f"<style>{rules}</style><div>Visible words stay.</div><p data-gone>SECRET</p>", "utf-8")
     text = load_file(f).text
     assert "SECRET" not in text and "Visible words stay." in text
+
+
+def test_the_format_character_planes_hold_every_format_character() -> None:
+    # the cleaner scans only planes 0, 1 and 14 for speed; this Python's Unicode must agree
+    import sys
+
+    from index.cleaning import format_char_codes
+
+    assert format_char_codes() == format_char_codes((range(sys.maxunicode + 1),))
