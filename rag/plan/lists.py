@@ -56,7 +56,6 @@ class _Item:
 
 
 _SAYS = re.compile(r"\b(say|says|said|saying|quoted|quotes?|claims?|argues?|told)\b")
-_NAMED = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
 
 
 def asks_for(question: str) -> str:
@@ -96,8 +95,10 @@ class ListPlan:
 
 def speaker_words(question: str) -> frozenset[str]:
     """The name words of the person a question asks about ("List everything Liu Dongshu said")."""
-    names = [m.group(0) for m in _NAMED.finditer(question) if m.start() > 0]
-    return frozenset(w.lower() for n in names for w in n.split())
+    # Capitalised words after the first (which is capitalised by position); a word scan, not a regex,
+    # so a long run of capitalised words costs linear time
+    words = [w.strip(".,;:!?'\"()“”‘’").removesuffix("'s").removesuffix("’s") for w in question.split()[1:]]
+    return frozenset(w.lower() for w in words if len(w) > 1 and w[0].isupper() and w[1:].isalpha() and w[1:].islower())
 
 
 def _found(quote: Quote, what: str, question: str, chunk: Chunk) -> Iterator[_Item]:
