@@ -152,3 +152,44 @@ def test_reason_cues_weigh_causes_over_needs_and_ignore_time() -> None:
     assert reason_weight("They still need to rely on China despite their alliance.") == 0.5
     assert reason_weight("The spool has been sitting open on the shelf since March.") == 0.0  # a date, not a cause
     assert reason_weight("Putin claimed that ties had reached a new level.") == 0.0
+
+
+def test_a_summary_reads_its_sentence_vectors_from_the_index_and_embeds_at_most_the_headline(article_library) -> None:
+    from index.sentence_vectors import SentenceVectors
+    from rag.plan.vectors import StoredFirst
+
+    store, embedded = article_library.store, []
+
+    def embed(texts: list[str]):
+        embedded.extend(texts)
+        return article_library.embedder.embed(texts)
+
+    stored = OverviewPlan(store, StoredFirst(embed, SentenceVectors(store.shared).get),
+                          lambda ids: chunk_vectors(store, ids))
+    plain = OverviewPlan(store, article_library.embedder.embed, lambda ids: chunk_vectors(store, ids))
+    request = PlanRequest("Summarize the Kessick Narrows Bridge story for me.", "overview")
+    assert stored.answer(request).text == plain.answer(request).text
+    doc = next(d for d in store.documents() if "Kessick" in d.title)
+    # candidate sentences come from the index; at most the headline is embedded (the indexer may hold it too)
+    assert embedded in ([], [doc.title]), embedded
+    stored.answer(request)
+    assert embedded in ([], [doc.title]), "and the headline once"
+
+
+def test_stored_first_embeds_only_what_the_store_lacks_and_keeps_it() -> None:
+    import numpy as np
+
+    from rag.plan.vectors import StoredFirst
+
+    calls: list[list[str]] = []
+
+    def embed(texts: list[str]) -> np.ndarray:
+        calls.append(list(texts))
+        return np.ones((len(texts), 2), dtype=np.float32)
+
+    vectors = StoredFirst(embed, lambda texts: {t: np.array([3.0, 4.0]) for t in texts if t == "stored"})
+    out = vectors(["stored", "new", "new"])
+    assert np.allclose(out[0], [0.6, 0.8]) and np.allclose(np.linalg.norm(out, axis=1), 1.0)
+    vectors(["new"])
+    assert calls == [["new"]]
+    assert StoredFirst(embed)([]).shape[0] == 0

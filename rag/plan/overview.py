@@ -2,8 +2,9 @@
 
 Chunks are ranked by how close their stored vector lies to the document's centroid, with a bonus for the
 lead (news puts the gist first) and a penalty for resembling a chunk already taken (MMR), so the summary
-covers the document instead of repeating its main point. Only the sentences of the few chosen chunks are
-embedded at question time, which keeps a 300-page PDF as fast as an article. Several documents in scope
+covers the document instead of repeating its main point. The sentences of the few chosen chunks are then
+ranked by their vectors, read from the index where the indexer stored them (rag.plan.vectors.StoredFirst):
+a summary embeds nothing at question time, which keeps a 300-page PDF as fast as an article. Several documents in scope
 get a short summary each, under their titles.
 """
 
