@@ -37,7 +37,7 @@ _ITEM_KINDS = (
     ("places", re.compile(r"\b(countries|country|places?|cities|city|nations?|locations?|capitals?|regions?)\b")),
     ("dates", re.compile(r"\b(dates?|years?|when|days?|months?|times?)\b")),
     ("numbers", re.compile(r"\b(numbers?|figures?|amounts?|statistics?|stats|percentages?|percents?|quantities|"
-                           r"costs?|prices?|measurements?|sizes?|distances?|numerical)\b")),
+                           r"costs?|measurements?|sizes?|distances?|numerical)\b")),
 )
 _QUOTED = re.compile(r"\b(quoted|quotes?|said|say|says|interviewed|spoke|speak|speaks|speakers?|cited)\b")
 _COUNTRIES = re.compile(r"\b(countries|country|nations?)\b")
@@ -51,7 +51,7 @@ _OFFICIAL_ROLE = re.compile(r"\b(mayor|minister|president|official|spokes\w+|gov
 # what a numbers question may narrow the list to
 _UNITS = (
     (re.compile(r"\bpercent(age)?s?\b"), re.compile(r"%|\bper ?cent\b", re.IGNORECASE)),
-    (re.compile(r"\b(costs?|prices?|money|amounts?|spending|budgets?|fares?|tolls?)\b"),
+    (re.compile(r"\b(costs?|money|amounts?|spending|budgets?)\b"),
      re.compile(r"[$€£¥]|\b(dollars?|euros?|pounds|yuan|yen|cost|paid|million|billion)\b", re.IGNORECASE)),
 )
 # the head words of an organisation's name, capitalised in running text
