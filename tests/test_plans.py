@@ -193,3 +193,26 @@ def test_stored_first_embeds_only_what_the_store_lacks_and_keeps_it() -> None:
     vectors(["new"])
     assert calls == [["new"]]
     assert StoredFirst(embed)([]).shape[0] == 0
+
+
+def test_who_is_quoted_finds_speakers_named_beside_a_quote_or_before_she_said(plans) -> None:
+    text = plans["list"].answer(PlanRequest("Who is quoted in the bridge report?", "list")).text
+    for name in ("Mayor Dana Whitcombe", "Gordon Pyke", "Rosa Lindqvist", "Marta Okafor", "Paul Desrosiers",
+                 "Eleanor Marsh"):
+        assert name in text, text
+    assert "Trust" not in text and text.count("Lindqvist") == 1, text
+
+
+def test_a_numbers_list_gives_each_number_its_own_clause_once(plans) -> None:
+    answer = plans["list"].answer(PlanRequest("What percentages does the bridge report give?", "list"))
+    items = [s.text for s in answer.sentences]
+    assert items[:3] == ["Ottawa paid 40 percent of the bill under a federal infrastructure program",
+                         "the provincial government covered 35 percent",
+                         "and the Kessick Island municipality borrowed the remaining 25 percent"], items
+    assert len(set(items)) == len(items) and all("percent" in i for i in items)
+
+
+def test_a_claim_without_a_reason_is_explained_by_the_sentences_around_it(plans) -> None:
+    answer = plans["explanation"].answer(PlanRequest("Why do federal officials see the bridge as a model?",
+                                                     "explanation"))
+    assert "small communities can get big projects done" in answer.text, answer.text
