@@ -40,6 +40,7 @@ _ITEM_KINDS = (
                            r"costs?|measurements?|sizes?|distances?|numerical)\b")),
 )
 _QUOTED = re.compile(r"\b(quoted|quotes?|said|say|says|interviewed|spoke|speak|speaks|speakers?|cited)\b")
+_LIST_WORDS = re.compile(r"\b(mention(s|ed)?|named?|given|listed|list|all|every|each|give|gives|provide[sd]?)\b")
 _COUNTRIES = re.compile(r"\b(countries|country|nations?)\b")
 # the roles that make a quoted person an expert, as news text introduces them
 _EXPERT_ROLE = re.compile(r"\b(professor|lecturer|director|analyst|fellow|researcher|expert|scholar|economist|"
@@ -108,7 +109,10 @@ class ListPlan:
                  if (request.collections is None or d.collection in request.collections)
                  and (not request.doc_ids or d.doc_id in request.doc_ids)]
         docs = {d.doc_id: self.library.document(d.doc_id) for d in infos}
-        scope = resolve(request.question, infos, {k: v.text for k, v in docs.items()}, strict=False)
+        # the words naming the items ("times", "organisations") name no document: "the times in the bridge
+        # report" is about the bridge report, whatever else mentions a time
+        scope = resolve(_without_item_words(request.question), infos, {k: v.text for k, v in docs.items()},
+                        strict=False)
         if not scope.doc_ids:
             return abstention(request.question, f"Your documents never mention “{scope.missing}”.", self.kind)
         speakers = frozenset(w for d in scope.doc_ids for w in _speaker_words(docs[d].text))
@@ -154,6 +158,15 @@ class _Reading:
 
 def _speaker_words(text: str) -> set[str]:
     return {w for s, e in body_sentences(text) for sp in facts(text[s:e]).speakers for w in sp.words}
+
+
+def _without_item_words(question: str) -> str:
+    """The question without the words that name the items it lists, its capitals kept (a name no document
+    holds, "Taiwanese", still means nothing is in scope)."""
+    text = question
+    for pattern in (*(p for _, p in _ITEM_KINDS), _QUOTED, _LIST_WORDS):
+        text = re.compile(pattern.pattern, re.IGNORECASE).sub(" ", text)
+    return text
 
 
 def speaker_words(question: str) -> frozenset[str]:
