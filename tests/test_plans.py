@@ -216,3 +216,9 @@ def test_a_claim_without_a_reason_is_explained_by_the_sentences_around_it(plans)
     answer = plans["explanation"].answer(PlanRequest("Why do federal officials see the bridge as a model?",
                                                      "explanation"))
     assert "small communities can get big projects done" in answer.text, answer.text
+
+
+def test_the_words_naming_a_lists_items_never_scope_a_document(plans) -> None:
+    answer = plans["list"].answer(PlanRequest("List all the times in the bridge report.", "list"))
+    assert not answer.abstained and {c.doc_id for c in answer.citations} == {"kessick-narrows-bridge.txt"}
+    assert plans["list"].answer(PlanRequest("Which Taiwanese officials are quoted?", "list")).abstained

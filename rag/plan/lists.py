@@ -10,8 +10,9 @@ sentence it comes from. A list of things the documents never mention is an abste
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import pairwise
 
 from core.language.names import facts, lower_case_words, people
@@ -89,11 +90,11 @@ _SAYS = re.compile(r"\b(say|says|said|saying|quoted|quotes?|claims?|argues?|told
 _NAMED = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*")
 
 
-def asks_for(question: str, speakers: frozenset[str] = frozenset()) -> str:
+def asks_for(question: str, speakers: Container[str] = frozenset()) -> str:
     """The kind of item a list question asks for; "quotes" when it asks what a person in `speakers` (the
     name words of the people the documents quote) said."""
     text = normalize_question(question)
-    if _SAYS.search(text) and speaker_words(question) & speakers:
+    if _SAYS.search(text) and any(w in speakers for w in speaker_words(question)):
         return "quotes"
     return next((kind for kind, pattern in _ITEM_KINDS if pattern.search(text)), "mentions")
 
@@ -115,8 +116,7 @@ class ListPlan:
                         strict=False)
         if not scope.doc_ids:
             return abstention(request.question, f"Your documents never mention “{scope.missing}”.", self.kind)
-        speakers = frozenset(w for d in scope.doc_ids for w in _speaker_words(docs[d].text))
-        what = asks_for(request.question, speakers)
+        what = asks_for(request.question, _AnySpeaker([docs[d].text for d in scope.doc_ids]))
         items = [i for doc_id in scope.doc_ids for i in self._items(docs[doc_id], what, request.question)]
         items = _grouped(items)[:MAX_VALUES if what in ("numbers", "dates") else MAX_ITEMS]
         if not items:
@@ -124,7 +124,7 @@ class ListPlan:
         return cited_answer(request.question, [("", [_labelled(i) for i in items])], self.kind)
 
     def _items(self, doc: Document, what: str, question: str) -> Iterator[_Item]:
-        reading = _Reading(doc.text, question)
+        reading = _Reading(doc.text, question, follows=what in ("experts", "people", "officials", "quotes"))
         for chunk in self.library.chunks_of(doc.doc_id):
             for s, e in body_sentences(doc.text, doc.title, chunk.start, chunk.end):
                 quote = Quote(chunk=chunk, start=s, end=e, text=doc.text[s:e])
@@ -136,8 +136,8 @@ class _Reading:
     """What a list remembers while it reads a document in order: the people named in the paragraph so far
     (so '"...," she said' is the last one's quote), the words the document writes in lower case."""
 
-    def __init__(self, text: str, question: str) -> None:
-        self.text, self.common = text, lower_case_words(text)
+    def __init__(self, text: str, question: str, follows: bool = True) -> None:
+        self.text, self.follows = text, follows  # follows: who is named (only lists of people and quotes)
         self.quoted = bool(_QUOTED.search(normalize_question(question)))
         self.last: _Item | None = None
         self.paragraph_end = -1
@@ -150,14 +150,32 @@ class _Reading:
         return [_Item(quote.text[p.start:p.end] + _role_after(quote.text, p.name), p.name.lower(), quote)
                 for p in people(quote.text, self.common)]
 
+    @cached_property
+    def common(self) -> frozenset[str]:
+        return lower_case_words(self.text)
+
     def read(self, quote: Quote) -> None:
+        if not self.follows:
+            return
         named = self.persons(quote)
         if named:
             self.last = named[-1]
 
 
-def _speaker_words(text: str) -> set[str]:
-    return {w for s, e in body_sentences(text) for sp in facts(text[s:e]).speakers for w in sp.words}
+class _AnySpeaker:
+    """The name words of the people these texts quote, read only when a question names someone (reading
+    every sentence's speakers costs seconds on a long document)."""
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+
+    @cached_property
+    def words(self) -> frozenset[str]:
+        return frozenset(w for t in self.texts for s, e in body_sentences(t) for sp in facts(t[s:e]).speakers
+                         for w in sp.words)
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.words
 
 
 def _without_item_words(question: str) -> str:
