@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import pairwise
 
 from core.language.names import facts, lower_case_words, people
@@ -77,6 +77,9 @@ _CLAUSE = re.compile(r",\s+|;\s+|\s+[—–]\s+")
 # a place named after a word of place or motion, as news text names towns that no vocabulary holds
 _PLACE_AFTER = re.compile(r"\b(?:in|at|from|near|leaving|to|outside|across)\s+((?:[A-Z][\w'-]+\s){0,2}[A-Z][\w'-]+)")
 _ROLE_END = re.compile(r",|\bsaid\b|\bsays\b|\.\s|\.$|;")
+
+
+_normalized = lru_cache(maxsize=64)(normalize_question)  # asked once per sentence of a long document
 
 
 @dataclass
@@ -265,7 +268,7 @@ def _is_place_or_org(words: tuple[str, ...]) -> bool:
 def _places(quote: Quote, question: str, reading: _Reading) -> Iterator[_Item]:
     """Countries (a capital counts as its country) or, asked for places, each place as the text names it."""
     text = quote.text
-    countries = bool(_COUNTRIES.search(normalize_question(question)))
+    countries = bool(_COUNTRIES.search(_normalized(question)))
     for m in place_pattern().finditer(text):
         if m.group(0)[0].isupper():
             country = country_of()[m.group(0).lower()]
@@ -288,7 +291,7 @@ def _places(quote: Quote, question: str, reading: _Reading) -> Iterator[_Item]:
 
 def _values(quote: Quote, what: str, question: str) -> Iterator[_Item]:
     """One item per clause that states a number (or a date): "the provincial government covered 35 percent"."""
-    unit = next((u for asked, u in _UNITS if asked.search(normalize_question(question))), None)
+    unit = next((u for asked, u in _UNITS if asked.search(_normalized(question))), None)
     for s, e in _clauses(quote.text):
         clause = quote.text[s:e]
         f = facts(clause)
