@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from itertools import pairwise
 
-from core.language.names import facts, lower_case_words, people
+from core.language.names import facts
+from core.language.people import lower_case_words, people
 from core.language.places import country_of, place_pattern
 from core.language.terms import STOPWORDS, fold, term_set
 from core.language.words import MONTHS, NUMBER_WORDS, ORGANISATION_WORDS, TITLES, WEEKDAYS
