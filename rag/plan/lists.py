@@ -146,13 +146,16 @@ class _Reading:
         self.last: _Item | None = None
         self.paragraph_end = -1
         self.quoting = False  # the sentence before was a quote of the person asked about
+        self._seen: tuple[int, list[_Item]] = (-1, [])
 
     def persons(self, quote: Quote) -> list[_Item]:
         if quote.start > self.paragraph_end:
             self.last = None
             self.paragraph_end = _paragraph_end(self.text, quote.start)
-        return [_Item(quote.text[p.start:p.end] + _role_after(quote.text, p.name), p.name.lower(), quote)
-                for p in people(quote.text, self.common)]
+        if self._seen[0] != quote.start:  # asked twice per sentence: for its items, then to follow who is named
+            self._seen = (quote.start, [_Item(quote.text[p.start:p.end] + _role_after(quote.text, p.name),
+                                              p.name.lower(), quote) for p in people(quote.text, self.common)])
+        return self._seen[1]
 
     @cached_property
     def common(self) -> frozenset[str]:
@@ -234,10 +237,10 @@ def _persons(quote: Quote, reading: _Reading) -> list[_Item]:
     """The people of a sentence: when the question asks who is quoted, those it quotes (a named speaker, the
     one person named beside a quotation, or the last person named in the paragraph for "she said")."""
     text, named = quote.text, reading.persons(quote)
-    if not reading.quoted:
-        return named + [_one_word(text, sp.words, quote) for sp in facts(text).speakers if len(sp.words) == 1
-                        and not _is_place_or_org(sp.words)]
     f = facts(text)
+    if not reading.quoted:
+        return named + [_one_word(text, sp.words, quote) for sp in f.speakers if len(sp.words) == 1
+                        and not _is_place_or_org(sp.words)]
     out = []
     for sp in f.speakers:
         match = next((p for p in named if set(sp.words) <= set(p.key.split())), None)
