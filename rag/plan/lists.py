@@ -19,7 +19,7 @@ from core.language.names import facts
 from core.language.people import lower_case_words, people
 from core.language.places import country_of, place_pattern
 from core.language.terms import STOPWORDS, fold, term_set
-from core.language.words import MONTHS, NUMBER_WORDS, ORGANISATION_WORDS, TITLES, WEEKDAYS
+from core.language.words import MONTHS, NUMBER_WORDS, ORGANISATION_WORDS, SPEECH_VERBS, TITLES, WEEKDAYS
 from core.types import Answer, Document
 from index.sentences import body_sentences
 from rag.plan.kinds import normalize_question
@@ -69,6 +69,7 @@ _RELATIVE_DATE = re.compile(r"\b(?:\w+ (?:years?|months?|weeks?|days?) (?:ago|ea
                             r"an? (?:year|month|week|day) (?:ago|earlier|later)|(?:\d{1,2}:\d{2}|\d{1,2}) ?[ap]\.m\b)",
                             re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
+_MAY_QUOTE = re.compile(r"[\"“”«»]|\baccording to\b|\b(?:" + "|".join(sorted(SPEECH_VERBS)) + r")\b", re.IGNORECASE)
 _QUOTE_MARK = re.compile(r"\s*[\"“]")
 # number words that state an amount; "one" and "two" are mostly articles of speech ("the two regimes")
 _AMOUNT_WORDS = re.compile(r"\b(?:" + "|".join(sorted(NUMBER_WORDS - {"one", "two"})) + r")\b", re.IGNORECASE)
@@ -237,6 +238,8 @@ def _persons(quote: Quote, reading: _Reading) -> list[_Item]:
     """The people of a sentence: when the question asks who is quoted, those it quotes (a named speaker, the
     one person named beside a quotation, or the last person named in the paragraph for "she said")."""
     text, named = quote.text, reading.persons(quote)
+    if reading.quoted and not _MAY_QUOTE.search(text):
+        return []  # no quotation mark and no speech verb: nobody is quoted here (and reading its facts costs)
     f = facts(text)
     if not reading.quoted:
         return named + [_one_word(text, sp.words, quote) for sp in f.speakers if len(sp.words) == 1
