@@ -33,6 +33,7 @@ from rag.plan.library import LibraryPlan
 from rag.plan.lists import ListPlan
 from rag.plan.overview import OverviewPlan
 from rag.plan.planner import Planner
+from rag.plan.vectors import StoredFirst
 from rag.reader.evidence import SentenceBank
 from rag.reader.learned import Reader
 from rag.reader.scorer import Scorer
@@ -106,8 +107,10 @@ def build_planner(library: Indexer, retriever: HybridRetriever) -> Planner:
     Explanations read wider than a fact, then keep the sentences that give reasons."""
     store = library.store
     search = lambda q, k, c: retriever.search(q, k, c).passages  # noqa: E731
-    plans = {"explanation": ExplanationPlan(store, search, library.embedder.embed, retriever.embed_query),
-             "overview": OverviewPlan(store, library.embedder.embed, partial(chunk_vectors, store)),
+    # candidate sentences' vectors are read from the index (stored at indexing time), not embedded per question
+    sentences = StoredFirst(library.embedder.embed, SentenceVectors(store.shared).get)
+    plans = {"explanation": ExplanationPlan(store, search, sentences, retriever.embed_query),
+             "overview": OverviewPlan(store, sentences, partial(chunk_vectors, store)),
              "list": ListPlan(store), "library": LibraryPlan(store), "comparison": ComparisonPlan()}
     return Planner(PlanClassifier.load(), retriever.embed_query, plans)
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 
 # a cause or a purpose, stated outright
-_CAUSE = (r"because|since(?!\s+(?:\d|jan|feb|march|april|may|june|july|aug|sept?|oct|nov|dec|last|then|the (?:start|day)))"
+_CAUSE = (r"because|since(?!\s+(?:\d|jan|feb|march|april|may|june|july|aug|sept?|oct|nov|dec|last|then|the (?:start|day)"
+          # "since construction began": a time, not a cause
+          r"|(?:\w+\s+){1,2}(?:began|begun|started|opened|ended|took office|was founded)\b))"
           r"|as a result|due to|owing to|thanks to|on account of|in order to|so that|so as to"
           r"|aims? to|aimed to|seeks? to|sought to|in an effort to|driven by|motivated by|prompted by"
           r"|caused by|causes?|caused|led to|leads? to|lead to|results? in|resulted in|reasons?|therefore|thus"

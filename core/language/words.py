@@ -97,6 +97,13 @@ ORGANISATION_WORDS = wordset(
     spirit association foundation union league club church hospital court army navy force forces
     """
 )
+# words that make a capitalised name a region or a landform, not a person ("Korean Peninsula", "Hong Kong")
+GEOGRAPHY_WORDS = wordset(
+    """
+    peninsula asia europe africa america americas ocean sea gulf strait river lake mountains valley coast
+    bay channel hong kong northeast northwest southeast southwest east west north south middle region
+    """
+)
 # lower-case words that may sit inside a name span ("University of Oxford", "Ludwig van Beethoven")
 NAME_PARTICLES = wordset("of the de da del della der di du van von bin ibn al el la le y and for")
 

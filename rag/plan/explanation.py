@@ -38,6 +38,8 @@ RELEVANT_WEAK = 0.8  # the same for a sentence with only a weak cue (a need, a r
 KEEP = 0.75  # a reason is kept when it scores at least this share of the best one
 REDUNDANT = 0.85  # a sentence this similar to a kept one says nothing new
 MAX_REASONS, MAX_CHARS = 4, 700
+RESTATES = 0.65  # share of the question's subject words a claim holds when it restates the question
+FOLLOWING = 2  # sentences after a claim that gives no reason itself, read as its explanation
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
@@ -66,11 +68,18 @@ class ExplanationPlan:
         svecs = self._unit(self.embed([q.text for q in candidates]))
         best = float(scores.max()) if np.isfinite(scores).any() else 0.0
         picked = [i for i in mmr(scores, svecs, MAX_REASONS, redundant=REDUNDANT) if scores[i] >= KEEP * best]
-        if not any(cue[i] > 0 and np.isfinite(scores[i]) for i in picked):
+        anchor = int(np.argmax(near < 0))
+        follows = _following(candidates, near) if _restates(request.question, candidates[anchor].text) else []
+        if not any(cue[i] > 0 and np.isfinite(scores[i]) for i in picked) and not follows:
             return []
-        anchor = int(np.argmax(near < 0))  # the claim opens the answer when its own next sentences explain it
+        # the claim opens the answer when its own next sentences explain it
         if anchor not in picked and any(near[i] >= NEAR_AFTER for i in picked):
             picked = [anchor, *picked][:MAX_REASONS]
+        if follows:
+            # the claim restates the question without a reason: news text gives it around it, mostly in the
+            # next sentences ("Federal officials see the bridge as a model." then the minister's words)
+            picked = [anchor, *(i for i in follows if i not in picked), *(i for i in picked if i != anchor)]
+            picked = picked[:MAX_REASONS]
         chosen, chars = [], 0
         for i in picked:
             if chosen and chars + len(candidates[i].text) > MAX_CHARS:
@@ -128,6 +137,25 @@ class ExplanationPlan:
     def _unit(v: np.ndarray) -> np.ndarray:
         v = np.asarray(v, dtype=np.float32)
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-9)
+
+
+def _restates(question: str, claim: str) -> bool:
+    """The claim says what the question asks about (most of its subject words), so it is the statement
+    the question asks the reason for."""
+    wanted = subject_terms(question)
+    return bool(wanted) and len(wanted & term_set(claim)) >= RESTATES * len(wanted)
+
+
+def _following(candidates: list[Quote], near: np.ndarray, anchor: int | None = None) -> list[int]:
+    """The sentence before the claim in its paragraph (the background it follows from) and the FOLLOWING
+    sentences after it, in document order; none when the claim gives a reason itself (`anchor` given: the
+    claim's index, else found from `near`)."""
+    anchor = int(np.argmax(near < 0)) if anchor is None else anchor
+    if reason_weight(candidates[anchor].text) > 0:
+        return []
+    after = sorted((i for i in range(len(candidates)) if near[i] >= NEAR_AFTER), key=lambda i: candidates[i].start)
+    before = sorted((i for i in range(len(candidates)) if 0 < near[i] < NEAR_AFTER), key=lambda i: candidates[i].start)
+    return before[-1:] + after[:FOLLOWING]
 
 
 def _paragraph_span(text: str, at: int) -> tuple[int, int]:

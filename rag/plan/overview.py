@@ -2,8 +2,9 @@
 
 Chunks are ranked by how close their stored vector lies to the document's centroid, with a bonus for the
 lead (news puts the gist first) and a penalty for resembling a chunk already taken (MMR), so the summary
-covers the document instead of repeating its main point. Only the sentences of the few chosen chunks are
-embedded at question time, which keeps a 300-page PDF as fast as an article. Several documents in scope
+covers the document instead of repeating its main point. The sentences of the few chosen chunks are then
+ranked by their vectors, read from the index where the indexer stored them (rag.plan.vectors.StoredFirst):
+a summary embeds nothing at question time, which keeps a 300-page PDF as fast as an article. Several documents in scope
 get a short summary each, under their titles.
 """
 
@@ -25,9 +26,12 @@ ChunkVectors = Callable[[list[str]], np.ndarray]
 
 LEAD_BONUS = 0.12  # the first chunk of a text (a news lead) counts as this much more central
 DIVERSITY = 0.35  # weight of "resembles what was taken" against centrality (MMR)
-REDUNDANT = 0.82  # a sentence this similar to a taken one adds nothing
+REDUNDANT = 0.82
+SENTENCE_CENTRALITY = 1.0
+PARAGRAPH_LEAD, EARLY = 0.15, 0.1  # a paragraph's opening sentence, and an early one, state more of the gist  # weight of a sentence's closeness to the document's centroid, beside its headline's  # a sentence this similar to a taken one adds nothing
 _WORDS = (6, 70)  # a summary sentence has at least / at most this many words
-_PER_CHUNK = 12  # candidate sentences read per chosen chunk
+_PER_CHUNK = 12
+READ_ALL = 24  # a document of at most this many chunks offers every sentence to the summary  # candidate sentences read per chosen chunk
 
 
 class OverviewPlan:
@@ -65,12 +69,16 @@ class OverviewPlan:
         centroid = _unit(vecs.mean(axis=0))
         headline = self._embed_units([doc.title])[0]  # a headline states the gist: the summary's query
         bonus = np.array([LEAD_BONUS if c.ordinal == 0 else 0.0 for c in chunks])
-        picked = mmr(vecs @ centroid + vecs @ headline + bonus, vecs, min(len(chunks), k + 2))
+        # a short document's every chunk is read (its sentence vectors are stored); a long one's most central few
+        picked = (range(len(chunks)) if len(chunks) <= READ_ALL else
+                  mmr(vecs @ centroid + vecs @ headline + bonus, vecs, min(len(chunks), k + 2)))
         candidates = [q for i in sorted(picked) for q in document_sentences(doc, chunks[i])[:_PER_CHUNK]]
         if not candidates:
             return []
         svecs = self._embed_units([q.text for q in candidates])
-        chosen = mmr(svecs @ headline, svecs, k, redundant=REDUNDANT)
+        # central to the document (its chunks' centroid) and to its headline; the lead sentence states the gist
+        lead = np.array([_lead_weight(doc.text, q.start) for q in candidates])
+        chosen = mmr(svecs @ headline + SENTENCE_CENTRALITY * (svecs @ centroid) + lead, svecs, k, redundant=REDUNDANT)
         return sorted((candidates[i] for i in chosen), key=lambda q: q.start)
 
     def _embed_units(self, texts: list[str]) -> np.ndarray:
@@ -107,6 +115,14 @@ def document_sentences(doc: Document, chunk: Chunk) -> list[Quote]:
             continue
         out.append(Quote(chunk=chunk, start=s, end=e, text=text))
     return out
+
+
+def _lead_weight(text: str, start: int) -> float:
+    """A news text puts the gist in its paragraphs' opening sentences, the earlier the more: PARAGRAPH_LEAD for
+    a sentence that opens its paragraph, plus up to EARLY for where it stands in the document."""
+    before = text[:start].rstrip(" \t")
+    opens = not before or before.endswith("\n")
+    return (PARAGRAPH_LEAD if opens else 0.0) + EARLY * (1.0 - start / max(len(text), 1))
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
