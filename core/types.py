@@ -214,6 +214,9 @@ class FollowUp:
     names: frozenset[str] = frozenset()  # lower-case words or phrases (core.types.sentence_key form)
     shown: tuple[str, ...] = ()
     question: str = ""  # the standalone question it asks more answers to; sentences are ranked by it
+    # "anything else about the lid?": the topic a new sentence must be on ("the lid"); set only when a shown
+    # sentence uses its words (the documents' own word for it, not the asker's paraphrase)
+    topic: str = ""
 
     def found_in(self, text: str) -> bool:
         """Whether a passage holds a sentence the conversation showed (the follow-up's subject is there)."""

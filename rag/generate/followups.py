@@ -1,19 +1,96 @@
 """What a follow-up that asks for more may bring (core.types.FollowUp): sentences the conversation has not
-shown, about its subject; for "and then?" the ones right after the last shown sentence, and for a plain
-"anything more?" the ones beside a shown sentence, which carry on its point.
+shown, about its subject; for "and then?" the ones right after the last shown sentence (in a thread, the
+next post), and for a plain "anything more?" the ones beside a shown sentence, which carry on its point.
 
-`css` are the request passages' sentences (rag.reader.evidence.ChunkSentences: .texts), `cands` the
-scorer's candidates (.passage, .sentence, .text), best first."""
+Who a sentence is about: its names, the sentences naming who speaks in it ('"...," she added.'), and in a
+forum thread or a review the author of its post (core.language.names.author_line: "Reply from
+trailrat_kim:"), so "did kim say anything else?" brings only kim's lines, "and Dave?" DialedIn_Dave's,
+"anything more from the physio?" the lines of the reply signed "(physio, ...)", and "the other reviewer"
+the lines of a review the conversation has not shown. Author lines are fields, never an answer sentence.
+"anything else about the lid?" after a sentence on the lid keeps to sentences on the lid.
+
+`css` are the request passages' sentences (rag.reader.evidence.ChunkSentences: .texts, .chunk), `cands`
+the scorer's candidates (.passage, .sentence, .text), best first."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from core.language.names import speaker_chain
+import numpy as np
+
+from core.language.names import Author, author_line, authors_of, speaker_chain
+from core.language.terms import term_set, words
 from core.types import FollowUp
 from rag.reader.scorer import Candidate
 
 _MAX_NEW = 2  # a follow-up asking for more gets at most this many sentences picked by position
+# a sentence without the topic's words is on it when its cosine to the topic phrase reaches this (MiniLM;
+# chosen on the dev cases: "the site employed 430 workers" is on "the construction" at 0.21, "Warranty
+# claim is in progress" is not on "the lid" at -0.04)
+TOPIC_COSINE = 0.15
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who a follow-up's new sentences must come from, read from the passages: `authors[p][i]` is the
+    author of passage p's sentence i (None outside a post); `asked` the authors the question calls by name
+    or role; `others` true when it asks for "the other" author than those the conversation showed."""
+
+    authors: list[list[Author | None]]
+    asked: frozenset[str] = frozenset()
+    shown: frozenset[str] = frozenset()
+    others: bool = False
+    topic_vec: np.ndarray | None = None  # the embedded topic phrase of "anything else about the lid?"
+
+    @property
+    def by_author(self) -> bool:
+        return bool(self.asked) or self.others
+
+    def keeps(self, p: int, i: int) -> bool:
+        """Whether sentence i of passage p comes from the author(s) the follow-up asks about."""
+        who = self.authors[p][i]
+        if self.asked:
+            return who is not None and who.name in self.asked
+        return who is not None and who.name not in self.shown
+
+
+def scope_of(follow_up: FollowUp, question: str, css: Sequence,
+             embed: Callable[[str], np.ndarray] | None = None) -> Scope:
+    """The authors of the passages' sentences, which of them the follow-up asks about, and its topic's
+    vector (`embed`: the query embedder)."""
+    authors = [authors_of(cs.texts) for cs in css]
+    asked_words = set(words(question))
+    named = {a.name for row in authors for a in row if a is not None and asked_words & a.keys()}
+    shown = {a.name for p, row in enumerate(shown_positions(follow_up, css)) for i in row
+             if (a := authors[p][i]) is not None}
+    topic = embed(follow_up.topic) if follow_up.topic and embed is not None else None
+    if follow_up.kind == "other" and shown and named <= shown:  # "the other reviewer", not one shown already
+        return Scope(authors, frozenset(), frozenset(shown), others=True, topic_vec=topic)
+    if follow_up.kind == "continue":
+        named = set()
+    return Scope(authors, frozenset(named), frozenset(shown), topic_vec=topic)
+
+
+def keeps(follow_up: FollowUp, scope: Scope, css: Sequence, p: int, i: int) -> bool:
+    """Whether sentence i of passage p may answer the follow-up: not shown, not an author line, about its
+    subject (its author, its names, its topic); "and then?" takes what follows, whoever it is about."""
+    text = css[p].texts[i]
+    if follow_up.has_shown(text) or author_line(text) is not None:
+        return False
+    if follow_up.kind == "continue":
+        return True
+    if scope.by_author:
+        return scope.keeps(p, i)
+    return on_topic(follow_up, scope, css[p], i) and about_subject(follow_up, css[p].texts, i)
+
+
+def on_topic(follow_up: FollowUp, scope: Scope, cs, i: int) -> bool:
+    """Whether sentence i of `cs` is on the follow-up's topic: it uses the topic's words, or comes near it
+    in meaning; always true when the follow-up names no topic."""
+    if not follow_up.topic or term_set(follow_up.topic) & term_set(cs.texts[i]):
+        return True
+    return scope.topic_vec is not None and float(cs.sentence_vec(i) @ scope.topic_vec) >= TOPIC_COSINE
 
 
 def about_subject(follow_up: FollowUp, texts: Sequence[str], i: int) -> bool:
@@ -29,20 +106,48 @@ def shown_positions(follow_up: FollowUp, css: Sequence) -> list[list[int]]:
     return [[i for i, text in enumerate(cs.texts) if follow_up.has_shown(text)] for cs in css]
 
 
-def following(follow_up: FollowUp, css: Sequence, cands: list[Candidate], max_chars: int) -> list[Candidate]:
-    """"And then?": the sentences right after the last shown one, in the first passage holding one;
-    empty when none follows there."""
+def _document_order(css: Sequence, p: int) -> list[int]:
+    """Passage p and the passages after it in its document, chunk by chunk, as far as they run on."""
+    at = {(cs.chunk.doc_id, cs.chunk.ordinal): q for q, cs in enumerate(css)}
+    chunk, out = css[p].chunk, [p]
+    while (nxt := at.get((chunk.doc_id, chunk.ordinal + len(out)))) is not None:
+        out.append(nxt)
+    return out
+
+
+def following(follow_up: FollowUp, scope: Scope, css: Sequence, cands: list[Candidate],
+              max_chars: int) -> list[Candidate]:
+    """"And then?": the sentences right after the last shown one, in document order across the passages
+    (in a thread, the next post's first sentences: what happened next); empty when none follows."""
     fresh = {(c.passage, c.sentence): c for c in cands}
-    for p, shown in enumerate(shown_positions(follow_up, css)):
-        out: list[Candidate] = []
-        for i in range(shown[-1] + 1 if shown else len(css[p].texts), len(css[p].texts)):
-            c = fresh.get((p, i))
-            if c is None or len(out) >= _MAX_NEW or sum(len(o.text) for o in [*out, c]) > max_chars:
-                break
-            out.append(c)
+    for p, here in enumerate(shown_positions(follow_up, css)):
+        if not here:
+            continue
+        after = [(q, i) for q in _document_order(css, p)
+                 for i in range(here[-1] + 1 if q == p else 0, len(css[q].texts))]
+        if scope.authors[p][here[-1]] is not None:  # a post: the rest of it is more of the same, the reply next
+            turn = next((n for n, (q, i) in enumerate(after) if author_line(css[q].texts[i])), 0)
+            after = after[turn:]
+        out = _run(after, fresh, max_chars)
         if out:
             return out
     return []
+
+
+def _run(after: list[tuple[int, int]], fresh: dict, max_chars: int) -> list[Candidate]:
+    """The first sentences of `after` that may answer (shown ones and author lines skipped), while they
+    run on, at most _MAX_NEW and max_chars."""
+    out: list[Candidate] = []
+    for key in after:
+        c = fresh.get(key)
+        if c is None:
+            if out:
+                break
+            continue
+        if len(out) >= _MAX_NEW or sum(len(o.text) for o in [*out, c]) > max_chars:
+            break
+        out.append(c)
+    return out
 
 
 def beside_shown(follow_up: FollowUp, css: Sequence, cands: list[Candidate], max_chars: int) -> list[Candidate]:

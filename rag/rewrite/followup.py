@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 
 from core.language.names import entities
-from core.language.terms import content_terms, words, wordset
+from core.language.terms import content_terms, term_set, words, wordset
 from core.language.words import ORGANISATION_WORDS, PLACE_ALIASES, SPEECH_VERBS, TITLES
 from core.types import FollowUp, Turn, sentence_key
 from index.sentences import split_sentences
@@ -82,8 +82,20 @@ def read_follow_up(question: str, history: Sequence[Turn]) -> FollowUp:
         return FollowUp()
     shown = tuple(k for text in answers for s, e in split_sentences(text) if (k := sentence_key(text[s:e])))
     subject, person = _subject(question, history, kind, shown)
-    return FollowUp(kind, subject, _name_words(subject) if person else frozenset(), shown,
-                    _standalone(question, _referent(history), subject if person and kind != "other" else ""))
+    names = _name_words(subject) if person and kind != "continue" else frozenset()  # "and then?": whatever follows
+    return FollowUp(kind, subject, names, shown,
+                    _standalone(question, _referent(history), subject if person and kind != "other" else ""),
+                    _topic(question, shown) if not person else "")
+
+
+def _topic(question: str, shown: tuple[str, ...]) -> str:
+    """What "... about X?" asks about when the shown sentences use X's words ("anything else about the
+    lid?" after a sentence on the lid); "" when X is the asker's own word ("the money" after "$214
+    million"), a pronoun, or there is no "about"."""
+    about = _about(question)
+    if not about or set(words(about)) & PRONOUNS:
+        return ""
+    return about if term_set(about) & term_set(" ".join(shown)) else ""
 
 
 def with_subject(query: str, follow_up: FollowUp) -> str:
