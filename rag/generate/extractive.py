@@ -17,7 +17,7 @@ import numpy as np
 from core.language.markers import place_markers
 from core.language.names import asks_for_speaker, speaker_chain
 from core.types import FollowUp, GenerationRequest, NoAnswer, Piece
-from rag.generate.followups import beside_shown, following, keeps, naming, scope_of
+from rag.generate.followups import beside_shown, following, keeps, later, naming, scope_of
 from rag.reader.evidence import SentenceBank
 from rag.reader.scorer import Candidate, Scorer
 
@@ -102,6 +102,8 @@ class ExtractiveGenerator:
         scope = scope_of(follow_up, request.question, css, self.embed_query)
         if follow_up.kind == "continue":
             return following(follow_up, scope, css, cands, self.max_chars)
+        if follow_up.kind == "end":
+            return naming(later(follow_up, css, cands), self.max_chars, self.redundancy)
         if scope.by_author or follow_up.names:
             return naming(cands, self.max_chars, self.redundancy)
         return beside_shown(follow_up, css, cands, self.max_chars) if follow_up.kind == "more" else []

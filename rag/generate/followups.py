@@ -67,7 +67,7 @@ def scope_of(follow_up: FollowUp, question: str, css: Sequence,
     topic = embed(follow_up.topic) if follow_up.topic and embed is not None else None
     if follow_up.kind == "other" and shown and named <= shown:  # "the other reviewer", not one shown already
         return Scope(authors, frozenset(), frozenset(shown), others=True, topic_vec=topic)
-    if follow_up.kind == "continue":
+    if follow_up.kind in ("continue", "end"):
         named = set()
     return Scope(authors, frozenset(named), frozenset(shown), topic_vec=topic)
 
@@ -78,7 +78,7 @@ def keeps(follow_up: FollowUp, scope: Scope, css: Sequence, p: int, i: int) -> b
     text = css[p].texts[i]
     if follow_up.has_shown(text) or author_line(text) is not None:
         return False
-    if follow_up.kind == "continue":
+    if follow_up.kind in ("continue", "end"):
         return True
     if scope.by_author:
         return scope.keeps(p, i)
@@ -131,6 +131,16 @@ def following(follow_up: FollowUp, scope: Scope, css: Sequence, cands: list[Cand
         out = _run(after, fresh, max_chars)
         if out:
             return out
+    return []
+
+
+def later(follow_up: FollowUp, css: Sequence, cands: list[Candidate]) -> list[Candidate]:
+    """"How did it turn out in the end?": the candidates after the last shown sentence in its document
+    (best first, as ranked); empty when no passage holds a shown sentence."""
+    for p, here in enumerate(shown_positions(follow_up, css)):
+        if here:
+            order = {q: n for n, q in enumerate(_document_order(css, p))}
+            return [c for c in cands if c.passage in order and (c.passage != p or c.sentence > here[-1])]
     return []
 
 

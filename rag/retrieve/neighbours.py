@@ -15,6 +15,7 @@ from core.types import Chunk, FollowUp, Passage
 
 _LOOKUP_K = 3  # hits searched for the shown sentence's chunk
 _REACH = 1  # chunks on each side of it
+_END_REACH = 6  # "how did it turn out in the end?": the chunks after it, as far as this
 
 
 def shown_neighbours(retriever, follow_up: FollowUp, passages: Sequence[Passage],
@@ -29,7 +30,8 @@ def shown_neighbours(retriever, follow_up: FollowUp, passages: Sequence[Passage]
     if home is None:
         return list(passages)
     have = {p.chunk.chunk_id for p in passages}
-    extra = [c for c in _near(store.chunks_of(home.doc_id), home) if c.chunk_id not in have]
+    reach = _END_REACH if follow_up.kind == "end" else _REACH
+    extra = [c for c in _near(store.chunks_of(home.doc_id), home, reach) if c.chunk_id not in have]
     return [*passages, *(Passage(c, 0.0, len(passages) + n + 1) for n, c in enumerate(extra))]
 
 
@@ -44,6 +46,6 @@ def _home(retriever, follow_up: FollowUp, last: str, passages: Sequence[Passage]
     return hit
 
 
-def _near(chunks: list[Chunk], home: Chunk) -> list[Chunk]:
-    """The home chunk and those within _REACH of it, in document order."""
-    return [c for c in chunks if abs(c.ordinal - home.ordinal) <= _REACH]
+def _near(chunks: list[Chunk], home: Chunk, reach: int) -> list[Chunk]:
+    """The home chunk, the one before it and those up to `reach` after it, in document order."""
+    return [c for c in chunks if -1 <= c.ordinal - home.ordinal <= reach]

@@ -6,6 +6,7 @@ into ("What did she say about China?"), and the cues of a follow-up that asks fo
   more      "what else", "anything more", "tell me more", "any other reasons?", "did she say anything else?"
   continue  "and then?", "go on", "what happened next?"  (what comes after the shown sentences)
   other     "and the other expert?", "what about Japan?", "and Liu Dongshu?", "and by ferry?"
+  end       "how did it turn out in the end?"  (the best of what comes after the shown sentences)
 The shown sentences are recovered from the assistant turns' text, so every client (the page, /v1,
 LangChain) gets the same behaviour: they all send earlier answers back as text.
 """
@@ -39,6 +40,10 @@ _CONTINUE = re.compile(
     r"^\W*(?:and\s+)?then\W*$|\band\s+then\b|^\W*(?:please\s+)?(?:go\s+on|continue|keep\s+going|carry\s+on)\b"
     r"|\bwhat\s+(?:happened|happens|came|comes)\s+(?:next|after|then)\b|\bwhat\s+next\b|^\W*next\W*$",
     re.I)
+# "How did it turn out in the end?": the outcome of what the conversation is about, later in the document
+# than what was shown; read as such only with a pronoun referring back ("it", "they")
+_END = re.compile(r"\bin\s+the\s+end\b|\bturn(?:ed|s)?\s+out\b|\bend(?:ed)?\s+up\b|\beventually\b|\bfinally\b"
+                  r"|\boutcome\b", re.I)
 # "and by ferry?", "and Liu Dongshu?": a short "and ..." that is not a question of its own ("and why ...?")
 _OTHER = re.compile(r"\bthe\s+other\b|^\s*and\s+(?!(?:what|why|how|who|whom|when|where|which|did|does|do|is|are|was|were)\b)"
                     r"[^?.!]{1,40}\?*\s*$", re.I)
@@ -66,11 +71,11 @@ def replaces_topic(question: str) -> bool:
 
 
 def follow_up_kind(question: str) -> str:
-    """"more", "continue", "other", or "" when the question does not ask for more than was shown."""
+    """"more", "continue", "other", "end", or "" when the question does not ask for more than was shown."""
     for kind, cue in (("continue", _CONTINUE), ("more", _MORE), ("other", _OTHER), ("other", _WHAT_ABOUT)):
         if cue.search(question):
             return kind
-    return ""
+    return "end" if _END.search(question) and set(words(question)) & PRONOUNS else ""
 
 
 def read_follow_up(question: str, history: Sequence[Turn]) -> FollowUp:
@@ -82,9 +87,11 @@ def read_follow_up(question: str, history: Sequence[Turn]) -> FollowUp:
         return FollowUp()
     shown = tuple(k for text in answers for s, e in split_sentences(text) if (k := sentence_key(text[s:e])))
     subject, person = _subject(question, history, kind, shown)
-    names = _name_words(subject) if person and kind != "continue" else frozenset()  # "and then?": whatever follows
-    return FollowUp(kind, subject, names, shown,
-                    _standalone(question, _referent(history), subject if person and kind != "other" else ""),
+    names = _name_words(subject) if person and kind not in ("continue", "end") else frozenset()  # what follows
+    # "how did it turn out in the end?" is ranked by itself, rewritten (its referent is what was shown)
+    standalone = "" if kind == "end" else _standalone(question, _referent(history),
+                                                      subject if person and kind != "other" else "")
+    return FollowUp(kind, subject, names, shown, standalone,
                     _topic(question, shown) if not person else "")
 
 
