@@ -57,12 +57,13 @@ class ExtractiveGenerator:
         follow_up = request.follow_up
         # a follow-up asking for more is ranked by the question it asks more answers to
         question = follow_up.question or request.query or request.question
-        ranked = self.scorer.rank(question, follow_up.question or request.question,
-                                  [p.chunk for p in request.passages], self.embed_query(question))
+        # the answer type asked for ("how much"): the earlier question's, but not for what comes next
+        asked = request.question if follow_up.kind in ("continue", "end") else follow_up.question or request.question
+        ranked = self.scorer.rank(question, asked, [p.chunk for p in request.passages], self.embed_query(question))
         if not follow_up:
             return ranked
         css = self.bank.get([p.chunk for p in request.passages])
-        scope = scope_of(follow_up, request.question, css, self.embed_query)
+        scope = scope_of(follow_up, request.question, css)
         return [c for c in ranked if keeps(follow_up, scope, css, c.passage, c.sentence)]
 
     def select(self, request: GenerationRequest) -> list[Candidate]:
@@ -94,17 +95,17 @@ class ExtractiveGenerator:
         return sorted(chosen, key=lambda c: (c.passage, c.sentence))
 
     def _by_place(self, request: GenerationRequest, cands: list[Candidate]) -> list[Candidate]:
-        """A follow-up's sentences picked by where the shown ones stand: after them for "and then?"; the best
-        of a named subject's or an author's; beside the shown ones for "anything more?" about no name; empty
-        when that finds none (rank as usual)."""
+        """A follow-up's sentences picked by where the shown ones stand: after them for "and then?", the best
+        after them for "in the end?"; the best of a named subject's, an author's or a topic's; beside the
+        shown ones for "anything more?" about nothing named; empty when that finds none (rank as usual)."""
         follow_up = request.follow_up
         css = self.bank.get([p.chunk for p in request.passages])
-        scope = scope_of(follow_up, request.question, css, self.embed_query)
+        scope = scope_of(follow_up, request.question, css)
         if follow_up.kind == "continue":
             return following(follow_up, scope, css, cands, self.max_chars)
         if follow_up.kind == "end":
             return naming(later(follow_up, css, cands), self.max_chars, self.redundancy)
-        if scope.by_author or follow_up.names:
+        if scope.by_author or follow_up.names or follow_up.topic:
             return naming(cands, self.max_chars, self.redundancy)
         return beside_shown(follow_up, css, cands, self.max_chars) if follow_up.kind == "more" else []
 

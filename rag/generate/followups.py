@@ -14,10 +14,8 @@ the scorer's candidates (.passage, .sentence, .text), best first."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-import numpy as np
 
 from core.language.names import Author, author_line, authors_of, speaker_chain
 from core.language.terms import term_set, words
@@ -25,10 +23,6 @@ from core.types import FollowUp
 from rag.reader.scorer import Candidate
 
 _MAX_NEW = 2  # a follow-up asking for more gets at most this many sentences picked by position
-# a sentence without the topic's words is on it when its cosine to the topic phrase reaches this (MiniLM;
-# chosen on the dev cases: "the site employed 430 workers" is on "the construction" at 0.21, "Warranty
-# claim is in progress" is not on "the lid" at -0.04)
-TOPIC_COSINE = 0.15
 
 
 @dataclass(frozen=True)
@@ -41,7 +35,6 @@ class Scope:
     asked: frozenset[str] = frozenset()
     shown: frozenset[str] = frozenset()
     others: bool = False
-    topic_vec: np.ndarray | None = None  # the embedded topic phrase of "anything else about the lid?"
 
     @property
     def by_author(self) -> bool:
@@ -55,21 +48,18 @@ class Scope:
         return who is not None and who.name not in self.shown
 
 
-def scope_of(follow_up: FollowUp, question: str, css: Sequence,
-             embed: Callable[[str], np.ndarray] | None = None) -> Scope:
-    """The authors of the passages' sentences, which of them the follow-up asks about, and its topic's
-    vector (`embed`: the query embedder)."""
+def scope_of(follow_up: FollowUp, question: str, css: Sequence) -> Scope:
+    """The authors of the passages' sentences, and which of them the follow-up asks about."""
     authors = [authors_of(cs.texts) for cs in css]
     asked_words = set(words(question))
     named = {a.name for row in authors for a in row if a is not None and asked_words & a.keys()}
     shown = {a.name for p, row in enumerate(shown_positions(follow_up, css)) for i in row
              if (a := authors[p][i]) is not None}
-    topic = embed(follow_up.topic) if follow_up.topic and embed is not None else None
     if follow_up.kind == "other" and shown and named <= shown:  # "the other reviewer", not one shown already
-        return Scope(authors, frozenset(), frozenset(shown), others=True, topic_vec=topic)
+        return Scope(authors, frozenset(), frozenset(shown), others=True)
     if follow_up.kind in ("continue", "end"):
         named = set()
-    return Scope(authors, frozenset(named), frozenset(shown), topic_vec=topic)
+    return Scope(authors, frozenset(named), frozenset(shown))
 
 
 def keeps(follow_up: FollowUp, scope: Scope, css: Sequence, p: int, i: int) -> bool:
@@ -82,15 +72,14 @@ def keeps(follow_up: FollowUp, scope: Scope, css: Sequence, p: int, i: int) -> b
         return True
     if scope.by_author:
         return scope.keeps(p, i)
-    return on_topic(follow_up, scope, css[p], i) and about_subject(follow_up, css[p].texts, i)
+    return on_topic(follow_up, text) and about_subject(follow_up, css[p].texts, i)
 
 
-def on_topic(follow_up: FollowUp, scope: Scope, cs, i: int) -> bool:
-    """Whether sentence i of `cs` is on the follow-up's topic: it uses the topic's words, or comes near it
-    in meaning; always true when the follow-up names no topic."""
-    if not follow_up.topic or term_set(follow_up.topic) & term_set(cs.texts[i]):
-        return True
-    return scope.topic_vec is not None and float(cs.sentence_vec(i) @ scope.topic_vec) >= TOPIC_COSINE
+def on_topic(follow_up: FollowUp, text: str) -> bool:
+    """Whether a sentence is on the follow-up's topic, in the documents' own words (the shown sentence used
+    them: "the lid"); always true when the follow-up names no topic. By words, not by embedding: MiniLM puts
+    every sentence of a boots review near "the laces"."""
+    return not follow_up.topic or bool(term_set(follow_up.topic) & term_set(text))
 
 
 def about_subject(follow_up: FollowUp, texts: Sequence[str], i: int) -> bool:
