@@ -218,6 +218,7 @@ class FollowUp:
     # "anything else about the lid?": the topic a new sentence must be on ("the lid"); set only when a shown
     # sentence uses its words (the documents' own word for it, not the asker's paraphrase)
     topic: str = ""
+    said: bool = False  # asks what the named person said ("did she say anything else?", "more from Liu?")
 
     def found_in(self, text: str) -> bool:
         """Whether a passage holds a sentence the conversation showed (the follow-up's subject is there)."""

@@ -14,14 +14,16 @@ the scorer's candidates (.passage, .sentence, .text), best first."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.language.names import Author, author_line, authors_of, speaker_chain
+from core.language.names import Author, author_line, authors_of, facts, speaker_chain
 from core.language.terms import term_set, words
 from core.types import FollowUp
 from rag.reader.scorer import Candidate
 
+QUOTED = re.compile(r"[\"“][^\"“”]*[\"”]")  # a quotation: what is said, not who says it
 _MAX_NEW = 2  # a follow-up asking for more gets at most this many sentences picked by position
 
 
@@ -84,10 +86,27 @@ def on_topic(follow_up: FollowUp, text: str) -> bool:
 
 def about_subject(follow_up: FollowUp, texts: Sequence[str], i: int) -> bool:
     """Whether sentence i names the follow-up's subject, itself or in the sentences naming who speaks in it
-    ('"...," she added.' after "Yun Sun ... said"); always true when the subject is not a name."""
+    ('"...," she added.' after "Yun Sun ... said"); for a follow-up asking what the subject said, whether
+    the subject says it (said_by); always true when the subject is not a name."""
     if not follow_up.names:
         return True
+    if follow_up.said:
+        return said_by(follow_up, texts, i)
     return any(follow_up.names_in(texts[j]) for j in (i, *speaker_chain(list(texts), i)))
+
+
+def said_by(follow_up: FollowUp, texts: Sequence[str], i: int) -> bool:
+    """Whether the follow-up's subject says sentence i: at the first sentence of its speaker chain that names
+    a speaker (core.language.names.facts: "said Liu Dongshu"; '"...," he added.' reaches back), the speaker
+    is the subject or the subject is named outside the quotes ("Marta Okafor of the Trust said ...");
+    with no speaker named, the subject is named there. False for somebody else's quote that names the
+    subject ('"Liu is wrong," said Yun Sun.' is not Liu's)."""
+    chain = (i, *speaker_chain(list(texts), i))
+    for j in chain:
+        named = facts(texts[j]).speakers
+        if named:
+            return any(follow_up.names_in(str(s)) for s in named) or follow_up.names_in(QUOTED.sub(" ", texts[j]))
+    return any(follow_up.names_in(texts[j]) for j in chain)
 
 
 def shown_positions(follow_up: FollowUp, css: Sequence) -> list[list[int]]:

@@ -92,7 +92,13 @@ def read_follow_up(question: str, history: Sequence[Turn]) -> FollowUp:
     standalone = "" if kind == "end" else _standalone(question, _referent(history),
                                                       subject if person and kind != "other" else "")
     return FollowUp(kind, subject, names, shown, standalone,
-                    _topic(question, shown) if not person else "")
+                    _topic(question, shown) if not person else "", bool(names) and _asks_said(question, history))
+
+
+def _asks_said(question: str, history: Sequence[Turn]) -> bool:
+    """Whether the follow-up asks for what someone said: a speech verb in it or in the question it follows
+    ("What did Liu Dongshu say ...?" then "anything more?"), or "more from X"."""
+    return bool(set(words(question)) & (_SPOKEN | {"from"})) or any(set(words(t)) & _SPOKEN for t in _referent(history))
 
 
 def _topic(question: str, shown: tuple[str, ...]) -> str:
