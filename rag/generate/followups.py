@@ -3,7 +3,7 @@ shown, about its subject; for "and then?" the ones right after the last shown se
 next post), and for a plain "anything more?" the ones beside a shown sentence, which carry on its point.
 
 Who a sentence is about: its names, the sentences naming who speaks in it ('"...," she added.'), and in a
-forum thread or a review the author of its post (core.language.names.author_line: "Reply from
+forum thread or a review the author of its post (core.language.authors.author_line: "Reply from
 trailrat_kim:"), so "did kim say anything else?" brings only kim's lines, "and Dave?" DialedIn_Dave's,
 "anything more from the physio?" the lines of the reply signed "(physio, ...)", and "the other reviewer"
 the lines of a review the conversation has not shown. Author lines are fields, never an answer sentence.
@@ -18,7 +18,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.language.names import Author, author_line, authors_of, facts, speaker_chain
+from core.language.authors import Author, author_line, authors_of
+from core.language.names import facts, speaker_chain
 from core.language.terms import term_set, words
 from core.types import FollowUp
 from rag.reader.scorer import Candidate
@@ -54,7 +55,7 @@ def scope_of(follow_up: FollowUp, question: str, css: Sequence) -> Scope:
     """The authors of the passages' sentences, and which of them the follow-up asks about."""
     authors = [authors_of(cs.texts) for cs in css]
     asked_words = set(words(question))
-    named = {a.name for row in authors for a in row if a is not None and asked_words & a.keys()}
+    named = {a.name for row in authors for a in row if a is not None and asked_words & a.called()}
     shown = {a.name for p, row in enumerate(shown_positions(follow_up, css)) for i in row
              if (a := authors[p][i]) is not None}
     if follow_up.kind == "other" and shown and named <= shown:  # "the other reviewer", not one shown already
