@@ -203,8 +203,9 @@ class FollowUp:
     """A follow-up that asks for more than the conversation has shown ("What else did she say?").
 
     `kind`: "" (not such a follow-up), "more", "continue" ("and then?", "go on": what comes next in the
-    document) or "other" ("and the other expert?", "what about Japan?"). `subject`: who or what it is
-    about, for the reply that nothing more is said. `names`: lower-case name words of which a new sentence
+    document), "end" ("how did it turn out in the end?": the best of what comes later) or "other" ("and
+    the other expert?", "what about Japan?"). `subject`: who or what it is about, for the reply that
+    nothing more is said. `names`: lower-case name words of which a new sentence
     (or the sentence naming its speaker) must hold one; empty when the subject is not a name. `shown`: the
     sentences the conversation's assistant turns showed, as sentence keys (from their text, so it works
     for every client: the page, /v1 and LangChain all send earlier answers as text)."""
@@ -214,6 +215,10 @@ class FollowUp:
     names: frozenset[str] = frozenset()  # lower-case words or phrases (core.types.sentence_key form)
     shown: tuple[str, ...] = ()
     question: str = ""  # the standalone question it asks more answers to; sentences are ranked by it
+    # "anything else about the lid?": the topic a new sentence must be on ("the lid"); set only when a shown
+    # sentence uses its words (the documents' own word for it, not the asker's paraphrase)
+    topic: str = ""
+    said: bool = False  # asks what the named person said ("did she say anything else?", "more from Liu?")
 
     def found_in(self, text: str) -> bool:
         """Whether a passage holds a sentence the conversation showed (the follow-up's subject is there)."""
@@ -227,8 +232,8 @@ class FollowUp:
         """Whether the conversation already showed this document sentence (verbatim, or nearly all its
         content words in one shown sentence: an LLM's light paraphrase)."""
         key = sentence_key(sentence)
-        if not key or len(key.split()) < _SHOWN_MIN_WORDS:
-            return False
+        if not key or len(key.split()) < _SHOWN_MIN_WORDS:  # a short one only when shown as it stands
+            return len(key.split()) > 1 and key in self.shown
         if f" {key} " in f" {' '.join(self.shown)} ":  # joined: a sentence split elsewhere still matches
             return True
         terms = term_set(key)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
+from core.language.authors import author_line
+
 _ABBREV = {
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "inc", "ltd", "co", "corp",
     "gen", "col", "lt", "sgt", "capt", "gov", "sen", "rep", "pres", "rev", "no", "vol", "fig", "e.g",
@@ -55,7 +57,8 @@ def _split_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Split a block at single newlines that start a new unit (next line not lowercase).
 
     Hard-wrapped prose continues in lowercase and stays one sentence; a list item, a headline or an
-    injected line glued under a real sentence ("SKULL-9\n<|im_end|>\nHeavy lorries...") does not.
+    injected line glued under a real sentence ("SKULL-9\n<|im_end|>\nHeavy lorries...") does not, nor
+    a post's author line over a reply that starts in lowercase ("Reply from guppy_gus:\nammonia was 1 ppm.").
     """
     parts, s = [], start
     i = text.find("\n", start, end)
@@ -63,7 +66,7 @@ def _split_lines(text: str, start: int, end: int) -> list[tuple[int, int]]:
         j = i + 1
         while j < end and text[j] in " \t":
             j += 1
-        if j < end and not text[j].islower():
+        if j < end and (not text[j].islower() or author_line(text[s:i]) is not None):
             parts.append((s, i))
             s = i + 1
         i = text.find("\n", i + 1, end)

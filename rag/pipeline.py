@@ -26,6 +26,7 @@ from rag.gate.abstention import EvidenceGate
 from rag.generate.protocol import Generator
 from rag.plan.planner import Planner
 from rag.plan.protocol import PlanRequest
+from rag.retrieve.neighbours import shown_neighbours
 from rag.retrieve.protocol import Retriever
 from rag.rewrite.followup import read_follow_up, with_subject
 from rag.rewrite.rewrite import Rewriter
@@ -215,7 +216,8 @@ class Pipeline:
     def _fact(self, run: _Run, k: int | None) -> Steps[TextDelta, None, Outcome]:
         """The fact path: retrieve, gate, generate, verify."""
         retrieval = self.retriever.search(run.query, k or self.settings.k, run.collections)
-        run.passages = retrieval.passages
+        # a follow-up asking for more also reads the chunk that holds what was shown, and the next ones
+        run.passages = shown_neighbours(self.retriever, run.follow_up, retrieval.passages, run.collections)
         run.lap("retrieve")
         decision = self.gate.check(run.query, retrieval)
         run.lap("gate")  # the gate reads the passages' sentences: on a new question it can be the biggest stage

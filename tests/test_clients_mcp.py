@@ -18,6 +18,7 @@ pytestmark = pytest.mark.slow
 
 KEY = "mcp-test-key"
 QUESTION = "How many shipping containers has Russia received from North Korea?"
+SHARED = "What is the mutual defense pact?"  # three sentences of one passage carry [1] (tests/test_claims_api.py)
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,7 @@ async def _calls(url: str) -> dict:
         out = {"tools": {t.name: t for t in tools.tools}}
         out["ask"] = await client.call_tool("ask", {"question": QUESTION})
         out["off"] = await client.call_tool("ask", {"question": "What is the capital of France?"})
+        out["shared"] = await client.call_tool("ask", {"question": SHARED})
         out["search"] = await client.call_tool("search", {"query": "shipping containers", "k": 3})
         out["docs"] = await client.call_tool("list_documents", {})
         out["bad_k"] = await client.call_tool("search", {"query": "x", "k": 0})
@@ -89,6 +91,25 @@ def test_ask_citations_match_the_api_records(calls: dict, article_library) -> No
         doc = article_library.document(cite["doc_id"]).text
         assert cite["start"] <= cite["quote_start"] < cite["quote_end"] <= cite["end"]
         assert doc[cite["quote_start"]:cite["quote_end"]] == cite["quote"]
+
+
+def test_ask_citations_carry_one_quote_per_claim(calls: dict, article_library) -> None:
+    """Issue 29, item 2, through MCP as through /v1: a marker shared by two answer sentences carries each
+    sentence's own supporting quote in `claims`, spans slicing the document."""
+    claim_schema = calls["tools"]["ask"].output_schema["$defs"]["ClaimOut"]["properties"]
+    assert {"sentence", "text", "quote", "quote_start", "quote_end"} <= set(claim_schema)
+    data = calls["shared"].structured_content
+    shared = next(c for c in data["citations"] if len(c["claims"]) >= 2)
+    doc = article_library.document(shared["doc_id"]).text
+    for k in shared["claims"]:
+        assert doc[k["quote_start"]:k["quote_end"]] == k["quote"]
+        assert shared["start"] <= k["quote_start"] < k["quote_end"] <= shared["end"]
+        assert k["text"].rstrip(".") in data["answer"] and k["text"].rstrip(".") in k["quote"], k
+    quotes = [k["quote"] for k in shared["claims"]]
+    assert len(set(quotes)) == len(quotes), "each claim has its own supporting sentence"
+    assert shared["quote"] in quotes
+    for cite in calls["ask"].structured_content["citations"]:  # every citation has its claims
+        assert cite["quote"] in [k["quote"] for k in cite["claims"]]
 
 
 def test_an_abstention_says_why_and_lists_the_closest_passages(calls: dict, article_library) -> None:

@@ -40,6 +40,14 @@ INSTRUCTIONS = (
 )
 
 
+class ClaimOut(BaseModel):
+    sentence: int = Field(description="which answer sentence (0-based) this quote supports")
+    text: str = Field(description="that answer sentence")
+    quote: str = Field(description="the document sentence that supports it")
+    quote_start: int = Field(description="character span of the quote in the document")
+    quote_end: int
+
+
 class CitationOut(BaseModel):
     index: int = Field(description="the n of the [n] marker in the answer")
     chunk_id: str
@@ -52,6 +60,8 @@ class CitationOut(BaseModel):
     quote: str = Field(description="the sentence (or passage) that supports the claim")
     quote_start: int | None = Field(None, description="character span of the quote in the document")
     quote_end: int | None = None
+    claims: list[ClaimOut] = Field(default_factory=list, description="one quote per answer sentence citing "
+                                   "this marker, as /v1's citations carry (two claims may share a passage)")
 
 
 class PassageOut(BaseModel):
@@ -161,10 +171,11 @@ def _checked(assistant: Assistant, collection: str | None) -> tuple[str, ...]:
 
 
 def ask_result(answer: Answer) -> AskResult:
-    """An answer as MCP returns it: the /v1 citation records (quote spans included), with document text made
-    inert; an abstention lists its closest passages in the text and in `closest`, as /v1 does."""
+    """An answer as MCP returns it: the /v1 citation records (quote spans and one quote per claim included),
+    with document text made inert; an abstention lists its closest passages in the text and in `closest`, as /v1 does."""
     cites = [CitationOut(**{k: v for k, v in r.items() if k in CitationOut.model_fields}
-                         | {"quote": inert(r["quote"]), "title": inert(r["title"])})
+                         | {"quote": inert(r["quote"]), "title": inert(r["title"]),
+                            "claims": [ClaimOut(**k | {"quote": inert(k["quote"])}) for k in r["claims"]]})
              for r in citation_records(answer)]
     closest = [PassageOut(**r, score=p.score) for r, p in zip(closest_records(answer), answer.retrieved, strict=False)]
     text = "\n\n".join(t for t in (answer.text, closest_block(answer)) if t)

@@ -353,3 +353,4 @@ def entity_terms(text: str) -> frozenset[str]:
         for w in words(m.group(0)):
             out.add(fold(w))
     return frozenset(out) & (term_set(text) | frozenset(w for w in words(text) if w[:1].isdigit()))
+

@@ -17,7 +17,7 @@ import numpy as np
 from core.language.markers import place_markers
 from core.language.names import asks_for_speaker, speaker_chain
 from core.types import FollowUp, GenerationRequest, NoAnswer, Piece
-from rag.generate.followups import about_subject, beside_shown, following, naming
+from rag.generate.followups import beside_shown, following, keeps, later, naming, scope_of
 from rag.reader.evidence import SentenceBank
 from rag.reader.scorer import Candidate, Scorer
 
@@ -57,13 +57,14 @@ class ExtractiveGenerator:
         follow_up = request.follow_up
         # a follow-up asking for more is ranked by the question it asks more answers to
         question = follow_up.question or request.query or request.question
-        ranked = self.scorer.rank(question, follow_up.question or request.question,
-                                  [p.chunk for p in request.passages], self.embed_query(question))
+        # the answer type asked for ("how much"): the earlier question's, but not for what comes next
+        asked = request.question if follow_up.kind in ("continue", "end") else follow_up.question or request.question
+        ranked = self.scorer.rank(question, asked, [p.chunk for p in request.passages], self.embed_query(question))
         if not follow_up:
             return ranked
         css = self.bank.get([p.chunk for p in request.passages])
-        return [c for c in ranked if not follow_up.has_shown(c.text)
-                and about_subject(follow_up, css[c.passage].texts, c.sentence)]
+        scope = scope_of(follow_up, request.question, css)
+        return [c for c in ranked if keeps(follow_up, scope, css, c.passage, c.sentence)]
 
     def select(self, request: GenerationRequest) -> list[Candidate]:
         cands = self.candidates(request)
@@ -94,15 +95,19 @@ class ExtractiveGenerator:
         return sorted(chosen, key=lambda c: (c.passage, c.sentence))
 
     def _by_place(self, request: GenerationRequest, cands: list[Candidate]) -> list[Candidate]:
-        """A follow-up's sentences picked by where the shown ones stand: after them for "and then?", beside
-        them for "anything more?" about no name; empty when that finds none (rank as usual)."""
+        """A follow-up's sentences picked by where the shown ones stand: after them for "and then?", the best
+        after them for "in the end?"; the best of a named subject's, an author's or a topic's; beside the
+        shown ones for "anything more?" about nothing named; empty when that finds none (rank as usual)."""
         follow_up = request.follow_up
         css = self.bank.get([p.chunk for p in request.passages])
+        scope = scope_of(follow_up, request.question, css)
         if follow_up.kind == "continue":
-            return following(follow_up, css, cands, self.max_chars)
-        if follow_up.kind == "more" and not follow_up.names:
-            return beside_shown(follow_up, css, cands, self.max_chars)
-        return naming(cands, self.max_chars, self.redundancy) if follow_up.names else []
+            return following(follow_up, scope, css, cands, self.max_chars)
+        if follow_up.kind == "end":
+            return naming(later(follow_up, css, cands), self.max_chars, self.redundancy)
+        if scope.by_author or follow_up.names or follow_up.topic:
+            return naming(cands, self.max_chars, self.redundancy)
+        return beside_shown(follow_up, css, cands, self.max_chars) if follow_up.kind == "more" else []
 
     def _with_speakers(self, chosen: list[Candidate], css: list, follow_up: FollowUp) -> list[Candidate]:
         """For "who said..." questions: a quote ending in "she added" needs the sentence naming her (unless

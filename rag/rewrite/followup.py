@@ -6,6 +6,7 @@ into ("What did she say about China?"), and the cues of a follow-up that asks fo
   more      "what else", "anything more", "tell me more", "any other reasons?", "did she say anything else?"
   continue  "and then?", "go on", "what happened next?"  (what comes after the shown sentences)
   other     "and the other expert?", "what about Japan?", "and Liu Dongshu?", "and by ferry?"
+  end       "how did it turn out in the end?"  (the best of what comes after the shown sentences)
 The shown sentences are recovered from the assistant turns' text, so every client (the page, /v1,
 LangChain) gets the same behaviour: they all send earlier answers back as text.
 """
@@ -16,7 +17,7 @@ import re
 from collections.abc import Sequence
 
 from core.language.names import entities
-from core.language.terms import content_terms, words, wordset
+from core.language.terms import content_terms, term_set, words, wordset
 from core.language.words import ORGANISATION_WORDS, PLACE_ALIASES, SPEECH_VERBS, TITLES
 from core.types import FollowUp, Turn, sentence_key
 from index.sentences import split_sentences
@@ -39,6 +40,10 @@ _CONTINUE = re.compile(
     r"^\W*(?:and\s+)?then\W*$|\band\s+then\b|^\W*(?:please\s+)?(?:go\s+on|continue|keep\s+going|carry\s+on)\b"
     r"|\bwhat\s+(?:happened|happens|came|comes)\s+(?:next|after|then)\b|\bwhat\s+next\b|^\W*next\W*$",
     re.I)
+# "How did it turn out in the end?": the outcome of what the conversation is about, later in the document
+# than what was shown; read as such only with a pronoun referring back ("it", "they")
+_END = re.compile(r"\bin\s+the\s+end\b|\bturn(?:ed|s)?\s+out\b|\bend(?:ed)?\s+up\b|\beventually\b|\bfinally\b"
+                  r"|\boutcome\b", re.I)
 # "and by ferry?", "and Liu Dongshu?": a short "and ..." that is not a question of its own ("and why ...?")
 _OTHER = re.compile(r"\bthe\s+other\b|^\s*and\s+(?!(?:what|why|how|who|whom|when|where|which|did|does|do|is|are|was|were)\b)"
                     r"[^?.!]{1,40}\?*\s*$", re.I)
@@ -66,11 +71,11 @@ def replaces_topic(question: str) -> bool:
 
 
 def follow_up_kind(question: str) -> str:
-    """"more", "continue", "other", or "" when the question does not ask for more than was shown."""
+    """"more", "continue", "other", "end", or "" when the question does not ask for more than was shown."""
     for kind, cue in (("continue", _CONTINUE), ("more", _MORE), ("other", _OTHER), ("other", _WHAT_ABOUT)):
         if cue.search(question):
             return kind
-    return ""
+    return "end" if _END.search(question) and set(words(question)) & PRONOUNS else ""
 
 
 def read_follow_up(question: str, history: Sequence[Turn]) -> FollowUp:
@@ -82,8 +87,28 @@ def read_follow_up(question: str, history: Sequence[Turn]) -> FollowUp:
         return FollowUp()
     shown = tuple(k for text in answers for s, e in split_sentences(text) if (k := sentence_key(text[s:e])))
     subject, person = _subject(question, history, kind, shown)
-    return FollowUp(kind, subject, _name_words(subject) if person else frozenset(), shown,
-                    _standalone(question, _referent(history), subject if person and kind != "other" else ""))
+    names = _name_words(subject) if person and kind not in ("continue", "end") else frozenset()  # what follows
+    # "how did it turn out in the end?" is ranked by itself, rewritten (its referent is what was shown)
+    standalone = "" if kind == "end" else _standalone(question, _referent(history),
+                                                      subject if person and kind != "other" else "")
+    return FollowUp(kind, subject, names, shown, standalone,
+                    _topic(question, shown) if not person else "", bool(names) and _asks_said(question, history))
+
+
+def _asks_said(question: str, history: Sequence[Turn]) -> bool:
+    """Whether the follow-up asks for what someone said: a speech verb in it or in the question it follows
+    ("What did Liu Dongshu say ...?" then "anything more?"), or "more from X"."""
+    return bool(set(words(question)) & (_SPOKEN | {"from"})) or any(set(words(t)) & _SPOKEN for t in _referent(history))
+
+
+def _topic(question: str, shown: tuple[str, ...]) -> str:
+    """What "... about X?" asks about when the shown sentences use X's words ("anything else about the
+    lid?" after a sentence on the lid); "" when X is the asker's own word ("the money" after "$214
+    million"), a pronoun, or there is no "about"."""
+    about = _about(question)
+    if not about or set(words(about)) & PRONOUNS:
+        return ""
+    return about if term_set(about) & term_set(" ".join(shown)) else ""
 
 
 def with_subject(query: str, follow_up: FollowUp) -> str:
