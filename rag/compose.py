@@ -41,7 +41,6 @@ from rag.retrieve.hybrid import HybridRetriever
 from rag.rewrite.rewrite import HeuristicRewriter, LLMRewriter, Rewriter
 from rag.verify.citations import CitationVerifier
 from rag.verify.policy import DraftPolicy
-from rag.verify.question import ConstraintGuard, meets_question
 
 
 class Assistant(Pipeline):
@@ -120,8 +119,7 @@ def build_assistant(settings: Settings, library: Indexer, progress: Progress | N
     scorer = build_scorer(settings, embedder, retriever, SentenceVectors(library.store.shared))
     # one sentence ranker: the extractive answer, an LLM's evidence, and the answer that replaces an
     # unverifiable LLM draft all come from it (and from its bank, which the verifier shares)
-    extractive = ExtractiveGenerator(embedder, scorer, embed_query=retriever.embed_query,
-                                     meets=meets_question(ConstraintGuard()))
+    extractive = ExtractiveGenerator(embedder, scorer, embed_query=retriever.embed_query)
     if chat_model is not None:
         chat = LangChainChat(chat_model)
         generator: Generator = LLMGenerator(chat, settings.max_answer_tokens, name=f"langchain:{chat.name}",

@@ -82,7 +82,6 @@ class Constraints:
     actual: bool = True  # asks what happened, not what was planned, considered or possible
     fact_marker: str = ""  # "end up", "actually": the question insists on what happened
     terms: tuple[str, ...] = ()  # folded content words (not names): what a hedge in the evidence may govern
-    term_words: tuple[str, ...] = ()  # the same words as the question writes them, for a reason
     qualifiers: tuple[tuple[str, ...], ...] = ()  # synonym groups of "first", "only", "last" the question uses
     ever: bool = False
     future: bool = False  # asks what will happen ("Will Xi visit again next year?")
@@ -181,7 +180,6 @@ def constraints(question: str, known: frozenset[str] = frozenset()) -> Constrain
         actual=not any(t.low in QUESTION_HEDGES for t in tokens) and (bool(marker) or _about_the_past(tokens)),
         fact_marker=marker,
         terms=terms,
-        term_words=tuple(asked[t] for t in terms),
         qualifiers=_qualifiers(tokens),
         ever=any(t.low in EVER_WORDS for t in tokens),
         future=(any(t.low in FUTURE_AUX for t in tokens) or bool(_NEXT_PERIOD.search(low)))

@@ -21,9 +21,6 @@ from rag.generate.followups import about_subject, beside_shown, following, namin
 from rag.reader.evidence import SentenceBank
 from rag.reader.scorer import Candidate, Scorer
 
-# how deep in the ranking a sentence that meets the question may replace a best one that does not (chosen on
-# the SQuAD validation articles' near misses and answerable questions: docs/reader.md)
-FALLBACK_DEPTH = 1
 _ENDS_SENTENCE = re.compile(r"[.!?…][\"'”’)\]]*$")
 
 
@@ -39,7 +36,6 @@ class ExtractiveGenerator:
         redundancy: float = 0.8,
         max_chars: int = 600,
         embed_query: Callable[[str], np.ndarray] | None = None,
-        meets: Callable[[GenerationRequest, list[Candidate]], bool] | None = None,
     ) -> None:
         self.embedder = embedder
         self.scorer = scorer  # ranks the sentences and sets the selection's thresholds (rag/reader/scorers.py)
@@ -49,9 +45,6 @@ class ExtractiveGenerator:
         self.max_sentences = max_sentences
         self.redundancy = redundancy  # cosine to an already chosen sentence that makes one redundant
         self.max_chars = max_chars
-        # the question-side guard on chosen sentences (rag/verify/question.py): when the best ones fail it, a
-        # lower-ranked sentence above the threshold that meets the question answers instead (FALLBACK_DEPTH)
-        self.meets = meets
 
     def warm_up(self) -> None:
         self.embedder.embed(["warm up"])
@@ -94,23 +87,11 @@ class ExtractiveGenerator:
                 continue
             chosen.append(c)
             length += len(c.text)
-        if self.meets is not None and not request.follow_up and not self.meets(request, chosen):
-            chosen = self._meeting(request, cands, rule.min_score) or chosen
         if asks_for_speaker(request.question):
             chosen = self._with_speakers(chosen, self.bank.get([p.chunk for p in request.passages]),
                                          request.follow_up)
         # read in source order within a passage, passages in rank order
         return sorted(chosen, key=lambda c: (c.passage, c.sentence))
-
-    def _meeting(self, request: GenerationRequest, cands: list[Candidate], floor: float) -> list[Candidate]:
-        """The first lower-ranked sentence above the answer threshold whose evidence meets the question."""
-        assert self.meets is not None
-        for c in cands[1:FALLBACK_DEPTH]:
-            if c.score < floor:
-                break
-            if self.meets(request, [c]):
-                return [c]
-        return []
 
     def _by_place(self, request: GenerationRequest, cands: list[Candidate]) -> list[Candidate]:
         """A follow-up's sentences picked by where the shown ones stand: after them for "and then?", beside

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
-from core.language.constraints import Constraints, Name, constraints, hedged_phrase, limits_period, stem
+from core.language.constraints import Constraints, Name, constraints, hedged_phrase, limits_period
 from core.language.names import Facts, entities, facts, name_index, place_groups, same_name_word
 from core.language.places import country_of
 from core.language.quantities import EXACT_DATE, YEAR_MENTION, normalise, tokenize
@@ -35,8 +35,6 @@ from core.language.words import (
     PAST_ANCHORS,
     PLACE_ALIASES,
 )
-from core.types import GenerationRequest
-from rag.reader.scorer import Candidate
 from rag.verify.attribution import has_quantity, known_names
 from rag.verify.citations import Verified
 
@@ -76,18 +74,6 @@ def evidence_of(verified: Verified) -> list[Evidence]:
     return out
 
 
-def meets_question(guard: QuestionGuard) -> Callable[[GenerationRequest, list[Candidate]], bool]:
-    """For the extractive generator: do these ranked sentences, as evidence, meet the request's question?"""
-    def meets(request: GenerationRequest, chosen: list[Candidate]) -> bool:
-        evidence = []
-        for c in chosen:
-            chunk = request.passages[c.passage].chunk
-            at = max(chunk.text.find(c.text), 0)
-            evidence.append(Evidence(c.text, c.text, f"{chunk.title}. {chunk.text[:at]}", chunk.text))
-        return not guard.unmet(request.query or request.question, evidence)
-    return meets
-
-
 def _place(group: int) -> str:
     return PLACE_ALIASES[group][0].title()
 
@@ -116,12 +102,6 @@ def _initials(entity: str) -> set[str]:
     """The initials of every run of two or more capitalised words of a name: "Before World War I" -> "wwi", ..."""
     caps = [w[0].lower() for w in entity.split() if w[:1].isupper()]
     return {"".join(caps[i:j]) for i in range(len(caps)) for j in range(i + 2, len(caps) + 1)}
-
-
-@lru_cache(maxsize=4096)
-def _stems(text: str) -> frozenset[str]:
-    """A text's words folded as the question's content words are (core.language.constraints.stem)."""
-    return frozenset(stem(t.low) for t in tokenize(normalise(text)))
 
 
 @dataclass(frozen=True)
@@ -167,7 +147,7 @@ class ConstraintGuard:
         passages = wide + [plain(e.passage) for e in evidence if e.passage]
         return (_speaker(c, main, wide) or _names(c, main, wide, passages) or _numbers(c, wide)
                 or _dates(c, main) or _qualifiers(c, main) or _subtype(c, main) or _hedged(c, main)
-                or _future(c, main) or _coverage(c, wide))
+                or _future(c, main))
 
 
 def _speaker(c: Constraints, main: list[str], wide: list[str]) -> str:
@@ -278,21 +258,3 @@ def _future(c: Constraints, main: list[str]) -> str:
     anchor = next((a for t in low for a in PAST_ANCHORS if re.search(rf"\b{a}\b", t)), "")
     return f"the sources say what happened before (\"{anchor}\"), not what will happen" if anchor else ""
 
-
-# the share of the question's content words that the evidence (the answer sentences, the text before them in
-# their passages, the title) must hold; chosen on the SQuAD validation articles' near misses and answerable
-# questions together (docs/reader.md), as MIN_COVERAGE_TERMS: questions with fewer content words are not checked
-MIN_COVERAGE = 0.0
-MIN_COVERAGE_TERMS = 2
-
-
-def _coverage(c: Constraints, wide: list[str]) -> str:
-    """Most of what the question asks about ("which model", "ride") is missing from the evidence: the passage
-    is about the topic, not about this question (the answer was never there)."""
-    if len(c.terms) < MIN_COVERAGE_TERMS:
-        return ""
-    have = frozenset().union(*(_stems(t) for t in wide))
-    missing = [w for t, w in zip(c.terms, c.term_words, strict=True) if t not in have]
-    if 1 - len(missing) / len(c.terms) >= MIN_COVERAGE:
-        return ""
-    return "the sources never mention " + " or ".join(f'"{w}"' for w in missing[:3]) + " in this connection"
