@@ -24,6 +24,9 @@ XI = "Five years ago, Xi became the first Chinese leader in 14 years to visit Py
 LIU = ('"China does not want to be seen as part of a new axis of evil," said Liu Dongshu, an assistant '
        "professor at City University of Hong Kong.")
 
+CAR = ("As Russian President Vladimir Putin cruised through the crowd-lined streets of Pyongyang in a luxury "
+       "Mercedes-Benz alongside his North Korean host Kim Jong Un, their most crucial partner was watching.")
+
 GUARD = ConstraintGuard()
 
 
@@ -48,6 +51,12 @@ def unmet(question: str, sentence: str, context: str = TITLE) -> str:
     ("Which is the only country that has supplied Russia with munitions?", CONTAINERS,
      "never say which was the only"),
     ("What did Russia receive from North Korea in June?", CONTAINERS, "never mention June"),
+    # the article suite's unsettled questions: a make for a model, a past visit for a future one
+    ("Which Mercedes-Benz model did Putin and Kim ride in?", CAR, "name the Mercedes-Benz but not which model"),
+    ("Will Xi Jinping visit Pyongyang again next year?", XI, "what happened before (\"ago\"), not what will happen"),
+    # a hedge reaches its verb through linking words, and a plain noun before it does not undo it
+    ("Who did the army send to Paris?", "The army may have sent its best officers to Paris.",
+     "mention may have sent, not what actually happened"),
 ])
 def test_unmet_constraints_are_named(question, sentence, expected):
     assert expected in unmet(question, sentence)
@@ -76,6 +85,13 @@ def test_unmet_constraints_are_named(question, sentence, expected):
     ("Who mapped the Alta Vista Tract?", "The Alta Vista Tract, as the land would become known, was mapped by Stranahan."),
     ("Where did Tesla look for investors prior to WWI?", "Before World War I, Tesla sought overseas investors."),
     ("What did the UMC say about war?", "The United Methodist Church said that war is incompatible with its teaching."),
+    # a make and its model; a future question answered in the future or the present; a hedge word used as a
+    # plain past verb ("voiced ... openness to") governs no question word
+    ("Which Mercedes-Benz model did Putin ride in?", "Putin rode in a Mercedes-Benz S600 through the city."),
+    ("What kind of car did Putin ride in through the streets of Pyongyang?", CAR),
+    ("When will the bridge close to traffic?", "The bridge will close to traffic when winds exceed 90 km/h."),
+    ("What did Japan voice about Putin's military technology cooperation with Pyongyang?",
+     'Japan voiced "grave concerns" about Putin\'s openness to military technology cooperation with Pyongyang.'),
 ])
 def test_constraints_only_spelled_differently_are_met(question, sentence):
     assert unmet(question, sentence) == ""

@@ -22,12 +22,16 @@ from core.language.words import (
     EVER_WORDS,
     EXCLUSIVE_QUALIFIERS,
     FACT_MARKERS,
+    FUTURE_AUX,
     GENERIC_NAME_WORDS,
+    HEDGE_DETERMINERS,
+    HEDGE_LINKS,
     HEDGE_WORDS,
     IRREGULAR_VERBS,
     PLACE_ALIASES,
     QUESTION_HEDGES,
     SPEECH_VERBS,
+    SUBTYPE_NOUNS,
 )
 
 # "exact date", "calendar date", "what date", "on what day": the answer must give a day, not a year
@@ -36,6 +40,7 @@ _EXACT_DATE_Q = re.compile(
     r"\bon\s+(?:what|which)\s+(?:day|date)\b", re.IGNORECASE)
 _PERIOD_LIMIT = re.compile(r"\b(?:in|for)\s+(?:more\s+than\s+|over\s+|nearly\s+|almost\s+)?"
                            r"(?:\d+|[a-z]+)\s+(?:years?|decades?|months?|weeks?|days?)\b|\bsince\b", re.IGNORECASE)
+_NEXT_PERIOD = re.compile(r"\b(?:next|coming)\s+(?:year|month|week|decade|summer|winter|spring|autumn)\b")
 _QUALIFIER_OF = {w: group for group in EXCLUSIVE_QUALIFIERS for w in group}
 
 
@@ -79,11 +84,13 @@ class Constraints:
     terms: tuple[str, ...] = ()  # folded content words (not names): what a hedge in the evidence may govern
     qualifiers: tuple[tuple[str, ...], ...] = ()  # synonym groups of "first", "only", "last" the question uses
     ever: bool = False
+    future: bool = False  # asks what will happen ("Will Xi visit again next year?")
+    subtype: tuple[str, str] = ("", "")  # "Which Mercedes-Benz model": the name and the kind of it asked for
 
     @property
     def empty(self) -> bool:
         return not (self.names or self.speakers or self.quantities or self.dates or self.exact_date
-                    or self.qualifiers or (self.actual and self.terms))
+                    or self.qualifiers or (self.actual and self.terms) or self.future or bool(self.subtype[0]))
 
 
 def _name(tokens: list[Token], span: Span) -> Name:
@@ -123,6 +130,18 @@ def _qualifiers(tokens: list[Token]) -> tuple[tuple[str, ...], ...]:
     return tuple(dict.fromkeys(out))
 
 
+def _subtype(tokens: list[Token], spans: list[Span]) -> tuple[str, str]:
+    """"Which Mercedes-Benz model ...?" -> ("Mercedes-Benz", "model"): a which/what question asking for a kind
+    of the name just before the noun."""
+    for s in spans:
+        if s.end < len(tokens) and tokens[s.end].low in SUBTYPE_NOUNS and not tokens[s.end].gap.strip():
+            inside = [t for t in tokens[s.start:s.end] if t.low not in ("which", "what")]
+            asked = any(t.low in ("which", "what") for t in tokens[max(0, s.start - 2):s.start + 1])
+            if inside and asked:
+                return "".join((t.gap if k else "") + t.text for k, t in enumerate(inside)), tokens[s.end].low
+    return "", ""
+
+
 def _about_the_past(tokens: list[Token]) -> bool:
     """"did", "has", "was", or a past form not after "is" ("Who bought it?", not "once it is sold")."""
     return any(t.low in _PAST_AUX or ((t.low in IRREGULAR_VERBS or (t.low.endswith("ed") and len(t.low) > 4))
@@ -141,10 +160,12 @@ def constraints(question: str, known: frozenset[str] = frozenset()) -> Constrain
     low = " ".join(t.low for t in tokens)
     marker = next((m for m in FACT_MARKERS if re.search(rf"\b{m}\b", low)), "")
     in_names = {k for s in spans for k in range(s.start, s.end)}
-    terms = tuple(dict.fromkeys(
-        stem(t.low) for k, t in enumerate(tokens)
-        if k not in in_names and not t.cap and t.low not in STOPWORDS and not t.low.isdigit() and len(t.low) > 2
-        and t.low not in SPEECH_VERBS and not any(t.low in m.split() for m in FACT_MARKERS)))
+    asked: dict[str, str] = {}  # folded content word -> as written
+    for k, t in enumerate(tokens):
+        if k not in in_names and not t.cap and t.low not in STOPWORDS and not t.low.isdigit() and len(t.low) > 2 \
+                and t.low not in SPEECH_VERBS and not any(t.low in m.split() for m in FACT_MARKERS):
+            asked.setdefault(stem(t.low), t.low)
+    terms = tuple(asked)
     written = tuple(re.findall(r"\d[\d,.]*+", text))
     # "the 1880s" is a decade, not the year 1880
     digits = {w.replace(",", "").rstrip(".") for w in written} - set(re.findall(r"(?<!\d)(\d++)'?s\b", text))
@@ -161,40 +182,62 @@ def constraints(question: str, known: frozenset[str] = frozenset()) -> Constrain
         terms=terms,
         qualifiers=_qualifiers(tokens),
         ever=any(t.low in EVER_WORDS for t in tokens),
+        future=(any(t.low in FUTURE_AUX for t in tokens) or bool(_NEXT_PERIOD.search(low)))
+        and not any(t.low in SPEECH_VERBS for t in tokens),
+        subtype=_subtype(tokens, spans),
     )
 
 
-def hedged_phrase(sentence: str, terms: tuple[str, ...], reach: int = 4) -> str | None:
-    """The hedge governing the question's words in `sentence` ("considering the possibility of sending arms"),
-    "" when some question word occurs there unhedged, None when none occurs. A word is hedged when a hedge word
-    ("considering", "may", "plans to") stands at most `reach` words before it, in the same clause."""
+def hedged_phrase(sentence: str, terms: tuple[str, ...], reach: int = 6) -> str | None:
+    """The hedge governing one of the question's words in `sentence` ("considering the possibility of sending
+    arms") when that word occurs there only hedged; "" when the question's words occur but none only hedged;
+    None when none occurs. A word is hedged when a hedge word ("considering", "may", "plans to") stands before
+    it with only linking words between (core.language.words.HEDGE_LINKS: "may have signed", "the possibility
+    of sending"), at most `reach` words back and in the same clause; "offered the company" hedges no
+    "company", so the nouns of a plain statement stay plain."""
     sentence = normalise(sentence)
     tokens = tokenize(sentence)
     wanted = set(terms)
-    phrase, unhedged, seen = "", False, False
+    hedged: dict[str, str] = {}
+    plain_stems: set[str] = set()
     for i, t in enumerate(tokens):
-        if stem(t.low) not in wanted or t.low in HEDGE_WORDS:
+        key = stem(t.low)
+        if key not in wanted or t.low in HEDGE_WORDS:
             continue
-        seen = True
-        hedge = next((k for k in range(i - 1, max(-1, i - 1 - reach), -1) if tokens[k].low in HEDGE_WORDS
-                      and not any(re.search(r"[,.;:!?]", t.gap) for t in tokens[k + 1:i + 1])), None)
-        if hedge is None:
-            unhedged = True
-            break
-        phrase = phrase or _phrase(sentence, tokens, hedge, i, reach)
-    if not seen:
+        hedge = _governing_hedge(tokens, i, reach)
+        if hedge is not None:
+            hedged.setdefault(key, _phrase(sentence, tokens, hedge, i))
+        elif _verb_form(t.low):  # "Japan voiced concerns about ...'s openness to military cooperation"
+            return ""
+        else:
+            plain_stems.add(key)
+    if not hedged and not plain_stems:
         return None
-    return "" if unhedged else phrase
+    return next((p for k, p in hedged.items() if k not in plain_stems), "")
 
 
-def _phrase(sentence: str, tokens: list[Token], hedge: int, i: int, reach: int) -> str:
-    """From the first of a chain of hedges ("considering the possibility of") to the hedged word and the
-    content word after it: "considering the possibility of sending arms"."""
-    while True:
-        k = next((k for k in range(hedge - 1, max(-1, hedge - 1 - reach), -1) if tokens[k].low in HEDGE_WORDS), None)
-        if k is None or re.search(r"[,.;:!?]", "".join(t.gap for t in tokens[k + 1:hedge + 1])):
+def _verb_form(low: str) -> bool:
+    """A past form or a present participle: the word is what the sentence says happened ("voiced", "sent")."""
+    return low in IRREGULAR_VERBS or (len(low) > 4 and low.endswith(("ed", "ing")))
+
+
+def _governing_hedge(tokens: list[Token], i: int, reach: int) -> int | None:
+    """The first hedge word of the run of hedges and linking words just before token `i`; None when none."""
+    first = None
+    for k in range(i - 1, max(-1, i - 1 - reach), -1):
+        low = tokens[k].low
+        if re.search(r"[,.;:!?]", tokens[k + 1].gap):
             break
-        hedge = k
+        if low in HEDGE_WORDS:
+            first = k
+        elif not (low in HEDGE_LINKS or (low in HEDGE_DETERMINERS and tokens[k + 1].low in HEDGE_WORDS)):
+            break
+    return first
+
+
+def _phrase(sentence: str, tokens: list[Token], hedge: int, i: int) -> str:
+    """From the first hedge of the run to the hedged word and the content word after it: "considering the
+    possibility of sending arms"."""
     end = i
     if i + 1 < len(tokens) and tokens[i + 1].low not in STOPWORDS and not re.search(r"[,.;:!?]", tokens[i + 1].gap):
         end = i + 1

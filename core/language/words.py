@@ -170,9 +170,20 @@ HEDGE_WORDS = wordset(
 )
 # a question with one of these asks about a plan or possibility itself, so hedged evidence answers it
 QUESTION_HEDGES = HEDGE_WORDS
+# words that may stand between a hedge and the verb it governs: "may have signed", "plans to visit", "could not
+# be sent", "the possibility of sending" ("the" / "a" count only before another hedge word)
+HEDGE_LINKS = wordset("have has had be been being to not also still of ever soon eventually yet")
+HEDGE_DETERMINERS = wordset("the a an")
 # phrases that ask what actually happened, as opposed to what was planned or considered
 FACT_MARKERS = ("end up", "ended up", "ends up", "actually", "ultimately", "in the end", "in fact", "finally",
                 "really")
+# a question with one of these asks what will happen: evidence anchored in the past (PAST_ANCHORS) and with no
+# future or hedge word does not answer it ("Will Xi visit again next year?" is not met by "Five years ago, Xi ...")
+FUTURE_AUX = wordset("will shall")
+FUTURE_WORDS = FUTURE_AUX | wordset("going upcoming next future soon")
+PAST_ANCHORS = ("ago", "yesterday", "previously", "formerly", "last year", "last month", "last week")
+# "Which Mercedes-Benz model ...?": a kind of the named thing; naming the make alone does not answer it
+SUBTYPE_NOUNS = wordset("model models version versions variant variants edition editions generation series type")
 # qualifiers that single one thing out; the evidence must single it out the same way. Synonyms share a line.
 EXCLUSIVE_QUALIFIERS: tuple[tuple[str, ...], ...] = (
     ("first", "earliest", "maiden", "inaugural"),

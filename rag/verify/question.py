@@ -27,7 +27,14 @@ from core.language.constraints import Constraints, Name, constraints, hedged_phr
 from core.language.names import Facts, entities, facts, name_index, place_groups, same_name_word
 from core.language.places import country_of
 from core.language.quantities import EXACT_DATE, YEAR_MENTION, normalise, tokenize
-from core.language.words import GENERIC_NAME_WORDS, MONTH_NAMES, PLACE_ALIASES
+from core.language.words import (
+    FUTURE_WORDS,
+    GENERIC_NAME_WORDS,
+    HEDGE_WORDS,
+    MONTH_NAMES,
+    PAST_ANCHORS,
+    PLACE_ALIASES,
+)
 from rag.verify.attribution import has_quantity, known_names
 from rag.verify.citations import Verified
 
@@ -139,7 +146,8 @@ class ConstraintGuard:
             return ""
         passages = wide + [plain(e.passage) for e in evidence if e.passage]
         return (_speaker(c, main, wide) or _names(c, main, wide, passages) or _numbers(c, wide)
-                or _dates(c, main) or _qualifiers(c, main) or _hedged(c, main))
+                or _dates(c, main) or _qualifiers(c, main) or _subtype(c, main) or _hedged(c, main)
+                or _future(c, main))
 
 
 def _speaker(c: Constraints, main: list[str], wide: list[str]) -> str:
@@ -220,3 +228,33 @@ def _hedged(c: Constraints, main: list[str]) -> str:
     if not found or "" in found:
         return ""
     return f"the sources mention {found[0]}, not what actually happened"
+
+
+def _subtype(c: Constraints, main: list[str]) -> str:
+    """"Which Mercedes-Benz model ...?" answered by a sentence naming the make alone: the evidence must say the
+    kind ("model") or follow the name with one ("Mercedes-Benz S600")."""
+    name, noun = c.subtype
+    if not name:
+        return ""
+    words = {w.lower() for w in re.findall(r"\w+", name)}
+    for text in main:
+        tokens = tokenize(normalise(text))
+        if any(t.low == noun for t in tokens):
+            return ""
+        if any(t.low in words and k + 1 < len(tokens) and tokens[k + 1].low not in words
+               and (tokens[k + 1].cap or tokens[k + 1].text[:1].isdigit()) and not tokens[k + 1].gap.strip()
+               for k, t in enumerate(tokens)):
+            return ""
+    return f"the sources name the {name} but not which {noun}"
+
+
+def _future(c: Constraints, main: list[str]) -> str:
+    """A question about what will happen, answered only by what happened before ("Five years ago, ...")."""
+    if not c.future:
+        return ""
+    low = [" ".join(t.low for t in tokenize(normalise(t))) for t in main]
+    if any(w in FUTURE_WORDS or w in HEDGE_WORDS for t in low for w in t.split()):
+        return ""
+    anchor = next((a for t in low for a in PAST_ANCHORS if re.search(rf"\b{a}\b", t)), "")
+    return f"the sources say what happened before (\"{anchor}\"), not what will happen" if anchor else ""
+
