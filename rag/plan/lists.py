@@ -70,12 +70,12 @@ _RELATIVE_DATE = re.compile(r"\b(?:\w+ (?:years?|months?|weeks?|days?) (?:ago|ea
                             re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
 _MAY_QUOTE = re.compile(r"[\"“”«»]|\baccording to\b|\b(?:" + "|".join(sorted(SPEECH_VERBS)) + r")\b", re.IGNORECASE)
-_QUOTE_MARK = re.compile(r"\s*[\"“]")
 # number words that state an amount; "one" and "two" are mostly articles of speech ("the two regimes")
 _AMOUNT_WORDS = re.compile(r"\b(?:" + "|".join(sorted(NUMBER_WORDS - {"one", "two"})) + r")\b", re.IGNORECASE)
 # an appositive that is a clause of its own ("Kim Jong Un, their most crucial partner was watching"), not a role
-_NOT_ROLE = re.compile(r"^,\s+(?!who\b).*\b(?:was|were|is|are)\b")
-_CLAUSE = re.compile(r",\s+|;\s+|\s+[—–]\s+")
+_NOT_ROLE = re.compile(r"^,\s++(?!who\b).*\b(?:was|were|is|are)\b")  # possessive: one way to split
+# cuts are match ends, so a dash needs only a space before it (a lookbehind: no rescan of a space run)
+_CLAUSE = re.compile(r",\s+|;\s+|(?<=\s)[—–]\s+")
 # a place named after a word of place or motion, as news text names towns that no vocabulary holds
 _PLACE_AFTER = re.compile(r"\b(?:in|at|from|near|leaving|to|outside|across)\s+((?:[A-Z][\w'-]+\s){0,2}[A-Z][\w'-]+)")
 _ROLE_END = re.compile(r",|\bsaid\b|\bsays\b|\.\s|\.$|;")
@@ -210,7 +210,7 @@ def _found(quote: Quote, what: str, question: str, reading: _Reading) -> Iterato
         own = any(person & set(sp.words) for sp in f.speakers)
         told = not f.speakers and f.pronoun_speaker and reading.last is not None and person & set(reading.last.key.split())
         # a quotation that names no speaker goes on from the one before it ('"Now they will drive past."')
-        more = reading.quoting and not f.speakers and not f.pronoun_speaker and bool(_QUOTE_MARK.match(text))
+        more = reading.quoting and not f.speakers and not f.pronoun_speaker and text.lstrip().startswith(("\"", "“"))
         reading.quoting = bool(own or told or more)
         if reading.quoting:
             yield _Item(text, text, quote)
