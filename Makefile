@@ -105,7 +105,7 @@ eval-ci: install
 	else echo "check-reader skipped: $(SQUAD) not found (the SQuAD dev set sits in ../shared/data)"; fi
 	$(PY) -m index --data-dir $(EVAL_CI)/informal-data build data/informal
 	$(EVAL_CI_RUN) suites/informal.yaml --out $(EVAL_CI)/informal --data-dir $(EVAL_CI)/informal-data \
-	  --fail-under answer_correctness=0.49 abstention_recall=0.57 citation_precision=0.95
+	  --fail-under answer_correctness=0.48 abstention_recall=0.57 citation_precision=0.95
 
 lint: install-dev
 	$(PY) -m ruff check .
