@@ -129,11 +129,11 @@ def cli_reindex(corpus: Path, data_dir: Path) -> float:
     """Wall time of `python -m index add CORPUS` on an unchanged index: what a user waits for."""
     t = time.perf_counter()
     subprocess.run([sys.executable, "-m", "index", "--data-dir", str(data_dir), "add", str(corpus)],
-                   cwd=PROJECT_ROOT, check=True, capture_output=True, env=_child_env())
+                   cwd=PROJECT_ROOT, check=True, capture_output=True, env=child_env())
     return time.perf_counter() - t
 
 
-def _child_env() -> dict:
+def child_env() -> dict:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}

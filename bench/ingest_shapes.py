@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.indexing import _child_env, view_texts
+from bench.indexing import child_env, view_texts
 from core.settings import PROJECT_ROOT, Settings, load_settings
 
 
@@ -69,7 +69,7 @@ def in_process(path: Path, data: Path, embedder) -> dict:
 def cli(path: Path, data: Path) -> dict:
     t = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "index", "--data-dir", str(data), "add", str(path)],
-                          cwd=PROJECT_ROOT, capture_output=True, text=True, env=_child_env())
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, env=child_env())
     before = os.times()
     return {"wall_s": time.perf_counter() - t, "rc": done.returncode,
             "child_cpu_s": before.children_user + before.children_system}

@@ -22,6 +22,7 @@ from core.language.words import (
 
 # a run of capitalised words (hyphens and apostrophes inside): "Infrastructure Minister Paul Desrosiers"
 _CAP_RUN = re.compile(r"\b[A-Z][\w’'-]*+(?:[ \t]++[A-Z][\w’'-]*+)*+")
+_NOT_FIRST = SENTENCE_OPENERS | STOPWORDS  # words a mention does not start with
 
 
 @dataclass(frozen=True)
@@ -43,11 +44,11 @@ def people(text: str, common: frozenset[str] = frozenset()) -> list[Person]:
         offsets = [m.start() + o.start() for o in re.finditer(r"\S+", m.group(0))]
         lows = [re.sub(r"['’]s$", "", p.lower()) for p in parts]
         lead = max((i + 1 for i, w in enumerate(lows) if w in TITLES), default=0)
-        while lead < len(parts) and (lows[lead] in SENTENCE_OPENERS or lows[lead] in STOPWORDS):
+        while lead < len(parts) and (lows[lead] in _NOT_FIRST):
             lead += 1
         name = [re.sub(r"['’]s$", "", p) for p in parts[lead:]]
         if 2 <= len(name) <= 4 and not _not_name(" ".join(name), common):
-            first = next((i for i in range(lead) if lows[i] not in SENTENCE_OPENERS | STOPWORDS), lead)
+            first = next((i for i in range(lead) if lows[i] not in _NOT_FIRST), lead)
             out.append(Person(" ".join(name), offsets[first], m.end() - (len(parts[-1]) - len(name[-1]))))
     return out
 

@@ -26,12 +26,12 @@ ChunkVectors = Callable[[list[str]], np.ndarray]
 
 LEAD_BONUS = 0.12  # the first chunk of a text (a news lead) counts as this much more central
 DIVERSITY = 0.35  # weight of "resembles what was taken" against centrality (MMR)
-REDUNDANT = 0.82
-SENTENCE_CENTRALITY = 1.0
-PARAGRAPH_LEAD, EARLY = 0.15, 0.1  # a paragraph's opening sentence, and an early one, state more of the gist  # weight of a sentence's closeness to the document's centroid, beside its headline's  # a sentence this similar to a taken one adds nothing
+REDUNDANT = 0.82  # a sentence this similar to a taken one adds nothing
+SENTENCE_CENTRALITY = 1.0  # weight of a sentence's closeness to the document's centroid, beside its headline's
+PARAGRAPH_LEAD, EARLY = 0.15, 0.1  # a paragraph's opening sentence, and an early one, state more of the gist
 _WORDS = (6, 70)  # a summary sentence has at least / at most this many words
-_PER_CHUNK = 12
-READ_ALL = 24  # a document of at most this many chunks offers every sentence to the summary  # candidate sentences read per chosen chunk
+_PER_CHUNK = 12  # candidate sentences read per chosen chunk
+READ_ALL = 24  # a document of at most this many chunks offers every sentence to the summary
 
 
 class OverviewPlan:
