@@ -123,6 +123,17 @@ def _careful(pattern: re.Pattern, text: str) -> float:
     return cpu_per_call(lambda t: _scan(pattern, t), text)
 
 
+def _confirmed(pattern: re.Pattern, small: str, large: str, tries: int = 3) -> float:
+    """The lowest of a few careful ratios: a super-linear pattern is slow every time, a busy machine is not
+    (CI at load 10 once measured a linear pattern at x114)."""
+    best = float("inf")
+    for _ in range(tries):
+        best = min(best, _careful(pattern, large) / max(_careful(pattern, small), 1e-9))
+        if best <= BOUND:
+            break
+    return best
+
+
 def worst_growth(pattern: re.Pattern) -> tuple[float, str]:
     """The largest 64 KiB / 1 KiB cost ratio over this pattern's adversarial shapes."""
     worst, worst_name, seen = 0.0, "", set()
@@ -133,7 +144,7 @@ def worst_growth(pattern: re.Pattern) -> tuple[float, str]:
         seen.add(small)
         ratio = _cost(pattern, large) / max(_cost(pattern, small), 1e-7)
         if ratio > BOUND:  # a quick look says super-linear: measure properly before blaming the pattern
-            ratio = _careful(pattern, large) / max(_careful(pattern, small), 1e-9)
+            ratio = _confirmed(pattern, small, large)
         if ratio > worst:
             worst, worst_name = ratio, name
     return worst, worst_name

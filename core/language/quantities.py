@@ -67,7 +67,7 @@ UNIT_MENTION = re.compile(
 MONEY_MENTION = re.compile(
     r"[$€£¥]\s?\d|(?<![\w,.])\d[\d,.]*+\s*+(?:dollars|euros|pounds|yuan|rupees|million|billion|trillion)\b",
     re.IGNORECASE)
-_DIGITS = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(?![\w])|(?<![\w.,])(\d+)(?=[^\W\d_])")
+_DIGITS = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d++)(?:\.(\d++))?(?![\w])|(?<![\w.,])(\d++)(?=[^\W\d_])")
 
 @dataclass(frozen=True)
 class Token:
