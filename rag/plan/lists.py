@@ -69,7 +69,8 @@ _RELATIVE_DATE = re.compile(r"\b(?:\w+ (?:years?|months?|weeks?|days?) (?:ago|ea
                             r"an? (?:year|month|week|day) (?:ago|earlier|later)|(?:\d{1,2}:\d{2}|\d{1,2}) ?[ap]\.m\b)",
                             re.IGNORECASE)
 _DIGIT = re.compile(r"\d")
-_MAY_QUOTE = re.compile(r"[\"“”«»]|\baccording to\b|\b(?:" + "|".join(sorted(SPEECH_VERBS)) + r")\b", re.IGNORECASE)
+_QUOTE_MARKS = "\"“”«»"
+_LOWER_WORD = re.compile(r"[^\W\d_]+")
 # number words that state an amount; "one" and "two" are mostly articles of speech ("the two regimes")
 _AMOUNT_WORDS = re.compile(r"\b(?:" + "|".join(sorted(NUMBER_WORDS - {"one", "two"})) + r")\b", re.IGNORECASE)
 # an appositive that is a clause of its own ("Kim Jong Un, their most crucial partner was watching"), not a role
@@ -129,8 +130,12 @@ class ListPlan:
 
     def _items(self, doc: Document, what: str, question: str) -> Iterator[_Item]:
         reading = _Reading(doc.text, question, follows=what in ("experts", "people", "officials", "quotes"))
+        seen: set[tuple[int, int]] = set()  # chunks overlap: a sentence they share is read once
         for chunk in self.library.chunks_of(doc.doc_id):
             for s, e in body_sentences(doc.text, doc.title, chunk.start, chunk.end):
+                if (s, e) in seen:
+                    continue
+                seen.add((s, e))
                 quote = Quote(chunk=chunk, start=s, end=e, text=doc.text[s:e])
                 yield from _found(quote, what, question, reading)
                 reading.read(quote)
@@ -239,7 +244,7 @@ def _persons(quote: Quote, reading: _Reading) -> list[_Item]:
     """The people of a sentence: when the question asks who is quoted, those it quotes (a named speaker, the
     one person named beside a quotation, or the last person named in the paragraph for "she said")."""
     text, named = quote.text, reading.persons(quote)
-    if reading.quoted and not _MAY_QUOTE.search(text):
+    if reading.quoted and not _may_quote(text):
         return []  # no quotation mark and no speech verb: nobody is quoted here (and reading its facts costs)
     f = facts(text)
     if not reading.quoted:
@@ -262,6 +267,15 @@ def _persons(quote: Quote, reading: _Reading) -> list[_Item]:
     if not out and f.pronoun_speaker and not named and reading.last is not None:
         out.append(reading.last)
     return out
+
+
+def _may_quote(text: str) -> bool:
+    """A quotation mark, "according to" or a speech verb: a sentence that may quote someone. A word-set
+    check: the alternation of 79 verbs searched at every position was a third of a long list's time."""
+    if any(c in text for c in _QUOTE_MARKS):
+        return True
+    low = _LOWER_WORD.findall(text.lower())
+    return not SPEECH_VERBS.isdisjoint(low) or any(a == "according" and b == "to" for a, b in pairwise(low))
 
 
 def _one_word(text: str, words: tuple[str, ...], quote: Quote) -> _Item:
