@@ -252,11 +252,17 @@ class Indexer:
             deadline = self.worker.deadline()
             embed = lambda batch: self.worker.embed(batch, deadline)  # noqa: E731
         distinct, inverse = unique(texts)  # a repeated chunk is embedded once
+        # longest first across all steps, not only within one: each batch pads to texts of about its own length
+        order = np.argsort([-len(t) for t in distinct], kind="stable")
         for b in range(0, len(distinct), step):
-            out.append(embed(distinct[b:b + step]))
+            out.append(embed([distinct[i] for i in order[b:b + step]]))
             if progress:
                 progress(stage, min(b + step, len(distinct)), len(distinct))
-        return np.concatenate(out)[inverse] if out else np.zeros((0, self.embedder.dimension), np.float32)
+        if not out:
+            return np.zeros((0, self.embedder.dimension), np.float32)
+        vecs = np.empty((len(distinct), self.embedder.dimension), np.float32)
+        vecs[order] = np.concatenate(out)
+        return vecs[inverse]
 
     def build_bundled(self, progress: Progress | None = None) -> IngestReport:
         return self.add([BUNDLED_CORPUS], progress, bundled=True)
