@@ -74,6 +74,9 @@ class Settings:
     # thresholds above); the default measures best (docs/reader.md: ties the heuristic on the article suite,
     # wins on SQuAD, the harder suites' pass rates and informal text)
     reader: str = "cascade"
+    # intra-op threads of the cascade's cross-encoder for a question read alone (one read beside another gets
+    # one thread): on 2 cores a new question 349 -> 202 ms p50, 10 users unchanged (docs/benchmarks.md)
+    reader_threads: int = 2
     # --- generation ---
     generator: str = "auto"  # auto | extractive | local | openai
     local_model: str = "qwen2.5-coder-0.5b"
@@ -186,6 +189,7 @@ _ENV = {
     "RAG_K": "k",
     "RAG_GENERATOR": "generator",
     "RAG_READER": "reader",
+    "RAG_READER_THREADS": "reader_threads",
     "RAG_LOCAL_MODEL": "local_model",
     "RAG_LLM_THREADS": "llm_threads",
     "RAG_LLM_URL": "llm_url",
@@ -288,6 +292,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError(f"embed_backend={s.embed_backend!r}: choose torch, onnx-fp32 or onnx-int8")
     if s.generator not in GENERATORS:
         raise ConfigError(f"generator={s.generator!r}: choose one of {', '.join(GENERATORS)}")
+    if s.reader_threads < 1:
+        raise ConfigError(f"reader_threads={s.reader_threads} must be >= 1 (RAG_READER_THREADS)")
     if s.reader not in READERS:
         raise ConfigError(f"reader={s.reader!r}: choose one of {', '.join(READERS)}")
     if s.feedback_max_bytes < 64 * 1024 or s.feedback_keep < 0:

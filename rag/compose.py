@@ -95,7 +95,8 @@ def build_scorer(settings: Settings, embedder: Embedder, retriever: HybridRetrie
     heuristic = HeuristicScorer.from_settings(bank, settings)
     if settings.reader == "heuristic":
         return heuristic
-    reader = Reader(embedder, heuristic.bank, embed_query=retriever.embed_query, cascade=settings.reader == "cascade")
+    reader = Reader(embedder, heuristic.bank, embed_query=retriever.embed_query, cascade=settings.reader == "cascade",
+                    ce_threads=settings.reader_threads)
     # claim support: the cascade leaves it to similarity + the attribution guard, which pass the
     # perturbation gate; the trees' support check passed only 94% / 82% of true sentences of the bundled
     # documents (docs/reader.md). `learned` keeps the trees for all three uses.

