@@ -8,7 +8,7 @@ then, from this process over HTTP:
 - idle: the server's CPU (process and children, psutil) over 30 s with nobody asking, as % of one core.
 The load average is printed beside each figure.
 
-    python -m bench.served [--data-dir D] [--idle-s 30] [--out bench/results/served.json]
+    python -m bench.served [--data-dir D] [--idle-s 30] [--questions 29] [--out bench/results/served.json]
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def idle_cpu(pid: int, seconds: float) -> float:
     return 100.0 * (used() - a) / seconds
 
 
-def run(data_dir: Path, idle_s: float) -> dict:
+def run(data_dir: Path, idle_s: float, questions: int = len(PARAPHRASES) - 1) -> dict:
     import httpx
 
     ensure_index(data_dir, [])
@@ -96,7 +96,7 @@ def run(data_dir: Path, idle_s: float) -> dict:
         with httpx.Client(timeout=120) as client:
             res["ready_s"] = ready
             res["first_after_ready_ms"], res["load_first"] = ask(client, url, PARAPHRASES[0]), load()
-            times = [ask(client, url, q) for q in PARAPHRASES[1:]]
+            times = [ask(client, url, q) for q in PARAPHRASES[1:1 + questions]]
             res["new_questions"] = {**summarize(times), "load_after": load()}
         time.sleep(6)  # past the queue's 5 s busy window (ui/idle.py)
         res["idle"] = {"cpu_pct_of_core": idle_cpu(proc.pid, idle_s), "seconds": idle_s, "load": load()}
@@ -124,9 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.served", description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", type=Path, default=PROJECT_ROOT / "bench" / "results" / "cache" / "served")
     p.add_argument("--idle-s", type=float, default=30.0)
+    p.add_argument("--questions", type=int, default=len(PARAPHRASES) - 1, help="new questions after the first")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "bench" / "results" / "served.json")
     args = p.parse_args(argv)
-    res = run(args.data_dir, args.idle_s)
+    res = run(args.data_dir, args.idle_s, args.questions)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1), "utf-8")
     print(markdown(res))
