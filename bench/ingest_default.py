@@ -21,12 +21,8 @@ import time
 from pathlib import Path
 
 from bench.indexing import chunk_texts, timed_add, view_texts
-from core.settings import PROJECT_ROOT, Settings, load_settings
-
-
-def product_settings(data_dir: Path) -> Settings:
-    # the product's defaults, without a developer's RAG_* variables
-    return load_settings({"data_dir": data_dir}, env={})
+from bench.ingest_shapes import product_settings
+from core.settings import PROJECT_ROOT
 
 
 def raw_bulk(embedder, texts: list[str]) -> float:

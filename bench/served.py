@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,15 +24,10 @@ from pathlib import Path
 
 from bench.new_questions import PARAPHRASES, ensure_index, load
 from bench.retrieval import summarize
+from bench.startup import free_port
 from core.settings import PROJECT_ROOT
 
 READY_LIMIT_S = 600
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start(data_dir: Path, log: Path) -> tuple[subprocess.Popen, str, float]:

